@@ -1,0 +1,159 @@
+"""HTTP routes of the recipes service (prefix /recipes)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+
+from shared.auth import CurrentUser
+from shared.dynamo import decode_cursor, encode_cursor
+from shared.errors import PreconditionFailedError
+from shared.events import EventPublisher, event_type, new_event
+from services.recipes import logic
+from services.recipes.models import LikeStatus, Recipe, RecipeCreate, RecipePage, RecipeSort
+from services.recipes.settings import RecipesSettings
+from services.recipes.store import RecipeStore, SearchIndex
+
+SOURCE = "regatta/recipes"
+router = APIRouter(prefix="/recipes", tags=["recipes"])
+
+
+def get_store(request: Request) -> RecipeStore:
+    return request.app.state.store
+
+
+def get_search(request: Request) -> SearchIndex:
+    return request.app.state.search
+
+
+def get_events(request: Request) -> EventPublisher:
+    return request.app.state.events
+
+
+def get_settings(request: Request) -> RecipesSettings:
+    return request.app.state.settings
+
+
+Store = Annotated[RecipeStore, Depends(get_store)]
+Search = Annotated[SearchIndex, Depends(get_search)]
+Events = Annotated[EventPublisher, Depends(get_events)]
+Settings = Annotated[RecipesSettings, Depends(get_settings)]
+RecipeId = Annotated[str, "the recipe's id"]
+
+NOT_FOUND = {404: {"description": "No recipe has this id"}}
+CHANGES = {403: {"description": "Not the author or an admin"}, **NOT_FOUND}
+
+
+async def publish(events: EventPublisher, name: str, data: dict, recipe_id: str) -> None:
+    await events.publish([new_event(SOURCE, event_type("recipes", name), data,
+                                    subject=recipe_id)])
+
+
+@router.get("", summary="Browse and search recipes")
+async def list_recipes(
+    store: Store,
+    search: Search,
+    settings: Settings,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    sort: RecipeSort = RecipeSort.newest,
+    q: Annotated[str | None, Query(max_length=200, description="Words in title, "
+                                   "ingredients or tags (all must match)")] = None,
+    tag: Annotated[str | None, Query(max_length=30)] = None,
+    author: Annotated[str | None, Query(max_length=128, description="Author id (sub)")] = None,
+) -> RecipePage:
+    position = decode_cursor(cursor)
+    tokens = logic.query_tokens(q, tag)
+    if not tokens and not author and not (q or "").strip():
+        items, last_key = await store.list_page(sort, limit=limit,
+                                                after=position and position.get("key"))
+        return RecipePage(items=items, next_cursor=encode_cursor(last_key and {"key": last_key}))
+    # Filtered listings: the search index (or the author index) names the candidates;
+    # they are fetched by key, ordered in memory and paged by their sort key.
+    if tokens:
+        ids = await search.matching(tokens, cap=settings.search_max_matches)
+        candidates = await store.get_many(sorted(ids))
+        if author:
+            candidates = [r for r in candidates if r.author.id == author]
+    elif author:
+        candidates = await store.by_author(author, cap=settings.search_max_matches)
+    else:
+        candidates = []  # the query held only stopwords or punctuation
+    page, after = logic.page_after(logic.ordered(candidates, sort), sort,
+                                   position and position.get("after"), limit)
+    return RecipePage(items=page, next_cursor=encode_cursor(after and {"after": after}))
+
+
+@router.get("/mine", summary="The caller's recipes")
+async def my_recipes(user: CurrentUser, store: Store, settings: Settings) -> RecipePage:
+    return RecipePage(items=await store.by_author(user.id, cap=settings.search_max_matches))
+
+
+@router.get("/{recipe_id}", summary="One recipe", responses=NOT_FOUND)
+async def get_recipe(recipe_id: RecipeId, store: Store, response: Response) -> Recipe:
+    recipe = await store.get(recipe_id)
+    response.headers["ETag"] = logic.etag(recipe)
+    return recipe
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Share a recipe",
+             responses={413: {"description": "Body larger than 64 KiB"}})
+async def create_recipe(body: RecipeCreate, user: CurrentUser, store: Store, events: Events,
+                        response: Response) -> Recipe:
+    recipe = logic.new_recipe(body, user)
+    await store.create(recipe)
+    await publish(events, "recipe.created", recipe.model_dump(mode="json"), recipe.id)
+    response.headers["Location"] = f"/recipes/{recipe.id}"
+    response.headers["ETag"] = logic.etag(recipe)
+    return recipe
+
+
+@router.put("/{recipe_id}", summary="Replace a recipe (author or admin)",
+            responses={**CHANGES, 412: {"description": "If-Match names an old version"}})
+async def replace_recipe(
+    recipe_id: RecipeId, body: RecipeCreate, user: CurrentUser, store: Store, events: Events,
+    response: Response,
+    if_match: Annotated[str | None, Header(description="ETag from a GET, e.g. \"3\"")] = None,
+) -> Recipe:
+    current = await store.get(recipe_id)
+    logic.ensure_may_change(current, user)
+    expected = logic.parse_if_match(if_match)
+    if expected is not None and expected != current.version:
+        raise PreconditionFailedError(
+            f"If-Match is version {expected}, the recipe is at version {current.version}")
+    recipe = logic.replaced_recipe(current, body)
+    await store.replace(recipe, expected_version=current.version)
+    await publish(events, "recipe.updated", recipe.model_dump(mode="json"), recipe.id)
+    response.headers["ETag"] = logic.etag(recipe)
+    return recipe
+
+
+@router.delete("/{recipe_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a recipe (author or admin)", responses=CHANGES)
+async def delete_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
+                        events: Events) -> Response:
+    recipe = await store.get(recipe_id)
+    logic.ensure_may_change(recipe, user)
+    await store.delete(recipe_id)
+    await publish(events, "recipe.deleted", recipe.model_dump(mode="json"), recipe_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{recipe_id}/likes", summary="Like a recipe (once per user)",
+             responses=NOT_FOUND)
+async def like_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
+                      events: Events) -> LikeStatus:
+    likes, changed = await store.like(recipe_id, user.id)
+    if changed:
+        await publish(events, "recipe.liked", {"id": recipe_id, "likes": likes}, recipe_id)
+    return LikeStatus(likes=likes, liked=True)
+
+
+@router.delete("/{recipe_id}/likes", summary="Take a like back", responses=NOT_FOUND)
+async def unlike_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
+                        events: Events) -> LikeStatus:
+    likes, changed = await store.unlike(recipe_id, user.id)
+    if changed:
+        await publish(events, "recipe.unliked", {"id": recipe_id, "likes": likes}, recipe_id)
+    return LikeStatus(likes=likes, liked=False)

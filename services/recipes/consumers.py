@@ -1,0 +1,35 @@
+"""Queue handlers of the recipes service."""
+
+from __future__ import annotations
+
+from shared.events import CloudEvent, event_type
+from shared.logging import get_logger
+from services.recipes import logic
+from services.recipes.models import Recipe
+from services.recipes.store import RecipeStore, SearchIndex
+
+log = get_logger("recipes.consumers")
+
+CREATED = event_type("recipes", "recipe.created")
+UPDATED = event_type("recipes", "recipe.updated")
+DELETED = event_type("recipes", "recipe.deleted")
+
+
+class SearchIndexer:
+    """Keeps the search index in step with recipe events (eventually consistent)."""
+
+    def __init__(self, search: SearchIndex, store: RecipeStore) -> None:
+        self.search = search
+        self.store = store
+
+    async def __call__(self, event: CloudEvent) -> None:
+        if event.type not in (CREATED, UPDATED, DELETED):
+            return  # likes do not change what a recipe is found by
+        recipe = Recipe.model_validate(event.data)
+        if event.type == DELETED:
+            # The deletion outranks every version the recipe ever had.
+            await self.search.apply(recipe.id, recipe.version + 1, set())
+            await self.store.forget_likes(recipe.id)
+            return
+        applied = await self.search.apply(recipe.id, recipe.version, logic.index_tokens(recipe))
+        log.info("search.indexed", recipe_id=recipe.id, version=recipe.version, applied=applied)

@@ -1,0 +1,42 @@
+"""The recipes API process: ``uvicorn services.recipes.main:app``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from shared.events import EventPublisher
+from shared.http import ServiceSpec, create_app
+from services.recipes.api import router
+from services.recipes.settings import RecipesSettings
+from services.recipes.store import RecipeStore, SearchIndex
+
+
+async def on_startup(app: FastAPI) -> None:
+    aws, resources = app.state.aws, app.state.resources
+    dynamodb = await aws.client("dynamodb")
+    app.state.store = RecipeStore(dynamodb, recipes_table=resources.table("recipes"),
+                                  likes_table=resources.table("recipe-likes"))
+    app.state.search = SearchIndex(dynamodb, resources.table("recipe-search"))
+    app.state.events = EventPublisher(await aws.client("sns"),
+                                      resources.topic_arn("recipes-events"))
+
+
+async def ready_check(app: FastAPI) -> None:
+    await app.state.store.dynamodb.describe_table(TableName=app.state.store.recipes_table)
+
+
+def build_app(settings: RecipesSettings | None = None) -> FastAPI:
+    return create_app(
+        ServiceSpec(
+            name="recipes",
+            prefix="/recipes",
+            routers=[router],
+            on_startup=on_startup,
+            ready_check=ready_check,
+            description="Share recipes, like them, find them by words and tags.",
+        ),
+        settings or RecipesSettings.load(),
+    )
+
+
+app = build_app()

@@ -1,0 +1,309 @@
+"""DynamoDB access for recipes, their likes and the search index."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.dynamo import from_item, start_key, to_item, to_value
+from shared.errors import NotFoundError, PreconditionFailedError
+from services.recipes.models import Recipe, RecipeSort
+
+LISTING = "recipe"  # the single partition of the listing indexes
+INDEX_KEYS = {
+    "by-newest": {"id", "listing", "created_at"},
+    "by-likes": {"id", "listing", "likes"},
+    "by-author": {"id", "author_id", "created_at"},
+}
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def _recipe_item(recipe: Recipe) -> dict[str, Any]:
+    document = recipe.model_dump(mode="json")
+    document |= {"listing": LISTING, "author_id": recipe.author.id}
+    return to_item(document)
+
+
+def _recipe(item: dict[str, Any]) -> Recipe:
+    return Recipe.model_validate(from_item(item))
+
+
+class RecipeStore:
+    """Recipes and likes, in the service's own tables."""
+
+    def __init__(self, dynamodb: Any, *, recipes_table: str, likes_table: str) -> None:
+        self.dynamodb = dynamodb
+        self.recipes_table = recipes_table
+        self.likes_table = likes_table
+
+    async def get(self, recipe_id: str) -> Recipe:
+        """The recipe, or NotFoundError."""
+        response = await self.dynamodb.get_item(
+            TableName=self.recipes_table, Key={"id": {"S": recipe_id}}
+        )
+        if "Item" not in response:
+            raise NotFoundError(f"recipe {recipe_id} does not exist")
+        return _recipe(response["Item"])
+
+    async def get_many(self, recipe_ids: list[str]) -> list[Recipe]:
+        """The recipes that exist among ``recipe_ids`` (BatchGetItem, any order)."""
+        found: list[Recipe] = []
+        for start in range(0, len(recipe_ids), 100):
+            keys = [{"id": {"S": i}} for i in recipe_ids[start : start + 100]]
+            request = {self.recipes_table: {"Keys": keys}}
+            while request:
+                response = await self.dynamodb.batch_get_item(RequestItems=request)
+                found += [_recipe(i) for i in response["Responses"].get(self.recipes_table, [])]
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    async def create(self, recipe: Recipe) -> None:
+        """Store a new recipe (its id is fresh, so the condition only guards against bugs)."""
+        await self.dynamodb.put_item(
+            TableName=self.recipes_table,
+            Item=_recipe_item(recipe),
+            ConditionExpression="attribute_not_exists(id)",
+        )
+
+    async def replace(self, recipe: Recipe, *, expected_version: int) -> None:
+        """Write ``recipe`` if the stored one still has ``expected_version`` (never an upsert)."""
+        try:
+            await self.dynamodb.put_item(
+                TableName=self.recipes_table,
+                Item=_recipe_item(recipe),
+                ConditionExpression="attribute_exists(id) AND version = :expected",
+                ExpressionAttributeValues={":expected": to_value(expected_version)},
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise PreconditionFailedError(
+                    "the recipe changed since you read it; fetch it again"
+                ) from None
+            raise
+
+    async def delete(self, recipe_id: str) -> None:
+        """Delete a recipe; NotFoundError if it is already gone."""
+        try:
+            await self.dynamodb.delete_item(
+                TableName=self.recipes_table,
+                Key={"id": {"S": recipe_id}},
+                ConditionExpression="attribute_exists(id)",
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise NotFoundError(f"recipe {recipe_id} does not exist") from None
+            raise
+
+    async def list_page(
+        self, sort: RecipeSort, *, limit: int, after: dict[str, Any] | None
+    ) -> tuple[list[Recipe], dict[str, Any] | None]:
+        """One page of all recipes in ``sort`` order, from a listing index (no scan)."""
+        index = "by-newest" if sort is RecipeSort.newest else "by-likes"
+        return await self._query(
+            index,
+            "listing = :listing",
+            {":listing": {"S": LISTING}},
+            forward=sort is RecipeSort.likes,
+            limit=limit,
+            after=start_key(after, INDEX_KEYS[index]),
+        )
+
+    async def by_author(self, author_id: str, *, cap: int) -> list[Recipe]:
+        """Up to ``cap`` recipes of one author, newest first."""
+        recipes: list[Recipe] = []
+        after = None
+        while len(recipes) < cap:
+            page, after = await self._query(
+                "by-author", "author_id = :author", {":author": {"S": author_id}},
+                forward=False, limit=min(100, cap - len(recipes)), after=after,
+            )
+            recipes += page
+            if after is None:
+                break
+        return recipes
+
+    async def _query(
+        self, index: str, condition: str, values: dict[str, Any], *,
+        forward: bool, limit: int, after: dict[str, Any] | None,
+    ) -> tuple[list[Recipe], dict[str, Any] | None]:
+        request: dict[str, Any] = {
+            "TableName": self.recipes_table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": forward,
+            "Limit": limit,
+        }
+        if after:
+            request["ExclusiveStartKey"] = after
+        response = await self.dynamodb.query(**request)
+        return [_recipe(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+
+    async def like(self, recipe_id: str, user_id: str) -> tuple[int, bool]:
+        """Add ``user_id``'s like once; returns (likes, changed)."""
+        return await self._toggle(recipe_id, user_id, like=True)
+
+    async def unlike(self, recipe_id: str, user_id: str) -> tuple[int, bool]:
+        """Remove ``user_id``'s like if present; returns (likes, changed)."""
+        return await self._toggle(recipe_id, user_id, like=False)
+
+    async def _toggle(self, recipe_id: str, user_id: str, *, like: bool) -> tuple[int, bool]:
+        # One transaction: the like row and the counter move together or not at all.
+        #   [0] like row    Put if absent (like) / Delete if present (unlike)
+        #   [1] recipe      ADD likes +-1, only if the recipe exists
+        # Cancelled on [0] alone means "already in that state": a no-op, not an error.
+        key = {"recipe_id": {"S": recipe_id}, "user_id": {"S": user_id}}
+        row: dict[str, Any]
+        if like:
+            row = {"Put": {"TableName": self.likes_table, "Item": key,
+                           "ConditionExpression": "attribute_not_exists(user_id)"}}
+        else:
+            row = {"Delete": {"TableName": self.likes_table, "Key": key,
+                              "ConditionExpression": "attribute_exists(user_id)"}}
+        counter = {"Update": {
+            "TableName": self.recipes_table,
+            "Key": {"id": {"S": recipe_id}},
+            "UpdateExpression": "ADD likes :delta",
+            "ConditionExpression": "attribute_exists(id)",
+            "ExpressionAttributeValues": {":delta": {"N": "1" if like else "-1"}},
+        }}
+        try:
+            await self.dynamodb.transact_write_items(TransactItems=[row, counter])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise NotFoundError(f"recipe {recipe_id} does not exist") from None
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return (await self.get(recipe_id)).likes, False
+            raise
+        return (await self.get(recipe_id)).likes, True
+
+    async def likers(self, recipe_id: str) -> list[str]:
+        """Ids of the users who like a recipe."""
+        users: list[str] = []
+        request: dict[str, Any] = {
+            "TableName": self.likes_table,
+            "KeyConditionExpression": "recipe_id = :id",
+            "ExpressionAttributeValues": {":id": {"S": recipe_id}},
+            "ProjectionExpression": "user_id",
+        }
+        while True:
+            response = await self.dynamodb.query(**request)
+            users += [i["user_id"]["S"] for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return users
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def has_liked(self, recipe_id: str, user_id: str) -> bool:
+        response = await self.dynamodb.get_item(
+            TableName=self.likes_table,
+            Key={"recipe_id": {"S": recipe_id}, "user_id": {"S": user_id}},
+        )
+        return "Item" in response
+
+    async def forget_likes(self, recipe_id: str) -> None:
+        """Delete the like rows of a deleted recipe."""
+        users = await self.likers(recipe_id)
+        for start in range(0, len(users), 25):
+            request = {self.likes_table: [
+                {"DeleteRequest": {"Key": {"recipe_id": {"S": recipe_id}, "user_id": {"S": u}}}}
+                for u in users[start : start + 25]
+            ]}
+            while request:
+                response = await self.dynamodb.batch_write_item(RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if request:
+                    await asyncio.sleep(0.05)
+
+
+class SearchIndex:
+    """Token -> recipe ids, kept by the search-index consumer from recipe events.
+
+    Beside the token rows, one ``doc:<id>`` row per recipe remembers its tokens and the
+    version they came from, so updates remove stale tokens and late events are ignored.
+    """
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    async def matching(self, tokens: set[str], *, cap: int) -> set[str]:
+        """Ids of recipes that have every token (empty set if any token matches nothing)."""
+        result: set[str] | None = None
+        # Fewest matches first would be ideal; sorted order keeps queries deterministic.
+        for token in sorted(tokens):
+            ids = await self._ids(token, cap)
+            result = ids if result is None else result & ids
+            if not result:
+                return set()
+        return result or set()
+
+    async def _ids(self, token: str, cap: int) -> set[str]:
+        ids: set[str] = set()
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#token = :token",
+            "ExpressionAttributeNames": {"#token": "token"},
+            "ExpressionAttributeValues": {":token": {"S": token}},
+            "ProjectionExpression": "recipe_id",
+        }
+        while len(ids) < cap:
+            response = await self.dynamodb.query(**request)
+            ids.update(i["recipe_id"]["S"] for i in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return ids
+
+    async def _doc(self, recipe_id: str) -> dict[str, Any] | None:
+        response = await self.dynamodb.get_item(
+            TableName=self.table,
+            Key={"token": {"S": f"doc:{recipe_id}"}, "recipe_id": {"S": recipe_id}},
+            ConsistentRead=True,
+        )
+        return from_item(response["Item"]) if "Item" in response else None
+
+    async def apply(self, recipe_id: str, version: int, tokens: set[str]) -> bool:
+        """Index ``tokens`` for version ``version`` of a recipe (empty set = deleted).
+
+        Returns False when a newer version is already indexed (a late or repeated event).
+        """
+        doc = await self._doc(recipe_id)
+        if doc and doc["version"] >= version:
+            return False
+        old = set(doc["tokens"]) if doc else set()
+        writes = [
+            {"DeleteRequest": {"Key": {"token": {"S": t}, "recipe_id": {"S": recipe_id}}}}
+            for t in old - tokens
+        ] + [
+            {"PutRequest": {"Item": {"token": {"S": t}, "recipe_id": {"S": recipe_id}}}}
+            for t in tokens - old
+        ]
+        for start in range(0, len(writes), 25):
+            request = {self.table: writes[start : start + 25]}
+            while request:
+                response = await self.dynamodb.batch_write_item(RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if request:
+                    await asyncio.sleep(0.05)
+        doc_item = to_item({"token": f"doc:{recipe_id}", "recipe_id": recipe_id,
+                            "version": version, "tokens": sorted(tokens)})
+        try:
+            await self.dynamodb.put_item(
+                TableName=self.table,
+                Item=doc_item,
+                ConditionExpression="attribute_not_exists(version) OR version < :version",
+                ExpressionAttributeValues={":version": to_value(version)},
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True

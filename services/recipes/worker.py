@@ -1,0 +1,23 @@
+"""The recipes worker process: ``python -m services.recipes.worker``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.worker import SqsWorker, consumer, serve
+from services.recipes.consumers import SearchIndexer
+from services.recipes.settings import RecipesSettings
+from services.recipes.store import RecipeStore, SearchIndex
+
+
+async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
+    dynamodb = await aws.client("dynamodb")
+    store = RecipeStore(dynamodb, recipes_table=resources.table("recipes"),
+                        likes_table=resources.table("recipe-likes"))
+    indexer = SearchIndexer(SearchIndex(dynamodb, resources.table("recipe-search")), store)
+    return [await consumer(aws, resources, "recipes-search-index", indexer,
+                           idempotency_table="recipes-idempotency")]
+
+
+if __name__ == "__main__":
+    serve(RecipesSettings.load(), "recipes", build)

@@ -1,0 +1,19 @@
+"""Regatta platform kit: what every service needs to live on SNS/SQS, DynamoDB, S3 and Cognito.
+
+Modules, each importable on its own:
+
+- ``settings``     pydantic-settings base class shared by every service
+- ``logging``      structlog configuration and context binding
+- ``errors``       the exception hierarchy (drawn in its docstring)
+- ``aws``          aiobotocore clients with one lifecycle, API call counting
+- ``dynamo``       Python <-> DynamoDB attribute values, cursors
+- ``events``       CloudEvents 1.0 envelope and the SNS publisher
+- ``worker``       the SQS consumer that implements the worker contract
+- ``idempotency``  DynamoDB-backed exactly-once effects for consumers
+- ``auth``         Cognito JWT verification and FastAPI user dependencies
+- ``http``         FastAPI app factory: health, problem+json, request logs
+- ``topology``     ``infra/topology.yaml`` loader and idempotent provisioner
+- ``cognito``      user pool, app client, group and demo users for local stacks
+- ``emulator``     the moto server process behind the local stack and the tests
+- ``testing``      pytest fixtures other test suites reuse
+"""

@@ -1,0 +1,164 @@
+"""Cognito access-token verification and the FastAPI dependencies built on it.
+
+Tokens are RS256 JWTs checked against the user pool's JWKS: signature, ``exp``, issuer,
+``token_use == "access"`` and ``client_id``. The key set is fetched once, cached, and fetched
+again (at most every 30 s) when a token names an unknown ``kid`` (key rotation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import httpx
+import jwt
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from shared.errors import AuthError, AwsUnavailableError, ForbiddenError, InvalidTokenError
+
+ADMINS_GROUP = "admins"
+
+
+class User(BaseModel):
+    """The caller, as the access token describes them."""
+
+    id: str  # Cognito `sub`
+    username: str
+    groups: frozenset[str] = frozenset()
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMINS_GROUP in self.groups
+
+
+class JwksCache:
+    """The user pool's signing keys, fetched lazily and refreshed on an unknown kid."""
+
+    def __init__(self, url: str, *, min_refresh_interval: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.url = url
+        self.min_refresh_interval = min_refresh_interval
+        self._transport = transport
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _fetch(self) -> None:
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=5.0) as client:
+                response = await client.get(self.url)
+                response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise AwsUnavailableError(f"cannot fetch JWKS from {self.url}: {exc}") from exc
+        self._keys = {
+            jwk["kid"]: jwt.PyJWK(jwk, algorithm="RS256").key
+            for jwk in response.json().get("keys", [])
+        }
+        self._fetched_at = time.monotonic()
+
+    async def key(self, kid: str) -> Any:
+        """The public key for ``kid``; InvalidTokenError if the pool has no such key."""
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            if kid not in self._keys and (
+                time.monotonic() - self._fetched_at >= self.min_refresh_interval
+            ):
+                await self._fetch()
+        if kid not in self._keys:
+            raise InvalidTokenError("token signed with an unknown key")
+        return self._keys[kid]
+
+
+class TokenVerifier:
+    """Verifies Cognito access tokens for one user pool and app client."""
+
+    def __init__(self, *, issuer: str, client_id: str, jwks: JwksCache, leeway: float = 5.0):
+        self.issuer = issuer
+        self.client_id = client_id
+        self.jwks = jwks
+        self.leeway = leeway
+
+    async def verify(self, token: str) -> User:
+        """The token's user, or InvalidTokenError naming the failed check."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError("token is not a JWT") from exc
+        if header.get("alg") != "RS256":
+            raise InvalidTokenError("token algorithm must be RS256")
+        key = await self.jwks.key(str(header.get("kid", "")))
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "sub", "token_use"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidTokenError("token has expired") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise InvalidTokenError("token issuer is not this user pool") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(f"token is invalid: {exc}") from exc
+        if claims["token_use"] != "access":
+            raise InvalidTokenError("an access token is required")
+        if claims.get("client_id") != self.client_id:
+            raise InvalidTokenError("token was issued to another client")
+        return User(
+            id=claims["sub"],
+            username=claims.get("username") or claims.get("cognito:username") or claims["sub"],
+            groups=frozenset(claims.get("cognito:groups", [])),
+        )
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+# Declares the scheme in OpenAPI (the docs' "Authorize" button); parsing is ours, so a
+# malformed header is a 401 rather than silently anonymous.
+_bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT",
+                            description="A Cognito access token")
+
+
+async def optional_user(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None,
+) -> User | None:
+    """The caller if a valid token is present; None for anonymous requests."""
+    token = _bearer(request)
+    if token is None:
+        return None
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify(token)
+
+
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """The authenticated caller; 401 without a valid token."""
+    if user is None:
+        raise AuthError("this route needs a bearer token")
+    return user
+
+
+async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+    """The authenticated caller if they are in the ``admins`` group; 403 otherwise."""
+    if not user.is_admin:
+        raise ForbiddenError("this route is for admins")
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
+AdminUser = Annotated[User, Depends(admin_user)]

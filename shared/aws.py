@@ -1,0 +1,114 @@
+"""aiobotocore clients with one lifecycle per process, and an API call counter.
+
+One ``AwsClients`` lives as long as the process (FastAPI lifespan or worker main)::
+
+    async with AwsClients(settings) as aws:
+        await aws.dynamodb.get_item(...)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import AsyncExitStack
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from shared.settings import PlatformSettings
+
+SERVICES = ("dynamodb", "sqs", "sns", "s3", "sts", "ses", "cognito-idp")
+
+# botocore errors that mean "AWS is unreachable right now", as opposed to "AWS said no".
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+    OSError,
+)
+
+
+class ApiCallCounter:
+    """Counts AWS API calls by ``service.Operation`` through botocore's event hooks."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def _on_call(self, model: Any, **_: Any) -> None:
+        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def attach(self, session: AioSession) -> None:
+        """Count every call made by clients created from ``session`` from now on."""
+        session.register("before-call", self._on_call)
+
+    def total(self) -> int:
+        """All calls counted so far."""
+        return sum(self.calls.values())
+
+
+def client_config(settings: PlatformSettings, *, pool: int = 64) -> AioConfig:
+    """Retry and timeout policy shared by every client."""
+    return AioConfig(
+        region_name=settings.aws_region,
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=3,
+        read_timeout=30,
+        max_pool_connections=pool,
+        s3={"addressing_style": "path"},
+    )
+
+
+class AwsClients:
+    """Lazily created aiobotocore clients that close together."""
+
+    def __init__(
+        self,
+        settings: PlatformSettings,
+        *,
+        session: AioSession | None = None,
+        counter: ApiCallCounter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session = session or get_session()
+        if counter is not None:
+            counter.attach(self.session)
+        self._stack = AsyncExitStack()
+        self._clients: dict[str, Any] = {}
+
+    async def __aenter__(self) -> AwsClients:
+        await self._stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._clients.clear()
+        await self._stack.__aexit__(*exc)
+
+    async def client(self, service: str) -> Any:
+        """The process-wide client for ``service``, created on first use."""
+        if service not in self._clients:
+            creator = self.session.create_client(
+                service,
+                region_name=self.settings.aws_region,
+                endpoint_url=self.settings.aws_endpoint_url,
+                config=client_config(self.settings),
+            )
+            self._clients[service] = await self._stack.enter_async_context(creator)
+        return self._clients[service]
+
+    async def open(self, *services: str) -> None:
+        """Create the named clients now, so the first request does not pay for it."""
+        for service in services:
+            await self.client(service)
+
+    async def account_id(self) -> str:
+        """The AWS account the credentials belong to (needs no IAM permission)."""
+        sts = await self.client("sts")
+        identity = await sts.get_caller_identity()
+        return str(identity["Account"])

@@ -1,0 +1,87 @@
+"""The moto server process that stands in for AWS locally and in tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from shared.errors import AwsUnavailableError
+
+# Credentials the emulator accepts; never real ones.
+EMULATOR_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on ``host:port``."""
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+class Emulator:
+    """A moto server child process on 127.0.0.1; use as a context manager or start/stop."""
+
+    def __init__(self, port: int | None = None, *, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> Emulator:
+        """Start the server and wait until it answers; AwsUnavailableError if it does not."""
+        if port_in_use(self.port):
+            raise AwsUnavailableError(f"port {self.port} is already in use")
+        exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [exe, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **EMULATOR_ENV},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AwsUnavailableError(f"moto server exited with {self.process.returncode}")
+            try:
+                httpx.get(f"{self.url}/moto-api/", timeout=1.0)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise AwsUnavailableError(f"moto server did not answer on {self.url} in {timeout:.0f}s")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

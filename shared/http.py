@@ -1,0 +1,276 @@
+"""FastAPI app factory: health routes, problem+json errors, request logs, body limits.
+
+Every service builds its app the same way::
+
+    app = create_app(ServiceSpec(name="recipes", prefix="/recipes", ...), settings)
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.contextvars import bind_contextvars, clear_contextvars
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from shared.auth import JwksCache, TokenVerifier
+from shared.aws import UNREACHABLE_ERRORS, AwsClients
+from shared.dynamo import CursorError
+from shared.errors import (
+    AuthError,
+    AwsUnavailableError,
+    ForbiddenError,
+    ProblemError,
+)
+from shared.logging import configure_logging, get_logger
+from shared.settings import PlatformSettings
+from shared.topology import Resources
+
+log = get_logger("shared.http")
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+# AWS answers that mean "try again later" rather than "you asked for something wrong".
+RETRYABLE_AWS_CODES = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "InternalServerError",
+    "InternalFailure",
+}
+
+OnStartup = Callable[[FastAPI], Awaitable[None]]
+ReadyCheck = Callable[[FastAPI], Awaitable[None]]
+
+
+def problem(status: int, title: str, detail: str | None = None, *,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem response."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _unavailable(detail: str) -> JSONResponse:
+    return problem(503, "Service Unavailable", detail,
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            # Drop FastAPI's "body"/"query" root so the pointer names the field itself.
+            "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
+            "in": str(err["loc"][0]) if err["loc"] else "body",
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors()
+    ]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error as application/problem+json; no stack trace ever leaves."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
+        return problem(401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(ForbiddenError)
+    async def _forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
+        return problem(403, "Forbidden", str(exc))
+
+    @app.exception_handler(CursorError)
+    async def _cursor(_: Request, exc: CursorError) -> JSONResponse:
+        return problem(400, "Bad Request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem(400, "Bad Request", "request body is not valid JSON")
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem(422, "Unprocessable Content", f"invalid fields: {fields}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large"}.get(
+            exc.status_code, "Error")
+        return problem(exc.status_code, title, str(exc.detail) if exc.detail else None,
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(AwsUnavailableError)
+    async def _aws_down(_: Request, exc: AwsUnavailableError) -> JSONResponse:
+        return _unavailable(str(exc))
+
+    @app.exception_handler(ClientError)
+    async def _aws_error(_: Request, exc: ClientError) -> JSONResponse:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in RETRYABLE_AWS_CODES:
+            return _unavailable(f"AWS is busy ({code})")
+        log.error("aws.error", code=code, exc_info=exc)
+        return problem(500, "Internal Server Error", "an unexpected error occurred")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, UNREACHABLE_ERRORS):
+            return _unavailable("a backing AWS service cannot be reached")
+        log.error("request.failed", exc_info=exc)
+        return problem(500, "Internal Server Error", "an unexpected error occurred")
+
+
+class RequestContextMiddleware:
+    """Binds a request id into the log context, logs one line per request, caps body size."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode()[:128] or uuid.uuid4().hex
+        clear_contextvars()
+        bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # FastAPI re-raises its own HTTPException from body parsing.
+                    raise HTTPException(413, "request body is too large")
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "Content Too Large",
+                           f"request body exceeds {self.max_body_bytes} bytes")
+        await response(scope, receive, send)
+        log.info("request", method=scope["method"], path=scope["path"], status=413)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service's app: its name, URL prefix, routers and start-up hook."""
+
+    name: str
+    prefix: str
+    routers: Sequence[APIRouter]
+    on_startup: OnStartup
+    ready_check: ReadyCheck
+    clients: tuple[str, ...] = ("dynamodb", "sns")
+    description: str = ""
+    version: str = "1.0.0"
+    max_body_bytes: int = 64 * 1024
+    tags: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def wait_for_aws(aws: AwsClients, timeout: float = 60.0) -> Resources:
+    """Resolve resources, retrying while AWS (or the emulator) is not reachable yet."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.5),
+        retry=retry_if_exception_type(UNREACHABLE_ERRORS),
+        reraise=True,
+    ):
+        with attempt:
+            return await Resources.discover(aws)
+    raise AwsUnavailableError("AWS did not become reachable")  # pragma: no cover
+
+
+def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
+    """A FastAPI app serving ``spec.prefix`` with the platform's conventions."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_format, service=spec.name)
+        async with AwsClients(settings) as aws:
+            await aws.open(*spec.clients)
+            app.state.aws = aws
+            app.state.resources = await wait_for_aws(aws)
+            app.state.verifier = TokenVerifier(
+                issuer=settings.cognito_issuer,
+                client_id=settings.cognito_client_id,
+                jwks=JwksCache(settings.cognito_jwks_url),
+            )
+            await spec.on_startup(app)
+            log.info("service.started", prefix=spec.prefix)
+            yield
+
+    app = FastAPI(
+        title=f"Regatta {spec.name}",
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        docs_url=f"{spec.prefix}/docs",
+        redoc_url=None,
+        openapi_url=f"{spec.prefix}/openapi.json",
+        openapi_tags=spec.tags or None,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=spec.max_body_bytes)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness (no I/O)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: backing services reachable",
+             responses={503: {"description": "A dependency is unreachable"}})
+    async def readyz(request: Request) -> Any:
+        try:
+            await spec.ready_check(request.app)
+        except (*UNREACHABLE_ERRORS, ClientError) as exc:
+            return _unavailable(f"not ready: {type(exc).__name__}")
+        return {"status": "ready"}
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app

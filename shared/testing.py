@@ -1,0 +1,219 @@
+"""Pytest fixtures for the whole platform: an emulator, a provisioned topology, real tokens.
+
+Enable in a ``conftest.py`` with ``pytest_plugins = ["shared.testing"]``. Everything talks to a
+real moto server process over HTTP; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from shared.aws import AwsClients
+from shared.cognito import DEMO_USERS, DemoUser, ensure_user, ensure_user_pool, sign_in
+from shared.emulator import EMULATOR_ENV, Emulator, free_port
+from shared.settings import PlatformSettings
+from shared.topology import Resources, provision
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A second regular user, so tests can tell "the author" from "someone else".
+BOB = DemoUser(username="bob", password="Regatta-bob-1", email="bob@example.com")
+
+
+@dataclass
+class LocalStack:
+    """A running emulator with the topology and Cognito provisioned."""
+
+    emulator: Emulator
+    settings: PlatformSettings
+    resources: Resources
+    users: dict[str, DemoUser] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment variables that point a service process at this stack."""
+        return {
+            **EMULATOR_ENV,
+            "AWS_ENDPOINT_URL": self.emulator.url,
+            "AWS_REGION": self.settings.aws_region,
+            "REGATTA_NAME_PREFIX": self.settings.regatta_name_prefix,
+            "COGNITO_USER_POOL_ID": self.settings.cognito_user_pool_id,
+            "COGNITO_CLIENT_ID": self.settings.cognito_client_id,
+            "LOG_FORMAT": "json",
+            "WORKER_WAIT_TIME_SECONDS": "1",
+            "WORKER_STOP_TIMEOUT": "10",
+        }
+
+
+async def start_local_stack(emulator: Emulator, users: tuple[DemoUser, ...]) -> LocalStack:
+    """Provision the topology and Cognito on a started emulator."""
+    os.environ.update(EMULATOR_ENV)
+    settings = PlatformSettings(aws_endpoint_url=emulator.url)
+    async with AwsClients(settings) as aws:
+        resources = await provision(aws)
+        ids = await ensure_user_pool(aws, users)
+    settings = PlatformSettings(
+        aws_endpoint_url=emulator.url,
+        cognito_user_pool_id=ids.user_pool_id,
+        cognito_client_id=ids.client_id,
+    )
+    return LocalStack(emulator, settings, Resources(settings, resources.account_id),
+                      {u.username: u for u in users})
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A moto server process for the whole test session."""
+    log_path = tmp_path_factory.mktemp("emulator") / "moto.log"
+    with Emulator(log_path=log_path) as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack(emulator: Emulator) -> LocalStack:
+    """The emulator with every topology resource and the demo users (plus bob)."""
+    return await start_local_stack(emulator, (*DEMO_USERS, BOB))
+
+
+@pytest_asyncio.fixture(scope="session")
+async def aws(stack: LocalStack) -> AsyncIterator[AwsClients]:
+    """Clients the tests use to look at (or poke) the emulator directly."""
+    async with AwsClients(stack.settings) as clients:
+        yield clients
+
+
+@pytest_asyncio.fixture(scope="session")
+async def tokens(stack: LocalStack, aws: AwsClients) -> dict[str, str]:
+    """Real Cognito access tokens by username: alice, bob (users) and admin (admins group)."""
+    result = {}
+    for user in stack.users.values():
+        auth = await sign_in(aws, stack.settings.cognito_client_id, user.username, user.password)
+        result[user.username] = auth["AccessToken"]
+    return result
+
+
+def auth_header(token: str) -> dict[str, str]:
+    """``Authorization: Bearer`` header for a token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+class ServiceProcess:
+    """A service API (uvicorn) or worker running as a child process against a stack."""
+
+    def __init__(self, args: list[str], env: dict[str, str], *, port: int | None = None,
+                 log_path: Path | None = None) -> None:
+        self.args = args
+        self.env = {**os.environ, **env}
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}" if port else ""
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def api(cls, app: str, env: dict[str, str], **kwargs: Any) -> ServiceProcess:
+        """``uvicorn <app>`` on a free port, e.g. ``services.recipes.main:app``."""
+        port = free_port()
+        args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+                "--no-access-log"]
+        return cls(args, env, port=port, **kwargs)
+
+    @classmethod
+    def worker(cls, module: str, env: dict[str, str], **kwargs: Any) -> ServiceProcess:
+        """``python -m <module>``, e.g. ``services.recipes.worker``."""
+        return cls([sys.executable, "-m", module], env, **kwargs)
+
+    def start(self, timeout: float = 30.0) -> ServiceProcess:
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=output,
+                                        stderr=subprocess.STDOUT)
+        if self.port:
+            self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.args} exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.args} not ready after {timeout}s")
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.2) -> Any:
+    """Await ``check()`` until it returns a truthy value or raises no AssertionError."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = await check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition still false after {timeout}s")
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(interval)
+
+
+async def queue_depth(aws: AwsClients, resources: Resources, queue: str) -> dict[str, int]:
+    """Visible and in-flight message counts of a topology queue (or its DLQ)."""
+    sqs = await aws.client("sqs")
+    url = await resources.queue_url(aws, queue)
+    attrs = (await sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    ))["Attributes"]
+    return {"visible": int(attrs["ApproximateNumberOfMessages"]),
+            "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
+
+
+async def api_client(url: str) -> httpx.AsyncClient:
+    """An httpx client for a service URL."""
+    return httpx.AsyncClient(base_url=url, timeout=30)
+
+
+def ensure_extra_user(idp: Any, pool_id: str, user: DemoUser) -> Any:
+    """Create one more user in the pool (for tests that need several callers)."""
+    return ensure_user(idp, pool_id, user)

@@ -1,0 +1,401 @@
+"""The SQS consumer every service's worker runs: the platform's worker contract.
+
+- Long-poll receive in batches of up to 10; handle records with bounded concurrency.
+- Per-record outcome: one bad record never affects another; an unparseable body is a
+  per-record failure, not a crash.
+- Successes are deleted in one batch call; failures are never deleted: the queue's redrive
+  policy moves them to the DLQ after maxReceiveCount. A failure's visibility is set to a
+  backoff with jitter that grows with ApproximateReceiveCount.
+- A heartbeat extends the visibility of records whose handler is still running.
+- FIFO: a failure stops the rest of its message group in the batch (released, in order);
+  other groups carry on.
+- SIGTERM: stop receiving, let in-flight records finish within ``stop_timeout``, release
+  received-but-unstarted records (visibility 0) and return, so the process exits 0.
+- Idempotency by event id (``IdempotencyStore``): a redelivered or duplicated event has no
+  second effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import ClientError
+from structlog.contextvars import bound_contextvars
+
+from shared.aws import UNREACHABLE_ERRORS
+from shared.events import CloudEvent, parse_event
+from shared.idempotency import Claim, IdempotencyStore
+from shared.logging import get_logger
+
+log = get_logger("shared.worker")
+
+T = TypeVar("T")
+
+
+class Outcome(StrEnum):
+    """What happened to one received record."""
+
+    SUCCEEDED = "succeeded"  # handled; deleted
+    DUPLICATE = "duplicate"  # already handled before; deleted without running the handler
+    FAILED = "failed"  # handler or parser raised; left for redelivery (then the DLQ)
+    RELEASED = "released"  # not started (shutdown, or an earlier failure in its FIFO group)
+
+
+@dataclass
+class Record(Generic[T]):
+    """One received SQS message and, once parsed, its body."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    group_id: str | None
+    payload: T | None = None
+    outcome: Outcome | None = None
+    started: float | None = None
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Tuning of one consumer; defaults suit the platform's queues."""
+
+    batch_size: int = 10
+    concurrency: int = 10
+    wait_time_seconds: int = 20
+    visibility_timeout: int = 30
+    heartbeat_interval: float | None = None  # default: a third of the visibility timeout
+    stop_timeout: float = 25.0
+    backoff_base: float = 2.0
+    backoff_cap: float = 300.0
+
+
+Handler = Callable[[T], Awaitable[None]]
+Parser = Callable[[str], T]
+KeyOf = Callable[[T], str]
+
+
+def backoff_seconds(receive_count: int, *, base: float, cap: float, rng: random.Random) -> int:
+    """Visibility delay before the next attempt: capped exponential, "equal jitter"."""
+    ceiling = min(cap, base * 2 ** max(receive_count - 1, 0))
+    return int(ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+class SqsWorker(Generic[T]):
+    """Consumes one queue until ``stop()``; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Handler[T],
+        *,
+        parse: Parser[T] = parse_event,  # type: ignore[assignment]
+        idempotency: IdempotencyStore | None = None,
+        key_of: KeyOf[T] = lambda event: event.key,  # type: ignore[attr-defined]
+        config: WorkerConfig | None = None,
+        name: str = "worker",
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.handler = handler
+        self.parse = parse
+        self.idempotency = idempotency
+        self.key_of = key_of
+        self.config = config or WorkerConfig()
+        self.name = name
+        self.fifo = queue_url.endswith(".fifo")
+        self._stopping = asyncio.Event()
+        self._rng = random.Random()
+        self.stats: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+
+    def stop(self) -> None:
+        """Ask the worker to drain and return (idempotent; safe from a signal handler)."""
+        if not self._stopping.is_set():
+            log.info("worker.stopping", worker=self.name)
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Receive and handle batches until stopped."""
+        log.info("worker.started", worker=self.name, queue=self.queue_url)
+        while not self.stopping:
+            records = await self._receive()
+            if records:
+                await self.process(records)
+        log.info("worker.stopped", worker=self.name, **{k.value: v for k, v in self.stats.items()})
+
+    async def run_until_idle(self, idle_polls: int = 1) -> None:
+        """Handle batches until ``idle_polls`` receives in a row return nothing (tests, tools)."""
+        empty = 0
+        while empty < idle_polls and not self.stopping:
+            records = await self._receive()
+            empty = 0 if records else empty + 1
+            if records:
+                await self.process(records)
+
+    async def _receive(self) -> list[Record[T]]:
+        receive = asyncio.ensure_future(
+            self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=self.config.batch_size,
+                WaitTimeSeconds=self.config.wait_time_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
+            )
+        )
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if receive not in done:
+            # Shutdown during a long poll: anything this call would have returned stays
+            # invisible until its visibility timeout and is then redelivered. Nothing is lost.
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receive
+            return []
+        try:
+            response = receive.result()
+        except (*UNREACHABLE_ERRORS, ClientError) as exc:
+            log.warning("worker.receive_failed", worker=self.name, error=str(exc))
+            await asyncio.sleep(1 + self._rng.random())
+            return []
+        return [
+            Record(
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                body=m["Body"],
+                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+                group_id=m.get("Attributes", {}).get("MessageGroupId"),
+            )
+            for m in response.get("Messages", [])
+        ]
+
+    async def process(self, records: Sequence[Record[T]]) -> list[Record[T]]:
+        """Handle one received batch and settle every record with SQS."""
+        semaphore = asyncio.Semaphore(self.config.concurrency)
+        heartbeat = asyncio.create_task(self._heartbeat(records))
+        try:
+            if self.fifo:
+                groups: dict[str | None, list[Record[T]]] = {}
+                for record in records:
+                    groups.setdefault(record.group_id, []).append(record)
+                lanes = [self._run_group(group, semaphore) for group in groups.values()]
+            else:
+                lanes = [self._run_one(record, semaphore) for record in records]
+            drain = asyncio.gather(*lanes)
+            await self._bounded_drain(drain, records)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        await self._settle(records)
+        return list(records)
+
+    async def _bounded_drain(self, drain: asyncio.Future[Any], records: Sequence[Record[T]]) -> None:
+        """Wait for the batch; after a stop request, give it at most ``stop_timeout``."""
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({drain, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not drain.done():
+                _, pending = await asyncio.wait({drain}, timeout=self.config.stop_timeout)
+                if pending:
+                    log.warning("worker.stop_timeout", worker=self.name)
+                    drain.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await drain
+                    for record in records:
+                        # Cut off mid-handler: leave it invisible; it is redelivered later.
+                        if record.outcome is None and record.started is not None:
+                            record.outcome = Outcome.FAILED
+            else:
+                await drain
+        finally:
+            stop.cancel()
+
+    async def _run_group(self, group: list[Record[T]], semaphore: asyncio.Semaphore) -> None:
+        for index, record in enumerate(group):
+            await self._run_one(record, semaphore)
+            if record.outcome is Outcome.FAILED:
+                for later in group[index + 1 :]:
+                    later.outcome = Outcome.RELEASED
+                return
+
+    async def _run_one(self, record: Record[T], semaphore: asyncio.Semaphore) -> None:
+        async with semaphore:
+            if record.outcome is not None:
+                return
+            if self.stopping:
+                record.outcome = Outcome.RELEASED
+                return
+            record.started = time.monotonic()
+            record.outcome = await self._handle(record)
+
+    async def _handle(self, record: Record[T]) -> Outcome:
+        with bound_contextvars(message_id=record.message_id, receive_count=record.receive_count):
+            try:
+                record.payload = self.parse(record.body)
+            except Exception as exc:  # any parser error is this record's failure only
+                log.warning("message.unparseable", error=str(exc)[:500])
+                return Outcome.FAILED
+            context = _event_context(record.payload)
+            with bound_contextvars(**context):
+                key = self.key_of(record.payload) if self.idempotency else None
+                started = time.perf_counter()
+                try:
+                    if key and await self.idempotency.begin(key) is Claim.ALREADY_PROCESSED:  # type: ignore[union-attr]
+                        log.info("message.duplicate")
+                        return Outcome.DUPLICATE
+                    await self.handler(record.payload)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("message.failed", error=str(exc)[:500],
+                                error_type=type(exc).__name__, exc_info=True)
+                    if key:
+                        with contextlib.suppress(Exception):
+                            await self.idempotency.release(key)  # type: ignore[union-attr]
+                    return Outcome.FAILED
+                if key:
+                    await self.idempotency.complete(key)  # type: ignore[union-attr]
+                log.info("message.handled",
+                         duration_ms=round((time.perf_counter() - started) * 1000, 2))
+                return Outcome.SUCCEEDED
+
+    async def _heartbeat(self, records: Sequence[Record[T]]) -> None:
+        interval = self.config.heartbeat_interval or max(self.config.visibility_timeout / 3, 1)
+        while True:
+            await asyncio.sleep(interval)
+            running = [r for r in records if r.started is not None and r.outcome is None]
+            if running:
+                await self._change_visibility(running, self.config.visibility_timeout)
+
+    async def _settle(self, records: Sequence[Record[T]]) -> None:
+        for outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.FAILED, Outcome.RELEASED):
+            self.stats[outcome] += sum(1 for r in records if r.outcome is outcome)
+        done = [r for r in records if r.outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE)]
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            await self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": r.receipt_handle}
+                         for i, r in enumerate(chunk)],
+            )
+        released = [r for r in records if r.outcome is Outcome.RELEASED or r.outcome is None]
+        if released:
+            await self._change_visibility(released, 0)
+        failed = [r for r in records if r.outcome is Outcome.FAILED]
+        for record in failed:
+            delay = backoff_seconds(record.receive_count, base=self.config.backoff_base,
+                                    cap=self.config.backoff_cap, rng=self._rng)
+            await self._change_visibility([record], delay)
+
+    async def _change_visibility(self, records: Sequence[Record[T]], seconds: int) -> None:
+        for start in range(0, len(records), 10):
+            chunk = records[start : start + 10]
+            try:
+                await self.sqs.change_message_visibility_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": r.receipt_handle,
+                         "VisibilityTimeout": seconds}
+                        for i, r in enumerate(chunk)
+                    ],
+                )
+            except (*UNREACHABLE_ERRORS, ClientError) as exc:
+                # Not fatal: the record reappears when its current visibility runs out.
+                log.warning("worker.visibility_failed", error=str(exc))
+
+
+def _event_context(payload: Any) -> dict[str, Any]:
+    if isinstance(payload, CloudEvent):
+        context = {"event_id": payload.id, "event_type": payload.type}
+        if payload.correlationid:
+            context["correlation_id"] = payload.correlationid
+        if payload.traceparent:
+            context["traceparent"] = payload.traceparent
+        return context
+    return {}
+
+
+@dataclass
+class WorkerGroup:
+    """Several consumers in one process, stopped together by SIGTERM/SIGINT."""
+
+    workers: list[SqsWorker[Any]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    async def run(self) -> None:
+        """Run every worker until a signal asks them to stop; returns when all drained."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        await asyncio.gather(*(worker.run() for worker in self.workers))
+
+
+async def consumer(
+    aws: Any,
+    resources: Any,
+    queue: str,
+    handler: Handler[Any],
+    *,
+    idempotency_table: str | None = None,
+    parse: Parser[Any] = parse_event,
+    key_of: KeyOf[Any] = lambda event: event.key,
+    **config: Any,
+) -> SqsWorker[Any]:
+    """An SqsWorker for a topology queue, tuned from the topology's visibility timeout."""
+    declared = resources.topology.queues[queue]
+    sqs = await aws.client("sqs")
+    store = None
+    if idempotency_table:
+        store = IdempotencyStore(await aws.client("dynamodb"), resources.table(idempotency_table))
+    settings = aws.settings
+    return SqsWorker(
+        sqs,
+        await resources.queue_url(aws, queue),
+        handler,
+        parse=parse,
+        idempotency=store,
+        key_of=key_of,
+        config=WorkerConfig(
+            visibility_timeout=declared.visibility_timeout,
+            wait_time_seconds=settings.worker_wait_time_seconds,
+            stop_timeout=settings.worker_stop_timeout,
+            **config,
+        ),
+        name=queue,
+    )
+
+
+def serve(
+    settings: Any,
+    service: str,
+    build: Callable[[Any, Any], Awaitable[list[SqsWorker[Any]]]],
+) -> None:
+    """Process entry point: build the service's consumers and run them until SIGTERM."""
+    from shared.aws import AwsClients
+    from shared.http import wait_for_aws
+    from shared.logging import configure_logging
+
+    async def main() -> None:
+        configure_logging(settings.log_level, settings.log_format, service=service)
+        async with AwsClients(settings) as aws:
+            resources = await wait_for_aws(aws)
+            await WorkerGroup(await build(aws, resources)).run()
+
+    asyncio.run(main())
