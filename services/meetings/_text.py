@@ -1,0 +1,91 @@
+"""The utterance being understood, and spelled-out numbers.
+
+Extractors run one after another over an `Utterance`. Each one *claims* the characters it used:
+they are masked with `|` (same length, so spans stay aligned between the original text and its
+lower-case copy), and later extractors can neither read nor straddle them. That ordering is how
+"5 March" never becomes a time and "at 3" never becomes a date.
+"""
+
+import re
+
+CLAIMED = "|"
+
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+         "eighty": 80, "ninety": 90}
+NUMBER_WORDS: dict[str, int] = {word: value for value, word in enumerate(_UNITS)} | _TENS
+NUMBER_WORDS |= {"a": 1, "an": 1, "oh": 0}
+
+_ORDINAL_UNITS = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth"
+).split()
+ORDINAL_WORDS: dict[str, int] = {word: n for n, word in enumerate(_ORDINAL_UNITS, start=1)}
+ORDINAL_WORDS |= {"twentieth": 20, "thirtieth": 30}
+ORDINAL_WORDS |= {f"twenty-{w}": 20 + n for w, n in list(ORDINAL_WORDS.items())[:9]}
+ORDINAL_WORDS |= {"thirty-first": 31}
+
+
+def _alternation(words: list[str]) -> str:
+    # Longest first, so "fourteen" is not read as "four" + "teen".
+    return "|".join(re.escape(w).replace("\\-", "[\\s-]") for w in sorted(words, key=len, reverse=True))
+
+
+_UNIT_WORDS = _alternation(_UNITS[1:10])
+_TEENS_AND_UNITS = _alternation(_UNITS)
+_TENS_WORDS = _alternation(list(_TENS))
+# A cardinal number in digits or words (0-99): "30", "thirty", "forty-five", "twenty five".
+NUMBER = rf"(?:\d{{1,3}}|(?:{_TENS_WORDS})(?:[\s-](?:{_UNIT_WORDS}))?|{_TEENS_AND_UNITS})"
+ORDINAL = _alternation(list(ORDINAL_WORDS))
+
+_WORD_SPLIT = re.compile(r"[\s-]+")
+
+
+def parse_number(token: str) -> int:
+    """The value of a number written in digits or words ("45", "forty-five", "an")."""
+    token = token.strip()
+    if token.isdigit():
+        return int(token)
+    return sum(NUMBER_WORDS[part] for part in _WORD_SPLIT.split(token))
+
+
+def parse_ordinal(token: str) -> int:
+    """The value of an ordinal word ("twelfth", "twenty first")."""
+    return ORDINAL_WORDS[_WORD_SPLIT.sub("-", token.strip())]
+
+
+_SPACES = re.compile(r"\s+")
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u2013": "-", "\u2014": "-"})
+
+
+class Utterance:
+    """The user's text while it is being understood: extractors claim the spans they use."""
+
+    __slots__ = ("text", "lower")
+
+    def __init__(self, text: str) -> None:
+        text = _SPACES.sub(" ", text.translate(_QUOTES)).strip()
+        lower = text.lower()
+        # A few characters change length when lower-cased; spans must stay aligned.
+        self.text = text if len(lower) == len(text) else lower
+        self.lower = lower
+
+    def claim(self, start: int, end: int) -> None:
+        """Mask `[start, end)` so no later extractor reads it."""
+        mask = CLAIMED * (end - start)
+        self.text = self.text[:start] + mask + self.text[end:]
+        self.lower = self.lower[:start] + mask + self.lower[end:]
+
+    def claim_match(self, match: re.Match[str]) -> None:
+        """Mask the whole span of a regex match."""
+        self.claim(match.start(), match.end())
+
+    def unclaimed_words(self) -> list[str]:
+        """The lower-case words nobody claimed, in order."""
+        return _WORDS.findall(self.lower)
+
+
+_WORDS = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")

@@ -1,0 +1,285 @@
+"""``regatta``: the developer's daily commands for the local platform.
+
+    regatta up                 start everything (what `make run` calls)
+    regatta token alice        sign in and print an access token
+    regatta queues             queue and DLQ depths
+    regatta dlq QUEUE          messages waiting in a queue's DLQ
+    regatta events             tail every platform event as it is published
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import uuid
+from contextlib import suppress
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shared.aws import AwsClients
+from shared.cognito import DEMO_USERS, ensure_user_pool, sign_in
+from shared.emulator import EMULATOR_ENV, Emulator, port_in_use
+from shared.settings import PlatformSettings
+from shared.topology import Resources, dlq_name, load_topology, provision
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = ROOT / ".regatta"
+LOCAL_ENV = STATE_DIR / "local.env"
+
+# Local defaults; every one can be overridden by the environment.
+SERVICE_PORTS = {
+    "recipes": ("RECIPES_PORT", 8001),
+    "meetings": ("MEETINGS_PORT", 8002),
+    "stock-ingest": ("STOCK_INGEST_PORT", 8003),
+    "trend": ("TREND_PORT", 8004),
+    "media-jobs": ("MEDIA_JOBS_PORT", 8005),
+}
+PREFIXES = {"recipes": "/recipes", "meetings": "/meetings", "stock-ingest": "/stocks",
+            "trend": "/trends", "media-jobs": "/media"}
+
+app = typer.Typer(help="Regatta developer commands.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> PlatformSettings:
+    """Settings from the environment, falling back to what `regatta up` wrote."""
+    if LOCAL_ENV.exists():
+        for line in LOCAL_ENV.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key and not line.startswith("#"):
+                os.environ.setdefault(key, value)
+    return PlatformSettings.load()
+
+
+def _procfile_services() -> list[str]:
+    names = []
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, sep, _ = line.partition(":")
+        if sep and not line.startswith("#") and not name.endswith("-worker"):
+            names.append(name.strip())
+    return names
+
+
+def _lock() -> Any:
+    STATE_DIR.mkdir(exist_ok=True)
+    handle = open(STATE_DIR / "run.lock", "a+")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        _fail(f"Regatta is already running here (pid {pid}); stop it with Ctrl-C in its "
+              "terminal first.")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+@app.command()
+def up() -> None:
+    """Start the emulator, provision it, and run every service API and worker."""
+    lock = _lock()
+    emulator_port = int(os.environ.get("REGATTA_EMULATOR_PORT", "4566"))
+    ports = {name: int(os.environ.get(var, default))
+             for name, (var, default) in SERVICE_PORTS.items()}
+    services = _procfile_services()
+    busy = [f"{emulator_port} (emulator)"] if port_in_use(emulator_port) else []
+    busy += [f"{ports[s]} ({s})" for s in services if port_in_use(ports[s])]
+    if busy:
+        _fail(f"port {', '.join(busy)} already in use: another copy of Regatta or another "
+              "program holds it. Stop it, or choose other ports (see README, 'Local defaults').")
+    emulator = Emulator(emulator_port, log_path=STATE_DIR / "emulator.log")
+    typer.echo(f"Starting the AWS emulator on {emulator.url} ...")
+    emulator.start()
+    try:
+        os.environ.update(EMULATOR_ENV)
+        env = asyncio.run(_provision_local(emulator.url))
+        env |= {f"{var}": str(ports[name]) for name, (var, _) in SERVICE_PORTS.items()}
+        LOCAL_ENV.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        _banner(emulator.url, ports, services)
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        honcho = [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"),
+                  "-e", str(LOCAL_ENV)]
+        with suppress(KeyboardInterrupt):
+            subprocess.run(honcho, cwd=ROOT, env={**os.environ, **env, "PATH": path},
+                           check=False)
+    finally:
+        emulator.stop()
+        lock.close()
+        typer.echo("Regatta stopped.")
+
+
+async def _provision_local(endpoint: str) -> dict[str, str]:
+    settings = PlatformSettings(aws_endpoint_url=endpoint)
+    async with AwsClients(settings) as aws:
+        await provision(aws)
+        ids = await ensure_user_pool(aws)
+    return {
+        **EMULATOR_ENV,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": settings.aws_region,
+        "REGATTA_NAME_PREFIX": settings.regatta_name_prefix,
+        "COGNITO_USER_POOL_ID": ids.user_pool_id,
+        "COGNITO_CLIENT_ID": ids.client_id,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _banner(emulator_url: str, ports: dict[str, int], services: list[str]) -> None:
+    lines = ["", "Regatta is starting. Services:"]
+    for name in services:
+        base = f"http://127.0.0.1:{ports[name]}"
+        lines.append(f"  {name:<13} {base}{PREFIXES[name]}   docs: {base}{PREFIXES[name]}/docs")
+    lines += [f"  emulator      {emulator_url}", "", "Demo users (local only):"]
+    lines += [f"  {u.username:<6} password {u.password}" + ("  (admins)" if u.admin else "")
+              for u in DEMO_USERS]
+    lines += ["", "Get a token:  .venv/bin/regatta token alice", "Stop: Ctrl-C", ""]
+    typer.echo("\n".join(lines))
+
+
+@app.command("provision")
+def provision_command() -> None:
+    """Create or converge the topology and Cognito at AWS_ENDPOINT_URL (idempotent)."""
+    settings = _settings()
+
+    async def run() -> None:
+        async with AwsClients(settings) as aws:
+            await provision(aws)
+            ids = await ensure_user_pool(aws)
+            typer.echo(json.dumps(ids.model_dump(), indent=2))
+
+    asyncio.run(run())
+
+
+@app.command()
+def token(
+    username: Annotated[str, typer.Argument(help="alice or admin (or any pool user)")] = "alice",
+    password: Annotated[str | None, typer.Option(help="defaults to the demo password")] = None,
+) -> None:
+    """Sign in with USER_PASSWORD_AUTH and print the access token."""
+    settings = _settings()
+    demo = {u.username: u.password for u in DEMO_USERS}
+    secret = password or demo.get(username)
+    if secret is None:
+        _fail(f"no demo password for {username}; pass --password")
+
+    async def run() -> str:
+        async with AwsClients(settings) as aws:
+            auth = await sign_in(aws, settings.cognito_client_id, username, secret)
+            return str(auth["AccessToken"])
+
+    typer.echo(asyncio.run(run()))
+
+
+@app.command()
+def queues() -> None:
+    """Visible / in-flight messages of every queue and its DLQ."""
+    settings = _settings()
+
+    async def run() -> None:
+        async with AwsClients(settings) as aws:
+            resources = await Resources.discover(aws)
+            sqs = await aws.client("sqs")
+            typer.echo(f"{'queue':<32}{'visible':>9}{'in-flight':>11}{'dlq':>6}")
+            for name in load_topology().queues:
+                depths = []
+                for queue in (name, dlq_name(name)):
+                    attrs = (await sqs.get_queue_attributes(
+                        QueueUrl=await resources.queue_url(aws, queue),
+                        AttributeNames=["ApproximateNumberOfMessages",
+                                        "ApproximateNumberOfMessagesNotVisible"],
+                    ))["Attributes"]
+                    depths.append(attrs)
+                typer.echo(f"{name:<32}{depths[0]['ApproximateNumberOfMessages']:>9}"
+                           f"{depths[0]['ApproximateNumberOfMessagesNotVisible']:>11}"
+                           f"{depths[1]['ApproximateNumberOfMessages']:>6}")
+
+    asyncio.run(run())
+
+
+@app.command()
+def dlq(
+    queue: Annotated[str, typer.Argument(help="a queue name from infra/topology.yaml")],
+    limit: int = 10,
+) -> None:
+    """Print (without consuming) the messages waiting in QUEUE's dead-letter queue."""
+    settings = _settings()
+    if queue not in load_topology().queues:
+        _fail(f"unknown queue {queue}; known: {', '.join(load_topology().queues)}")
+
+    async def run() -> None:
+        async with AwsClients(settings) as aws:
+            resources = await Resources.discover(aws)
+            sqs = await aws.client("sqs")
+            url = await resources.queue_url(aws, dlq_name(queue))
+            response = await sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=min(limit, 10), VisibilityTimeout=0,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"])
+            messages = response.get("Messages", [])
+            if not messages:
+                typer.echo(f"{dlq_name(queue)} is empty")
+            for message in messages:
+                typer.echo(json.dumps({"message_id": message["MessageId"],
+                                       "receive_count": message["Attributes"].get(
+                                           "ApproximateReceiveCount"),
+                                       "body": message["Body"]}))
+
+    asyncio.run(run())
+
+
+@app.command()
+def events(
+    seconds: Annotated[float, typer.Option(help="stop after this long (0 = until Ctrl-C)")] = 0,
+) -> None:
+    """Tail every platform event: subscribes a temporary queue to every standard topic."""
+    settings = _settings()
+
+    async def run() -> None:
+        async with AwsClients(settings) as aws:
+            resources = await Resources.discover(aws)
+            sqs, sns = await aws.client("sqs"), await aws.client("sns")
+            name = f"{settings.regatta_name_prefix}tail-{uuid.uuid4().hex[:8]}"
+            url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
+            arn = resources.queue_arn(name.removeprefix(settings.regatta_name_prefix))
+            subscriptions = [
+                (await sns.subscribe(TopicArn=resources.topic_arn(t), Protocol="sqs",
+                                     Endpoint=arn, Attributes={"RawMessageDelivery": "true"},
+                                     ReturnSubscriptionArn=True))["SubscriptionArn"]
+                for t, topic in load_topology().topics.items() if not topic.fifo
+            ]
+            typer.echo(f"tailing events on {len(subscriptions)} topics (Ctrl-C to stop)",
+                       err=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + seconds if seconds else None
+            try:
+                while deadline is None or loop.time() < deadline:
+                    response = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                         WaitTimeSeconds=1)
+                    for message in response.get("Messages", []):
+                        typer.echo(message["Body"])
+                        await sqs.delete_message(QueueUrl=url,
+                                                 ReceiptHandle=message["ReceiptHandle"])
+            finally:
+                for subscription in subscriptions:
+                    await sns.unsubscribe(SubscriptionArn=subscription)
+                await sqs.delete_queue(QueueUrl=url)
+
+    with suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    app()
