@@ -135,6 +135,7 @@ async def _provision_local(endpoint: str) -> dict[str, str]:
         "COGNITO_USER_POOL_ID": ids.user_pool_id,
         "COGNITO_CLIENT_ID": ids.client_id,
         "PYTHONUNBUFFERED": "1",
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
     }
 
 

@@ -14,6 +14,10 @@ Rules (each a decision, the first three fixing issues users raised against the o
 * A source smaller than the lowest rung gets one rendition at its own size (rounded down to
   even), with the lowest rung's bitrate scaled by pixel count (floored at Apple's lowest tier).
 * Dimensions are even (4:2:0 chroma), rounded to nearest; a source's own size rounds down.
+  Even rounding makes 1278x720 a hair off 1918x1080's aspect, and ffmpeg's dash muxer (like
+  DASH players switching inside one adaptation set) wants one display aspect per set: such a
+  rendition carries a near-square sample aspect ratio (here 959:958) that restores the exact
+  source aspect. 16:9 sources keep 1:1.
 
 Bitrates are the AWS reference ladder plus a 4K rung at 15 Mbps, the bitrate of the original's
 own 2160p MediaConvert template (Apple's H.264 2160p guidance is 11.6-16.8 Mbps-class).
@@ -22,6 +26,8 @@ Capped VBR: the peak is 1.1x the average and the VBV buffer 2x the average, well
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,6 +48,8 @@ class LadderRung(BaseModel):
     """Average video bitrate, bits/s."""
     max_bitrate: int
     """Capped-VBR peak, bits/s."""
+    sample_aspect_ratio: str = "1:1"
+    """Pixel aspect that makes every rendition's display aspect equal the source's exactly."""
 
     @property
     def buffer_size(self) -> int:
@@ -101,6 +109,7 @@ def choose_rungs(
     if rotation % 180 == 90:
         width, height = height, width
     portrait = height > width
+    aspect = Fraction(width, height)
     chosen: list[LadderRung] = []
     for box in sorted(ladder, key=lambda r: r.width * r.height, reverse=True):
         box_w, box_h = (box.height, box.width) if portrait else (box.width, box.height)
@@ -109,10 +118,20 @@ def choose_rungs(
             continue
         out_w = min(_round_even(width * scale), _floor_even(width))
         out_h = min(_round_even(height * scale), _floor_even(height))
-        chosen.append(box.model_copy(update={"width": out_w, "height": out_h}))
+        chosen.append(box.model_copy(update=_size(out_w, out_h, aspect)))
     if chosen:
         return chosen
-    return [_own_size_rung(width, height, ladder)]
+    own = _own_size_rung(width, height, ladder)
+    return [own.model_copy(update=_size(own.width, own.height, aspect))]
+
+
+def _size(width: int, height: int, aspect: Fraction) -> dict[str, object]:
+    sar = aspect / Fraction(width, height)
+    return {
+        "width": width,
+        "height": height,
+        "sample_aspect_ratio": f"{sar.numerator}:{sar.denominator}",
+    }
 
 
 def _own_size_rung(width: int, height: int, ladder: tuple[LadderRung, ...]) -> LadderRung:

@@ -21,6 +21,7 @@ from typing import Any
 import av
 import av.error
 import m3u8
+from av.video.frame import PictureType
 from mpegdash.parser import MPEGDASHParser
 
 AUDIO_GROUP_ID = "audio"
@@ -185,9 +186,7 @@ def rewrite_master_playlist(
         media = audio_media[0]
         channels = f',CHANNELS="{media.channels}"' if media.channels else ""
         language = (
-            f',LANGUAGE="{media.language}"'
-            if media.language and media.language != "und"
-            else ""
+            f',LANGUAGE="{media.language}"' if media.language and media.language != "und" else ""
         )
         lines.append(
             f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP_ID}",NAME="Audio"{language},'
@@ -216,8 +215,11 @@ def rewrite_master_playlist(
 
 def rewrite_mpd(text: str, *, uri_prefix: str = "", bandwidths: Mapping[str, int] = {}) -> str:
     """The MPD with `uri_prefix` before template URLs and measured `bandwidth` per id."""
-    for prefix, uri in (("", _MPD_NS), ("xsi", "http://www.w3.org/2001/XMLSchema-instance"),
-                        ("xlink", "http://www.w3.org/1999/xlink")):
+    for prefix, uri in (
+        ("", _MPD_NS),
+        ("xsi", "http://www.w3.org/2001/XMLSchema-instance"),
+        ("xlink", "http://www.w3.org/1999/xlink"),
+    ):
         ET.register_namespace(prefix, uri)
     root = ET.fromstring(text)
     ns = {"mpd": _MPD_NS}
@@ -307,7 +309,7 @@ def read_fragment(init: bytes, segment: bytes) -> FragmentInfo:
             frames = list(ctx.decode(packet)) + list(ctx.decode(None))
             first_key = bool(frames) and frames[0].key_frame
             if stream.type == "video" and frames:
-                first_key = first_key and frames[0].pict_type.name == "I"
+                first_key = first_key and frames[0].pict_type == PictureType.I
             return FragmentInfo(
                 kind=stream.type,
                 codecs=codecs,
@@ -342,7 +344,8 @@ def _expand_template(
     start_number = template.start_number if template.start_number is not None else 1
 
     def fill(pattern: str, number: int = 0, time: int = 0) -> str:
-        values = {"RepresentationID": rep_id, "Number": number, "Time": time, "Bandwidth": bandwidth}
+        values = {"RepresentationID": rep_id, "Number": number, "Time": time}
+        values["Bandwidth"] = bandwidth or 0
 
         def sub(match: re.Match[str]) -> str:
             value = values[match.group(1)]

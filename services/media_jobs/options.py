@@ -21,9 +21,10 @@ from services.media_jobs.ladder import LADDERS
 
 # Case-insensitive: the original's suffix filter was case-sensitive, so `.MOV` never started
 # a job (aws-video-on-demand #93).
-VIDEO_EXTENSIONS = frozenset(
-    "mp4 m4v mov mkv webm avi wmv flv mpg mpeg m2ts mts ts 3gp mxf".split()
-)
+VIDEO_EXTENSIONS = frozenset({
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv",
+    "mpg", "mpeg", "m2ts", "mts", "ts", "3gp", "mxf",
+})  # fmt: skip
 METADATA_EXTENSION = "json"
 
 InputRotate = Literal[0, 90, 180, 270, "auto"]

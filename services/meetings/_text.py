@@ -37,8 +37,9 @@ def _alternation(words: list[str]) -> str:
 _UNIT_WORDS = _alternation(_UNITS[1:10])
 _TEENS_AND_UNITS = _alternation(_UNITS)
 _TENS_WORDS = _alternation(list(_TENS))
-# A cardinal number in digits or words (0-99): "30", "thirty", "forty-five", "twenty five".
-NUMBER = rf"(?:\d{{1,3}}|(?:{_TENS_WORDS})(?:[\s-](?:{_UNIT_WORDS}))?|{_TEENS_AND_UNITS})"
+# A cardinal number in words (0-99): "thirty", "forty-five", "twenty five"; then words or digits.
+NUMBER_IN_WORDS = rf"(?:(?:{_TENS_WORDS})(?:[\s-](?:{_UNIT_WORDS}))?|{_TEENS_AND_UNITS})"
+NUMBER = rf"(?:\d{{1,3}}|{NUMBER_IN_WORDS})"
 ORDINAL = _alternation(list(ORDINAL_WORDS))
 
 _WORD_SPLIT = re.compile(r"[\s-]+")

@@ -19,10 +19,17 @@ Matching TA-Lib (checked numerically against TA-Lib 0.8.2, C core 0.6; see the u
 * RSI(N): Wilder smoothing seeded with the plain mean of the first N gains and losses, first
   value at index N; ``100 * gain / (gain + loss)``, and 0 when both are exactly 0 (this
   TA-Lib build applies no epsilon).
-* Bollinger(N, k): middle = SMA(N); std = sqrt(E[x^2] - SMA^2), population (ddof 0), taken as
-  0 when that difference is not positive; bands = middle +/- k*std.
+* Bollinger(N, k): middle = SMA(N); std = population (ddof 0) standard deviation around it;
+  bands = middle +/- k*std. TA-Lib's C source computes the variance as E[x^2] - SMA^2, but
+  the 0.8 build agrees with a two-pass sum of squared deviations (exactly 0 for a flat
+  window, where E[x^2] - SMA^2 leaves rounding noise of ~1e-8 relative), so the engine
+  computes std that way from its window, when values are read rather than on every tick.
 * VWAP (not in TA-Lib): sum(price * volume) / sum(volume) over the ticks of the current UTC
   day; ticks without volume do not count; None until the day has volume.
+
+The 0.8 build also divides by a period as if multiplying by its reciprocal in places (RSI),
+so it is matched to ~1e-14 relative rather than bit for bit; SMA, EMA and the MACD line are
+bit for bit.
 
 Running window sums drift with rounding over very long series; every `RESYNC_EVERY` ticks
 they are recomputed exactly (``math.fsum``) from the window, which keeps the error bounded
@@ -46,14 +53,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from services.trend.signals import Direction, Signal, Trend, make_signal
+from services.trend.signals import Direction, Signal, Trend, alert_message
 
 RESYNC_EVERY = 4096
 """Ticks between exact recomputations of the running window sums."""
 
 STATE_VERSION = 1
 _DAY = 86400.0
-_MAX_PERIOD = 1000  # keeps the state document small (the window holds max period - 1 prices)
+_MAX_PERIOD = 1000  # keeps the state document small (the window holds the largest period)
 
 
 class IndicatorConfig(BaseModel):
@@ -80,8 +87,8 @@ class IndicatorConfig(BaseModel):
 
     @property
     def window_size(self) -> int:
-        """How many past prices the state keeps (largest window minus one)."""
-        return max(self.sma_short, self.sma_long, self.bb_period) - 1
+        """How many past prices the state keeps (the largest window)."""
+        return max(self.sma_short, self.sma_long, self.bb_period)
 
     @property
     def warm_up(self) -> int:
@@ -121,8 +128,8 @@ class IndicatorState:
 
     While an indicator warms up, its value field accumulates TA-Lib's seed sum (EMAs, MACD
     signal, RSI gain/loss) and becomes an average at the seed tick. ``sum_*`` fields are
-    TA-Lib's running totals of the last N-1 prices; ``total_bb`` / ``total_sq_bb`` the
-    totals including the latest price, from which the bands are derived on demand.
+    TA-Lib's running totals of the last N-1 prices; ``total_bb`` the Bollinger total
+    including the latest price, from which the bands are derived on demand.
     Timestamps are epoch seconds (UTC).
     """
 
@@ -140,9 +147,7 @@ class IndicatorState:
     sum_short: float = 0.0
     sum_long: float = 0.0
     sum_bb: float = 0.0
-    sum_sq_bb: float = 0.0
     total_bb: float = 0.0
-    total_sq_bb: float = 0.0
     sma_short: float = 0.0
     sma_long: float = 0.0
     ema_fast: float = 0.0
@@ -268,11 +273,14 @@ class IndicatorEngine:
         are ints or None.
         """
         count = len(prices)
-        if len(volumes) != count or len(timestamps) != count or (
-            tick_ids is not None and len(tick_ids) != count
+        if (
+            len(volumes) != count
+            or len(timestamps) != count
+            or (tick_ids is not None and len(tick_ids) != count)
         ):
             raise ValueError("prices, volumes, timestamps and tick_ids differ in length")
-        ticks = zip(prices, volumes, timestamps, repeat("") if tick_ids is None else tick_ids)
+        ids = repeat("") if tick_ids is None else tick_ids
+        ticks = zip(prices, volumes, timestamps, ids, strict=False)  # lengths checked above
         raw: list[_RawSignal] = []
         state = self.state
         warm_up = self.config.warm_up
@@ -282,18 +290,21 @@ class IndicatorEngine:
                 if state.ticks_seen >= warm_up:
                     break
         self._steady(ticks, raw)
-        symbol = state.symbol
-        return [
-            make_signal(
-                symbol,
-                Direction.up if rel > 0 else Direction.down,
-                datetime.fromtimestamp(at, UTC),
-                price,
-                short,
-                long,
-            )
-            for rel, at, price, short, long in raw
-        ]
+        return [self._signal(*found) for found in raw]
+
+    def _signal(self, relation: int, at: float, price: float, short: float, long: float) -> Signal:
+        symbol = self.state.symbol
+        direction = Direction.up if relation > 0 else Direction.down
+        # Built from trusted values: skipping validation keeps crossover-heavy batches fast.
+        return Signal.model_construct(
+            symbol=symbol,
+            direction=direction,
+            at=datetime.fromtimestamp(at, UTC),
+            price=price,
+            short=short,
+            long=long,
+            message=alert_message(symbol, direction),
+        )
 
     def values(self) -> dict[str, float | None]:
         """Indicator values at the last tick, None while an indicator warms up."""
@@ -302,8 +313,10 @@ class IndicatorEngine:
         macd_ready = n >= c.ema_slow + c.macd_signal - 1
         if n >= c.bb_period:
             middle = s.total_bb / c.bb_period
-            variance = s.total_sq_bb / c.bb_period - middle * middle
-            deviation = (math.sqrt(variance) if variance > 0 else 0.0) * c.bb_stddev
+            squares = 0.0
+            for price in list(s.window)[-c.bb_period :]:
+                squares += (price - middle) * (price - middle)
+            deviation = math.sqrt(squares / c.bb_period) * c.bb_stddev
             bands: tuple[float | None, ...] = (
                 middle + deviation,
                 middle,
@@ -365,8 +378,6 @@ class IndicatorEngine:
         s.sma_long = total / c.sma_long
         s.total_bb = s.sum_bb + price
         s.sum_bb = s.total_bb - out_bb
-        s.total_sq_bb = s.sum_sq_bb + price * price
-        s.sum_sq_bb = s.total_sq_bb - out_bb * out_bb
 
         s.ema_fast = _ema_step(s.ema_fast, price, n, 0, c.ema_fast, self._k_fast)
         s.ema_slow = _ema_step(s.ema_slow, price, n, 0, c.ema_slow, self._k_slow)
@@ -434,8 +445,7 @@ class IndicatorEngine:
         last_id = s.last_tick_id
         out_of_order, duplicates = s.out_of_order, s.duplicates
         last_price = s.last_price
-        sum_short, sum_long, sum_bb, sum_sq = s.sum_short, s.sum_long, s.sum_bb, s.sum_sq_bb
-        total_bb, total_sq = s.total_bb, s.total_sq_bb
+        sum_short, sum_long, sum_bb, total_bb = s.sum_short, s.sum_long, s.sum_bb, s.total_bb
         sma_short, sma_long = s.sma_short, s.sma_long
         ema_fast, ema_slow, macd_fast = s.ema_fast, s.ema_slow, s.macd_fast
         macd, signal = s.macd, s.macd_signal
@@ -466,8 +476,6 @@ class IndicatorEngine:
             sma_long = total / n_long
             total_bb = sum_bb + price
             sum_bb = total_bb - out_bb
-            total_sq = sum_sq + price * price
-            sum_sq = total_sq - out_bb * out_bb
 
             ema_fast = ((price - ema_fast) * k_fast) + ema_fast
             ema_slow = ((price - ema_slow) * k_slow) + ema_slow
@@ -512,15 +520,13 @@ class IndicatorEngine:
                 sum_short = fsum(prices[i_short:])
                 sum_long = fsum(prices[i_long:])
                 sum_bb = fsum(prices[i_bb:])
-                sum_sq = fsum([x * x for x in prices[i_bb:]])
 
         s.ticks_seen = n
         s.last_tick_at = None if last_at == -math.inf else last_at
         s.last_tick_id = last_id
         s.out_of_order, s.duplicates = out_of_order, duplicates
         s.last_price = last_price
-        s.sum_short, s.sum_long, s.sum_bb, s.sum_sq_bb = sum_short, sum_long, sum_bb, sum_sq
-        s.total_bb, s.total_sq_bb = total_bb, total_sq
+        s.sum_short, s.sum_long, s.sum_bb, s.total_bb = sum_short, sum_long, sum_bb, total_bb
         s.sma_short, s.sma_long = sma_short, sma_long
         s.ema_fast, s.ema_slow, s.macd_fast = ema_fast, ema_slow, macd_fast
         s.macd, s.macd_signal = macd, signal

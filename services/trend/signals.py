@@ -87,9 +87,7 @@ def make_signal(
     )
 
 
-def crossover(
-    prev_short: float, prev_long: float, short: float, long: float
-) -> Direction | None:
+def crossover(prev_short: float, prev_long: float, short: float, long: float) -> Direction | None:
     """The cross between two consecutive ticks with full windows, if any."""
     if prev_short <= prev_long and short > long:
         return Direction.up

@@ -1,0 +1,108 @@
+"""Recipes read throughput and latency against a floor measured in the same run.
+
+    make bench-recipes            # 1, 16, 64 clients, 20 s each
+    python bench/bench_recipes.py --seconds 5 --clients 1 16
+
+Starts its own emulator, provisions it, runs the recipes API and the floor app (one GetItem
+per request, bench/floor_app.py) as uvicorn processes, seeds recipes, then measures.
+Target: recipes/floor >= 0.8 at 64 clients for GET /recipes/{id}, with zero errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.loadgen import LoadResult, run_load  # noqa: E402
+from shared.aws import AwsClients  # noqa: E402
+from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
+from shared.emulator import Emulator  # noqa: E402
+from shared.testing import ServiceProcess, start_local_stack  # noqa: E402
+
+
+async def seed(url: str, token: str, count: int) -> list[str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+        ids = []
+        for n in range(count):
+            body = {
+                "title": f"Bench recipe {n}",
+                "ingredients": [{"description": "flour"}],
+                "steps": [{"description": "bake"}],
+                "tags": ["bench"],
+            }
+            response = await client.post("/recipes", json=body)
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+        return ids
+
+
+def row(name: str, result: LoadResult) -> str:
+    return (
+        f"| {name:<24} | {result.clients:>7} | {result.rps:>8.1f} | {result.p50:>8.2f} "
+        f"| {result.p99:>8.2f} | {result.errors:>6} |"
+    )
+
+
+async def main(seconds: float, levels: list[int], seed_count: int) -> int:
+    with Emulator() as emulator:
+        stack = await start_local_stack(emulator, DEMO_USERS)
+        async with AwsClients(stack.settings) as aws:
+            alice = next(u for u in DEMO_USERS if u.username == "alice")
+            token = (
+                await sign_in(aws, stack.settings.cognito_client_id, alice.username, alice.password)
+            )["AccessToken"]
+        env = {**stack.env, "LOG_LEVEL": "WARNING"}
+        with (
+            ServiceProcess.api("services.recipes.main:app", env) as recipes,
+            ServiceProcess.api("bench.floor_app:app", env) as floor,
+        ):
+            ids = await seed(recipes.url, token, seed_count)
+            target = ids[len(ids) // 2]
+            cases = [
+                ("floor GetItem", f"{floor.url}/floor/{target}"),
+                ("GET /recipes/{id}", f"{recipes.url}/recipes/{target}"),
+                ("floor Query (index)", f"{floor.url}/floor"),
+                ("GET /recipes?limit=20", f"{recipes.url}/recipes?limit=20"),
+            ]
+            print(f"\n{seed_count} recipes seeded; {seconds:.0f} s per measurement\n")
+            print("| case                     | clients |    req/s |  p50 ms |  p99 ms | errors |")
+            print("|--------------------------|---------|----------|---------|---------|--------|")
+            results: dict[tuple[str, int], LoadResult] = {}
+            for clients in levels:
+                for name, url in cases:
+                    await run_load(url, clients, min(2.0, seconds))  # warm-up
+                    results[name, clients] = result = await run_load(url, clients, seconds)
+                    print(row(name, result), flush=True)
+            print("\nratio recipes / floor (req/s):")
+            errors = sum(r.errors for r in results.values())
+            for clients in levels:
+                by_id = (
+                    results["GET /recipes/{id}", clients].rps
+                    / results["floor GetItem", clients].rps
+                )
+                listing = (
+                    results["GET /recipes?limit=20", clients].rps
+                    / results["floor Query (index)", clients].rps
+                )
+                print(f"  {clients:>3} clients: GET by id {by_id:.2f}   list {listing:.2f}")
+            if 64 in levels:
+                ratio = results["GET /recipes/{id}", 64].rps / results["floor GetItem", 64].rps
+                verdict = "met" if ratio >= 0.8 and errors == 0 else "NOT met"
+                print(f"\ntarget (by-id ratio >= 0.8 at 64 clients, zero errors): {verdict}")
+            return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--seed", type=int, default=200, help="recipes to create first")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.seconds, args.clients, args.seed)))

@@ -1,0 +1,68 @@
+"""A small closed-loop HTTP load generator: N clients, each sending its next request on reply."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    seconds: float
+    requests: int
+    errors: int
+    latencies_ms: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(99)
+
+
+async def run_load(
+    url: str, clients: int, seconds: float, headers: dict[str, str] | None = None
+) -> LoadResult:
+    """Hit ``url`` with ``clients`` concurrent clients for ``seconds``; non-2xx are errors."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                async with session.get(url, headers=headers) as response:
+                    await response.read()
+                    ok = 200 <= response.status < 300
+            except aiohttp.ClientError:
+                ok = False
+            if ok:
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                errors += 1
+
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(client(session) for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    return LoadResult(clients, elapsed, len(latencies) + errors, errors, latencies)

@@ -1,0 +1,437 @@
+"""Encode a source into the whole ladder with ONE ffmpeg process that decodes it once.
+
+The filter graph splits the decoded picture into one scaled branch per rung (plus thumbnail and
+poster branches); every rung is encoded by libx264 (High profile, 8-bit 4:2:0, closed GOP, an IDR
+every 2 s, capped VBR) and muxed by ffmpeg's dash muxer into 6 s CMAF (fMP4) segments that
+serve both HLS and DASH.
+
+Output layout (local directory == the S3 layout under `{guid}/`)::
+
+    cmaf/         init-streamN.m4s, chunk-streamN-00001.m4s ...  (the only media bytes)
+    hls/          master.m3u8, media_N.m3u8  -> segments as ../cmaf/...
+    dash/         manifest.mpd               -> segments as ../cmaf/...
+    thumbnails/   thumb-00001.jpg (t=0 s), thumb-00002.jpg (t=5 s) ..., poster.jpg
+
+Segments live once, in `cmaf/`, because HLS and DASH share them; both manifests use relative
+URLs so the tree plays from any base URL (CloudFront, S3 website, a local file server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+import m3u8
+from pydantic import BaseModel, ConfigDict
+
+from services.media_jobs.ladder import LadderRung
+from services.media_jobs.manifests import (
+    Bitrates,
+    VariantFacts,
+    measure_bitrates,
+    parse_media_playlist,
+    parse_mpd,
+    read_fragment,
+    rewrite_master_playlist,
+    rewrite_media_playlist,
+    rewrite_mpd,
+)
+from services.media_jobs.probe import MediaError
+
+CMAF_DIR = "cmaf"
+HLS_DIR = "hls"
+DASH_DIR = "dash"
+THUMBNAILS_DIR = "thumbnails"
+HLS_MASTER = f"{HLS_DIR}/master.m3u8"
+DASH_MANIFEST = f"{DASH_DIR}/manifest.mpd"
+POSTER = f"{THUMBNAILS_DIR}/poster.jpg"
+# veryfast keeps a full 1080p ladder near real time on two cores (see bench/bench_media.py);
+# slower presets buy ~10-15% bitrate at 2-4x the CPU.
+DEFAULT_PRESET = "veryfast"
+
+ProgressCallback = Callable[[float], Awaitable[None] | None]
+
+# ffmpeg 9's mjpeg `-q:v` against libjpeg (IJG) quality, measured by fitting the DQT tables
+# it writes to IJG's scaled tables: 2->94 3->91 4->88 5->85 6->82 7->79 8->75.
+_QSCALE_TO_IJG_QUALITY = {2: 94, 3: 91, 4: 88, 5: 85, 6: 82, 7: 79, 8: 75}
+
+
+class EncodeError(MediaError):
+    """ffmpeg failed to encode the source."""
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Encoder knobs that are settings, not per-job options."""
+
+    preset: str = DEFAULT_PRESET
+    segment_seconds: int = 6
+    idr_seconds: int = 2
+    thumbnail_seconds: int = 5
+    thumbnail_quality: int = 80
+    poster_position: float = 0.1
+    """Poster frame position as a fraction of the duration (skips black lead-ins)."""
+    audio_bitrate: int = 128_000
+    audio_sample_rate: int = 48_000
+
+
+class Rendition(BaseModel):
+    """One encoded video rendition as the manifests advertise it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    width: int
+    height: int
+    bandwidth: int
+    """Measured peak bits/s including audio, as in the HLS BANDWIDTH attribute."""
+    average_bandwidth: int
+    codecs: str
+    frame_rate: float
+    playlist: str
+    representation_id: str
+
+
+class EncodeResult(BaseModel):
+    """Everything written to `out_dir`, relative to it."""
+
+    hls_master: str = HLS_MASTER
+    dash_manifest: str = DASH_MANIFEST
+    renditions: list[Rendition]
+    audio_bandwidth: int | None
+    thumbnails: list[str]
+    poster: str | None
+    files: list[str]
+    elapsed_seconds: float
+    speed: float
+    """Seconds of media encoded per second of wall time."""
+    peak_rss_bytes: int | None
+    """Peak resident memory of the ffmpeg process (Linux), None when unknown."""
+
+
+@functools.cache
+def ffmpeg_path() -> str:
+    """The static ffmpeg binary shipped in the imageio-ffmpeg wheel."""
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def jpeg_qscale(quality: int) -> int:
+    """The ffmpeg mjpeg `-q:v` closest to a libjpeg-style quality (0-100)."""
+    if quality <= min(_QSCALE_TO_IJG_QUALITY.values()):
+        # Beyond the measured range each qscale step costs about 3.2 quality points.
+        return min(31, 8 + round((75 - quality) / 3.2))
+    return min(_QSCALE_TO_IJG_QUALITY, key=lambda q: abs(_QSCALE_TO_IJG_QUALITY[q] - quality))
+
+
+def x264_rung_args(
+    rung: LadderRung, index: int, *, frame_rate: float, idr_seconds: int
+) -> list[str]:
+    """libx264 options for output video stream `index` encoding `rung`."""
+    keyint = max(1, round(frame_rate * idr_seconds)) if frame_rate > 0 else 250
+    return [
+        f"-c:v:{index}", "libx264",
+        f"-profile:v:{index}", "high",
+        f"-b:v:{index}", str(rung.video_bitrate),
+        f"-maxrate:v:{index}", str(rung.max_bitrate),
+        f"-bufsize:v:{index}", str(rung.buffer_size),
+        f"-g:v:{index}", str(keyint),
+        f"-keyint_min:v:{index}", str(keyint),
+        f"-sc_threshold:v:{index}", "0",
+        f"-force_key_frames:v:{index}", f"expr:gte(t,n_forced*{idr_seconds})",
+        f"-flags:v:{index}", "+cgop",
+        f"-x264-params:v:{index}", "open-gop=0",
+    ]  # fmt: skip
+
+
+def scale_filter(rung: LadderRung) -> str:
+    """Scale to the rung with its pixel aspect, as 8-bit 4:2:0 (10-bit, 4:4:4 sources too)."""
+    num, den = (int(x) for x in rung.sample_aspect_ratio.split(":"))
+    # setsar approximates with terms <= max (default 100): keep the ratio exact.
+    sar = f"setsar=r={num}/{den}:max={max(num, den, 1)}"
+    return f"scale={rung.width}:{rung.height}:flags=bicubic,{sar},format=yuv420p"
+
+
+def input_args(source: Path, *, input_rotate: int | None) -> list[str]:
+    """Input options; a rotation override replaces the file's display matrix."""
+    args: list[str] = []
+    if input_rotate is not None:
+        # -display_rotation is counter-clockwise; ours is clockwise like the phones' tag.
+        args += ["-display_rotation", str((-input_rotate) % 360)]
+    return [*args, "-i", str(source)]
+
+
+def build_command(
+    source: Path,
+    out_dir: Path,
+    rungs: Sequence[LadderRung],
+    *,
+    has_audio: bool,
+    duration: float,
+    frame_rate: float,
+    frame_capture: bool,
+    input_rotate: int | None = None,
+    deinterlace: bool = False,
+    settings: EncodeSettings = EncodeSettings(),
+) -> list[str]:
+    """The single-decode ffmpeg command line writing CMAF + HLS + DASH (+ thumbnails)."""
+    if not rungs:
+        raise ValueError("no rungs to encode")
+    branches = len(rungs) + (2 if frame_capture else 0)
+    head = "bwdif=mode=send_frame," if deinterlace else ""
+    graph = [f"[0:v:0]{head}split={branches}" + "".join(f"[s{i}]" for i in range(branches))]
+    graph += [f"[s{i}]{scale_filter(r)}[v{i}]" for i, r in enumerate(rungs)]
+    if frame_capture:
+        poster_at = max(0.0, duration * settings.poster_position)
+        # select, not fps=1/N: fps emits nothing for clips shorter than N/2 seconds.
+        every = settings.thumbnail_seconds
+        graph.append(
+            f"[s{len(rungs)}]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{every})',"
+            "scale=out_range=full[thumbs]"
+        )
+        graph.append(
+            f"[s{len(rungs) + 1}]trim=start={poster_at:.3f},setpts=PTS-STARTPTS,"
+            "trim=end_frame=1,scale=out_range=full[poster]"
+        )
+    cmd = [
+        ffmpeg_path(), "-hide_banner", "-nostdin", "-y", "-loglevel", "warning",
+        "-nostats", "-progress", "pipe:1",
+        *input_args(source, input_rotate=input_rotate),
+        "-filter_complex", ";".join(graph),
+        "-map_metadata", "-1", "-map_chapters", "-1",
+    ]  # fmt: skip
+    cmd += [arg for i in range(len(rungs)) for arg in ("-map", f"[v{i}]")]
+    if has_audio:
+        cmd += ["-map", "0:a:0"]
+    cmd += ["-preset:v", settings.preset]
+    for i, rung in enumerate(rungs):
+        cmd += x264_rung_args(rung, i, frame_rate=frame_rate, idr_seconds=settings.idr_seconds)
+    if has_audio:
+        cmd += [
+            "-c:a", "aac", "-b:a", str(settings.audio_bitrate),
+            "-ac", "2", "-ar", str(settings.audio_sample_rate),
+        ]  # fmt: skip
+    sets = "id=0,streams=v id=1,streams=a" if has_audio else "id=0,streams=v"
+    cmd += [
+        "-f", "dash", "-seg_duration", str(settings.segment_seconds),
+        "-use_template", "1", "-use_timeline", "1", "-hls_playlist", "1",
+        "-adaptation_sets", sets,
+        "-init_seg_name", "init-stream$RepresentationID$.$ext$",
+        "-media_seg_name", "chunk-stream$RepresentationID$-$Number%05d$.$ext$",
+        str(out_dir / CMAF_DIR / "manifest.mpd"),
+    ]  # fmt: skip
+    if frame_capture:
+        qscale = str(jpeg_qscale(settings.thumbnail_quality))
+        cmd += [
+            "-map", "[thumbs]", "-c:v", "mjpeg", "-q:v", qscale, "-fps_mode", "passthrough",
+            "-f", "image2",
+            str(out_dir / THUMBNAILS_DIR / "thumb-%05d.jpg"),
+            "-map", "[poster]", "-c:v", "mjpeg", "-q:v", qscale, "-frames:v", "1",
+            "-update", "1", str(out_dir / POSTER),
+        ]  # fmt: skip
+    return cmd
+
+
+async def encode(
+    source_path: str | Path,
+    out_dir: str | Path,
+    rungs: Sequence[LadderRung],
+    *,
+    has_audio: bool,
+    duration: float,
+    frame_capture: bool,
+    on_progress: ProgressCallback | None = None,
+    frame_rate: float = 0.0,
+    input_rotate: int | None = None,
+    deinterlace: bool = False,
+    settings: EncodeSettings = EncodeSettings(),
+) -> EncodeResult:
+    """Encode `source_path` into `out_dir` (empty or missing) and post-process the manifests.
+
+    `on_progress` receives a percentage (0-100, non-decreasing; sync or async callable).
+    `input_rotate` (clockwise degrees) overrides the file's display rotation. Cancelling the
+    task kills ffmpeg.
+    """
+    out = Path(out_dir)
+    _prepare_out_dir(out, frame_capture=frame_capture)
+    cmd = build_command(
+        Path(source_path), out, rungs, has_audio=has_audio, duration=duration,
+        frame_rate=frame_rate, frame_capture=frame_capture, input_rotate=input_rotate,
+        deinterlace=deinterlace, settings=settings,
+    )  # fmt: skip
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr_tail: deque[str] = deque(maxlen=30)
+    drain = asyncio.create_task(_collect_lines(proc.stderr, stderr_tail))
+    peak_rss: int | None = None
+    reported = 0.0
+    try:
+        async for out_time in _progress_reports(proc.stdout):
+            peak_rss = _max(peak_rss, _peak_rss(proc.pid))
+            percent = min(99.0, 100.0 * out_time / duration) if duration > 0 else 0.0
+            if on_progress is not None and percent >= reported:
+                reported = percent
+                await _call(on_progress, round(percent, 1))
+        returncode = await proc.wait()
+        await drain
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        drain.cancel()
+        raise
+    if returncode != 0:
+        detail = " | ".join(line for line in stderr_tail if line.strip()) or "no output"
+        raise EncodeError(f"ffmpeg exited with code {returncode}: {detail}")
+    renditions, audio_bandwidth = await asyncio.to_thread(
+        finalize_outputs, out, rungs, has_audio=has_audio, frame_rate=frame_rate
+    )
+    elapsed = time.monotonic() - started
+    if on_progress is not None:
+        await _call(on_progress, 100.0)
+    files = await asyncio.to_thread(_list_files, out)
+    return EncodeResult(
+        renditions=renditions,
+        audio_bandwidth=audio_bandwidth,
+        thumbnails=[f for f in files if f.startswith(f"{THUMBNAILS_DIR}/thumb-")],
+        poster=POSTER if POSTER in files else None,
+        files=files,
+        elapsed_seconds=round(elapsed, 3),
+        speed=round(duration / elapsed, 3) if elapsed > 0 else 0.0,
+        peak_rss_bytes=peak_rss,
+    )
+
+
+def encode_sync(*args: object, **kwargs: object) -> EncodeResult:
+    """`encode` for synchronous callers (scripts, the benchmark)."""
+    return asyncio.run(encode(*args, **kwargs))  # type: ignore[arg-type]
+
+
+def finalize_outputs(
+    out_dir: Path, rungs: Sequence[LadderRung], *, has_audio: bool, frame_rate: float = 0.0
+) -> tuple[list[Rendition], int | None]:
+    """Rewrite ffmpeg's manifests from `cmaf/` into `hls/` and `dash/` with measured values."""
+    cmaf = out_dir / CMAF_DIR
+    master = m3u8.loads((cmaf / "master.m3u8").read_text())
+    variant_uris = [p.uri for p in master.playlists]
+    audio_uris = [m.uri for m in master.media if (m.type or "").upper() == "AUDIO" and m.uri]
+    if len(variant_uris) != len(rungs):
+        raise EncodeError(f"ffmpeg wrote {len(variant_uris)} variants for {len(rungs)} rungs")
+    if has_audio != bool(audio_uris):
+        raise EncodeError("audio rendition missing" if has_audio else "unexpected audio")
+
+    bitrates: dict[str, Bitrates] = {}
+    inits: dict[str, str] = {}
+    for uri in variant_uris + audio_uris:
+        text = (cmaf / uri).read_text()
+        playlist = parse_media_playlist(text)
+        sizes = [(s.duration, (cmaf / s.uri).stat().st_size) for s in playlist.segments]
+        bitrates[uri] = measure_bitrates(sizes)
+        inits[uri] = playlist.init_uri or ""
+        rewritten = rewrite_media_playlist(text, uri_prefix=f"../{CMAF_DIR}/")
+        (out_dir / HLS_DIR / uri).write_text(rewritten)
+
+    audio = bitrates[audio_uris[0]] if audio_uris else None
+    facts: dict[str, VariantFacts] = {}
+    renditions: list[Rendition] = []
+    mpd_text = (cmaf / "manifest.mpd").read_text()
+    _, representations = parse_mpd(mpd_text)
+    rep_by_init = {r.init_uri: r.id for r in representations}
+    for uri, rung in zip(variant_uris, rungs, strict=True):
+        first = parse_media_playlist((cmaf / uri).read_text()).segments[0].uri
+        info = read_fragment((cmaf / inits[uri]).read_bytes(), (cmaf / first).read_bytes())
+        if (info.width, info.height) != (rung.width, rung.height):
+            raise EncodeError(f"{uri} is {info.width}x{info.height}, expected {rung.name}")
+        facts[uri] = VariantFacts(
+            bitrates=bitrates[uri],
+            codecs=info.codecs,
+            width=info.width,
+            height=info.height,
+            frame_rate=info.frame_rate or frame_rate,
+        )
+        total = bitrates[uri] + audio if audio else bitrates[uri]
+        renditions.append(
+            Rendition(
+                name=rung.name,
+                width=info.width,
+                height=info.height,
+                bandwidth=total.peak,
+                average_bandwidth=total.average,
+                codecs=info.codecs,
+                frame_rate=round(facts[uri].frame_rate, 3),
+                playlist=f"{HLS_DIR}/{uri}",
+                representation_id=rep_by_init.get(inits[uri], ""),
+            )
+        )
+    (out_dir / HLS_MASTER).write_text(
+        rewrite_master_playlist((cmaf / "master.m3u8").read_text(), facts, audio=audio)
+    )
+    bandwidths = {
+        rep_by_init[inits[uri]]: bitrates[uri].peak for uri in bitrates if inits[uri] in rep_by_init
+    }
+    (out_dir / DASH_MANIFEST).write_text(
+        rewrite_mpd(mpd_text, uri_prefix=f"../{CMAF_DIR}/", bandwidths=bandwidths)
+    )
+    for leftover in [*cmaf.glob("*.m3u8"), cmaf / "manifest.mpd"]:
+        leftover.unlink(missing_ok=True)
+    return renditions, (audio.peak if audio else None)
+
+
+def _list_files(out: Path) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+
+
+def _prepare_out_dir(out: Path, *, frame_capture: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"output directory {out} is not empty")
+    dirs = [CMAF_DIR, HLS_DIR, DASH_DIR] + ([THUMBNAILS_DIR] if frame_capture else [])
+    for name in dirs:
+        (out / name).mkdir(parents=True, exist_ok=True)
+
+
+async def _progress_reports(stream: asyncio.StreamReader) -> AsyncIterator[float]:
+    """Seconds of output written, once per `-progress` block."""
+    out_time = 0.0
+    while line := await stream.readline():
+        key, _, value = line.decode(errors="replace").strip().partition("=")
+        if key == "out_time_us" and value.lstrip("-").isdigit():
+            out_time = max(out_time, int(value) / 1_000_000)
+        elif key == "progress":
+            yield out_time
+
+
+async def _collect_lines(stream: asyncio.StreamReader, tail: deque[str]) -> None:
+    while line := await stream.readline():
+        tail.append(line.decode(errors="replace").rstrip())
+
+
+async def _call(callback: ProgressCallback, percent: float) -> None:
+    result = callback(percent)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _peak_rss(pid: int) -> int | None:
+    """VmHWM (peak RSS) of a live process from /proc; None off Linux or once it exited."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)

@@ -1,0 +1,494 @@
+"""Durations, dates and times in the user's words, resolved against the local `today`.
+
+Every extractor takes an `Utterance`, claims what it reads, and returns resolved values. They run
+in a fixed order (durations, part of day, dates, times) so that "30 minutes" is never a time,
+"5 March" is never a time and "at 3" is never a date.
+
+Resolution rules (the ones Lex users expect, written down):
+- a date without a year prefers the future: "March 5" after March 5 means next year's;
+- a bare weekday ("Friday", "on Friday") is its next occurrence, today excluded;
+- "this Friday" is the Friday of the current ISO week, or the coming one once that has passed;
+- "next Friday" / "Friday next week" is the Friday of the following ISO week;
+- "the 12th" is the next 12th, today included, rolling over months without a 12th... or a 31st;
+- a clock time without am/pm ("at 3", "3 o'clock", "half past two") is resolved by a part of day
+  said alongside ("in the afternoon"), else by business hours: if exactly one of 03:00 and 15:00
+  starts inside them it wins, otherwise both are returned as candidates.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from typing import Generic, Literal, TypeVar
+
+from ._text import NUMBER, NUMBER_IN_WORDS, ORDINAL, Utterance, parse_number, parse_ordinal
+
+BusinessHours = tuple[time, time]
+PartOfDay = Literal["morning", "afternoon", "evening", "night"]
+Clock = str | list[str]
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+_MONTH = (
+    r"(?P<mon>january|february|march|april|may|june|july|august|september|october|november"
+    r"|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
+)
+# "wed", "sat" and "sun" are left out on purpose: they are ordinary words (and names) too.
+_WEEKDAYS = {
+    "monday": 0, "mon": 0, "tuesday": 1, "tues": 1, "tue": 1, "wednesday": 2,
+    "thursday": 3, "thurs": 3, "thur": 3, "thu": 3, "friday": 4, "fri": 4,
+    "saturday": 5, "sunday": 6,
+}
+_WEEKDAY = "(?P<wd>" + "|".join(sorted(_WEEKDAYS, key=len, reverse=True)) + r")\b\.?"
+_DAY_OF_MONTH = rf"(?:(?P<d>\d{{1,2}})(?:st|nd|rd|th)?|(?P<dw>{ORDINAL}))"
+_YEAR = r"(?:,?\s+(?P<y>\d{4}))?"
+_NOT_A_CLOCK = r"(?!\s*(?:[:.]\d|[ap]\.?\s?m(?![a-z])|o'?\s?clock))"
+_MERIDIEM = r"(?P<mer>[ap])\.?\s?m(?![a-z])\.?"
+_HOUR_UNIT = r"(?:hours?|hrs?|h)(?![a-z])"
+_MINUTE_UNIT = r"(?:minutes?|mins?|m)(?![a-z])"
+_CHANGE_VERB = re.compile(r"\b(?:change|changed|move|moved|switch|push|reschedule|update)\b")
+_NEGATED = re.compile(r"\b(?:not|instead\s+of|rather\s+than)\s+$")
+_FROM = re.compile(r"\bfrom\s+$")
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Mention(Generic[T]):
+    start: int
+    value: T
+    prep: str | None = None
+
+
+def _pick(mentions: list[_Mention[T]], lower: str) -> _Mention[T] | None:
+    """The mention the user means: not negated ("not Monday"), not the old value of a change."""
+    kept = [m for m in mentions if not _NEGATED.search(lower, 0, m.start)]
+    if len(kept) > 1 and _CHANGE_VERB.search(lower):
+        kept = [m for m in kept if m.prep != "from" and not _FROM.search(lower, 0, m.start)]
+    return kept[0] if kept else None
+
+
+# --- durations ---------------------------------------------------------------------------------
+
+_DURATIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], int]]] = [
+    (
+        re.compile(rf"(?<![\w.,])(?P<h>\d+[.,]\d+)\s*{_HOUR_UNIT}"),
+        lambda m: round(float(m["h"].replace(",", ".")) * 60),
+    ),
+    (
+        re.compile(rf"\b(?P<h>{NUMBER}|an?)\s+and\s+a\s+half\s+{_HOUR_UNIT}"),
+        lambda m: parse_number(m["h"]) * 60 + 30,
+    ),
+    (re.compile(r"\b(?:a\s+)?half[\s-]+(?:an?\s+)?hour(?![a-z])"), lambda m: 30),
+    (
+        re.compile(
+            r"\b(?:(?P<three>three)[\s-]+quarters?|(?:a\s+)?quarter)(?:\s+of)?[\s-]+(?:an?\s+)?"
+            r"hour(?![a-z])"
+        ),
+        lambda m: 45 if m["three"] else 15,
+    ),
+    (
+        re.compile(
+            rf"\b(?P<h>{NUMBER}|an?)[\s-]*{_HOUR_UNIT}(?:-long)?"
+            rf"(?:\s*(?:and\s+)?(?:(?P<half>a\s+half)|(?P<m>{NUMBER})[\s-]*{_MINUTE_UNIT})"
+            r"|(?<=h)(?P<m2>\d{1,2})(?![\d:]))?"
+        ),
+        lambda m: parse_number(m["h"]) * 60
+        + (30 if m["half"] else parse_number(m["m"] or m["m2"] or "0")),
+    ),
+    (
+        re.compile(rf"(?<![\w.,:])(?P<m>{NUMBER})[\s-]*{_MINUTE_UNIT}"),
+        lambda m: parse_number(m["m"]),
+    ),
+]
+
+
+def extract_duration(u: Utterance) -> int | None:
+    """Minutes of a meeting length said in words or digits ("an hour and a half" -> 90)."""
+    mentions: list[_Mention[int]] = []
+    for pattern, minutes in _DURATIONS:
+        for match in pattern.finditer(u.lower):
+            mentions.append(_Mention(match.start(), minutes(match)))
+            u.claim_match(match)
+    if not mentions:
+        return None
+    mentions.sort(key=lambda m: m.start)
+    chosen = _pick(mentions, u.lower)
+    return chosen.value if chosen and chosen.value > 0 else None
+
+
+# --- part of day -------------------------------------------------------------------------------
+
+_PART_OF_DAY = re.compile(
+    r"\b(?:(?P<this>this)\s+|(?:(?:early|late)\s+)?(?:in\s+the\s+|at\s+)?)"
+    r"(?P<pod>morning|afternoon|evening|night|tonight)s?\b(?:\s+one\b)?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PartOfDayMention:
+    """A vague time of day ("tomorrow morning", "tonight") and where it was said."""
+
+    part: PartOfDay
+    start: int
+    means_today: bool
+
+
+def extract_part_of_day(u: Utterance) -> PartOfDayMention | None:
+    """The part of day named in the text, if any ("this afternoon" also means today)."""
+    match = _PART_OF_DAY.search(u.lower)
+    if match is None:
+        return None
+    u.claim_match(match)
+    word = match["pod"]
+    part: PartOfDay = "evening" if word == "tonight" else word  # type: ignore[assignment]
+    return PartOfDayMention(part, match.start(), bool(match["this"]) or word == "tonight")
+
+
+# --- dates -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DateFinding:
+    """What the text says about the day: a date, and/or a week still missing its day."""
+
+    when: date | None = None
+    weekday: int | None = None  # set when the date came from an unqualified weekday name
+    week_of: date | None = None  # Monday of "next week" / "this week" said without a day
+
+
+def _future(today: date, month: int, day: int) -> date | None:
+    """The first `month`/`day` on or after today (Feb 29 waits for a leap year)."""
+    for year in range(today.year, today.year + 9):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    return None
+
+
+def _calendar_date(today: date, month: int, day: int, year: str | None) -> date | None:
+    if year is None:
+        return _future(today, month, day)
+    full_year = int(year) + (2000 if len(year) == 2 else 0)
+    try:
+        return date(full_year, month, day)
+    except ValueError:
+        return None
+
+
+def _day_number(m: re.Match[str]) -> int:
+    return int(m["d"]) if m["d"] else parse_ordinal(m["dw"])
+
+
+def _month_number(m: re.Match[str]) -> int:
+    return _MONTHS[m["mon"][:3]]
+
+
+def _next_day_of_month(today: date, day: int) -> date | None:
+    year, month = today.year, today.month
+    for _ in range(13):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            candidate = None
+        if candidate is not None and candidate >= today:
+            return candidate
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return None
+
+
+def _monday(today: date) -> date:
+    return today - timedelta(days=today.weekday())
+
+
+def _weekday_date(today: date, weekday: int, qualifier: str | None, week: str | None) -> date:
+    if "next" in (qualifier, week):
+        return _monday(today) + timedelta(days=7 + weekday)
+    if "this" in (qualifier, week):
+        this_week = _monday(today) + timedelta(days=weekday)
+        return this_week if this_week >= today else this_week + timedelta(days=7)
+    return today + timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
+
+
+_RELATIVE_DAYS = [
+    (re.compile(r"\b(?:the\s+)?day\s+after\s+(?:tomorrow|tmrw)\b"), 2),
+    (re.compile(r"\b(?:tomorrow|tomorow|tommorow|tommorrow|tomorrrow|tmrw|tmr|tmrow)\b"), 1),
+    (re.compile(r"\btoday\b"), 0),
+]
+_ISO_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b")
+_SLASH_DATE = re.compile(r"(?<![\w/.-])(?P<a>\d{1,2})/(?P<b>\d{1,2})(?:/(?P<y>\d{4}|\d{2}))?(?![\w/])")
+_DOTTED_DATE = re.compile(r"(?<![\w/.-])(?P<a>\d{1,2})\.(?P<b>\d{1,2})\.(?P<y>\d{4}|\d{2})(?!\w|\.\d)")
+_MONTH_DAY = re.compile(
+    rf"\b{_MONTH}\s+(?:the\s+)?{_DAY_OF_MONTH}\b{_NOT_A_CLOCK}{_YEAR}(?![\d:])"
+)
+_DAY_MONTH = re.compile(rf"(?<!at\s)\b(?:the\s+)?{_DAY_OF_MONTH}\s+(?:of\s+)?{_MONTH}(?![a-z]){_YEAR}")
+_IN_DAYS = re.compile(
+    rf"\b(?:in\s+(?P<n>{NUMBER}|an?)\s+(?P<u>days?|weeks?)"
+    rf"|(?P<n2>{NUMBER}|an?)\s+(?P<u2>days?|weeks?)\s+from\s+(?:now|today))\b"
+)
+_WEEKDAY_DATE = re.compile(
+    rf"\b(?:on\s+)?(?:(?P<q>next|this\s+coming|this|coming)\s+)?{_WEEKDAY}"
+    r"(?:\s+(?:of\s+)?(?P<w>next|this)\s+week\b)?"
+)
+_WEEK_THEN_WEEKDAY = re.compile(rf"\b(?P<w>next|this)\s+week(?:'s)?,?\s+(?:on\s+)?{_WEEKDAY}")
+_ORDINAL_DAY = re.compile(
+    rf"\b(?:on\s+)?(?:the\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b"
+    rf"|\b(?:on\s+)?the\s+(?P<dw>{ORDINAL})\b(?!\s+(?:one|time|option|slot|choice))"
+)
+_WEEK_ONLY = re.compile(
+    r"\b(?:(?:some\s*time|later|early|sometime)\s+)?(?:the\s+)?(?P<w>next|this|coming)\s+week\b"
+)
+
+
+def _numeric_date(m: re.Match[str], today: date, day_first: bool) -> date | None:
+    a, b = int(m["a"]), int(m["b"])
+    month, day = (b, a) if day_first else (a, b)
+    if month > 12:
+        # The preferred convention is impossible ("25/3" month-first): the other one is meant.
+        month, day = day, month
+    return _calendar_date(today, month, day, m["y"])
+
+
+def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateFinding:
+    """The day the text names, resolved against the local `today` (see module rules)."""
+    mentions: list[_Mention[tuple[date | None, int | None]]] = []
+
+    def found(match: re.Match[str], value: date | None, weekday: int | None = None) -> None:
+        mentions.append(_Mention(match.start(), (value, weekday)))
+        u.claim_match(match)
+
+    for pattern, days in _RELATIVE_DAYS:
+        for m in pattern.finditer(u.lower):
+            found(m, today + timedelta(days=days))
+    for m in _ISO_DATE.finditer(u.lower):
+        found(m, _calendar_date(today, int(m["m"]), int(m["d"]), m["y"]))
+    for pattern in (_SLASH_DATE, _DOTTED_DATE):
+        for m in pattern.finditer(u.lower):
+            found(m, _numeric_date(m, today, day_first))
+    for pattern in (_MONTH_DAY, _DAY_MONTH):
+        for m in pattern.finditer(u.lower):
+            found(m, _calendar_date(today, _month_number(m), _day_number(m), m["y"]))
+    for m in _IN_DAYS.finditer(u.lower):
+        count = parse_number(m["n"] or m["n2"])
+        unit = m["u"] or m["u2"]
+        found(m, today + timedelta(days=count * (7 if unit.startswith("week") else 1)))
+    for pattern in (_WEEK_THEN_WEEKDAY, _WEEKDAY_DATE):
+        for m in pattern.finditer(u.lower):
+            weekday = _WEEKDAYS[m["wd"]]
+            qualifier = m.groupdict().get("q")
+            if qualifier and "coming" in qualifier:
+                qualifier = None
+            bare = qualifier is None and m["w"] is None
+            found(m, _weekday_date(today, weekday, qualifier, m["w"]), weekday if bare else None)
+    for m in _ORDINAL_DAY.finditer(u.lower):
+        found(m, _next_day_of_month(today, _day_number(m)))
+
+    mentions.sort(key=lambda m: m.start)
+    chosen = _pick([m for m in mentions if m.value[0] is not None], u.lower)
+    if chosen is not None:
+        return DateFinding(when=chosen.value[0], weekday=chosen.value[1])
+    week = _WEEK_ONLY.search(u.lower)
+    if week is None:
+        return DateFinding()
+    u.claim_match(week)
+    offset = 0 if week["w"] == "this" else 7
+    return DateFinding(week_of=_monday(today) + timedelta(days=offset))
+
+
+def bare_day_of_month(residue: str, today: date) -> date | None:
+    """A lone number read as a day of the month ("12" when asked for a date)."""
+    if residue.isdigit() and 1 <= int(residue) <= 31:
+        return _next_day_of_month(today, int(residue))
+    return None
+
+
+# --- times -------------------------------------------------------------------------------------
+
+_PREP = r"(?:\b(?P<prep>at|from|to|until|till|by|around|about|between|make\s+it)\s+)"
+_NUMBER_WORD_MINUTES = NUMBER_IN_WORDS
+_TIMES: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "noon",
+        re.compile(
+            rf"{_PREP}?\b(?:12\s*|twelve\s+)?(?:(?P<noon>noon|midday|mid-day)|midnight)\b"
+        ),
+    ),
+    (
+        "clock",
+        re.compile(
+            rf"{_PREP}?(?<![\w:./-])(?P<h>{NUMBER})"
+            rf"(?:[:.](?P<m>\d{{2}})|\s+(?P<mw>{_NUMBER_WORD_MINUTES}))?\s*{_MERIDIEM}"
+        ),
+    ),
+    (
+        "relative",
+        re.compile(
+            rf"{_PREP}?\b(?P<q>half|(?:a\s+)?quarter|{NUMBER})(?:\s+minutes?)?\s+"
+            rf"(?P<rel>past|after|to|till|til|before|of)\s+(?P<h>{NUMBER})\b(?:\s*{_MERIDIEM})?"
+        ),
+    ),
+    (
+        "clock",
+        re.compile(rf"{_PREP}?(?<![\w:./-])(?P<h>\d{{1,2}})[:.](?P<m>\d{{2}})(?![\w:]|\.\d)"),
+    ),
+    ("clock", re.compile(rf"{_PREP}?\b(?P<h>{NUMBER})\s*o'?\s?clock\b")),
+    (
+        "clock",
+        re.compile(
+            rf"{_PREP}(?P<h>{NUMBER})(?:\s+(?P<mw>[0-5]\d|{_NUMBER_WORD_MINUTES}))?\b"
+            r"(?!\s*(?:[:/.]\d|%))"
+        ),
+    ),
+]
+_TRAILING_HOUR = re.compile(rf"(?<![\w:./-])(?P<h>{NUMBER})\s*$")
+_BARE_TIME = re.compile(
+    rf"(?P<h>{NUMBER})(?:(?::|\.|\s+)(?P<m>\d{{2}})|\s+(?P<mw>{_NUMBER_WORD_MINUTES}))?"
+)
+
+
+def _format(hour: int, minute: int) -> str:
+    return f"{hour:02d}:{minute:02d}"
+
+
+def _resolve_clock(
+    hour: int,
+    minute: int,
+    *,
+    meridiem: str | None,
+    part: PartOfDay | None,
+    hours: BusinessHours,
+    twenty_four: bool = False,
+) -> Clock | None:
+    """One reading of a clock time, or both when am/pm cannot be told (see module rules)."""
+    if not (0 <= minute < 60 and 0 <= hour < 24):
+        return None
+    if meridiem is not None:
+        if hour > 12:
+            return _format(hour, minute) if meridiem == "p" else None
+        return _format(hour % 12 + (12 if meridiem == "p" else 0), minute)
+    if twenty_four or hour == 0 or hour > 12:
+        return _format(hour, minute)
+    morning, later = _format(hour % 12, minute), _format(hour % 12 + 12, minute)
+    if part == "morning":
+        return morning
+    if part == "night":
+        return morning if hour == 12 or hour < 5 else later
+    if part is not None:
+        return later
+    opens, closes = hours
+    fits_morning = opens <= time(hour % 12, minute) < closes
+    fits_later = opens <= time(hour % 12 + 12, minute) < closes
+    if fits_morning != fits_later:
+        return morning if fits_morning else later
+    return [morning, later]
+
+
+def _reading(kind: str, m: re.Match[str]) -> tuple[int, int, str | None, bool] | None:
+    """(hour, minute, meridiem, 24-hour) read from one time pattern's match."""
+    if kind == "noon":
+        return (12 if m["noon"] else 0), 0, None, True
+    meridiem = m["mer"] if "mer" in m.re.groupindex else None
+    if kind == "relative":
+        q, rel = m["q"], m["rel"]
+        if "quarter" in q:
+            minutes = 15
+        elif q == "half":
+            if rel not in ("past", "after"):
+                return None
+            minutes = 30
+        else:
+            minutes = parse_number(q)
+            # "one of two", "from 10 to 11", "2 to 4" are not clock times.
+            if rel == "of" or m["prep"] in ("from", "between") or minutes % 5 or minutes >= 60:
+                return None
+        hour = parse_number(m["h"])
+        if rel in ("past", "after"):
+            return hour, minutes, meridiem, False
+        if hour <= 12:
+            hour = (hour - 1) % 12 or 12
+        else:
+            hour -= 1
+        return hour, 60 - minutes, meridiem, False
+    groups = m.groupdict()
+    minute_text = groups.get("m") or groups.get("mw")
+    minute = parse_number(minute_text) if minute_text else 0
+    twenty_four = bool(groups.get("m") and m["h"].startswith("0"))
+    return parse_number(m["h"]), minute, meridiem, twenty_four
+
+
+@dataclass(frozen=True, slots=True)
+class TimeFinding:
+    """The start time the text names, plus a length when it was given as a range."""
+
+    start: Clock | None = None
+    range_minutes: int | None = None
+
+
+def extract_time(
+    u: Utterance, *, part: PartOfDayMention | None, hours: BusinessHours
+) -> TimeFinding:
+    """The clock time the text names ("3pm", "half past two", "at 3", "from 2 to 3pm")."""
+    part_of_day = part.part if part else None
+    mentions: list[_Mention[Clock]] = []
+    for kind, pattern in _TIMES:
+        for m in pattern.finditer(u.lower):
+            reading = _reading(kind, m)
+            if reading is None:
+                continue
+            hour, minute, meridiem, twenty_four = reading
+            clock = _resolve_clock(
+                hour, minute, meridiem=meridiem, part=part_of_day, hours=hours,
+                twenty_four=twenty_four,
+            )
+            if clock is not None:
+                prep = m["prep"].split()[0] if m["prep"] else None
+                mentions.append(_Mention(m.start(), clock, prep))
+                u.claim_match(m)
+    if not mentions and part is not None:
+        m = _TRAILING_HOUR.search(u.lower, 0, part.start)
+        if m is not None:
+            clock = _resolve_clock(
+                parse_number(m["h"]), 0, meridiem=None, part=part_of_day, hours=hours
+            )
+            if clock is not None:
+                mentions.append(_Mention(m.start(), clock))
+                u.claim_match(m)
+    if not mentions:
+        return TimeFinding()
+    mentions.sort(key=lambda m: m.start)
+    return _as_range(mentions, u.lower) or TimeFinding(start=_value(_pick(mentions, u.lower)))
+
+
+def _value(mention: _Mention[Clock] | None) -> Clock | None:
+    return mention.value if mention else None
+
+
+def _as_range(mentions: list[_Mention[Clock]], lower: str) -> TimeFinding | None:
+    """ "from 2pm to 3pm" is a start and a length, unless the user is changing 2pm into 3pm."""
+    if len(mentions) != 2 or _CHANGE_VERB.search(lower):
+        return None
+    first, second = mentions
+    if first.prep not in ("from", "between") or second.prep not in ("to", "until", "till", None):
+        return None
+    if not isinstance(first.value, str) or not isinstance(second.value, str):
+        return TimeFinding(start=first.value)
+    start, end = (int(v[:2]) * 60 + int(v[3:]) for v in (first.value, second.value))
+    return TimeFinding(start=first.value, range_minutes=end - start if end > start else None)
+
+
+def bare_time(residue: str, *, part: PartOfDay | None, hours: BusinessHours) -> Clock | None:
+    """A lone clock time ("3", "3 30", "15") read as such because a time was asked for."""
+    m = _BARE_TIME.fullmatch(residue)
+    if m is None:
+        return None
+    minute_text = m["m"] or m["mw"]
+    return _resolve_clock(
+        parse_number(m["h"]), parse_number(minute_text) if minute_text else 0,
+        meridiem=None, part=part, hours=hours,
+    )

@@ -1,0 +1,384 @@
+"""Meety's natural-language understanding: one utterance in, an intent and slot values out.
+
+`understand()` is a pure function (no I/O, no clock: `now` is passed in). It plays the part
+Amazon Lex V2 plays in the original bot: intent recognition (greeting, schedule_meeting, cancel,
+fallback) and slot resolution in the spirit of the built-in slot types AMAZON.FirstName,
+AMAZON.Date, AMAZON.Time, AMAZON.Duration, AMAZON.EmailAddress and AMAZON.Confirmation.
+
+Reading order matters and is fixed: greeting words, e-mail, duration, part of day, date, time,
+name, then the yes/no answer and the intent; each step claims the words it used (see `_text`).
+
+Decisions worth knowing:
+- `slots` holds only what the text said; context-dependent hints live in the other fields.
+- A yes/no answer fills `confirmation` only when the text carries no other value and it either
+  is the whole answer ("yes please") or a confirmation is expected. "No, Thursday" is therefore
+  a *correction* (date + `correction=True`), never a denial.
+- With `expecting` set, a bare answer is read as that slot: "Ana Lima" -> full_name, "3" -> time,
+  "45" -> duration_minutes, "12" -> the next 12th.
+- "5/3" is month-first (May 3) unless `day_first=True`; an impossible reading ("25/3") falls back
+  to the other convention.
+"""
+
+import re
+from datetime import date, datetime, time
+from typing import Literal, get_args
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from ._calendar import (
+    BusinessHours,
+    PartOfDay,
+    bare_day_of_month,
+    bare_time,
+    extract_date,
+    extract_duration,
+    extract_part_of_day,
+    extract_time,
+)
+from ._text import NUMBER, Utterance, parse_number
+
+Intent = Literal["greeting", "schedule_meeting", "cancel", "fallback"]
+SlotName = Literal["full_name", "date", "time", "duration_minutes", "email", "confirmation"]
+SLOT_NAMES: tuple[SlotName, ...] = get_args(SlotName)
+DEFAULT_BUSINESS_HOURS: BusinessHours = (time(9, 0), time(18, 0))
+
+
+class Slots(TypedDict, total=False):
+    """Slot values said in one utterance; a key is present only when the text filled it."""
+
+    full_name: str
+    date: str  # YYYY-MM-DD
+    time: str | list[str]  # HH:MM, or the candidates when am/pm cannot be told
+    duration_minutes: int
+    email: str
+    confirmation: bool
+
+
+class Understanding(BaseModel):
+    """What one utterance means: an intent (None when it only fills slots) and slot values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    intent: Intent | None = None
+    slots: Slots = Field(default_factory=lambda: Slots())
+    week_of: date | None = Field(
+        default=None, description="Monday of a week named without its day ('next week')."
+    )
+    weekday: int | None = Field(
+        default=None,
+        ge=0,
+        le=6,
+        description="0=Monday; set when the date came from a bare weekday name, so a dialog "
+        "that asked 'which day next week?' can place it in that week.",
+    )
+    vague_time: PartOfDay | None = Field(
+        default=None, description="A part of day said without a clock time ('in the morning')."
+    )
+    meridiem: Literal["am", "pm"] | None = Field(
+        default=None, description="A bare 'AM'/'PM' answer, for a '3 AM or 3 PM?' question."
+    )
+    correction: bool = Field(
+        default=False, description="The text changes a value ('actually', 'no, Thursday')."
+    )
+
+    @property
+    def fills_anything(self) -> bool:
+        """Whether the text carries any slot value or scheduling hint."""
+        return bool(self.slots) or any(
+            v is not None for v in (self.week_of, self.vague_time, self.meridiem)
+        )
+
+
+# --- e-mail ------------------------------------------------------------------------------------
+
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{}~-]+"
+_DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+_EMAIL = re.compile(rf"(?<![\w.+'-]){_ATOM}(?:\.{_ATOM})*@{_DOMAIN}(?![\w-])", re.IGNORECASE)
+_VALID_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_DOMAIN}")
+_SPOKEN_SYMBOLS = {
+    "dot": ".", "period": ".", "point": ".", "underscore": "_", "dash": "-", "hyphen": "-",
+    "minus": "-", "plus": "+",
+}
+_SPOKEN_SEPARATOR = r"\s+(?:dot|period|point|underscore|dash|hyphen|minus|plus)\s+"
+_SPOKEN_EMAIL = re.compile(
+    rf"\b(?P<local>[a-z0-9][\w.+-]*(?:{_SPOKEN_SEPARATOR}[a-z0-9][\w.+-]*)*)"
+    r"\s+(?:at|@)\s+"
+    r"(?P<domain>[a-z0-9][a-z0-9-]*(?:(?:\s+dot\s+|\.)[a-z0-9][a-z0-9-]*)+)\b"
+)
+_SPOKEN_WORD = re.compile(r"\s+(dot|period|point|underscore|dash|hyphen|minus|plus)\s+")
+
+
+def _extract_email(u: Utterance) -> str | None:
+    written = _EMAIL.search(u.text)
+    if written is not None:
+        u.claim_match(written)
+        return written.group()
+    for spoken in _SPOKEN_EMAIL.finditer(u.lower):
+        local = _SPOKEN_WORD.sub(lambda m: _SPOKEN_SYMBOLS[m[1]], spoken["local"])
+        domain = _SPOKEN_WORD.sub(".", spoken["domain"])
+        address = f"{local}@{domain}"
+        if _VALID_EMAIL.fullmatch(address):
+            u.claim_match(spoken)
+            return address
+    return None
+
+
+# --- names -------------------------------------------------------------------------------------
+
+_STRONG_NAME_CUE = re.compile(
+    r"\b(?:my\s+name\s+is|my\s+name's|name's|(?:the\s+)?name\s+is|(?:you\s+can\s+)?call\s+me"
+    r"|name\s*:)\s*"
+)
+_WEAK_NAME_CUE = re.compile(r"\b(?:i'm|i\s+am|im|this\s+is)\s+")
+_CONTEXT_NAME_CUE = re.compile(r"\b(?:it's|it\s+is|its)\s+")
+_NAME_WORD = re.compile(r" ?([^\W\d_]+(?:['-][^\W\d_]+)*\.?)")
+_VOWEL = re.compile(r"[aeiouyà-ÿ]")
+_CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]{5,}")
+_NAME_PARTICLES = frozenset("da de del della der di do dos das du la le van von bin al el".split())
+# Words that are never (part of) a name after "I'm" / "this is" or as a bare answer. Words that
+# are also common first names (May, June, Will, Grace, Mark...) are deliberately absent.
+_NOT_NAMES = frozenset(
+    """
+    a an the and or but not no yes yeah yep yup nope nah ok okay sure fine good great cool
+    i me my mine you your yours we our us they them it its it's this that these those there here
+    is am are was were be been being do does did doing have has had having will would shall
+    should can could may might must to for with without at on in into of off by from as about
+    over under up down out than then so too very really just also only still even again
+    want wanted need needed like liked looking trying going hoping wondering calling writing
+    interested available free busy ready back done sorry afraid happy glad new late early
+    book booking schedule scheduling set setup arrange meet meeting meetings call chat sync
+    appointment session slot time times date day days week weeks month hour hours minute
+    minutes min mins today tomorrow tonight morning afternoon evening night noon midnight
+    next last this coming monday tuesday wednesday thursday friday saturday sunday weekend
+    january february march july september october november december am pm
+    hi hello hey meety help thanks thank please cancel stop never mind forget nothing
+    something anything everything what when where who why how which whatever email mail
+    address at dot com gmail yes confirm confirmed correct right wrong actually change make
+    one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty
+    forty fifty sixty ninety half quarter asap urgent someone somebody nobody person human bot
+    here's sir madam mr mrs ms dr
+    """.split()
+)
+
+
+def _could_be_name(word: str, *, lenient: bool) -> bool:
+    lower = word.lower().rstrip(".")
+    if lower in _NOT_NAMES or len(lower) > 30:
+        return False
+    if not _VOWEL.search(lower) or _CONSONANT_RUN.search(lower):
+        return False  # keyboard mash such as "sdfgh"
+    # After a weak cue ("I'm"), lower-case "-ing"/"-ed" words are states, not names.
+    return lenient or not (word.islower() and (lower.endswith("ing") or lower.endswith("ed")))
+
+
+def _capitalize(word: str) -> str:
+    return re.sub(r"(^|['-])(\w)", lambda m: m[1] + m[2].upper(), word.lower())
+
+
+def _format_name(words: list[str]) -> str:
+    while len(words) > 1 and words[-1].lower() in _NAME_PARTICLES:
+        words = words[:-1]
+    formatted = []
+    for i, word in enumerate(words):
+        word = word.rstrip(".") if i < len(words) - 1 or len(word) > 2 else word
+        if word.islower() or word.isupper():
+            word = word.lower() if i and word.lower() in _NAME_PARTICLES else _capitalize(word)
+        formatted.append(word)
+    return " ".join(formatted)
+
+
+def _name_after(u: Utterance, cue: re.Match[str], *, lenient: bool) -> str | None:
+    words: list[str] = []
+    pos = cue.end()
+    while len(words) < 4:
+        m = _NAME_WORD.match(u.text, pos)
+        if m is None or not _could_be_name(m[1], lenient=lenient):
+            break
+        words.append(m[1])
+        pos = m.end()
+    if not words:
+        return None
+    u.claim(cue.start(), pos)
+    return _format_name(words)
+
+
+def _extract_name(u: Utterance, *, expecting_name: bool) -> str | None:
+    cues = [(_STRONG_NAME_CUE, True), (_WEAK_NAME_CUE, expecting_name)]
+    if expecting_name:
+        cues.append((_CONTEXT_NAME_CUE, True))
+    for pattern, lenient in cues:
+        for cue in pattern.finditer(u.lower):
+            name = _name_after(u, cue, lenient=lenient)
+            if name:
+                return name
+    return None
+
+
+def _bare_name(words: list[str]) -> str | None:
+    if 1 <= len(words) <= 4 and all(_could_be_name(w, lenient=True) for w in words):
+        return _format_name(words)
+    return None
+
+
+# --- yes / no, intents -------------------------------------------------------------------------
+
+_LEADING_FILLERS = frozenset("oh um uh er erm hmm ah well so".split())
+_COURTESY = frozenset(
+    "please thanks thank you very much it that then so meety sir great that's perfect".split()
+)
+_YES = re.compile(
+    r"(?:yes|yeah|yea|yep|yup|ya|yah|sure|ok|okay|k|alright|all right|confirm|confirmed"
+    r"|please do|do it|go ahead|go for it|book it|that's right|that is right|that's correct"
+    r"|that's fine|that's perfect|that's great|that works|works for me|correct|right"
+    r"|absolutely|of course|definitely|certainly|perfect|great|sounds good|sounds great"
+    r"|affirmative|y)(?= |$)"
+)
+_NO = re.compile(
+    r"(?:no|nope|nah|nay|n|negative|not really|not now|no thanks|no thank you|don't"
+    r"|do not|please don't|i don't|i do not|i don't think so|wrong|incorrect|that's wrong)(?= |$)"
+)
+_CORRECTION = re.compile(
+    r"^\W*(?:no|nope|nah|not)\b|\b(?:actually|change|changed|make\s+it|instead|rather"
+    r"|move\s+it|switch|i\s+meant|i\s+mean|correction|update|wait|oops)\b"
+)
+_GREETING_OPENER = re.compile(
+    r"^\W*(?:hi|hello|hey|hiya|heya|howdy|hallo|hola|greetings|yo"
+    r"|good\s+(?:morning|afternoon|evening|day))\b(?:\s+there\b)?"
+)
+_GREETING_ANYWHERE = re.compile(r"\b(?:meety|help|what\s+can\s+you\s+do|who\s+are\s+you)\b")
+_CANCEL = re.compile(
+    r"\b(?:never\s*mind|nvm|stop|cancel|forget\s+(?:about\s+)?(?:it|that)|quit|exit|abort"
+    r"|i\s+changed\s+my\s+mind)\b"
+)
+_SCHEDULE = re.compile(
+    r"\b(?:meet|meeting|meetings|appointment|appointments|appt|call|sync|catch[\s-]?up|chat"
+    r"|session|get[\s-]together|one[\s-]on[\s-]one|1[\s-]on[\s-]1|1:1|book|booking|schedule"
+    r"|reschedule|set\s+up|setup|arrange|organi[sz]e|reserve|slot|available|availability|free)\b"
+)
+_FILLERS = frozenset(
+    """
+    please pls ok okay um uh er erm hmm so well let's lets say make it maybe about around the
+    thanks thank you just then how what like i think guess would prefer is sure yes yeah
+    """.split()
+)
+_BARE_NUMBER = re.compile(NUMBER)
+_BARE_MERIDIEM = re.compile(r"(?:in )?(?P<mer>[ap]) ?m(?: one)?")
+_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+
+
+def _claim_greeting(u: Utterance) -> bool:
+    greeted = False
+    for pattern in (_GREETING_OPENER, _GREETING_ANYWHERE):
+        for m in pattern.finditer(u.lower):
+            u.claim_match(m)
+            greeted = True
+    return greeted
+
+
+def _yes_no(words: list[str]) -> tuple[bool, bool] | None:
+    """(answer, whether the answer is all the text says), for "yes please" / "no, Thursday"."""
+    while words and words[0] in _LEADING_FILLERS:
+        words = words[1:]
+    said = " ".join(words)
+    for pattern, answer in ((_YES, True), (_NO, False)):
+        m = pattern.match(said)
+        if m is not None:
+            rest = said[m.end():].split()
+            return answer, all(word in _COURTESY for word in rest)
+    return None
+
+
+def _intent(u: Utterance, *, greeted: bool, answered: bool) -> Intent | None:
+    if _CANCEL.search(u.lower):
+        return "cancel"
+    if not answered and _SCHEDULE.search(u.lower):
+        return "schedule_meeting"
+    return "greeting" if greeted else None
+
+
+# --- the whole utterance -----------------------------------------------------------------------
+
+
+def understand(
+    text: str,
+    *,
+    now: datetime,
+    timezone: str,
+    expecting: SlotName | None = None,
+    day_first: bool = False,
+    business_hours: BusinessHours = DEFAULT_BUSINESS_HOURS,
+) -> Understanding:
+    """Read one utterance; relative dates resolve against `now` in the IANA `timezone`.
+
+    `expecting` is the slot the dialog just asked for; it lets a bare answer fill it.
+    `day_first` reads "5/3" as 5 March instead of May 3. `business_hours` decides am/pm for
+    "at 3": the one reading that starts inside them wins, otherwise both are returned.
+    """
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    u = Utterance(text)
+    greeted = _claim_greeting(u)
+    email = _extract_email(u)
+    duration = extract_duration(u)
+    part = extract_part_of_day(u)
+    day = extract_date(u, today, day_first=day_first)
+    clock = extract_time(u, part=part, hours=business_hours)
+    name = _extract_name(u, expecting_name=expecting == "full_name")
+
+    said_words = u.unclaimed_words()
+    residue_words = [w for w in _WORD.findall(u.text) if w.lower() not in _FILLERS]
+    residue = " ".join(residue_words).lower()
+    when = day.when
+    start = clock.start
+    if clock.range_minutes and duration is None:
+        duration = clock.range_minutes
+    if expecting == "time" and start is None:
+        start = bare_time(residue, part=part.part if part else None, hours=business_hours)
+    elif expecting == "duration_minutes" and duration is None and _BARE_NUMBER.fullmatch(residue):
+        duration = parse_number(residue)
+    elif expecting == "date" and when is None and day.week_of is None:
+        when = bare_day_of_month(residue, today)
+    elif expecting == "full_name" and name is None:
+        name = _bare_name(residue_words)
+    if when is None and part is not None and part.means_today:
+        when = today
+
+    slots = Slots()
+    if name:
+        slots["full_name"] = name
+    if when:
+        slots["date"] = when.isoformat()
+    if start:
+        slots["time"] = start
+    if duration:
+        slots["duration_minutes"] = duration
+    if email:
+        slots["email"] = email
+    vague_time = part.part if part and start is None else None
+    meridiem_match = _BARE_MERIDIEM.fullmatch(residue) if start is None else None
+    meridiem: Literal["am", "pm"] | None = None
+    if meridiem_match is not None:
+        meridiem = "am" if meridiem_match["mer"] == "a" else "pm"
+    said_value = bool(slots) or day.week_of is not None or vague_time is not None
+
+    answer = _yes_no(said_words)
+    if answer is not None and not said_value and (answer[1] or expecting == "confirmation"):
+        slots["confirmation"] = answer[0]
+    intent = _intent(u, greeted=greeted, answered="confirmation" in slots)
+    correction = said_value and (
+        (answer is not None and not answer[0]) or bool(_CORRECTION.search(u.lower))
+    )
+    if intent is None and not said_value and not slots and meridiem is None:
+        intent = "fallback"
+    return Understanding(
+        intent=intent,
+        slots=slots,
+        week_of=day.week_of if when is None else None,
+        weekday=day.weekday if when == day.when else None,
+        vague_time=vague_time,
+        meridiem=meridiem,
+        correction=correction,
+    )
