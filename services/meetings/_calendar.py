@@ -9,7 +9,7 @@ Resolution rules (the ones Lex users expect, written down):
 - a bare weekday ("Friday", "on Friday") is its next occurrence, today excluded;
 - "this Friday" is the Friday of the current ISO week, or the coming one once that has passed;
 - "next Friday" / "Friday next week" is the Friday of the following ISO week;
-- "the 12th" is the next 12th, today included, rolling over months without a 12th... or a 31st;
+- "the 12th" is the next 12th, today included, skipping months that lack the day (a 31st);
 - a clock time without am/pm ("at 3", "3 o'clock", "half past two") is resolved by a part of day
   said alongside ("in the afternoon"), else by business hours: if exactly one of 03:00 and 15:00
   starts inside them it wins, otherwise both are returned as candidates.
@@ -21,26 +21,33 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Generic, Literal, TypeVar
 
-from ._text import NUMBER, NUMBER_IN_WORDS, ORDINAL, Utterance, parse_number, parse_ordinal
+from ._text import (
+    CLAIMED,
+    NUMBER,
+    NUMBER_IN_WORDS,
+    ORDINAL,
+    Utterance,
+    parse_number,
+    parse_ordinal,
+    words,
+)
 
 BusinessHours = tuple[time, time]
 PartOfDay = Literal["morning", "afternoon", "evening", "night"]
 Clock = str | list[str]
 
 _MONTHS = {
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
-    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+    name: n for n, name in enumerate(words("jan feb mar apr may jun jul aug sep oct nov dec"), 1)
 }
 _MONTH = (
     r"(?P<mon>january|february|march|april|may|june|july|august|september|october|november"
     r"|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
 )
-# "wed", "sat" and "sun" are left out on purpose: they are ordinary words (and names) too.
-_WEEKDAYS = {
-    "monday": 0, "mon": 0, "tuesday": 1, "tues": 1, "tue": 1, "wednesday": 2,
-    "thursday": 3, "thurs": 3, "thur": 3, "thu": 3, "friday": 4, "fri": 4,
-    "saturday": 5, "sunday": 6,
-}
+_WEEKDAY_NAMES = ["monday mon", "tuesday tues tue", "wednesday wed", "thursday thurs thur thu",
+                  "friday fri", "saturday sat", "sunday sun"]  # fmt: skip
+_WEEKDAYS = {name: day for day, names in enumerate(_WEEKDAY_NAMES) for name in names.split()}
+# Ordinary words (and names) too: read as weekdays only with "on"/"next"/"this" or on their own.
+_WORDLIKE_WEEKDAYS = frozenset({"wed", "sat", "sun"})
 _WEEKDAY = "(?P<wd>" + "|".join(sorted(_WEEKDAYS, key=len, reverse=True)) + r")\b\.?"
 _DAY_OF_MONTH = rf"(?:(?P<d>\d{{1,2}})(?:st|nd|rd|th)?|(?P<dw>{ORDINAL}))"
 _YEAR = r"(?:,?\s+(?P<y>\d{4}))?"
@@ -96,8 +103,10 @@ _DURATIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], int]]] = [
             rf"(?:\s*(?:and\s+)?(?:(?P<half>a\s+half)|(?P<m>{NUMBER})[\s-]*{_MINUTE_UNIT})"
             r"|(?<=h)(?P<m2>\d{1,2})(?![\d:]))?"
         ),
-        lambda m: parse_number(m["h"]) * 60
-        + (30 if m["half"] else parse_number(m["m"] or m["m2"] or "0")),
+        lambda m: (
+            parse_number(m["h"]) * 60
+            + (30 if m["half"] else parse_number(m["m"] or m["m2"] or "0"))
+        ),
     ),
     (
         re.compile(rf"(?<![\w.,:])(?P<m>{NUMBER})[\s-]*{_MINUTE_UNIT}"),
@@ -106,12 +115,17 @@ _DURATIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], int]]] = [
 ]
 
 
+_IN = re.compile(r"\bin\s+$")
+
+
 def extract_duration(u: Utterance) -> int | None:
     """Minutes of a meeting length said in words or digits ("an hour and a half" -> 90)."""
     mentions: list[_Mention[int]] = []
     for pattern, minutes in _DURATIONS:
         for match in pattern.finditer(u.lower):
-            mentions.append(_Mention(match.start(), minutes(match)))
+            # "in an hour" says when, not how long; it is claimed but not a length.
+            if not _IN.search(u.lower, 0, match.start()):
+                mentions.append(_Mention(match.start(), minutes(match)))
             u.claim_match(match)
     if not mentions:
         return None
@@ -126,6 +140,12 @@ _PART_OF_DAY = re.compile(
     r"\b(?:(?P<this>this)\s+|(?:(?:early|late)\s+)?(?:in\s+the\s+|at\s+)?)"
     r"(?P<pod>morning|afternoon|evening|night|tonight)s?\b(?:\s+one\b)?"
 )
+
+
+_PARTS: dict[str, PartOfDay] = {
+    "morning": "morning", "afternoon": "afternoon", "evening": "evening", "night": "night",
+    "tonight": "evening",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +164,7 @@ def extract_part_of_day(u: Utterance) -> PartOfDayMention | None:
         return None
     u.claim_match(match)
     word = match["pod"]
-    part: PartOfDay = "evening" if word == "tonight" else word  # type: ignore[assignment]
-    return PartOfDayMention(part, match.start(), bool(match["this"]) or word == "tonight")
+    return PartOfDayMention(_PARTS[word], match.start(), bool(match["this"]) or word == "tonight")
 
 
 # --- dates -------------------------------------------------------------------------------------
@@ -221,13 +240,20 @@ _RELATIVE_DAYS = [
     (re.compile(r"\b(?:tomorrow|tomorow|tommorow|tommorrow|tomorrrow|tmrw|tmr|tmrow)\b"), 1),
     (re.compile(r"\btoday\b"), 0),
 ]
-_ISO_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b")
-_SLASH_DATE = re.compile(r"(?<![\w/.-])(?P<a>\d{1,2})/(?P<b>\d{1,2})(?:/(?P<y>\d{4}|\d{2}))?(?![\w/])")
-_DOTTED_DATE = re.compile(r"(?<![\w/.-])(?P<a>\d{1,2})\.(?P<b>\d{1,2})\.(?P<y>\d{4}|\d{2})(?!\w|\.\d)")
-_MONTH_DAY = re.compile(
-    rf"\b{_MONTH}\s+(?:the\s+)?{_DAY_OF_MONTH}\b{_NOT_A_CLOCK}{_YEAR}(?![\d:])"
+_ISO_DATE = re.compile(r"\b(?P<y>\d{4})([-/.])(?P<m>\d{1,2})\2(?P<d>\d{1,2})\b")
+_SLASH_DATE = re.compile(
+    r"(?<![\w/.-])(?P<a>\d{1,2})/(?P<b>\d{1,2})(?:/(?P<y>\d{4}|\d{2}))?(?![\w/])"
 )
-_DAY_MONTH = re.compile(rf"(?<!at\s)\b(?:the\s+)?{_DAY_OF_MONTH}\s+(?:of\s+)?{_MONTH}(?![a-z]){_YEAR}")
+_DOTTED_DATE = re.compile(
+    r"(?<![\w/.-])(?P<a>\d{1,2})\.(?P<b>\d{1,2})\.(?P<y>\d{4}|\d{2})(?!\w|\.\d)"
+)
+_MONTH_DAY = re.compile(rf"\b{_MONTH}\s+(?:the\s+)?{_DAY_OF_MONTH}\b{_NOT_A_CLOCK}{_YEAR}(?![\d:])")
+# "at 3 May..." is a time; "3 may work" is a verb.
+_DAY_MONTH = re.compile(
+    rf"(?<!at\s)\b(?:the\s+)?{_DAY_OF_MONTH}\s+(?:of\s+)?{_MONTH}(?![a-z])"
+    r"(?!(?<=may)\s+(?:be|work|suit|fit|not|also|still|do|help)\b)"
+    rf"{_YEAR}"
+)
 _IN_DAYS = re.compile(
     rf"\b(?:in\s+(?P<n>{NUMBER}|an?)\s+(?P<u>days?|weeks?)"
     rf"|(?P<n2>{NUMBER}|an?)\s+(?P<u2>days?|weeks?)\s+from\s+(?:now|today))\b"
@@ -263,6 +289,10 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
         mentions.append(_Mention(match.start(), (value, weekday)))
         u.claim_match(match)
 
+    for m in _IN_DAYS.finditer(u.lower):
+        count = parse_number(m["n"] or m["n2"])
+        unit = m["u"] or m["u2"]
+        found(m, today + timedelta(days=count * (7 if unit.startswith("week") else 1)))
     for pattern, days in _RELATIVE_DAYS:
         for m in pattern.finditer(u.lower):
             found(m, today + timedelta(days=days))
@@ -274,14 +304,14 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
     for pattern in (_MONTH_DAY, _DAY_MONTH):
         for m in pattern.finditer(u.lower):
             found(m, _calendar_date(today, _month_number(m), _day_number(m), m["y"]))
-    for m in _IN_DAYS.finditer(u.lower):
-        count = parse_number(m["n"] or m["n2"])
-        unit = m["u"] or m["u2"]
-        found(m, today + timedelta(days=count * (7 if unit.startswith("week") else 1)))
     for pattern in (_WEEK_THEN_WEEKDAY, _WEEKDAY_DATE):
         for m in pattern.finditer(u.lower):
-            weekday = _WEEKDAYS[m["wd"]]
             qualifier = m.groupdict().get("q")
+            qualified = qualifier or m["w"] or m.group().startswith("on ")
+            said_alone = m.group() == u.lower.strip(" .!?")
+            if m["wd"] in _WORDLIKE_WEEKDAYS and not (qualified or said_alone):
+                continue
+            weekday = _WEEKDAYS[m["wd"]]
             if qualifier and "coming" in qualifier:
                 qualifier = None
             bare = qualifier is None and m["w"] is None
@@ -303,27 +333,27 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
 
 def bare_day_of_month(residue: str, today: date) -> date | None:
     """A lone number read as a day of the month ("12" when asked for a date)."""
-    if residue.isdigit() and 1 <= int(residue) <= 31:
+    if residue.isdecimal() and 1 <= int(residue) <= 31:
         return _next_day_of_month(today, int(residue))
     return None
 
 
 # --- times -------------------------------------------------------------------------------------
 
-_PREP = r"(?:\b(?P<prep>at|from|to|until|till|by|around|about|between|make\s+it)\s+)"
-_NUMBER_WORD_MINUTES = NUMBER_IN_WORDS
+_PREP = (
+    r"(?:\b(?P<prep>at|from|to|until|till|by|around|about|between|make\s+it|let's\s+do"
+    r"|how\s+about|what\s+about)\s+)"
+)
 _TIMES: list[tuple[str, re.Pattern[str]]] = [
     (
         "noon",
-        re.compile(
-            rf"{_PREP}?\b(?:12\s*|twelve\s+)?(?:(?P<noon>noon|midday|mid-day)|midnight)\b"
-        ),
+        re.compile(rf"{_PREP}?\b(?:12\s*|twelve\s+)?(?:(?P<noon>noon|midday|mid-day)|midnight)\b"),
     ),
     (
         "clock",
         re.compile(
             rf"{_PREP}?(?<![\w:./-])(?P<h>{NUMBER})"
-            rf"(?:[:.](?P<m>\d{{2}})|\s+(?P<mw>{_NUMBER_WORD_MINUTES}))?\s*{_MERIDIEM}"
+            rf"(?:[:.](?P<m>\d{{2}})|\s+(?P<mw>{NUMBER_IN_WORDS}))?\s*{_MERIDIEM}"
         ),
     ),
     (
@@ -338,17 +368,24 @@ _TIMES: list[tuple[str, re.Pattern[str]]] = [
         re.compile(rf"{_PREP}?(?<![\w:./-])(?P<h>\d{{1,2}})[:.](?P<m>\d{{2}})(?![\w:]|\.\d)"),
     ),
     ("clock", re.compile(rf"{_PREP}?\b(?P<h>{NUMBER})\s*o'?\s?clock\b")),
+    # A bare hour right after something already read, in practice a date: "Monday 10".
     (
         "clock",
         re.compile(
-            rf"{_PREP}(?P<h>{NUMBER})(?:\s+(?P<mw>[0-5]\d|{_NUMBER_WORD_MINUTES}))?\b"
+            rf"(?<={re.escape(CLAIMED)})\s+(?P<h>{NUMBER})\b(?!\s*(?:[:/.]\d|st\b|nd\b|rd\b|th\b|%))"
+        ),
+    ),
+    (
+        "clock",
+        re.compile(
+            rf"{_PREP}(?P<h>{NUMBER})(?:\s+(?P<mw>[0-5]\d|{NUMBER_IN_WORDS}))?\b"
             r"(?!\s*(?:[:/.]\d|%))"
         ),
     ),
 ]
 _TRAILING_HOUR = re.compile(rf"(?<![\w:./-])(?P<h>{NUMBER})\s*$")
 _BARE_TIME = re.compile(
-    rf"(?P<h>{NUMBER})(?:(?::|\.|\s+)(?P<m>\d{{2}})|\s+(?P<mw>{_NUMBER_WORD_MINUTES}))?"
+    rf"(?P<h>{NUMBER})(?:(?::|\.|\s+)(?P<m>\d{{2}})|\s+(?P<mw>{NUMBER_IN_WORDS}))?"
 )
 
 
@@ -443,11 +480,16 @@ def extract_time(
                 continue
             hour, minute, meridiem, twenty_four = reading
             clock = _resolve_clock(
-                hour, minute, meridiem=meridiem, part=part_of_day, hours=hours,
+                hour,
+                minute,
+                meridiem=meridiem,
+                part=part_of_day,
+                hours=hours,
                 twenty_four=twenty_four,
             )
             if clock is not None:
-                prep = m["prep"].split()[0] if m["prep"] else None
+                said_prep = m.groupdict().get("prep")
+                prep = said_prep.split()[0] if said_prep else None
                 mentions.append(_Mention(m.start(), clock, prep))
                 u.claim_match(m)
     if not mentions and part is not None:
@@ -470,7 +512,7 @@ def _value(mention: _Mention[Clock] | None) -> Clock | None:
 
 
 def _as_range(mentions: list[_Mention[Clock]], lower: str) -> TimeFinding | None:
-    """ "from 2pm to 3pm" is a start and a length, unless the user is changing 2pm into 3pm."""
+    """A range ("from 2pm to 3pm") is a start and a length, unless 2pm is being changed."""
     if len(mentions) != 2 or _CHANGE_VERB.search(lower):
         return None
     first, second = mentions
@@ -489,6 +531,9 @@ def bare_time(residue: str, *, part: PartOfDay | None, hours: BusinessHours) -> 
         return None
     minute_text = m["m"] or m["mw"]
     return _resolve_clock(
-        parse_number(m["h"]), parse_number(minute_text) if minute_text else 0,
-        meridiem=None, part=part, hours=hours,
+        parse_number(m["h"]),
+        parse_number(minute_text) if minute_text else 0,
+        meridiem=None,
+        part=part,
+        hours=hours,
     )

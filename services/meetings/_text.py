@@ -10,28 +10,43 @@ import re
 
 CLAIMED = "|"
 
-_UNITS = (
+
+def words(text: str) -> list[str]:
+    """The whitespace-separated words of a word list written as prose."""
+    return text.split()
+
+
+_UNITS = words(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen"
-).split()
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-         "eighty": 80, "ninety": 90}
+)
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
 NUMBER_WORDS: dict[str, int] = {word: value for value, word in enumerate(_UNITS)} | _TENS
 NUMBER_WORDS |= {"a": 1, "an": 1, "oh": 0}
 
-_ORDINAL_UNITS = (
+_ORDINAL_UNITS = words(
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
     "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth"
-).split()
+)
 ORDINAL_WORDS: dict[str, int] = {word: n for n, word in enumerate(_ORDINAL_UNITS, start=1)}
 ORDINAL_WORDS |= {"twentieth": 20, "thirtieth": 30}
 ORDINAL_WORDS |= {f"twenty-{w}": 20 + n for w, n in list(ORDINAL_WORDS.items())[:9]}
 ORDINAL_WORDS |= {"thirty-first": 31}
 
 
-def _alternation(words: list[str]) -> str:
+def _alternation(choices: list[str]) -> str:
     # Longest first, so "fourteen" is not read as "four" + "teen".
-    return "|".join(re.escape(w).replace("\\-", "[\\s-]") for w in sorted(words, key=len, reverse=True))
+    longest_first = sorted(choices, key=len, reverse=True)
+    return "|".join(re.escape(w).replace("\\-", "[\\s-]") for w in longest_first)
 
 
 _UNIT_WORDS = _alternation(_UNITS[1:10])
@@ -48,7 +63,7 @@ _WORD_SPLIT = re.compile(r"[\s-]+")
 def parse_number(token: str) -> int:
     """The value of a number written in digits or words ("45", "forty-five", "an")."""
     token = token.strip()
-    if token.isdigit():
+    if token.isdecimal():
         return int(token)
     return sum(NUMBER_WORDS[part] for part in _WORD_SPLIT.split(token))
 

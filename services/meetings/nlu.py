@@ -21,7 +21,7 @@ Decisions worth knowing:
 
 import re
 from datetime import date, datetime, time
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,7 +37,7 @@ from ._calendar import (
     extract_part_of_day,
     extract_time,
 )
-from ._text import NUMBER, Utterance, parse_number
+from ._text import NUMBER, Utterance, parse_number, words
 
 Intent = Literal["greeting", "schedule_meeting", "cancel", "fallback"]
 SlotName = Literal["full_name", "date", "time", "duration_minutes", "email", "confirmation"]
@@ -84,11 +84,10 @@ class Understanding(BaseModel):
     )
 
     @property
-    def fills_anything(self) -> bool:
-        """Whether the text carries any slot value or scheduling hint."""
-        return bool(self.slots) or any(
-            v is not None for v in (self.week_of, self.vague_time, self.meridiem)
-        )
+    def has_values(self) -> bool:
+        """Whether the text gives something to schedule with (a yes/no alone does not count)."""
+        said = any(name != "confirmation" for name in self.slots)
+        return said or self.week_of is not None or self.vague_time is not None
 
 
 # --- e-mail ------------------------------------------------------------------------------------
@@ -98,8 +97,14 @@ _DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 _EMAIL = re.compile(rf"(?<![\w.+'-]){_ATOM}(?:\.{_ATOM})*@{_DOMAIN}(?![\w-])", re.IGNORECASE)
 _VALID_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_DOMAIN}")
 _SPOKEN_SYMBOLS = {
-    "dot": ".", "period": ".", "point": ".", "underscore": "_", "dash": "-", "hyphen": "-",
-    "minus": "-", "plus": "+",
+    "dot": ".",
+    "period": ".",
+    "point": ".",
+    "underscore": "_",
+    "dash": "-",
+    "hyphen": "-",
+    "minus": "-",
+    "plus": "+",
 }
 _SPOKEN_SEPARATOR = r"\s+(?:dot|period|point|underscore|dash|hyphen|minus|plus)\s+"
 _SPOKEN_EMAIL = re.compile(
@@ -133,18 +138,20 @@ _STRONG_NAME_CUE = re.compile(
 )
 _WEAK_NAME_CUE = re.compile(r"\b(?:i'm|i\s+am|im|this\s+is)\s+")
 _CONTEXT_NAME_CUE = re.compile(r"\b(?:it's|it\s+is|its)\s+")
-_NAME_WORD = re.compile(r" ?([^\W\d_]+(?:['-][^\W\d_]+)*\.?)")
+_NAME_WORD = re.compile(r" ?([^\W\d_]+(?:['-][^\W\d_]+)*)(\.?)")
+_NAME_HERE = re.compile(r"(?<![^\W\d_])([^\W\d_]+(?: [^\W\d_]+)?) here\b")
 _VOWEL = re.compile(r"[aeiouyà-ÿ]")
 _CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]{5,}")
-_NAME_PARTICLES = frozenset("da de del della der di do dos das du la le van von bin al el".split())
+_NAME_PARTICLES = frozenset(words("da de del della der di do dos das du la le van von bin al el"))
 # Words that are never (part of) a name after "I'm" / "this is" or as a bare answer. Words that
 # are also common first names (May, June, Will, Grace, Mark...) are deliberately absent.
 _NOT_NAMES = frozenset(
-    """
+    words(
+        """
     a an the and or but not no yes yeah yep yup nope nah ok okay sure fine good great cool
     i me my mine you your yours we our us they them it its it's this that these those there here
-    is am are was were be been being do does did doing have has had having will would shall
-    should can could may might must to for with without at on in into of off by from as about
+    is am are was were be been being do does did doing have has had having would shall
+    should can could might must to for with without at on in into of off by from as about
     over under up down out than then so too very really just also only still even again
     want wanted need needed like liked looking trying going hoping wondering calling writing
     interested available free busy ready back done sorry afraid happy glad new late early
@@ -158,8 +165,9 @@ _NOT_NAMES = frozenset(
     address at dot com gmail yes confirm confirmed correct right wrong actually change make
     one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty
     forty fifty sixty ninety half quarter asap urgent someone somebody nobody person human bot
-    here's sir madam mr mrs ms dr
-    """.split()
+    here's sir madam mr mrs ms dr i'd i'll i've i'm we'd we'll let's anyone everyone
+    """
+    )
 )
 
 
@@ -178,11 +186,11 @@ def _capitalize(word: str) -> str:
 
 
 def _format_name(words: list[str]) -> str:
+    words = [w if len(w) == 2 and w.endswith(".") else w.rstrip(".") for w in words]
     while len(words) > 1 and words[-1].lower() in _NAME_PARTICLES:
         words = words[:-1]
     formatted = []
     for i, word in enumerate(words):
-        word = word.rstrip(".") if i < len(words) - 1 or len(word) > 2 else word
         if word.islower() or word.isupper():
             word = word.lower() if i and word.lower() in _NAME_PARTICLES else _capitalize(word)
         formatted.append(word)
@@ -194,10 +202,13 @@ def _name_after(u: Utterance, cue: re.Match[str], *, lenient: bool) -> str | Non
     pos = cue.end()
     while len(words) < 4:
         m = _NAME_WORD.match(u.text, pos)
-        if m is None or not _could_be_name(m[1], lenient=lenient):
+        initial = m is not None and len(m[1]) == 1 and m[2] == "." and m[1].isupper()
+        if m is None or not (initial or _could_be_name(m[1], lenient=lenient)):
             break
-        words.append(m[1])
+        words.append(m[1] + m[2])
         pos = m.end()
+        if m[2] and len(m[1]) > 1:
+            break  # a full stop after a word ends the sentence; after "J" it is an initial
     if not words:
         return None
     u.claim(cue.start(), pos)
@@ -213,6 +224,11 @@ def _extract_name(u: Utterance, *, expecting_name: bool) -> str | None:
             name = _name_after(u, cue, lenient=lenient)
             if name:
                 return name
+    for here in _NAME_HERE.finditer(u.text):  # "Ana here"
+        said = here[1].split()
+        if all(_could_be_name(word, lenient=False) for word in said):
+            u.claim_match(here)
+            return _format_name(said)
     return None
 
 
@@ -224,21 +240,33 @@ def _bare_name(words: list[str]) -> str | None:
 
 # --- yes / no, intents -------------------------------------------------------------------------
 
-_LEADING_FILLERS = frozenset("oh um uh er erm hmm ah well so".split())
+_LEADING_FILLERS = frozenset(words("oh um uh er erm hmm ah well so"))
 _COURTESY = frozenset(
-    "please thanks thank you very much it that then so meety sir great that's perfect".split()
+    words("please thanks thank you very much it that then so meety sir great that's perfect")
 )
-_YES = re.compile(
-    r"(?:yes|yeah|yea|yep|yup|ya|yah|sure|ok|okay|k|alright|all right|confirm|confirmed"
-    r"|please do|do it|go ahead|go for it|book it|that's right|that is right|that's correct"
-    r"|that's fine|that's perfect|that's great|that works|works for me|correct|right"
-    r"|absolutely|of course|definitely|certainly|perfect|great|sounds good|sounds great"
-    r"|affirmative|y)(?= |$)"
-)
-_NO = re.compile(
-    r"(?:no|nope|nah|nay|n|negative|not really|not now|no thanks|no thank you|don't"
-    r"|do not|please don't|i don't|i do not|i don't think so|wrong|incorrect|that's wrong)(?= |$)"
-)
+_YES_PHRASES = (
+    "yes", "yeah", "yea", "yep", "yup", "ya", "yah", "y", "sure", "ok", "okay", "k", "alright",
+    "all right", "confirm", "confirmed", "please do", "do it", "go ahead", "go for it", "book it",
+    "that's right", "that is right", "that's correct", "that's fine", "that's perfect",
+    "that's great", "that works", "works for me", "correct", "right", "absolutely", "of course",
+    "definitely", "certainly", "perfect", "great", "sounds good", "sounds great", "affirmative",
+)  # fmt: skip
+_NO_PHRASES = (
+    "no", "nope", "nah", "nay", "n", "negative", "not really", "not now", "no thanks",
+    "no thank you", "don't", "do not", "please don't", "i don't", "i do not", "i don't think so",
+    "wrong", "incorrect", "that's wrong",
+)  # fmt: skip
+
+
+def _phrases(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    longest_first = sorted(phrases, key=len, reverse=True)
+    return re.compile("(?:" + "|".join(map(re.escape, longest_first)) + ")(?= |$)")
+
+
+_YES, _NO = _phrases(_YES_PHRASES), _phrases(_NO_PHRASES)
+# Words that may follow a yes / a no without changing it: "yes please do", "no no, don't".
+_YES_WORDS = frozenset(" ".join(_YES_PHRASES).split())
+_NO_WORDS = frozenset(" ".join(_NO_PHRASES).split())
 _CORRECTION = re.compile(
     r"^\W*(?:no|nope|nah|not)\b|\b(?:actually|change|changed|make\s+it|instead|rather"
     r"|move\s+it|switch|i\s+meant|i\s+mean|correction|update|wait|oops)\b"
@@ -255,13 +283,16 @@ _CANCEL = re.compile(
 _SCHEDULE = re.compile(
     r"\b(?:meet|meeting|meetings|appointment|appointments|appt|call|sync|catch[\s-]?up|chat"
     r"|session|get[\s-]together|one[\s-]on[\s-]one|1[\s-]on[\s-]1|1:1|book|booking|schedule"
-    r"|reschedule|set\s+up|setup|arrange|organi[sz]e|reserve|slot|available|availability|free)\b"
+    r"|reschedule|set\s+up|setup|arrange|organi[sz]e|reserve|slot|available|availability|free"
+    r"|time\s+with\s+you|fit\s+me\s+in)\b"
 )
 _FILLERS = frozenset(
-    """
-    please pls ok okay um uh er erm hmm so well let's lets say make it maybe about around the
-    thanks thank you just then how what like i think guess would prefer is sure yes yeah
-    """.split()
+    words(
+        """
+        please pls ok okay um uh er erm hmm so well let's lets say make it maybe about around
+        the thanks thank you just then how what like i think guess would prefer is sure yes yeah
+        """
+    )
 )
 _BARE_NUMBER = re.compile(NUMBER)
 _BARE_MERIDIEM = re.compile(r"(?:in )?(?P<mer>[ap]) ?m(?: one)?")
@@ -277,22 +308,25 @@ def _claim_greeting(u: Utterance) -> bool:
     return greeted
 
 
-def _yes_no(words: list[str]) -> tuple[bool, bool] | None:
-    """(answer, whether the answer is all the text says), for "yes please" / "no, Thursday"."""
+class _Answer(NamedTuple):
+    yes: bool
+    alone: bool  # nothing but the answer and courtesy: "yes please", as opposed to "no, Thursday"
+
+
+def _yes_no(words: list[str]) -> _Answer | None:
+    """The yes or no the text starts with, if any."""
     while words and words[0] in _LEADING_FILLERS:
         words = words[1:]
     said = " ".join(words)
-    for pattern, answer in ((_YES, True), (_NO, False)):
+    for pattern, yes, vocabulary in ((_YES, True, _YES_WORDS), (_NO, False, _NO_WORDS)):
         m = pattern.match(said)
         if m is not None:
-            rest = said[m.end():].split()
-            return answer, all(word in _COURTESY for word in rest)
+            rest = said[m.end() :].split()
+            return _Answer(yes, all(word in _COURTESY or word in vocabulary for word in rest))
     return None
 
 
 def _intent(u: Utterance, *, greeted: bool, answered: bool) -> Intent | None:
-    if _CANCEL.search(u.lower):
-        return "cancel"
     if not answered and _SCHEDULE.search(u.lower):
         return "schedule_meeting"
     return "greeting" if greeted else None
@@ -328,13 +362,12 @@ def understand(
     clock = extract_time(u, part=part, hours=business_hours)
     name = _extract_name(u, expecting_name=expecting == "full_name")
 
-    said_words = u.unclaimed_words()
-    residue_words = [w for w in _WORD.findall(u.text) if w.lower() not in _FILLERS]
-    residue = " ".join(residue_words).lower()
-    when = day.when
-    start = clock.start
+    when, start = day.when, clock.start
     if clock.range_minutes and duration is None:
         duration = clock.range_minutes
+    # What nobody claimed, minus filler words: a bare answer to the question the dialog asked.
+    residue_words = [w for w in _WORD.findall(u.text) if w.lower() not in _FILLERS]
+    residue = " ".join(residue_words).lower()
     if expecting == "time" and start is None:
         start = bare_time(residue, part=part.part if part else None, hours=business_hours)
     elif expecting == "duration_minutes" and duration is None and _BARE_NUMBER.fullmatch(residue):
@@ -358,27 +391,29 @@ def understand(
     if email:
         slots["email"] = email
     vague_time = part.part if part and start is None else None
+    week_of = day.week_of if when is None else None
     meridiem_match = _BARE_MERIDIEM.fullmatch(residue) if start is None else None
     meridiem: Literal["am", "pm"] | None = None
     if meridiem_match is not None:
         meridiem = "am" if meridiem_match["mer"] == "a" else "pm"
-    said_value = bool(slots) or day.week_of is not None or vague_time is not None
+    has_values = bool(slots) or week_of is not None or vague_time is not None
 
-    answer = _yes_no(said_words)
-    if answer is not None and not said_value and (answer[1] or expecting == "confirmation"):
-        slots["confirmation"] = answer[0]
-    intent = _intent(u, greeted=greeted, answered="confirmation" in slots)
-    correction = said_value and (
-        (answer is not None and not answer[0]) or bool(_CORRECTION.search(u.lower))
+    cancelled = bool(_CANCEL.search(u.lower))
+    answer = _yes_no(u.unclaimed_words())
+    if answer and not (cancelled or has_values) and (answer.alone or expecting == "confirmation"):
+        slots["confirmation"] = answer.yes
+    intent: Intent | None = (
+        "cancel" if cancelled else _intent(u, greeted=greeted, answered="confirmation" in slots)
     )
-    if intent is None and not said_value and not slots and meridiem is None:
+    if intent is None and not (has_values or slots or meridiem):
         intent = "fallback"
+    changes = (answer is not None and not answer.yes) or bool(_CORRECTION.search(u.lower))
     return Understanding(
         intent=intent,
         slots=slots,
-        week_of=day.week_of if when is None else None,
+        week_of=week_of,
         weekday=day.weekday if when == day.when else None,
         vague_time=vague_time,
         meridiem=meridiem,
-        correction=correction,
+        correction=has_values and changes,
     )
