@@ -5,8 +5,8 @@ validated on its own: the good ones are accepted, the bad ones reported by index
 tick never sinks its neighbours (`validate_ticks`).
 
 Numbers are strict: JSON ``true`` is not a price and ``"101.5"`` is not a number; a volume may
-be written ``1000.0`` but not ``1000.5``. Prices are at most `MAX_PRICE`. A timestamp without an offset is UTC. A tick more
-than `MAX_CLOCK_SKEW` ahead of the server clock is rejected.
+be written ``1000.0`` but not ``1000.5``; prices are at most `MAX_PRICE`. A timestamp without
+an offset is UTC; one more than `MAX_CLOCK_SKEW` ahead of the server clock is rejected.
 
 Every accepted tick has an id: the client's ``id`` if given, else a hash of its content
 (symbol, timestamp, price, volume, data_source), so a retried batch yields the same ids and
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -42,8 +43,10 @@ MAX_VOLUME = 10**15
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 """How far ahead of the server clock a tick timestamp may be."""
 
-SYMBOL_PATTERN = r"^[A-Z0-9.^-]{1,10}$"
-TICK_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+SYMBOL_PATTERN = r"^[A-Z0-9.^-]{1,10}\Z"
+TICK_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}\Z"
+_SYMBOL = re.compile(SYMBOL_PATTERN)
+_TICK_ID = re.compile(TICK_ID_PATTERN)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -73,8 +76,22 @@ def _upper(value: Any) -> Any:
 def _whole_number(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("Input should be a valid integer, not a boolean")
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and math.isfinite(value):
+        if not value.is_integer():
+            raise ValueError("Input should be a valid integer, got a number with a fractional part")
         return int(value)
+    return value
+
+
+def _symbol(value: str) -> str:
+    if not _SYMBOL.match(value):
+        raise ValueError("Symbol should be 1-10 characters among A-Z 0-9 . ^ -")
+    return value
+
+
+def _tick_id(value: str) -> str:
+    if not _TICK_ID.match(value):
+        raise ValueError("Id should be 1-64 characters among A-Z a-z 0-9 _ . : -")
     return value
 
 
@@ -102,18 +119,14 @@ def format_timestamp(value: datetime) -> str:
     )
 
 
-Symbol = Annotated[
-    str,
-    BeforeValidator(_upper),
-    StringConstraints(strict=True, pattern=SYMBOL_PATTERN),
-]
+Symbol = Annotated[str, Field(strict=True), BeforeValidator(_upper), AfterValidator(_symbol)]
 PositivePrice = Annotated[float, Field(strict=True, gt=0, le=MAX_PRICE, allow_inf_nan=False)]
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Volume = Annotated[int, BeforeValidator(_whole_number), Field(strict=True, ge=0, le=MAX_VOLUME)]
 ShortText = Annotated[
     str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=32)
 ]
-TickId = Annotated[str, StringConstraints(strict=True, pattern=TICK_ID_PATTERN)]
+TickId = Annotated[str, Field(strict=True), AfterValidator(_tick_id)]
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_timestamp_input),

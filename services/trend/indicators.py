@@ -5,7 +5,8 @@ fast/slow, MACD, RSI, Bollinger Bands and a UTC-day VWAP up to date in O(1) per 
 whole memory is an `IndicatorState`, a small JSON document the trend worker saves after each
 batch and resumes from; a resumed engine continues bit for bit as if it had never stopped.
 
-Matching TA-Lib (checked numerically against TA-Lib 0.8.2, C core 0.6; see the unit tests):
+Matching TA-Lib (checked numerically against PyPI TA-Lib 0.8.2, C library 0.8.1; see the unit
+tests, which hold every output to 1e-9 relative on long random walks and trends):
 
 * SMA: running sum, first value at index N-1. The engine replays TA-Lib's exact additions
   and subtractions, so values agree to the last bit until the first resync (below).
@@ -20,16 +21,17 @@ Matching TA-Lib (checked numerically against TA-Lib 0.8.2, C core 0.6; see the u
   value at index N; ``100 * gain / (gain + loss)``, and 0 when both are exactly 0 (this
   TA-Lib build applies no epsilon).
 * Bollinger(N, k): middle = SMA(N); std = population (ddof 0) standard deviation around it;
-  bands = middle +/- k*std. TA-Lib's C source computes the variance as E[x^2] - SMA^2, but
-  the 0.8 build agrees with a two-pass sum of squared deviations (exactly 0 for a flat
-  window, where E[x^2] - SMA^2 leaves rounding noise of ~1e-8 relative), so the engine
-  computes std that way from its window, when values are read rather than on every tick.
+  bands = middle +/- k*std. Older TA-Lib sources compute the variance as E[x^2] - SMA^2, but
+  the 0.8 results agree with a two-pass sum of squared deviations (to ~1e-12 of the price,
+  and exactly 0 for a flat window, where E[x^2] - SMA^2 leaves noise of up to ~1e-8
+  relative), so the engine computes std that way from its window when values are read,
+  not on every tick.
 * VWAP (not in TA-Lib): sum(price * volume) / sum(volume) over the ticks of the current UTC
   day; ticks without volume do not count; None until the day has volume.
 
-The 0.8 build also divides by a period as if multiplying by its reciprocal in places (RSI),
-so it is matched to ~1e-14 relative rather than bit for bit; SMA, EMA and the MACD line are
-bit for bit.
+SMA, EMA and the MACD line match bit for bit. RSI and the MACD signal differ in the last bits
+(TA-Lib's binary behaves as if RSI's division by N were a multiplication by 1/N), ~1e-14
+relative; the engine keeps the divisions of TA-Lib's source.
 
 Running window sums drift with rounding over very long series; every `RESYNC_EVERY` ticks
 they are recomputed exactly (``math.fsum``) from the window, which keeps the error bounded
@@ -215,9 +217,20 @@ class IndicatorEngine:
         return engine
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IndicatorEngine:
-        """Resume from a stored `IndicatorState.to_dict` document."""
-        return cls.from_state(IndicatorState.from_dict(data))
+    def from_dict(
+        cls, data: dict[str, Any], config: IndicatorConfig | None = None
+    ) -> IndicatorEngine:
+        """Resume from a stored `IndicatorState.to_dict` document.
+
+        With ``config``, a state built with other periods is refused (`InvalidIndicatorState`)
+        rather than silently continued with its own; the caller then starts afresh.
+        """
+        state = IndicatorState.from_dict(data)
+        if config is not None and state.config != config:
+            raise InvalidIndicatorState(
+                f"state was built with {state.config!r}, not the configured {config!r}"
+            )
+        return cls.from_state(state)
 
     def to_dict(self) -> dict[str, Any]:
         """The state document to store."""
@@ -424,7 +437,9 @@ class IndicatorEngine:
             s.vwap_turnover += price * volume
             s.vwap_volume += volume
 
-    def _steady(self, ticks: Iterator[tuple[float, int | None, float, str]], raw: list) -> None:
+    def _steady(
+        self, ticks: Iterator[tuple[float, int | None, float, str]], raw: list[_RawSignal]
+    ) -> None:
         """The hot loop: every indicator past warm-up, all state in locals.
 
         Same arithmetic as `_warm_up_step`, in the same order, without the seeding branches.

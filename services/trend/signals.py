@@ -3,10 +3,11 @@
 Convention (the usual one, and TA-Lib users'): an up (golden) cross happens at tick t when
 ``short[t-1] <= long[t-1]`` and ``short[t] > long[t]``; a down (death) cross when
 ``short[t-1] >= long[t-1]`` and ``short[t] < long[t]``. Both averages must be defined at t-1
-and at t, so the first tick with full windows never signals. Touching (equal averages) is not
-a cross; leaving equality is.
+and at t, so the first tick with full windows never signals. Reaching equal averages is not a
+cross; leaving equality is, whichever side the averages came from (a touch-and-go signals).
 
-The alert texts are the original project's, word for word, markdown emphasis included.
+The alert texts are the original project's, as plain text (the original's markdown emphasis
+is dropped: an e-mail or SMS subscriber would see the asterisks).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
-UPTREND_MESSAGE = "{symbol} is in an **Uptrend**! Consider a buy opportunity."
-DOWNTREND_MESSAGE = "{symbol} is in a **Downtrend**! Consider selling."
+UPTREND_MESSAGE = "{symbol} is in an Uptrend! Consider a buy opportunity."
+DOWNTREND_MESSAGE = "{symbol} is in a Downtrend! Consider selling."
 ALERT_SUBJECT = "Stock Alert: {symbol}"
 
 
