@@ -80,9 +80,22 @@ def start_key(position: dict[str, Any] | None, key_names: set[str]) -> dict[str,
     """A decoded cursor as an ExclusiveStartKey, checked against the index's key names."""
     if position is None:
         return None
-    if set(position) != key_names or not all(
-        isinstance(v, dict) and len(v) == 1 and next(iter(v)) in {"S", "N"}
-        for v in position.values()
-    ):
+    if set(position) != key_names or not all(_is_key_value(v) for v in position.values()):
         raise CursorError("cursor is not valid for this listing")
     return position
+
+
+def _is_key_value(value: Any) -> bool:
+    # Checked here because DynamoDB answers a malformed start key with ValidationException,
+    # which would surface as a 500 rather than the client's 400.
+    if not (isinstance(value, dict) and len(value) == 1):
+        return False
+    ((kind, raw),) = value.items()
+    if kind not in {"S", "N"} or not isinstance(raw, str):
+        return False
+    if kind == "N":
+        try:
+            return Decimal(raw).is_finite()
+        except ArithmeticError:
+            return False
+    return True

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from structlog.contextvars import bind_contextvars, clear_contextvars
+from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from shared.auth import JwksCache, TokenVerifier
@@ -41,10 +41,20 @@ log = get_logger("shared.http")
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 # AWS answers that mean "try again later" rather than "you asked for something wrong".
+# SQS, SNS and STS say "Throttling", DynamoDB "ThrottlingException", S3 "SlowDown" (botocore's
+# standard retry mode lists the same throttling codes).
 RETRYABLE_AWS_CODES = {
+    "Throttling",
     "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
     "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
     "RequestLimitExceeded",
+    "PriorRequestNotComplete",
     "ServiceUnavailable",
     "InternalServerError",
     "InternalFailure",
@@ -130,10 +140,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers these from its outermost middleware, outside RequestContextMiddleware,
+        # so the request id bound there is added here.
         if isinstance(exc, UNREACHABLE_ERRORS):
-            return _unavailable("a backing AWS service cannot be reached")
-        log.error("request.failed", exc_info=exc)
-        return problem(500, "Internal Server Error", "an unexpected error occurred")
+            response = _unavailable("a backing AWS service cannot be reached")
+        else:
+            log.error("request.failed", exc_info=exc)
+            response = problem(500, "Internal Server Error", "an unexpected error occurred")
+        if request_id := get_contextvars().get("request_id"):
+            response.headers["x-request-id"] = request_id
+        return response
 
 
 class RequestContextMiddleware:
@@ -155,7 +171,7 @@ class RequestContextMiddleware:
         status = 500
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, request_id)
             return
 
         received = 0
@@ -189,9 +205,11 @@ class RequestContextMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send,
+                         request_id: str) -> None:
         response = problem(413, "Content Too Large",
-                           f"request body exceeds {self.max_body_bytes} bytes")
+                           f"request body exceeds {self.max_body_bytes} bytes",
+                           headers={"x-request-id": request_id})
         await response(scope, receive, send)
         log.info("request", method=scope["method"], path=scope["path"], status=413)
 

@@ -86,13 +86,33 @@ class IdempotencyStore:
 
     async def complete(self, key: str) -> None:
         """Record that the effect of ``key`` has happened."""
-        await self.dynamodb.update_item(
+        await self.dynamodb.put_item(
             TableName=self.table,
-            Key={"id": {"S": key}},
-            UpdateExpression="SET #status = :completed",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":completed": {"S": "COMPLETED"}},
+            Item={
+                "id": {"S": key},
+                "status": {"S": "COMPLETED"},
+                "expires_at": {"N": str(int(time.time()) + self.expires_after)},
+            },
         )
+
+    async def extend(self, key: str) -> None:
+        """Push back the expiry of an in-progress claim (the handler is still running)."""
+        now = int(time.time())
+        try:
+            await self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"id": {"S": key}},
+                UpdateExpression="SET in_progress_expiry = :expiry",
+                ConditionExpression="#status = :in_progress",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":expiry": {"N": str(now + self.in_progress_timeout)},
+                    ":in_progress": {"S": "INPROGRESS"},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     async def release(self, key: str) -> None:
         """Forget a failed execution so the next delivery runs the handler again."""

@@ -162,15 +162,16 @@ def load_topology(path: Path = TOPOLOGY_PATH) -> Topology:
 class Resources:
     """Physical names, ARNs and URLs of topology resources for one deployment."""
 
-    def __init__(self, settings: PlatformSettings, account_id: str) -> None:
+    def __init__(self, settings: PlatformSettings, account_id: str,
+                 topology: Topology | None = None) -> None:
         self.settings = settings
         self.account_id = account_id
-        self.topology = load_topology()
+        self.topology = topology or load_topology()
 
     @classmethod
-    async def discover(cls, aws: AwsClients) -> Resources:
+    async def discover(cls, aws: AwsClients, topology: Topology | None = None) -> Resources:
         """Resolve the account id once (STS needs no IAM permission)."""
-        return cls(aws.settings, await aws.account_id())
+        return cls(aws.settings, await aws.account_id(), topology)
 
     def _check(self, kind: str, name: str) -> None:
         if name not in getattr(self.topology, kind):
@@ -206,7 +207,8 @@ class Resources:
 async def provision(aws: AwsClients, topology: Topology | None = None) -> Resources:
     """Create or converge every resource of the topology; safe to run any number of times."""
     topology = topology or load_topology()
-    resources = await Resources.discover(aws)
+    # Names are checked against the topology being provisioned, not always the file's.
+    resources = await Resources.discover(aws, topology)
     await _provision_topics(aws, resources, topology)
     await _provision_queues(aws, resources, topology)
     await _provision_tables(aws, resources, topology)

@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from structlog.contextvars import bound_contextvars
 
 from shared.aws import UNREACHABLE_ERRORS
+from shared.errors import TopologyError
 from shared.events import CloudEvent, parse_event
 from shared.idempotency import Claim, IdempotencyStore
 from shared.logging import get_logger
@@ -61,6 +62,7 @@ class Record(Generic[T]):
     payload: T | None = None
     outcome: Outcome | None = None
     started: float | None = None
+    claim: str | None = None  # idempotency key this execution holds while it runs
 
 
 @dataclass(frozen=True)
@@ -252,23 +254,35 @@ class SqsWorker(Generic[T]):
             context = _event_context(record.payload)
             with bound_contextvars(**context):
                 key = self.key_of(record.payload) if self.idempotency else None
+                claimed = False
                 started = time.perf_counter()
                 try:
-                    if key and await self.idempotency.begin(key) is Claim.ALREADY_PROCESSED:  # type: ignore[union-attr]
-                        log.info("message.duplicate")
-                        return Outcome.DUPLICATE
+                    if key:
+                        if await self.idempotency.begin(key) is Claim.ALREADY_PROCESSED:  # type: ignore[union-attr]
+                            log.info("message.duplicate")
+                            return Outcome.DUPLICATE
+                        claimed = True
+                        record.claim = key
                     await self.handler(record.payload)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     log.warning("message.failed", error=str(exc)[:500],
                                 error_type=type(exc).__name__, exc_info=True)
-                    if key:
+                    # Only our own claim is released: after IdempotencyInProgressError the
+                    # record belongs to the execution still running, and deleting it would let
+                    # this duplicate run a second time.
+                    if claimed:
                         with contextlib.suppress(Exception):
-                            await self.idempotency.release(key)  # type: ignore[union-attr]
+                            await self.idempotency.release(key)  # type: ignore[union-attr,arg-type]
                     return Outcome.FAILED
                 if key:
-                    await self.idempotency.complete(key)  # type: ignore[union-attr]
+                    try:
+                        await self.idempotency.complete(key)  # type: ignore[union-attr]
+                    except (*UNREACHABLE_ERRORS, ClientError) as exc:
+                        # The effect happened; deleting the message is still right. The claim
+                        # stays INPROGRESS until it expires, so at worst a later duplicate runs.
+                        log.warning("idempotency.complete_failed", error=str(exc))
                 log.info("message.handled",
                          duration_ms=round((time.perf_counter() - started) * 1000, 2))
                 return Outcome.SUCCEEDED
@@ -280,8 +294,22 @@ class SqsWorker(Generic[T]):
             running = [r for r in records if r.started is not None and r.outcome is None]
             if running:
                 await self._change_visibility(running, self.config.visibility_timeout)
+            if self.idempotency:
+                for record in running:
+                    if record.claim:
+                        # A claim outliving its visibility would block the redelivery of a
+                        # killed run until the claim expired, burning receives into the DLQ.
+                        with contextlib.suppress(*UNREACHABLE_ERRORS, ClientError):
+                            await self.idempotency.extend(record.claim)
 
     async def _settle(self, records: Sequence[Record[T]]) -> None:
+        try:
+            await self._settle_with_sqs(records)
+        except (*UNREACHABLE_ERRORS, ClientError) as exc:
+            # Not fatal: unsettled records reappear after their visibility timeout.
+            log.warning("worker.settle_failed", worker=self.name, error=str(exc))
+
+    async def _settle_with_sqs(self, records: Sequence[Record[T]]) -> None:
         for outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.FAILED, Outcome.RELEASED):
             self.stats[outcome] += sum(1 for r in records if r.outcome is outcome)
         done = [r for r in records if r.outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE)]
@@ -359,11 +387,15 @@ async def consumer(
     **config: Any,
 ) -> SqsWorker[Any]:
     """An SqsWorker for a topology queue, tuned from the topology's visibility timeout."""
+    if queue not in resources.topology.queues:
+        raise TopologyError(f"{queue!r} is not declared under queues in the topology")
     declared = resources.topology.queues[queue]
     sqs = await aws.client("sqs")
     store = None
     if idempotency_table:
-        store = IdempotencyStore(await aws.client("dynamodb"), resources.table(idempotency_table))
+        # A claim lasts as long as the message stays invisible; the heartbeat extends both.
+        store = IdempotencyStore(await aws.client("dynamodb"), resources.table(idempotency_table),
+                                 in_progress_timeout=max(declared.visibility_timeout - 2, 1))
     settings = aws.settings
     return SqsWorker(
         sqs,

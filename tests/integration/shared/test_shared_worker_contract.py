@@ -1,0 +1,421 @@
+"""The worker contract (design.md, "Worker contract") against the emulator's real SQS.
+
+Each test makes its own queue (+ DLQ). Workers run in-process on received batches, except the
+signal tests, which run ``tests/support/contract_worker.py`` as a real child process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.events import CloudEvent
+from shared.idempotency import IdempotencyStore
+from shared.testing import ROOT, LocalStack, ServiceProcess, eventually
+from shared.topology import Resources
+from shared.worker import Outcome, SqsWorker, WorkerConfig, consumer
+
+pytestmark = pytest.mark.integration
+
+CONTRACT_EVENT = "dev.regatta.contract.thing.happened.v1"
+WORKER_SCRIPT = ROOT / "tests" / "support" / "contract_worker.py"
+
+
+def event(name: str, **fields: Any) -> CloudEvent:
+    """A contract event whose data names it, so handlers and assertions can tell them apart."""
+    return CloudEvent(source="/contract-tests", type=CONTRACT_EVENT, data={"name": name},
+                      **fields)
+
+
+def name_of(body: str) -> str:
+    return str(json.loads(body)["data"]["name"])
+
+
+def worker(sqs: Any, url: str, handler: Callable[[CloudEvent], Awaitable[None]],
+           *, store: IdempotencyStore | None = None, **config: Any) -> SqsWorker[CloudEvent]:
+    """An in-process worker tuned for tests: short polls, immediate retry of failures."""
+    settings = {"wait_time_seconds": 1, "backoff_base": 0, **config}
+    return SqsWorker(sqs, url, handler, idempotency=store, config=WorkerConfig(**settings))
+
+
+class Effects:
+    """What handlers did, in order; ``fail`` names fail (once each unless ``always``)."""
+
+    def __init__(self, fail: set[str] | None = None, *, always: bool = False) -> None:
+        self.calls: list[str] = []
+        self.done: list[str] = []
+        self.fail = set(fail or ())
+        self.always = always
+
+    async def __call__(self, received: CloudEvent) -> None:
+        name = received.data["name"]
+        self.calls.append(name)
+        if name in self.fail:
+            if not self.always:
+                self.fail.discard(name)
+            raise RuntimeError(f"handler failed on {name}")
+        self.done.append(name)
+
+
+# --- a. per-record outcome ---------------------------------------------------------------
+
+
+async def test_partial_batch_failure_keeps_only_the_failures(queues, sqs) -> None:
+    """In one batch, failed and unparseable records stay on the queue; successes are deleted."""
+    # GIVEN a batch mixing good events, a failing one and a body that is not an event
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    bodies = {"ok-1": event("ok-1").to_json(), "boom": event("boom").to_json(),
+              "ok-2": event("ok-2").to_json(), "garbage": "{this is not json",
+              "ok-3": event("ok-3").to_json()}
+    await queues.send(queue, bodies.values())
+    effects = Effects(fail={"boom"}, always=True)
+    records = await queues.receive(queue.url)
+    assert len(records) == 5, "the five messages must arrive in one batch"
+
+    # WHEN the worker processes the batch
+    await worker(sqs, queue.url, effects).process(records)
+
+    # THEN each record has its own outcome, and neighbours of failures succeed
+    outcome = {next(k for k, v in bodies.items() if v == r.body): r.outcome for r in records}
+    assert outcome == {"ok-1": Outcome.SUCCEEDED, "boom": Outcome.FAILED,
+                       "ok-2": Outcome.SUCCEEDED, "garbage": Outcome.FAILED,
+                       "ok-3": Outcome.SUCCEEDED}
+    assert sorted(effects.done) == ["ok-1", "ok-2", "ok-3"]
+    # AND only the failures come back, at once (backoff 0 -> visibility 0, though the
+    # queue's own visibility timeout is 30 s), for their second delivery
+    again = await queues.receive(queue.url)
+    assert sorted(r.body for r in again) == sorted([bodies["boom"], bodies["garbage"]])
+    assert {r.receive_count for r in again} == {2}
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 2}
+
+
+async def test_failed_record_waits_for_its_backoff(queues, sqs) -> None:
+    """With a positive backoff a failed record is not redelivered immediately."""
+    queue = await queues.make(visibility_timeout=0, max_receive_count=5)
+    await queues.send(queue, [event("boom").to_json()])
+    records = await queues.receive(queue.url)
+
+    await worker(sqs, queue.url, Effects(fail={"boom"}), backoff_base=20).process(records)
+
+    # The queue's visibility is 0, so only the worker's backoff (>= 10 s) hides the record.
+    assert records[0].outcome is Outcome.FAILED
+    assert await queues.receive(queue.url) == []
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 1}
+
+
+# --- b. poison messages --------------------------------------------------------------------
+
+
+async def test_poison_message_reaches_the_dlq_and_others_are_processed(queues, sqs) -> None:
+    """A message failing every time moves to the DLQ after maxReceiveCount, without ever
+    being deleted by the worker; the worker goes on with the other messages."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=2)
+    effects = Effects(fail={"poison"}, always=True)
+    consumer_ = worker(sqs, queue.url, effects)
+    await queues.send(queue, [event(n).to_json() for n in ("poison", "ok-1", "ok-2")])
+
+    await consumer_.run_until_idle(idle_polls=2)
+    await queues.send(queue, [event("ok-3").to_json()])
+    await consumer_.run_until_idle(idle_polls=1)
+
+    assert effects.calls.count("poison") == 2  # maxReceiveCount deliveries, then the DLQ
+    assert sorted(effects.done) == ["ok-1", "ok-2", "ok-3"]
+    assert [name_of(b) for b in await queues.drain(queue.dlq_url)] == ["poison"]
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
+
+
+# --- c. idempotency by event id ------------------------------------------------------------
+
+
+async def test_duplicate_in_one_batch_has_one_effect(queues, sqs, store) -> None:
+    """The same event sent twice (two SQS messages, one batch) has one effect."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    duplicated = event("dup")
+    await queues.send(queue, [duplicated.to_json(), event("other").to_json(),
+                              duplicated.to_json()])
+    effects = Effects()
+    consumer_ = worker(sqs, queue.url, effects, store=store)
+
+    await consumer_.run_until_idle(idle_polls=1)
+
+    assert Counter(effects.done) == {"dup": 1, "other": 1}
+    assert consumer_.stats[Outcome.DUPLICATE] == 1
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
+
+
+async def test_redelivered_event_after_success_has_no_second_effect(queues, sqs, store) -> None:
+    """An event delivered again after it was handled is deleted without running the handler."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    duplicated = event("dup")
+    effects = Effects()
+    consumer_ = worker(sqs, queue.url, effects, store=store)
+    await queues.send(queue, [duplicated.to_json()])
+    await consumer_.run_until_idle()
+
+    # WHEN the same event (same source and id, new SQS message) arrives again
+    await queues.send(queue, [duplicated.to_json()])
+    records = await queues.receive(queue.url)
+    await consumer_.process(records)
+
+    assert [r.outcome for r in records] == [Outcome.DUPLICATE]
+    assert effects.done == ["dup"]
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
+
+
+async def test_concurrent_duplicate_on_two_workers_has_one_effect(queues, sqs, store) -> None:
+    """While worker A handles an event, worker B receiving a duplicate neither runs it nor
+    frees A's claim: B's copy fails (is retried) until A completes, then is a duplicate."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=10)
+    duplicated = event("dup")
+    await queues.send(queue, [duplicated.to_json(), duplicated.to_json()])
+    first, second = await queues.receive(queue.url, max_messages=1), await queues.receive(
+        queue.url, max_messages=1)
+    assert len(first) == len(second) == 1
+    effects: list[str] = []
+    a_started, a_may_finish = asyncio.Event(), asyncio.Event()
+
+    async def slow(received: CloudEvent) -> None:
+        a_started.set()
+        await a_may_finish.wait()
+        effects.append(f"A:{received.id}")
+
+    async def fast(received: CloudEvent) -> None:
+        effects.append(f"B:{received.id}")
+
+    worker_a = worker(sqs, queue.url, slow, store=store)
+    worker_b = worker(sqs, queue.url, fast, store=store)
+
+    # GIVEN worker A is inside the handler for the event
+    handling = asyncio.create_task(worker_a.process(first))
+    await a_started.wait()
+    # WHEN worker B gets the duplicate, twice, while A is still busy
+    await worker_b.process(second)
+    retried = await queues.receive(queue.url)
+    await worker_b.process(retried)
+    # THEN B ran nothing, and each attempt failed (to be retried later)
+    assert effects == []
+    assert [r.outcome for r in [*second, *retried]] == [Outcome.FAILED, Outcome.FAILED]
+
+    a_may_finish.set()
+    await handling
+    last = await queues.receive(queue.url)
+    await worker_b.process(last)
+
+    assert effects == [f"A:{duplicated.id}"]
+    assert [r.outcome for r in [*first, *last]] == [Outcome.SUCCEEDED, Outcome.DUPLICATE]
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
+
+
+async def test_failed_handler_releases_its_claim(queues, sqs, store) -> None:
+    """A failure forgets the claim, so the redelivery runs the handler again (and succeeds)."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    effects = Effects(fail={"flaky"})
+    consumer_ = worker(sqs, queue.url, effects, store=store)
+    await queues.send(queue, [event("flaky").to_json()])
+
+    await consumer_.run_until_idle()
+
+    assert effects.calls == ["flaky", "flaky"]
+    assert effects.done == ["flaky"]
+    assert consumer_.stats[Outcome.FAILED] == consumer_.stats[Outcome.SUCCEEDED] == 1
+
+
+# --- d. FIFO -------------------------------------------------------------------------------
+
+
+async def test_fifo_failure_stops_its_group_and_not_the_others(queues, sqs) -> None:
+    """On a failure in group A the rest of A's batch is released unprocessed and comes back in
+    order; group B carries on."""
+    queue = await queues.make(fifo=True, visibility_timeout=30, max_receive_count=5)
+    await queues.send(queue, [event(f"A{i}").to_json() for i in (1, 2, 3)], group="A")
+    await queues.send(queue, [event(f"B{i}").to_json() for i in (1, 2)], group="B")
+    effects = Effects(fail={"A2"})
+    consumer_ = worker(sqs, queue.url, effects)
+    batch = await queues.receive(queue.url)
+    assert [name_of(r.body) for r in batch] == ["A1", "A2", "A3", "B1", "B2"]
+
+    await consumer_.process(batch)
+
+    assert {name_of(r.body): r.outcome for r in batch} == {
+        "A1": Outcome.SUCCEEDED, "A2": Outcome.FAILED, "A3": Outcome.RELEASED,
+        "B1": Outcome.SUCCEEDED, "B2": Outcome.SUCCEEDED}
+    assert "A3" not in effects.calls
+    # The failed record and the one behind it come back, in their order.
+    again = await queues.receive(queue.url)
+    assert [name_of(r.body) for r in again] == ["A2", "A3"]
+    await consumer_.process(again)
+    assert [n for n in effects.done if n.startswith("A")] == ["A1", "A2", "A3"]
+    assert [n for n in effects.done if n.startswith("B")] == ["B1", "B2"]
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
+
+
+# --- e, f. signals (a real worker process) -------------------------------------------------
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def start_worker(stack: LocalStack, queue_url: str, trace: Path, **env: object) -> ServiceProcess:
+    settings = {
+        "QUEUE_URL": queue_url,
+        "TRACE_DIR": str(trace),
+        "IDEMPOTENCY_TABLE": stack.resources.table("recipes-idempotency"),
+        **{k: str(v) for k, v in env.items()},
+    }
+    trace.mkdir(parents=True, exist_ok=True)
+    process = ServiceProcess([sys.executable, str(WORKER_SCRIPT)], {**stack.env, **settings},
+                             log_path=trace / "worker.log")
+    return process.start()
+
+
+async def exit_code(process: ServiceProcess, within: float = 30) -> int:
+    return await asyncio.to_thread(process.wait, within)
+
+
+async def test_sigterm_finishes_in_flight_releases_the_rest_and_exits_0(
+    queues, stack, tmp_path
+) -> None:
+    """SIGTERM during a slow handler: the handler finishes, unstarted prefetched messages are
+    visible again at once, and the process exits 0."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    names = ["s1", "s2", "s3", "s4"]
+    await queues.send(queue, [event(n).to_json() for n in names])
+    trace = tmp_path / "worker"
+    process = start_worker(stack, queue.url, trace, CONCURRENCY=1, HANDLER_SECONDS=2)
+    try:
+        # GIVEN the worker is inside the handler of the first message of its batch
+        async def one_started() -> list[str]:
+            return lines(trace / "started")
+
+        await eventually(one_started, timeout=20, interval=0.05)
+        assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 4}
+
+        # WHEN ECS asks it to stop
+        process.signal(signal.SIGTERM)
+
+        # THEN it finishes that handler and exits 0
+        assert await exit_code(process) == 0
+    finally:
+        process.stop()
+    started = lines(trace / "started")
+    assert 1 <= len(started) < len(names)  # concurrency 1: the rest of the batch waited
+    assert lines(trace / "effects") == started
+    # AND the unstarted ones are receivable right away (the queue's visibility is 30 s)
+    released = await queues.receive(queue.url)
+    assert sorted(name_of(r.body) for r in released) == sorted(set(names) - set(started))
+    assert {r.receive_count for r in released} == {2}
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": len(released)}
+
+
+async def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(
+    queues, stack, tmp_path
+) -> None:
+    """A worker killed with SIGKILL mid-batch loses no message: after the visibility timeout a
+    second worker handles what is left, and every event has exactly one effect."""
+    queue = await queues.make(visibility_timeout=2, max_receive_count=20)
+    names = [f"k{i}" for i in range(1, 7)]
+    await queues.send(queue, [event(n).to_json() for n in names])
+    first_trace, second_trace = tmp_path / "first", tmp_path / "second"
+    tuning = {"VISIBILITY_TIMEOUT": 2, "HEARTBEAT_INTERVAL": 0.5, "IN_PROGRESS_TIMEOUT": 2}
+    first = start_worker(stack, queue.url, first_trace, CONCURRENCY=2, HANDLER_SECONDS=2,
+                         **tuning)
+    try:
+        # GIVEN two handlers finished (claims completed, messages not yet deleted: the batch
+        # settles at its end), two are mid-handler and two never started
+        async def third_started() -> bool:
+            return len(lines(first_trace / "started")) >= 3
+
+        await eventually(third_started, timeout=20, interval=0.05)
+        # WHEN the process is killed without warning
+        first.signal(signal.SIGKILL)
+        assert await exit_code(first) == -signal.SIGKILL
+    finally:
+        first.stop()
+    killed_effects = lines(first_trace / "effects")
+    assert 0 < len(killed_effects) < len(names)
+
+    # THEN a second worker gets every message back and completes the rest
+    second = start_worker(stack, queue.url, second_trace, CONCURRENCY=10, BACKOFF_BASE=1,
+                          **tuning)
+    try:
+        async def all_settled() -> bool:
+            return await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
+
+        await eventually(all_settled, timeout=30, interval=0.2)
+        second.signal(signal.SIGTERM)
+        assert await exit_code(second) == 0
+    finally:
+        second.stop()
+    effects = killed_effects + lines(second_trace / "effects")
+    assert sorted(effects) == sorted(names), "every event exactly once in effect"
+    assert await queues.depth(queue.dlq_url) == {"visible": 0, "in_flight": 0}
+
+
+# --- g. heartbeat --------------------------------------------------------------------------
+
+
+async def _handle_slowly_while_polling(queues, sqs, heartbeat_interval: float) -> list[Any]:
+    """Handle one message for 3.5 s on a 2 s visibility queue; return what a second,
+    concurrent receiver got meanwhile."""
+    queue = await queues.make(visibility_timeout=2, max_receive_count=5)
+    await queues.send(queue, [event("long").to_json()])
+
+    async def slow(_: CloudEvent) -> None:
+        await asyncio.sleep(3.5)
+
+    consumer_ = worker(sqs, queue.url, slow, visibility_timeout=2,
+                       heartbeat_interval=heartbeat_interval)
+    records = await queues.receive(queue.url)
+    handling = asyncio.create_task(consumer_.process(records))
+    stolen: list[Any] = []
+    while not handling.done():
+        stolen += await queues.receive(queue.url, wait=1, visibility=30)
+    await handling
+    assert records[0].outcome is Outcome.SUCCEEDED
+    return stolen
+
+
+async def test_heartbeat_keeps_a_long_handler_invisible(queues, sqs) -> None:
+    """A handler running twice the visibility timeout is not redelivered meanwhile."""
+    stolen = await _handle_slowly_while_polling(queues, sqs, heartbeat_interval=0.5)
+
+    assert stolen == []
+
+
+async def test_without_heartbeat_a_long_handler_is_redelivered(queues, sqs) -> None:
+    """Control for the heartbeat test: with the heartbeat too slow, SQS redelivers the message
+    to another receiver while the first handler still runs (the test above can fail)."""
+    stolen = await _handle_slowly_while_polling(queues, sqs, heartbeat_interval=60)
+
+    assert [name_of(r.body) for r in stolen] == ["long"]
+
+
+# --- consumer() ----------------------------------------------------------------------------
+
+
+async def test_consumer_is_tuned_from_the_topology(aws, stack: LocalStack) -> None:
+    """consumer() binds a topology queue, its visibility timeout and the idempotency table."""
+    resources: Resources = stack.resources
+
+    async def handler(_: CloudEvent) -> None:
+        return None
+
+    built = await consumer(aws, resources, "media-jobs-uploads", handler,
+                           idempotency_table="media-idempotency", concurrency=2)
+
+    assert built.queue_url.endswith("/regatta-media-jobs-uploads")
+    assert built.config.visibility_timeout == 120
+    assert built.config.concurrency == 2
+    assert built.config.wait_time_seconds == stack.settings.worker_wait_time_seconds
+    assert built.idempotency is not None
+    assert built.idempotency.table == "regatta-media-idempotency"
+    assert not built.fifo

@@ -1,0 +1,302 @@
+"""Cognito access-token checks of ``TokenVerifier`` against a JWKS served by a mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from shared.auth import JwksCache, TokenVerifier
+from shared.errors import AwsUnavailableError, InvalidTokenError
+
+POOL_ID = "us-east-1_TestPool"
+ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL_ID}"
+JWKS_URL = f"http://127.0.0.1:5000/{POOL_ID}/.well-known/jwks.json"
+CLIENT_ID = "regatta-web-client"
+KID = "key-1"
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> rsa.RSAPrivateKey:
+    return _new_key()
+
+
+@pytest.fixture(scope="module")
+def other_key() -> rsa.RSAPrivateKey:
+    return _new_key()
+
+
+class JwksServer:
+    """The user pool's JWKS endpoint: serves the current keys and counts fetches."""
+
+    def __init__(self, keys: dict[str, rsa.RSAPublicKey]) -> None:
+        self.keys = dict(keys)
+        self.fetches = 0
+        self.down = False
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.fetches += 1
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        assert str(request.url) == JWKS_URL
+        jwks = [
+            {**json.loads(RSAAlgorithm.to_jwk(key)), "kid": kid, "alg": "RS256", "use": "sig"}
+            for kid, key in self.keys.items()
+        ]
+        return httpx.Response(200, json={"keys": jwks})
+
+    def cache(self, **kwargs: Any) -> JwksCache:
+        return JwksCache(JWKS_URL, transport=httpx.MockTransport(self.handle), **kwargs)
+
+
+@pytest.fixture
+def server(signing_key: rsa.RSAPrivateKey) -> JwksServer:
+    return JwksServer({KID: signing_key.public_key()})
+
+
+@pytest.fixture
+def verifier(server: JwksServer) -> TokenVerifier:
+    return TokenVerifier(issuer=ISSUER, client_id=CLIENT_ID, jwks=server.cache())
+
+
+def access_claims(**overrides: Any) -> dict[str, Any]:
+    """The claims of a Cognito access token for alice, an admin; overrides replace or drop."""
+    now = int(time.time())
+    claims = {
+        "sub": "5c0f-alice-sub",
+        "username": "alice",
+        "cognito:groups": ["admins", "cooks"],
+        "token_use": "access",
+        "client_id": CLIENT_ID,
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + 600,
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def sign(claims: dict[str, Any], key: rsa.RSAPrivateKey, kid: str = KID) -> str:
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header: dict[str, Any], claims: dict[str, Any], sign_input: Any = None) -> str:
+    """A JWT assembled by hand, as an attacker would (PyJWT refuses to make these)."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = sign_input(signing_input.encode()) if sign_input else b""
+    return f"{signing_input}.{_b64(signature)}"
+
+
+async def test_valid_access_token_gives_the_user(verifier: TokenVerifier, signing_key) -> None:
+    """A valid access token yields the user's sub, username and groups; admins are admins."""
+    user = await verifier.verify(sign(access_claims(), signing_key))
+
+    assert user.id == "5c0f-alice-sub"
+    assert user.username == "alice"
+    assert user.groups == frozenset({"admins", "cooks"})
+    assert user.is_admin
+
+
+async def test_token_without_groups_is_not_admin(verifier: TokenVerifier, signing_key) -> None:
+    """A user outside every group is authenticated but not an admin."""
+    token = sign(access_claims(**{"cognito:groups": None, "username": "bob"}), signing_key)
+
+    user = await verifier.verify(token)
+
+    assert user.username == "bob"
+    assert user.groups == frozenset()
+    assert not user.is_admin
+
+
+async def test_expired_token_is_rejected(verifier: TokenVerifier, signing_key) -> None:
+    """A token past its exp (beyond the leeway) is rejected as expired."""
+    now = int(time.time())
+    token = sign(access_claims(iat=now - 3600, exp=now - 60), signing_key)
+
+    with pytest.raises(InvalidTokenError, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_token_from_another_issuer_is_rejected(verifier: TokenVerifier, signing_key) -> None:
+    """A token whose iss names another user pool is rejected."""
+    token = sign(access_claims(iss=ISSUER.replace("TestPool", "OtherPool")), signing_key)
+
+    with pytest.raises(InvalidTokenError, match="issuer"):
+        await verifier.verify(token)
+
+
+async def test_token_for_another_client_is_rejected(verifier: TokenVerifier, signing_key) -> None:
+    """A token issued to another app client is rejected."""
+    token = sign(access_claims(client_id="someone-elses-client"), signing_key)
+
+    with pytest.raises(InvalidTokenError, match="another client"):
+        await verifier.verify(token)
+
+
+async def test_id_token_is_rejected(verifier: TokenVerifier, signing_key) -> None:
+    """An id token (token_use=id, aud=client) is not accepted where an access token is needed."""
+    token = sign(access_claims(token_use="id", client_id=None, aud=CLIENT_ID), signing_key)
+
+    with pytest.raises(InvalidTokenError, match="access token"):
+        await verifier.verify(token)
+
+
+async def test_token_without_token_use_is_rejected(verifier: TokenVerifier, signing_key) -> None:
+    """A token that does not say what it is for is rejected."""
+    token = sign(access_claims(token_use=None), signing_key)
+
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(token)
+
+
+async def test_signature_by_another_key_is_rejected(
+    verifier: TokenVerifier, other_key: rsa.RSAPrivateKey
+) -> None:
+    """A token signed by a key that is not the pool's, but naming the pool's kid, is rejected."""
+    token = sign(access_claims(), other_key, kid=KID)
+
+    with pytest.raises(InvalidTokenError, match="invalid"):
+        await verifier.verify(token)
+
+
+async def test_tampered_claims_are_rejected(verifier: TokenVerifier, signing_key) -> None:
+    """Changing a claim of a validly signed token breaks its signature."""
+    header, _, signature = sign(access_claims(), signing_key).split(".")
+    promoted = _b64(json.dumps(access_claims(username="mallory")).encode())
+
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(f"{header}.{promoted}.{signature}")
+
+
+async def test_unknown_kid_refetches_once_and_is_rejected(
+    server: JwksServer, signing_key, other_key
+) -> None:
+    """A token naming a kid the pool does not have costs one refetch, then is rejected."""
+    verifier = TokenVerifier(issuer=ISSUER, client_id=CLIENT_ID,
+                             jwks=server.cache(min_refresh_interval=0))
+    await verifier.verify(sign(access_claims(), signing_key))
+    assert server.fetches == 1
+
+    with pytest.raises(InvalidTokenError, match="unknown key"):
+        await verifier.verify(sign(access_claims(), other_key, kid="key-unknown"))
+
+    assert server.fetches == 2
+
+
+async def test_key_added_by_rotation_is_accepted(
+    server: JwksServer, signing_key, other_key
+) -> None:
+    """After the pool rotates in a new key, a token signed with it is accepted via a refetch."""
+    verifier = TokenVerifier(issuer=ISSUER, client_id=CLIENT_ID,
+                             jwks=server.cache(min_refresh_interval=0))
+    await verifier.verify(sign(access_claims(), signing_key))
+
+    # GIVEN the pool publishes a second key after the cache was filled
+    server.keys["key-2"] = other_key.public_key()
+    # WHEN a token signed with the new key arrives
+    user = await verifier.verify(sign(access_claims(), other_key, kid="key-2"))
+
+    # THEN the cache refetched once and accepted it; the old key still works from cache
+    assert user.username == "alice"
+    assert server.fetches == 2
+    await verifier.verify(sign(access_claims(), signing_key))
+    assert server.fetches == 2
+
+
+async def test_refetch_on_unknown_kid_is_rate_limited(
+    server: JwksServer, signing_key, other_key
+) -> None:
+    """Unknown kids cannot make the service hammer the JWKS endpoint: at most one fetch per
+    refresh interval, also when many arrive at once."""
+    verifier = TokenVerifier(issuer=ISSUER, client_id=CLIENT_ID,
+                             jwks=server.cache(min_refresh_interval=30))
+    unknown = sign(access_claims(), other_key, kid="key-unknown")
+
+    results = await asyncio.gather(*(verifier.verify(unknown) for _ in range(20)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, InvalidTokenError) for r in results)
+    assert server.fetches == 1
+
+    # Even a key the pool really added is not fetched again inside the interval.
+    server.keys["key-2"] = other_key.public_key()
+    with pytest.raises(InvalidTokenError, match="unknown key"):
+        await verifier.verify(sign(access_claims(), other_key, kid="key-2"))
+    assert server.fetches == 1
+
+
+async def test_alg_none_is_rejected(verifier: TokenVerifier) -> None:
+    """An unsigned token (alg none) is rejected."""
+    token = forge({"alg": "none", "typ": "JWT", "kid": KID}, access_claims())
+
+    with pytest.raises(InvalidTokenError, match="RS256"):
+        await verifier.verify(token)
+
+
+async def test_hs256_with_public_key_as_secret_is_rejected(
+    verifier: TokenVerifier, signing_key
+) -> None:
+    """The algorithm-confusion attack (HMAC keyed with the public PEM) is rejected."""
+    pem = signing_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    token = forge({"alg": "HS256", "typ": "JWT", "kid": KID}, access_claims(),
+                  lambda data: hmac.new(pem, data, hashlib.sha256).digest())
+
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(token)
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "Bearer x.y.z", "e30.e30.", "...."])
+async def test_garbage_token_is_rejected(verifier: TokenVerifier, token: str) -> None:
+    """Anything that is not a JWT is an InvalidTokenError, never another exception."""
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(token)
+
+
+async def test_unreachable_jwks_is_unavailable_not_unauthorized(
+    server: JwksServer, verifier: TokenVerifier, signing_key
+) -> None:
+    """When the JWKS cannot be fetched the verdict is "try later" (503), not "bad token"."""
+    server.down = True
+
+    with pytest.raises(AwsUnavailableError):
+        await verifier.verify(sign(access_claims(), signing_key))
+
+
+async def test_jwks_server_error_is_unavailable(signing_key) -> None:
+    """A 5xx answer from the JWKS endpoint is reported as unavailable."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(503, text="busy"))
+    verifier = TokenVerifier(issuer=ISSUER, client_id=CLIENT_ID,
+                             jwks=JwksCache(JWKS_URL, transport=transport))
+
+    with pytest.raises(AwsUnavailableError):
+        await verifier.verify(sign(access_claims(), signing_key))
+
+
+async def test_jwks_is_fetched_once_for_many_tokens(
+    server: JwksServer, verifier: TokenVerifier, signing_key
+) -> None:
+    """The key set is cached: many verifications cost one fetch."""
+    for username in ("alice", "bob", "carol"):
+        await verifier.verify(sign(access_claims(username=username), signing_key))
+
+    assert server.fetches == 1
