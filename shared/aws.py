@@ -8,8 +8,11 @@ One ``AwsClients`` lives as long as the process (FastAPI lifespan or worker main
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -52,6 +55,18 @@ class ApiCallCounter:
         """All calls counted so far."""
         return sum(self.calls.values())
 
+    def write(self, path: str | Path) -> None:
+        """Save the counts as JSON ``{"pid", "total", "calls": {"sqs.ReceiveMessage": n}}``.
+
+        Written to a temporary file and renamed, so a reader never sees half a file.
+        """
+        path = Path(path)
+        calls = dict(sorted(self.calls.items()))
+        document = {"pid": os.getpid(), "total": self.total(), "calls": calls}
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(document, indent=2) + "\n")
+        partial.replace(path)
+
 
 def client_config(settings: PlatformSettings, *, pool: int = 64) -> AioConfig:
     """Retry and timeout policy shared by every client."""
@@ -66,7 +81,11 @@ def client_config(settings: PlatformSettings, *, pool: int = 64) -> AioConfig:
 
 
 class AwsClients:
-    """Lazily created aiobotocore clients that close together."""
+    """Lazily created aiobotocore clients that close together.
+
+    With ``settings.aws_call_counts_path`` set (and no ``counter`` given), every call is
+    counted and the counts are written to that file when the clients close.
+    """
 
     def __init__(
         self,
@@ -77,6 +96,9 @@ class AwsClients:
     ) -> None:
         self.settings = settings
         self.session = session or get_session()
+        if counter is None and settings.aws_call_counts_path:
+            counter = ApiCallCounter()
+        self.counter = counter
         if counter is not None:
             counter.attach(self.session)
         self._stack = AsyncExitStack()
@@ -88,7 +110,11 @@ class AwsClients:
 
     async def __aexit__(self, *exc: object) -> None:
         self._clients.clear()
-        await self._stack.__aexit__(*exc)
+        try:
+            await self._stack.__aexit__(*exc)
+        finally:
+            if self.counter is not None and self.settings.aws_call_counts_path:
+                self.counter.write(self.settings.aws_call_counts_path)
 
     async def client(self, service: str) -> Any:
         """The process-wide client for ``service``, created on first use."""

@@ -5,6 +5,7 @@
     regatta queues             queue and DLQ depths
     regatta dlq QUEUE          messages waiting in a queue's DLQ
     regatta events             tail every platform event as it is published
+    regatta produce            send stock ticks to the stock-ingest API
 """
 
 from __future__ import annotations
@@ -280,6 +281,69 @@ def events(
 
     with suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@app.command()
+def produce(
+    symbols: Annotated[str, typer.Option(help="comma-separated symbols")] = "AAPL",
+    rate: Annotated[float, typer.Option(min=0.001, help="ticks per second, all symbols")] = 10.0,
+    count: Annotated[int | None, typer.Option(min=1, help="stop after this many ticks")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.001, help="stop after this many "
+                                                   "seconds")] = None,
+    source: Annotated[str, typer.Option(help="mock | yfinance | csv:PATH")] = "mock",
+    url: Annotated[str | None, typer.Option(help="stock-ingest base URL [default: "
+                                            "http://127.0.0.1:$STOCK_INGEST_PORT]")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=500, help="ticks per request")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, help="requests in flight (a symbol "
+                                             "always uses the same one)")] = 4,
+    seed: Annotated[int, typer.Option(help="mock: same seed, same prices")] = 0,
+    progress: Annotated[bool | None, typer.Option(help="progress bar [default: on a "
+                                                  "terminal, when the end is known]")] = None,
+) -> None:
+    """Send ticks to POST /stocks/ticks: mock (seeded GBM), yfinance (falls back to mock) or
+    a CSV file; batched, paced at --rate, until --count or --duration (or Ctrl-C)."""
+    import httpx
+    from rich.progress import Progress
+
+    from services.stock_ingest.producer import CsvSourceError, SourceUnavailable
+    from services.stock_ingest.sender import TickSender, ticks_from
+
+    names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    if not names:
+        _fail("--symbols names no symbol")
+    port = os.environ.get("STOCK_INGEST_PORT", str(SERVICE_PORTS["stock-ingest"][1]))
+    base = (url or f"http://127.0.0.1:{port}").rstrip("/")
+    warn = lambda message: typer.secho(message, fg=typer.colors.YELLOW, err=True)  # noqa: E731
+    try:
+        ticks = ticks_from(source, names, rate=rate, count=count, duration=duration, seed=seed,
+                           warn=warn)
+    except (OSError, ValueError, SourceUnavailable) as exc:
+        _fail(str(exc))
+    total = count or (round(rate * duration) if duration else None)
+    show = progress if progress is not None else (total is not None and sys.stderr.isatty())
+
+    async def run() -> Any:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            with Progress(transient=False, disable=not show) as bar:
+                task = bar.add_task("ticks", total=total)
+                sender = TickSender(client, batch=batch, concurrency=concurrency,
+                                    on_progress=lambda n: bar.advance(task, n))
+                return await sender.send(ticks, rate=rate, duration=duration)
+
+    typer.echo(f"sending {source} ticks for {', '.join(names)} to {base} at {rate:g}/s", err=True)
+    with suppress(KeyboardInterrupt):
+        try:
+            report = asyncio.run(run())
+        except (OSError, CsvSourceError, SourceUnavailable) as exc:
+            _fail(str(exc))
+        typer.echo(json.dumps({
+            "sent": report.sent, "accepted": report.accepted, "duplicates": report.duplicates,
+            "rejected": report.rejected, "lost": report.lost, "requests": report.requests,
+            "retries": report.retries, "seconds": round(report.seconds, 2),
+            "ticks_per_second": round(report.rate, 1), "errors": report.errors[:5],
+        }))
+        if report.lost:
+            raise typer.Exit(1)
 
 
 if __name__ == "__main__":

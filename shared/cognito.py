@@ -5,6 +5,7 @@ In AWS, Terraform creates the pool; this module converges the emulator to the sa
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from pydantic import BaseModel
@@ -65,10 +66,8 @@ async def ensure_user_pool(aws: AwsClients, users: tuple[DemoUser, ...] = DEMO_U
             GenerateSecret=False,
         )
         client_id = client["UserPoolClient"]["ClientId"]
-    try:
+    with suppress(idp.exceptions.GroupExistsException):
         await idp.create_group(GroupName=ADMINS_GROUP, UserPoolId=pool_id)
-    except idp.exceptions.GroupExistsException:
-        pass
     for user in users:
         await ensure_user(idp, pool_id, user)
     log.info("cognito.ready", user_pool_id=pool_id, client_id=client_id)
@@ -77,7 +76,7 @@ async def ensure_user_pool(aws: AwsClients, users: tuple[DemoUser, ...] = DEMO_U
 
 async def ensure_user(idp: Any, pool_id: str, user: DemoUser) -> None:
     """Create a confirmed user with a permanent password (and group) unless it exists."""
-    try:
+    with suppress(idp.exceptions.UsernameExistsException):
         await idp.admin_create_user(
             UserPoolId=pool_id,
             Username=user.username,
@@ -87,8 +86,6 @@ async def ensure_user(idp: Any, pool_id: str, user: DemoUser) -> None:
             ],
             MessageAction="SUPPRESS",
         )
-    except idp.exceptions.UsernameExistsException:
-        pass
     await idp.admin_set_user_password(
         UserPoolId=pool_id, Username=user.username, Password=user.password, Permanent=True
     )

@@ -1,14 +1,19 @@
-"""DynamoDB attribute values <-> plain Python, and opaque pagination cursors."""
+"""DynamoDB attribute values <-> plain Python, pagination cursors, batch reads and writes."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import random
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from shared.errors import AwsUnavailableError
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -99,3 +104,68 @@ def _is_key_value(value: Any) -> bool:
         except ArithmeticError:
             return False
     return True
+
+
+BATCH_WRITE_SIZE = 25  # BatchWriteItem's limit
+BATCH_GET_SIZE = 100  # BatchGetItem's limit
+
+
+async def _backoff(attempt: int) -> None:
+    # Full jitter, as AWS recommends for unprocessed batch items (throttled partitions).
+    await asyncio.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+
+
+async def batch_write(
+    dynamodb: Any, table: str, requests: Sequence[dict[str, Any]], *,
+    concurrency: int = 4, attempts: int = 8,
+) -> None:
+    """Apply ``PutRequest``/``DeleteRequest`` entries with BatchWriteItem, 25 per call.
+
+    Up to ``concurrency`` calls run at once. Unprocessed items are retried with jittered
+    backoff; AwsUnavailableError if some are still unprocessed after ``attempts`` calls.
+    """
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def write(chunk: Sequence[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {table: list(chunk)}
+        async with semaphore:
+            for attempt in range(attempts):
+                response = await dynamodb.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    return
+                await _backoff(attempt)
+        raise AwsUnavailableError(
+            f"DynamoDB left {len(pending[table])} writes to {table} unprocessed")
+
+    await asyncio.gather(*(write(requests[start : start + BATCH_WRITE_SIZE])
+                           for start in range(0, len(requests), BATCH_WRITE_SIZE)))
+
+
+async def batch_get(
+    dynamodb: Any, keys: Mapping[str, Sequence[dict[str, Any]]], *,
+    consistent: bool = False, attempts: int = 8,
+) -> dict[str, list[dict[str, Any]]]:
+    """The items found for ``keys`` (table -> keys), by table, with BatchGetItem.
+
+    Keys of several tables share calls (100 keys per call); unprocessed keys are retried with
+    jittered backoff (AwsUnavailableError after ``attempts`` calls). Items come in no order.
+    """
+    found: dict[str, list[dict[str, Any]]] = {table: [] for table in keys}
+    flat = [(table, key) for table, table_keys in keys.items() for key in table_keys]
+    for start in range(0, len(flat), BATCH_GET_SIZE):
+        pending: dict[str, Any] = {}
+        for table, key in flat[start : start + BATCH_GET_SIZE]:
+            request = pending.setdefault(table, {"Keys": [], "ConsistentRead": consistent})
+            request["Keys"].append(key)
+        for attempt in range(attempts):
+            response = await dynamodb.batch_get_item(RequestItems=pending)
+            for table, items in response.get("Responses", {}).items():
+                found[table] += items
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            await _backoff(attempt)
+        else:
+            raise AwsUnavailableError("DynamoDB left keys of a BatchGetItem unprocessed")
+    return found

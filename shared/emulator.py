@@ -1,12 +1,16 @@
-"""The moto server process that stands in for AWS locally and in tests."""
+"""The moto server process that stands in for AWS locally and in tests.
+
+Run as ``python -m shared.emulator -H HOST -p PORT``: moto's own server, except that DynamoDB
+requests are handled one at a time (see ``serialize_dynamodb``).
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,10 +54,9 @@ class Emulator:
         """Start the server and wait until it answers; AwsUnavailableError if it does not."""
         if port_in_use(self.port):
             raise AwsUnavailableError(f"port {self.port} is already in use")
-        exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [exe, "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "shared.emulator", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env={**os.environ, **EMULATOR_ENV},
@@ -85,3 +88,37 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serialize_dynamodb() -> None:
+    """Handle DynamoDB requests one at a time, as DynamoDB's per-item atomicity requires.
+
+    moto's server answers each request on its own thread and its DynamoDB backend takes no
+    lock, so a conditional write is check-then-act across threads (two conditional puts can
+    both pass), and TransactWriteItems rolls a cancelled transaction back by restoring a deep
+    copy of every table it touched, taken when it started, which erases the writes other
+    threads made in between (20 concurrent likes, repeated, counted 21). Other services keep
+    their threads, so SQS long polls still do not block anyone.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def serialized(self: DynamoHandler) -> object:
+        with lock:
+            return call_action(self)
+
+    DynamoHandler.call_action = serialized  # type: ignore[method-assign]
+
+
+def main() -> None:
+    """``moto_server`` with DynamoDB requests serialized."""
+    from moto.server import main as moto_main
+
+    serialize_dynamodb()
+    moto_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,21 +1,28 @@
 """CloudEvents 1.0 envelope and the SNS publisher.
 
 Events travel as CloudEvents JSON in the SNS message body (raw delivery to SQS). The event
-``type`` is also an SNS message attribute so subscriptions can filter on it.
+``type`` is also an SNS message attribute so subscriptions can filter on it. Messages meant for
+people (e-mail, SMS) are plain-text `Notification`s on their own topics.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from structlog.contextvars import get_contextvars
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from shared.errors import PublishError
 from shared.logging import get_logger
@@ -62,13 +69,27 @@ class CloudEvent(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
 
+def derived_event_id(source: str, *parts: str) -> str:
+    """A deterministic event id (a UUID) for an event that stands for a fact, not an action.
+
+    The same source and parts always give the same id, so publishing the fact twice (a retried
+    request, a redelivered message) yields a duplicate that FIFO deduplication and idempotent
+    consumers drop, rather than a second event.
+    """
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("regatta", source, *parts))))
+
+
 def new_event(
     source: str, type_: str, data: Any, *, subject: str | None = None,
-    partitionkey: str | None = None,
+    partitionkey: str | None = None, event_id: str | None = None,
 ) -> CloudEvent:
-    """A new event carrying the current correlation id (from the log context) along."""
+    """A new event carrying the current correlation id (from the log context) along.
+
+    ``event_id`` defaults to a random UUID; pass a `derived_event_id` for a deterministic one.
+    """
     ctx = get_contextvars()
     return CloudEvent(
+        **({"id": event_id} if event_id else {}),
         source=source,
         type=type_,
         data=data,
@@ -77,6 +98,18 @@ def new_event(
         correlationid=ctx.get("correlation_id") or ctx.get("request_id"),
         traceparent=ctx.get("traceparent"),
     )
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A plain-text message for people (an e-mail or SMS subscription), not a CloudEvent.
+
+    ``attributes`` become SNS string message attributes, so subscriptions can filter on them.
+    """
+
+    subject: str
+    message: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 class _PartialPublish(Exception):
@@ -114,6 +147,26 @@ class EventPublisher:
         for start in range(0, len(events), SNS_BATCH_SIZE):
             chunk = events[start : start + SNS_BATCH_SIZE]
             await self._publish_chunk([self._entry(i, e) for i, e in enumerate(chunk)])
+
+    async def notify(self, notifications: Sequence[Notification]) -> None:
+        """Publish plain-text notifications (standard topics only; e-mail cannot subscribe
+        to FIFO topics); PublishError as for `publish`."""
+        if self.fifo:
+            raise ValueError("notifications go to standard topics, not FIFO ones")
+        for start in range(0, len(notifications), SNS_BATCH_SIZE):
+            chunk = notifications[start : start + SNS_BATCH_SIZE]
+            await self._publish_chunk([
+                {
+                    "Id": str(i),
+                    "Subject": n.subject,
+                    "Message": n.message,
+                    "MessageAttributes": {
+                        name: {"DataType": "String", "StringValue": value}
+                        for name, value in n.attributes.items()
+                    },
+                }
+                for i, n in enumerate(chunk)
+            ])
 
     async def _publish_chunk(self, entries: list[dict[str, Any]]) -> None:
         pending = entries

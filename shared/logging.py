@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
 
 __all__ = [
@@ -35,11 +36,18 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", service: str | Non
     ]
     if use_json:
         processors += [
-            structlog.processors.dict_tracebacks,
+            # Never log local variables: they hold bearer tokens and request bodies.
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
             structlog.processors.JSONRenderer(),
         ]
     else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+        processors.append(structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+            if _has_rich() else structlog.dev.plain_traceback,
+        ))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
@@ -49,6 +57,14 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", service: str | Non
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
     if service:
         structlog.contextvars.bind_contextvars(service=service)
+
+
+def _has_rich() -> bool:
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -32,6 +32,10 @@ class PlatformSettings(BaseSettings):
     worker_wait_time_seconds: int = 20
     worker_stop_timeout: float = 25.0
 
+    # When set, the process counts its AWS API calls by operation and writes them to this
+    # JSON file when its clients close (benchmarks read it; see shared.aws.ApiCallCounter).
+    aws_call_counts_path: str | None = None
+
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
     # The emulator signs tokens with the AWS issuer name but serves JWKS locally,

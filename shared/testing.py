@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 
 from shared.aws import AwsClients
-from shared.cognito import DEMO_USERS, DemoUser, ensure_user, ensure_user_pool, sign_in
+from shared.cognito import DEMO_USERS, DemoUser, ensure_user_pool, sign_in
 from shared.emulator import EMULATOR_ENV, Emulator, free_port
 from shared.settings import PlatformSettings
 from shared.topology import Resources, provision
@@ -207,13 +207,3 @@ async def queue_depth(aws: AwsClients, resources: Resources, queue: str) -> dict
     ))["Attributes"]
     return {"visible": int(attrs["ApproximateNumberOfMessages"]),
             "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
-
-
-async def api_client(url: str) -> httpx.AsyncClient:
-    """An httpx client for a service URL."""
-    return httpx.AsyncClient(base_url=url, timeout=30)
-
-
-def ensure_extra_user(idp: Any, pool_id: str, user: DemoUser) -> Any:
-    """Create one more user in the pool (for tests that need several callers)."""
-    return ensure_user(idp, pool_id, user)

@@ -106,13 +106,20 @@ class Bucket(_Strict):
     cors: Cors | None = None
 
 
+class EmailIdentity(_Strict):
+    """A domain (example.com) or address (meetings@example.com) mail is sent from."""
+
+    owner: str
+
+
 class Topology(_Strict):
-    """Every topic, queue, table and bucket of the platform."""
+    """Every topic, queue, table and bucket of the platform (and local mail identities)."""
 
     topics: dict[str, Topic] = {}
     queues: dict[str, Queue] = {}
     tables: dict[str, Table] = {}
     buckets: dict[str, Bucket] = {}
+    email_identities: dict[str, EmailIdentity] = {}
     terminal_events: list[str] = []
 
     @model_validator(mode="after")
@@ -213,6 +220,7 @@ async def provision(aws: AwsClients, topology: Topology | None = None) -> Resour
     await _provision_queues(aws, resources, topology)
     await _provision_tables(aws, resources, topology)
     await _provision_buckets(aws, resources, topology)
+    await _provision_email_identities(aws, topology)
     log.info(
         "topology.provisioned",
         topics=len(topology.topics),
@@ -226,7 +234,9 @@ async def provision(aws: AwsClients, topology: Topology | None = None) -> Resour
 async def _provision_topics(aws: AwsClients, res: Resources, topology: Topology) -> None:
     sns = await aws.client("sns")
     for name, topic in topology.topics.items():
-        attributes = {"FifoTopic": "true", "ContentBasedDeduplication": "false"} if topic.fifo else {}
+        attributes = (
+            {"FifoTopic": "true", "ContentBasedDeduplication": "false"} if topic.fifo else {}
+        )
         await sns.create_topic(Name=res.settings.resource_name(name), Attributes=attributes)
 
 
@@ -355,7 +365,8 @@ async def _provision_buckets(aws: AwsClients, res: Resources, topology: Topology
                 }
             await s3.create_bucket(**request)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+            code = exc.response["Error"]["Code"]
+            if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise
         if bucket.versioning:
             await s3.put_bucket_versioning(
@@ -394,6 +405,20 @@ async def _provision_buckets(aws: AwsClients, res: Resources, topology: Topology
                     "MaxAgeSeconds": 3600,
                 }]},
             )
+
+
+async def _provision_email_identities(aws: AwsClients, topology: Topology) -> None:
+    # SES (and the emulator) refuses mail from an unverified identity. Verification is
+    # instant in the emulator; in AWS, Terraform's mail module creates the deployment's own
+    # identity and its owner proves it (DNS or a link), so this is for local stacks.
+    if not topology.email_identities:
+        return
+    ses = await aws.client("ses")
+    for identity in topology.email_identities:
+        if "@" in identity:
+            await ses.verify_email_identity(EmailAddress=identity)
+        else:
+            await ses.verify_domain_identity(Domain=identity)
 
 
 def _lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:

@@ -205,7 +205,9 @@ class SqsWorker(Generic[T]):
         await self._settle(records)
         return list(records)
 
-    async def _bounded_drain(self, drain: asyncio.Future[Any], records: Sequence[Record[T]]) -> None:
+    async def _bounded_drain(
+        self, drain: asyncio.Future[Any], records: Sequence[Record[T]]
+    ) -> None:
         """Wait for the batch; after a stop request, give it at most ``stop_timeout``."""
         stop = asyncio.ensure_future(self._stopping.wait())
         try:

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
-from shared.auth import CurrentUser
-from shared.dynamo import decode_cursor, encode_cursor
-from shared.errors import PreconditionFailedError
-from shared.events import EventPublisher, event_type, new_event
 from services.recipes import logic
 from services.recipes.models import LikeStatus, Recipe, RecipeCreate, RecipePage, RecipeSort
 from services.recipes.settings import RecipesSettings
 from services.recipes.store import RecipeStore, SearchIndex
+from shared.auth import CurrentUser
+from shared.dynamo import CursorError, decode_cursor, encode_cursor
+from shared.errors import PreconditionFailedError
+from shared.events import EventPublisher, event_type, new_event
 
 SOURCE = "regatta/recipes"
 router = APIRouter(prefix="/recipes", tags=["recipes"])
@@ -66,8 +66,10 @@ async def list_recipes(
     position = decode_cursor(cursor)
     tokens = logic.query_tokens(q, tag)
     if not tokens and not author and not (q or "").strip():
-        items, last_key = await store.list_page(sort, limit=limit,
-                                                after=position and position.get("key"))
+        last_key = _cursor_part(position, "key")
+        if last_key is not None and not isinstance(last_key, dict):
+            raise CursorError("cursor is not valid for this listing")
+        items, last_key = await store.list_page(sort, limit=limit, after=last_key)
         return RecipePage(items=items, next_cursor=encode_cursor(last_key and {"key": last_key}))
     # Filtered listings: the search index (or the author index) names the candidates;
     # they are fetched by key, ordered in memory and paged by their sort key.
@@ -81,8 +83,18 @@ async def list_recipes(
     else:
         candidates = []  # the query held only stopwords or punctuation
     page, after = logic.page_after(logic.ordered(candidates, sort), sort,
-                                   position and position.get("after"), limit)
+                                   _cursor_part(position, "after"), limit)
     return RecipePage(items=page, next_cursor=encode_cursor(after and {"after": after}))
+
+
+def _cursor_part(position: dict | None, part: str) -> object:
+    # Listings encode {"key": ...} (index paging) or {"after": ...} (in-memory paging); a
+    # cursor of the other kind must not silently restart from the first page.
+    if position is None:
+        return None
+    if set(position) != {part}:
+        raise CursorError("cursor is not valid for this listing")
+    return position[part]
 
 
 @router.get("/mine", summary="The caller's recipes")
@@ -122,8 +134,9 @@ async def replace_recipe(
     if expected is not None and expected != current.version:
         raise PreconditionFailedError(
             f"If-Match is version {expected}, the recipe is at version {current.version}")
-    recipe = logic.replaced_recipe(current, body)
-    await store.replace(recipe, expected_version=current.version)
+    # Without If-Match the last write wins; with it, the store re-checks the version
+    # atomically, so of two racing PUTs with the same ETag exactly one succeeds.
+    recipe = await store.replace(logic.replaced_recipe(current, body), expected_version=expected)
     await publish(events, "recipe.updated", recipe.model_dump(mode="json"), recipe.id)
     response.headers["ETag"] = logic.etag(recipe)
     return recipe

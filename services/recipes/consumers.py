@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from shared.events import CloudEvent, event_type
-from shared.logging import get_logger
 from services.recipes import logic
 from services.recipes.models import Recipe
 from services.recipes.store import RecipeStore, SearchIndex
+from shared.events import CloudEvent, event_type
+from shared.logging import get_logger
 
 log = get_logger("recipes.consumers")
 

@@ -8,14 +8,19 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from shared.auth import User
-from shared.errors import ForbiddenError, PreconditionFailedError
 from services.recipes.models import Author, Line, Recipe, RecipeCreate, RecipeSort
+from shared.auth import User
+from shared.dynamo import CursorError
+from shared.errors import ForbiddenError, PreconditionFailedError
 
 _WORD = re.compile(r"[a-z0-9]+")
-STOPWORDS = frozenset(
-    "a an and as at by for from in into of on or the to with without".split()
-)
+# Longer words are cut: accent folding can triple a text's length ("\ufb03" is "ffi"), and a
+# search token must stay far below DynamoDB's 2 KB key limit.
+MAX_WORD_LENGTH = 100
+STOPWORDS = frozenset({
+    "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the",
+    "to", "with", "without",
+})
 
 
 def new_recipe(body: RecipeCreate, author: User, *, now: datetime | None = None) -> Recipe:
@@ -67,8 +72,10 @@ def parse_if_match(header: str | None) -> int | None:
     if header is None or header.strip() == "*":
         return None
     value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise PreconditionFailedError(f"If-Match must be a version ETag such as '\"3\"'")
+    # isdigit() alone accepts "\u00b2", which int() refuses; int() also refuses over 4300
+    # digits. No version comes near 18 digits.
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise PreconditionFailedError("If-Match must be a version ETag such as '\"3\"'")
     return int(value)
 
 
@@ -90,7 +97,8 @@ def _stem(word: str) -> str:
 def words(text: str) -> list[str]:
     """Search words of a text: accent-folded, lower-case, stemmed, without stopwords."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return [_stem(w) for w in _WORD.findall(folded) if w not in STOPWORDS and len(w) > 1]
+    return [_stem(w[:MAX_WORD_LENGTH]) for w in _WORD.findall(folded)
+            if w not in STOPWORDS and len(w) > 1]
 
 
 def word_token(word: str) -> str:
@@ -133,7 +141,7 @@ def page_after(
 ) -> tuple[list[Recipe], list[object] | None]:
     """The page of an ordered list that follows the key ``after``, and the next page's key."""
     if after is not None:
-        marker = tuple(after)
+        marker = _marker(sort, after)
         descending = sort is not RecipeSort.likes
         recipes = [
             r for r in recipes
@@ -142,3 +150,16 @@ def page_after(
     page = recipes[:limit]
     more = len(recipes) > limit
     return page, (list(sort_key(sort, page[-1])) if more and page else None)
+
+
+def _marker(sort: RecipeSort, after: object) -> tuple[object, ...]:
+    # The key comes from a client's cursor: it must have the shape of this sort's keys, or
+    # comparing with it raises TypeError (a cursor from another sort order, or forged).
+    types: tuple[type, ...] = (str, str) if sort is RecipeSort.newest else (int, str, str)
+    if not (
+        isinstance(after, list)
+        and len(after) == len(types)
+        and all(type(v) is t for v, t in zip(after, types, strict=True))
+    ):
+        raise CursorError("cursor is not valid for this listing")
+    return tuple(after)

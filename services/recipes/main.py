@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.events import EventPublisher
-from shared.http import ServiceSpec, create_app
 from services.recipes.api import router
 from services.recipes.settings import RecipesSettings
 from services.recipes.store import RecipeStore, SearchIndex
+from shared.events import EventPublisher
+from shared.http import ServiceSpec, create_app
 
 
 async def on_startup(app: FastAPI) -> None:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.dynamo import from_item, start_key, to_item, to_value
-from shared.errors import NotFoundError, PreconditionFailedError
 from services.recipes.models import Recipe, RecipeSort
+from shared.dynamo import CursorError, from_item, start_key, to_item, to_value
+from shared.errors import NotFoundError, PreconditionFailedError
 
 LISTING = "recipe"  # the single partition of the listing indexes
-INDEX_KEYS = {
-    "by-newest": {"id", "listing", "created_at"},
-    "by-likes": {"id", "listing", "likes"},
-    "by-author": {"id", "author_id", "created_at"},
+INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
+    "by-newest": {"id": "S", "listing": "S", "created_at": "S"},
+    "by-likes": {"id": "S", "listing": "S", "likes": "N"},
+    "by-author": {"id": "S", "author_id": "S", "created_at": "S"},
 }
+# What PUT replaces; identity, author, likes and created_at stay as they are.
+CONTENT_FIELDS = ("title", "description", "ingredients", "steps", "tags", "servings",
+                  "prep_minutes", "updated_at")
 
 
 def _condition_failed(exc: ClientError) -> bool:
@@ -33,6 +37,18 @@ def _recipe(item: dict[str, Any]) -> Recipe:
     return Recipe.model_validate(from_item(item))
 
 
+def _key(recipe_id: str) -> dict[str, Any]:
+    # Ids are server-assigned UUIDs: anything else names no recipe, and some strings (over
+    # 2 KB, for one) are not even valid DynamoDB keys, which would be a 500, not a 404.
+    try:
+        canonical = str(uuid.UUID(recipe_id)) == recipe_id
+    except ValueError:
+        canonical = False
+    if not canonical:
+        raise NotFoundError(f"recipe {recipe_id[:64]} does not exist")
+    return {"id": {"S": recipe_id}}
+
+
 class RecipeStore:
     """Recipes and likes, in the service's own tables."""
 
@@ -43,9 +59,7 @@ class RecipeStore:
 
     async def get(self, recipe_id: str) -> Recipe:
         """The recipe, or NotFoundError."""
-        response = await self.dynamodb.get_item(
-            TableName=self.recipes_table, Key={"id": {"S": recipe_id}}
-        )
+        response = await self.dynamodb.get_item(TableName=self.recipes_table, Key=_key(recipe_id))
         if "Item" not in response:
             raise NotFoundError(f"recipe {recipe_id} does not exist")
         return _recipe(response["Item"])
@@ -70,28 +84,53 @@ class RecipeStore:
             ConditionExpression="attribute_not_exists(id)",
         )
 
-    async def replace(self, recipe: Recipe, *, expected_version: int) -> None:
-        """Write ``recipe`` if the stored one still has ``expected_version`` (never an upsert)."""
+    async def replace(self, recipe: Recipe, *, expected_version: int | None = None) -> Recipe:
+        """Replace a recipe's content and bump its version; returns the stored recipe.
+
+        Only the content fields are written: a whole-item put would write back the likes
+        counter as read before, losing every like that landed in between. With
+        ``expected_version``, PreconditionFailedError unless the stored version still is that.
+        NotFoundError if the recipe does not exist (never an upsert).
+        """
+        content = recipe.model_dump(mode="json", include=set(CONTENT_FIELDS))
+        names = {f"#{name}": name for name in (*content, "version")}
+        values = {f":{k}": to_value(v) for k, v in content.items() if v is not None}
+        values[":one"] = to_value(1)
+        expression = "SET " + ", ".join(
+            [f"#{k} = :{k}" for k, v in content.items() if v is not None]
+            + ["#version = #version + :one"]
+        )
+        if absent := [f"#{k}" for k, v in content.items() if v is None]:
+            expression += " REMOVE " + ", ".join(absent)
+        condition = "attribute_exists(id)"
+        if expected_version is not None:
+            condition += " AND #version = :expected"
+            values[":expected"] = to_value(expected_version)
         try:
-            await self.dynamodb.put_item(
+            response = await self.dynamodb.update_item(
                 TableName=self.recipes_table,
-                Item=_recipe_item(recipe),
-                ConditionExpression="attribute_exists(id) AND version = :expected",
-                ExpressionAttributeValues={":expected": to_value(expected_version)},
+                Key=_key(recipe.id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if _condition_failed(exc):
+                await self.get(recipe.id)  # NotFoundError if it was deleted meanwhile
                 raise PreconditionFailedError(
                     "the recipe changed since you read it; fetch it again"
                 ) from None
             raise
+        return _recipe(response["Attributes"])
 
     async def delete(self, recipe_id: str) -> None:
         """Delete a recipe; NotFoundError if it is already gone."""
         try:
             await self.dynamodb.delete_item(
                 TableName=self.recipes_table,
-                Key={"id": {"S": recipe_id}},
+                Key=_key(recipe_id),
                 ConditionExpression="attribute_exists(id)",
             )
         except ClientError as exc:
@@ -104,13 +143,16 @@ class RecipeStore:
     ) -> tuple[list[Recipe], dict[str, Any] | None]:
         """One page of all recipes in ``sort`` order, from a listing index (no scan)."""
         index = "by-newest" if sort is RecipeSort.newest else "by-likes"
+        key = start_key(after, set(INDEX_KEYS[index]))
+        if key and any(set(key[name]) != {kind} for name, kind in INDEX_KEYS[index].items()):
+            raise CursorError("cursor is not valid for this listing")
         return await self._query(
             index,
             "listing = :listing",
             {":listing": {"S": LISTING}},
             forward=sort is RecipeSort.likes,
             limit=limit,
-            after=start_key(after, INDEX_KEYS[index]),
+            after=key,
         )
 
     async def by_author(self, author_id: str, *, cap: int) -> list[Recipe]:
@@ -141,7 +183,14 @@ class RecipeStore:
         }
         if after:
             request["ExclusiveStartKey"] = after
-        response = await self.dynamodb.query(**request)
+        try:
+            response = await self.dynamodb.query(**request)
+        except ClientError as exc:
+            # DynamoDB checks a start key against the index (types, partition); a cursor it
+            # refuses is the client's mistake, not ours.
+            if after and exc.response["Error"]["Code"] == "ValidationException":
+                raise CursorError("cursor is not valid for this listing") from None
+            raise
         return [_recipe(i) for i in response["Items"]], response.get("LastEvaluatedKey")
 
     async def like(self, recipe_id: str, user_id: str) -> tuple[int, bool]:
@@ -167,7 +216,7 @@ class RecipeStore:
                               "ConditionExpression": "attribute_exists(user_id)"}}
         counter = {"Update": {
             "TableName": self.recipes_table,
-            "Key": {"id": {"S": recipe_id}},
+            "Key": _key(recipe_id),
             "UpdateExpression": "ADD likes :delta",
             "ConditionExpression": "attribute_exists(id)",
             "ExpressionAttributeValues": {":delta": {"N": "1" if like else "-1"}},

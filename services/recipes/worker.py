@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.worker import SqsWorker, consumer, serve
 from services.recipes.consumers import SearchIndexer
 from services.recipes.settings import RecipesSettings
 from services.recipes.store import RecipeStore, SearchIndex
+from shared.worker import SqsWorker, consumer, serve
 
 
 async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
