@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import m3u8
 
@@ -115,7 +115,7 @@ class ValidationReport:
         """Raise the first failure (its message counts the others)."""
         if self.failures:
             first = self.failures[0]
-            if len(self.failures) > 1:
+            if len(self.failures) > 1 and not getattr(first, "__notes__", None):
                 others = sorted({f.check for f in self.failures[1:]})
                 first.add_note(f"{len(self.failures) - 1} more failure(s): {', '.join(others)}")
             raise first
@@ -148,9 +148,9 @@ async def validate_outputs(
     return run.report
 
 
-def validate_local(root: str | Path, **kwargs: object) -> ValidationReport:
+def validate_local(root: str | Path, **kwargs: Any) -> ValidationReport:
     """`validate_outputs` over a local directory, for synchronous callers."""
-    return asyncio.run(validate_outputs(LocalOutputs(root), **kwargs))  # type: ignore[arg-type]
+    return asyncio.run(validate_outputs(LocalOutputs(root), **kwargs))
 
 
 @dataclass
@@ -385,6 +385,12 @@ class _Run:
         if not representations:
             self.report.fail(MANIFEST_PARSE, "MPD has no representations", mpd_path)
         hls_lists = {tuple(paths) for paths in hls.values()}
+        if hls and len(representations) != len(hls):
+            self.report.fail(
+                DASH_MATCHES_HLS,
+                f"{len(representations)} representations for {len(hls)} HLS playlists",
+                mpd_path,
+            )
         for rep in representations:
             where = f"{mpd_path}#{rep.id}"
             if abs(rep.duration - source_duration) > DURATION_TOLERANCE_S:

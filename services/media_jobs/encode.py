@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import imageio_ffmpeg
 import m3u8
@@ -53,11 +54,19 @@ THUMBNAILS_DIR = "thumbnails"
 HLS_MASTER = f"{HLS_DIR}/master.m3u8"
 DASH_MANIFEST = f"{DASH_DIR}/manifest.mpd"
 POSTER = f"{THUMBNAILS_DIR}/poster.jpg"
-# veryfast keeps a full 1080p ladder near real time on two cores (see bench/bench_media.py);
-# slower presets buy ~10-15% bitrate at 2-4x the CPU.
+# veryfast: a full 1080p ladder (HLS + DASH + thumbnails) runs at ~0.5-0.6x real time on a
+# 2-vCPU box (bench/bench_media.py); slower presets trade much more CPU for bitrate efficiency.
 DEFAULT_PRESET = "veryfast"
 
 ProgressCallback = Callable[[float], Awaitable[None] | None]
+
+_CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+}
 
 # ffmpeg 9's mjpeg `-q:v` against libjpeg (IJG) quality, measured by fitting the DQT tables
 # it writes to IJG's scaled tables: 2->94 3->91 4->88 5->85 6->82 7->79 8->75.
@@ -315,9 +324,14 @@ async def encode(
     )
 
 
-def encode_sync(*args: object, **kwargs: object) -> EncodeResult:
-    """`encode` for synchronous callers (scripts, the benchmark)."""
-    return asyncio.run(encode(*args, **kwargs))  # type: ignore[arg-type]
+def encode_sync(*args: Any, **kwargs: Any) -> EncodeResult:
+    """`encode` for synchronous callers (scripts, tests, the benchmark); same arguments."""
+    return asyncio.run(encode(*args, **kwargs))
+
+
+def content_type(path: str) -> str:
+    """The Content-Type to store an output file with (S3 serves it back as such)."""
+    return _CONTENT_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
 
 
 def finalize_outputs(

@@ -115,6 +115,11 @@ class JobOptions(BaseModel):
             raise ValueError("must be a relative key prefix of safe characters, no '..' parts")
         return "/".join(parts)
 
+    @property
+    def rotation_override(self) -> int | None:
+        """Clockwise degrees forced on the source, None to trust its display matrix."""
+        return None if self.input_rotate == "auto" else self.input_rotate
+
     def outputs_prefix(self, guid: str) -> str:
         """The key prefix every output of the job lives under (no trailing slash)."""
         return self.output_prefix or guid

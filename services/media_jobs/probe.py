@@ -202,14 +202,18 @@ def _check_tail(container: av.container.InputContainer, duration: float, name: s
     except av.error.FFmpegError:
         return  # not seekable: nothing cheap to learn, the encoder will tell
     end: float | None = None
+    untimed = 0
     try:
         for packet in container.demux():
             if packet.pts is None or packet.time_base is None:
+                untimed += packet.size
                 continue
             packet_end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
             end = packet_end if end is None else max(end, packet_end)
     except av.error.FFmpegError as exc:
         raise UnreadableMediaError(f"{name}: media data is corrupt ({exc})") from exc
+    if end is None and untimed:
+        return  # packets without timestamps: the tail cannot be dated, only the encoder can tell
     found = 0.0 if end is None else end - start
     if found < duration - _TAIL_TOLERANCE_S:
         raise UnreadableMediaError(

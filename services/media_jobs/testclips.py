@@ -96,6 +96,38 @@ def make_clip(spec: ClipSpec, directory: str | Path) -> Path:
     return target
 
 
+# One small sample per allow-listed container, with a codec pair typical of it.
+CONTAINER_SAMPLES: dict[str, tuple[str, ...]] = {
+    "mp4": ("-c:v", "libx264", "-c:a", "aac"),
+    "m4v": ("-c:v", "libx264", "-c:a", "aac"),
+    "mov": ("-c:v", "libx264", "-c:a", "aac"),
+    "mkv": ("-c:v", "libx264", "-c:a", "aac"),
+    "webm": ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-c:a", "libopus"),
+    "avi": ("-c:v", "mpeg4", "-c:a", "libmp3lame"),
+    "wmv": ("-c:v", "wmv2", "-c:a", "wmav2"),
+    "flv": ("-c:v", "libx264", "-c:a", "aac"),
+    "mpg": ("-c:v", "mpeg2video", "-c:a", "mp2"),
+    "mpeg": ("-c:v", "mpeg1video", "-c:a", "mp2"),
+    "ts": ("-c:v", "libx264", "-c:a", "aac"),
+    "m2ts": ("-c:v", "libx264", "-c:a", "aac", "-f", "mpegts", "-mpegts_m2ts_mode", "1"),
+    "mts": ("-c:v", "libx264", "-c:a", "aac", "-f", "mpegts", "-mpegts_m2ts_mode", "1"),
+    "3gp": ("-c:v", "libx264", "-c:a", "aac", "-ac", "1", "-ar", "8000"),
+    "mxf": ("-c:v", "mpeg2video", "-c:a", "pcm_s16le"),
+}
+
+
+def make_container_sample(extension: str, directory: str | Path, seconds: float = 2.0) -> Path:
+    """A small 320x180 25 fps clip with audio in the container `extension` names."""
+    path = Path(directory) / f"sample-{extension}.{extension}"
+    if not path.exists():
+        _ffmpeg(
+            "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=25:duration={seconds}",
+            "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+            *CONTAINER_SAMPLES[extension], "-shortest", str(path),
+        )  # fmt: skip
+    return path
+
+
 def make_not_video(directory: str | Path, name: str = "notes.mp4") -> Path:
     """A text file wearing a video extension."""
     path = Path(directory) / name

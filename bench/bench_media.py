@@ -1,0 +1,248 @@
+"""Benchmark: the single-decode ladder encode against one ffmpeg process per output.
+
+Generates (once, cached) a 1080p30 testsrc2 + sine clip, then produces the full ladder with
+HLS + DASH + thumbnails twice in the same run:
+
+* single decode: `services.media_jobs.encode.encode` - one ffmpeg, decode once, split to every
+  rung, thumbnails and poster (post-processing of the manifests included in its time);
+* naive: one ffmpeg per rung, then one for audio and one for thumbnails, run one after another,
+  each decoding the source again (how a per-output job system, or a first attempt, does it).
+
+Both use the same x264 preset and rate control. Prints wall time, real-time factor, CPU time and
+peak RSS of the ffmpeg process(es), and the Python process's own peak RSS.
+
+    PYTHONPATH=. python bench/bench_media.py [--seconds 60] [--preset veryfast] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.media_jobs.checks import validate_local
+from services.media_jobs.encode import (
+    DEFAULT_PRESET,
+    EncodeSettings,
+    encode_sync,
+    ffmpeg_path,
+    jpeg_qscale,
+    scale_filter,
+    x264_rung_args,
+)
+from services.media_jobs.ladder import LadderRung, choose_rungs
+from services.media_jobs.probe import MediaInfo, probe
+from services.media_jobs.testclips import ClipSpec, make_clip
+
+TARGET_SPEEDUP = 1.5
+
+
+@dataclass
+class Measurement:
+    method: str
+    wall: float
+    cpu: float
+    processes: int
+    peak_rss: int | None
+
+
+def main() -> int:
+    """Run the benchmark and print the table."""
+    args = _parse_args()
+    spec = ClipSpec(
+        f"bench-1080p30-{args.seconds:g}s", 1920, 1080, args.seconds, preset="veryfast", crf=20
+    )
+    started = time.monotonic()
+    source = make_clip(spec, args.cache_dir)
+    if time.monotonic() - started > 1:
+        print(f"generated {source} in {time.monotonic() - started:.1f}s")
+    info = probe(source)
+    rungs = choose_rungs(info.video.display_width, info.video.display_height)
+    _warm_page_cache(source)
+
+    singles: list[Measurement] = []
+    naives: list[Measurement] = []
+    # Interleaved repeats, best of each: the machine may be shared, and noise only adds time.
+    for attempt in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
+            singles.append(_run_single(source, info, rungs, Path(tmp) / "single", args.preset))
+            if attempt == 0:  # before any output check has decoded segments in-process
+                encode_rss = _self_peak_rss()
+            report = validate_local(
+                Path(tmp) / "single",
+                source_duration=info.duration,
+                expect_audio=True,
+                expect_thumbnails=True,
+                expected_renditions=len(rungs),
+            )
+            naives.append(_run_naive(source, info, rungs, Path(tmp) / "naive", args.preset))
+            if args.keep and attempt == args.repeat - 1:
+                shutil.copytree(tmp, args.cache_dir / "last-run", dirs_exist_ok=True)
+    single = min(singles, key=lambda m: m.wall)
+    naive = min(naives, key=lambda m: m.wall)
+
+    _print_table(args, info, rungs, [single, naive], report.ok, encode_rss)
+    if not report.ok:
+        for failure in report.failures:
+            print(f"  check failed: {failure}")
+        return 1
+    return 0
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="clip length (default 60)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help="x264 preset for both methods")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "regatta-bench",
+        help="where the generated source clip is kept between runs",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved runs, best kept")
+    parser.add_argument("--keep", action="store_true", help="copy the outputs to the cache dir")
+    return parser.parse_args()
+
+
+def _run_single(
+    source: Path, info: MediaInfo, rungs: list[LadderRung], out: Path, preset: str
+) -> Measurement:
+    cpu_before = _children_cpu()
+    started = time.monotonic()
+    result = encode_sync(
+        source, out, rungs, has_audio=info.has_audio, duration=info.duration,
+        frame_capture=True, frame_rate=info.video.frame_rate,
+        settings=EncodeSettings(preset=preset),
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    return Measurement(
+        "single decode", wall, _children_cpu() - cpu_before, 1, result.peak_rss_bytes
+    )
+
+
+def _run_naive(
+    source: Path, info: MediaInfo, rungs: list[LadderRung], out: Path, preset: str
+) -> Measurement:
+    settings = EncodeSettings(preset=preset)
+    commands = []
+    for rung in rungs:
+        rung_dir = out / rung.name
+        commands.append([
+            "-i", str(source), "-map", "0:v:0", "-vf", scale_filter(rung), "-an",
+            "-preset:v", preset,
+            *x264_rung_args(rung, 0, frame_rate=info.video.frame_rate,
+                            idr_seconds=settings.idr_seconds),
+            *_dash_args(settings, rung_dir),
+        ])  # fmt: skip
+    commands.append([
+        "-i", str(source), "-map", "0:a:0", "-vn", "-c:a", "aac",
+        "-b:a", str(settings.audio_bitrate), "-ac", "2", "-ar", str(settings.audio_sample_rate),
+        *_dash_args(settings, out / "audio"),
+    ])  # fmt: skip
+    qscale = str(jpeg_qscale(settings.thumbnail_quality))
+    every = settings.thumbnail_seconds
+    poster_at = info.duration * settings.poster_position
+    (out / "thumbnails").mkdir(parents=True)
+    commands.append([
+        "-i", str(source), "-filter_complex",
+        f"[0:v:0]split=2[a][b];[a]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{every})',"
+        f"scale=out_range=full[t];[b]trim=start={poster_at:.3f},setpts=PTS-STARTPTS,"
+        "trim=end_frame=1,scale=out_range=full[p]",
+        "-map", "[t]", "-c:v", "mjpeg", "-q:v", qscale, "-fps_mode", "passthrough",
+        str(out / "thumbnails" / "thumb-%05d.jpg"),
+        "-map", "[p]", "-c:v", "mjpeg", "-q:v", qscale, "-frames:v", "1", "-update", "1",
+        str(out / "thumbnails" / "poster.jpg"),
+    ])  # fmt: skip
+    wall = cpu = 0.0
+    peak = 0
+    for args in commands:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [ffmpeg_path(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args]
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall += time.monotonic() - started
+        if process.returncode != 0:
+            raise SystemExit(f"naive ffmpeg failed: {' '.join(args)}")
+        cpu += usage.ru_utime + usage.ru_stime
+        peak = max(peak, usage.ru_maxrss * 1024)  # kilobytes on Linux
+    return Measurement("naive, 1 ffmpeg per output", wall, cpu, len(commands), peak)
+
+
+def _dash_args(settings: EncodeSettings, directory: Path) -> list[str]:
+    directory.mkdir(parents=True)
+    return [
+        "-f", "dash", "-seg_duration", str(settings.segment_seconds), "-use_template", "1",
+        "-use_timeline", "1", "-hls_playlist", "1", str(directory / "manifest.mpd"),
+    ]  # fmt: skip
+
+
+def _self_peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _warm_page_cache(path: Path) -> None:
+    with path.open("rb") as fh:
+        while fh.read(1 << 20):
+            pass
+
+
+def _mib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / 2**20:.0f}"
+
+
+def _print_table(
+    args: argparse.Namespace,
+    info: MediaInfo,
+    rungs: list[LadderRung],
+    rows: list[Measurement],
+    checks_ok: bool,
+    encode_rss: int,
+) -> None:
+    video = info.video
+    print()
+    print(
+        f"source: {info.duration:g}s {video.width}x{video.height} {video.frame_rate:g} fps "
+        f"{video.codec} + {info.audio[0].codec if info.audio else 'no audio'}; "
+        f"ladder: {', '.join(r.name for r in rungs)}; HLS+DASH (6 s CMAF) + thumbnails; "
+        f"x264 preset {args.preset}; {os.cpu_count()} CPUs; best of {args.repeat}; "
+        f"load average at end {os.getloadavg()[0]:.1f}"
+    )
+    header = f"{'method':<30} {'wall s':>8} {'x realtime':>11} {'CPU s':>8} {'ffmpegs':>8}"
+    print(header + f" {'peak RSS MiB':>13}")
+    print("-" * (len(header) + 14))
+    for row in rows:
+        print(
+            f"{row.method:<30} {row.wall:>8.1f} {info.duration / row.wall:>11.2f} "
+            f"{row.cpu:>8.1f} {row.processes:>8} {_mib(row.peak_rss):>13}"
+        )
+    single, naive = rows
+    speedup = naive.wall / single.wall
+    verdict = "meets" if speedup >= TARGET_SPEEDUP else "MISSES"
+    print(f"speedup (naive wall / single wall): {speedup:.2f}x - {verdict} the >= 1.5x target")
+    print(
+        f"CPU-time ratio (naive / single): {naive.cpu / single.cpu:.2f}x - the decodes saved; "
+        "unlike wall time it barely moves when other processes share the CPUs"
+    )
+    print("peak RSS: single = VmHWM of the one ffmpeg; naive = largest of its processes")
+    print(
+        f"python process peak RSS: {_mib(encode_rss)} MiB through probe + encode, "
+        f"{_mib(_self_peak_rss())} MiB after the output checks (PyAV decodes segments)"
+    )
+    print(f"output checks on the single-decode tree: {'ok' if checks_ok else 'FAILED'}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
