@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -228,6 +228,28 @@ class ServiceSpec:
     version: str = "1.0.0"
     max_body_bytes: int = 64 * 1024
     tags: list[dict[str, Any]] = field(default_factory=list)
+
+
+def from_state(name: str) -> Any:
+    """A dependency giving ``app.state.<name>``, set by the service's ``on_startup``.
+
+        Store = Annotated[RecipeStore, from_state("store")]
+    """
+
+    def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(dependency)
+
+
+def table_ready(logical_table: str) -> ReadyCheck:
+    """A readiness check: the service's table answers DescribeTable."""
+
+    async def check(app: FastAPI) -> None:
+        dynamodb = await app.state.aws.client("dynamodb")
+        await dynamodb.describe_table(TableName=app.state.resources.table(logical_table))
+
+    return check
 
 
 async def wait_for_aws(aws: AwsClients, timeout: float = 60.0) -> Resources:

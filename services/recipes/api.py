@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from services.recipes import logic
 from services.recipes.models import LikeStatus, Recipe, RecipeCreate, RecipePage, RecipeSort
@@ -14,31 +14,16 @@ from shared.auth import CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import PreconditionFailedError
 from shared.events import EventPublisher, event_type, new_event
+from shared.http import from_state
 
 SOURCE = "regatta/recipes"
 router = APIRouter(prefix="/recipes", tags=["recipes"])
 
 
-def get_store(request: Request) -> RecipeStore:
-    return request.app.state.store
-
-
-def get_search(request: Request) -> SearchIndex:
-    return request.app.state.search
-
-
-def get_events(request: Request) -> EventPublisher:
-    return request.app.state.events
-
-
-def get_settings(request: Request) -> RecipesSettings:
-    return request.app.state.settings
-
-
-Store = Annotated[RecipeStore, Depends(get_store)]
-Search = Annotated[SearchIndex, Depends(get_search)]
-Events = Annotated[EventPublisher, Depends(get_events)]
-Settings = Annotated[RecipesSettings, Depends(get_settings)]
+Store = Annotated[RecipeStore, from_state("store")]
+Search = Annotated[SearchIndex, from_state("search")]
+Events = Annotated[EventPublisher, from_state("events")]
+Settings = Annotated[RecipesSettings, from_state("settings")]
 RecipeId = Annotated[str, "the recipe's id"]
 
 NOT_FOUND = {404: {"description": "No recipe has this id"}}

@@ -8,7 +8,7 @@ from services.recipes.api import router
 from services.recipes.settings import RecipesSettings
 from services.recipes.store import RecipeStore, SearchIndex
 from shared.events import EventPublisher
-from shared.http import ServiceSpec, create_app
+from shared.http import ServiceSpec, create_app, table_ready
 
 
 async def on_startup(app: FastAPI) -> None:
@@ -21,10 +21,6 @@ async def on_startup(app: FastAPI) -> None:
                                       resources.topic_arn("recipes-events"))
 
 
-async def ready_check(app: FastAPI) -> None:
-    await app.state.store.dynamodb.describe_table(TableName=app.state.store.recipes_table)
-
-
 def build_app(settings: RecipesSettings | None = None) -> FastAPI:
     return create_app(
         ServiceSpec(
@@ -32,7 +28,7 @@ def build_app(settings: RecipesSettings | None = None) -> FastAPI:
             prefix="/recipes",
             routers=[router],
             on_startup=on_startup,
-            ready_check=ready_check,
+            ready_check=table_ready("recipes"),
             description="Share recipes, like them, find them by words and tags.",
         ),
         settings or RecipesSettings.load(),
