@@ -1,0 +1,214 @@
+# The dev environment: the whole platform in one account and region.
+#
+#   infra/topology.yaml  topics, queues, tables, buckets   -> modules/messaging, modules/data
+#   infra/services.yaml  services, processes, access       -> ecr, alb, iam, ecs, pipeline
+# both decoded once by modules/catalog. Nothing here names a topic, queue, table, bucket or
+# service: adding one to those files is the whole change.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  stack       = "${var.project}-${var.environment}"
+  account     = data.aws_caller_identity.current.account_id
+  name_prefix = var.name_prefix != "" ? var.name_prefix : "${local.stack}-${local.account}-"
+  protect     = var.protect_resources
+}
+
+module "catalog" {
+  source        = "../../modules/catalog"
+  topology_file = "${path.module}/../../../topology.yaml"
+  services_file = "${path.module}/../../../services.yaml"
+  name_prefix   = local.name_prefix
+  region        = var.region
+  account_id    = local.account
+  partition     = data.aws_partition.current.partition
+}
+
+module "encryption" {
+  source               = "../../modules/encryption"
+  name                 = local.stack
+  deletion_window_days = local.protect ? 30 : 7
+}
+
+module "logs" {
+  source        = "../../modules/log_bucket"
+  bucket_name   = "${local.stack}-${local.account}-logs"
+  force_destroy = !local.protect
+}
+
+module "network" {
+  source                     = "../../modules/network"
+  name                       = local.stack
+  cidr                       = var.vpc_cidr
+  az_count                   = 2
+  single_nat_gateway         = var.single_nat_gateway
+  enable_interface_endpoints = var.enable_interface_endpoints
+  flow_log_retention_days    = var.log_retention_days
+  kms_key_arn                = module.encryption.key_arn
+}
+
+module "security" {
+  source    = "../../modules/security"
+  name      = local.stack
+  vpc_id    = module.network.vpc_id
+  app_ports = toset([for s in module.catalog.api_services : s.port])
+}
+
+module "messaging" {
+  source        = "../../modules/messaging"
+  topics        = module.catalog.topics
+  queues        = module.catalog.queues
+  subscriptions = module.catalog.subscriptions
+  kms_key_arn   = module.encryption.key_arn
+  alert_emails  = var.trend_alert_emails
+}
+
+module "data" {
+  source              = "../../modules/data"
+  tables              = module.catalog.tables
+  buckets             = module.catalog.buckets
+  queue_arns          = module.messaging.queue_arns
+  kms_key_arn         = module.encryption.key_arn
+  access_log_bucket   = module.logs.bucket
+  cloudfront_readers  = { "media-output" = module.edge.distribution_arn }
+  deletion_protection = local.protect
+  force_destroy       = !local.protect
+}
+
+module "auth" {
+  source              = "../../modules/auth"
+  name                = local.stack
+  deletion_protection = local.protect
+}
+
+module "edge" {
+  source               = "../../modules/edge"
+  name                 = local.stack
+  origin_bucket_domain = module.data.bucket_regional_domain_names["media-output"]
+}
+
+module "analytics" {
+  source            = "../../modules/analytics"
+  name              = local.stack
+  archive_bucket    = module.data.bucket_names["stock-archive"]
+  results_bucket    = "${local.stack}-${local.account}-athena"
+  kms_key_arn       = module.encryption.key_arn
+  access_log_bucket = module.logs.bucket
+  force_destroy     = !local.protect
+}
+
+module "mail" {
+  source   = "../../modules/mail"
+  identity = var.ses_identity
+  sender   = var.mail_sender
+}
+
+module "ecr" {
+  source       = "../../modules/ecr"
+  name         = local.stack
+  services     = toset(keys(module.catalog.services))
+  kms_key_arn  = module.encryption.key_arn
+  force_delete = !local.protect
+}
+
+module "alb" {
+  source              = "../../modules/alb"
+  name                = local.stack
+  vpc_id              = module.network.vpc_id
+  subnet_ids          = module.network.public_subnet_ids
+  security_group_id   = module.security.alb_security_group_id
+  api_services        = module.catalog.api_services
+  certificate_arn     = var.certificate_arn
+  access_log_bucket   = module.logs.bucket
+  deletion_protection = local.protect
+  waf_enabled         = var.waf_enabled
+  kms_key_arn         = module.encryption.key_arn
+  log_retention_days  = var.log_retention_days
+}
+
+module "iam" {
+  source           = "../../modules/iam"
+  name             = local.stack
+  services         = module.catalog.services
+  task_statements  = module.catalog.task_statements
+  kms_key_arn      = module.encryption.key_arn
+  ses_identity_arn = module.mail.identity_arn
+  repository_arns  = module.ecr.repository_arns
+  log_group_arns   = module.ecs.log_group_arns
+}
+
+module "ecs" {
+  source                   = "../../modules/ecs"
+  name                     = local.stack
+  services                 = module.catalog.services
+  processes                = module.catalog.processes
+  repository_urls          = module.ecr.repository_urls
+  image_tag                = var.image_tag
+  task_role_arns           = module.iam.task_role_arns
+  execution_role_arns      = module.iam.execution_role_arns
+  subnet_ids               = module.network.app_subnet_ids
+  api_security_group_id    = module.security.api_security_group_id
+  worker_security_group_id = module.security.worker_security_group_id
+  target_group_arns        = module.alb.target_group_arns
+  queue_names              = module.messaging.queue_names
+  kms_key_arn              = module.encryption.key_arn
+  log_retention_days       = var.log_retention_days
+  workers_on_spot          = var.workers_on_spot
+  task_sizes               = var.task_sizes
+  api_min_count            = var.api_min_count
+  api_max_count            = var.api_max_count
+  worker_min_count         = var.worker_min_count
+  worker_max_count         = var.worker_max_count
+
+  # What shared/settings.py reads. AWS_ENDPOINT_URL stays unset: botocore finds AWS itself.
+  environment = {
+    AWS_REGION           = var.region
+    REGATTA_NAME_PREFIX  = local.name_prefix
+    REGATTA_ENV          = var.environment
+    LOG_LEVEL            = "INFO"
+    LOG_FORMAT           = "json"
+    COGNITO_USER_POOL_ID = module.auth.user_pool_id
+    COGNITO_CLIENT_ID    = module.auth.client_id
+  }
+  platform_values = {
+    cdn_base_url = "https://${module.edge.domain_name}"
+    mail_sender  = module.mail.sender
+    admin_email  = var.meetings_admin_email
+  }
+
+  # A target group must belong to a listener rule before a service can register into it.
+  depends_on = [module.alb]
+}
+
+module "pipeline" {
+  source             = "../../modules/pipeline"
+  name               = local.stack
+  repository         = var.github_repository
+  branch             = var.github_branch
+  connection_arn     = var.codestar_connection_arn
+  kms_key_arn        = module.encryption.key_arn
+  access_log_bucket  = module.logs.bucket
+  registry           = module.ecr.registry
+  repository_prefix  = local.stack
+  repository_arns    = module.ecr.repository_arns
+  cluster_name       = module.ecs.cluster_name
+  deployments        = { for name, p in module.catalog.processes : name => p.service }
+  service_arns       = values(module.ecs.service_arns)
+  pass_role_arns     = concat(values(module.iam.task_role_arns), values(module.iam.execution_role_arns))
+  require_approval   = var.require_approval
+  log_retention_days = var.log_retention_days
+  force_destroy      = !local.protect
+}
+
+module "observability" {
+  source                    = "../../modules/observability"
+  name                      = local.stack
+  queues                    = module.catalog.queues
+  alb_arn_suffix            = module.alb.arn_suffix
+  target_group_arn_suffixes = module.alb.target_group_arn_suffixes
+  cluster_name              = module.ecs.cluster_name
+  ecs_services              = toset(keys(module.catalog.processes))
+  kms_key_arn               = module.encryption.key_arn
+  alarm_emails              = var.alarm_emails
+}

@@ -1,0 +1,89 @@
+output "alb_url" {
+  description = "Base URL of the platform."
+  value       = module.alb.url
+}
+
+output "alb_dns_name" {
+  description = "The ALB's DNS name: point your domain's CNAME (or a Route 53 alias) here."
+  value       = module.alb.dns_name
+}
+
+output "alb_zone_id" {
+  description = "The ALB's hosted zone id, for a Route 53 alias record."
+  value       = module.alb.zone_id
+}
+
+output "service_urls" {
+  description = "Each API's base URL (its OpenAPI docs are at <url>/docs)."
+  value       = { for name, s in module.catalog.api_services : name => "${module.alb.url}${s.prefix}" }
+}
+
+output "cognito_user_pool_id" {
+  description = "COGNITO_USER_POOL_ID (create users with `aws cognito-idp admin-create-user`)."
+  value       = module.auth.user_pool_id
+}
+
+output "cognito_client_id" {
+  description = "COGNITO_CLIENT_ID of the public app client."
+  value       = module.auth.client_id
+}
+
+output "cognito_issuer" {
+  description = "Issuer of the access tokens."
+  value       = module.auth.issuer
+}
+
+output "cloudfront_domain" {
+  description = "Domain serving the media output (HLS/DASH renditions, thumbnails)."
+  value       = module.edge.domain_name
+}
+
+output "name_prefix" {
+  description = "REGATTA_NAME_PREFIX: physical name = prefix + the topology's logical name."
+  value       = local.name_prefix
+}
+
+output "ecr_repositories" {
+  description = "Image repository by service."
+  value       = module.ecr.repository_urls
+}
+
+output "ecs_cluster" {
+  description = "The ECS cluster."
+  value       = module.ecs.cluster_name
+}
+
+output "pipeline_url" {
+  description = "The delivery pipeline in the console."
+  value       = module.pipeline.pipeline_url
+}
+
+output "codestar_connection_arn" {
+  description = "The GitHub connection; complete its handshake once in the console (Developer Tools > Connections)."
+  value       = module.pipeline.connection_arn
+}
+
+output "dashboard_url" {
+  description = "The CloudWatch dashboard."
+  value       = module.observability.dashboard_url
+}
+
+output "alarm_topic_arn" {
+  description = "The topic every alarm publishes to."
+  value       = module.observability.alarm_topic_arn
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup for SQL over the stock archive (database in athena_database)."
+  value       = module.analytics.workgroup
+}
+
+output "athena_database" {
+  description = "Glue database holding the `ticks` table."
+  value       = module.analytics.database
+}
+
+output "ses_dkim_records" {
+  description = "CNAME records to publish when ses_identity is a domain."
+  value       = module.mail.dkim_records
+}

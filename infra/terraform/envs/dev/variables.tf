@@ -1,0 +1,168 @@
+variable "region" {
+  description = "AWS region of the whole stack."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "project" {
+  description = "Project name, first part of every stack resource name."
+  type        = string
+  default     = "regatta"
+}
+
+variable "environment" {
+  description = "Environment name (dev, staging, prod): second part of every name, REGATTA_ENV."
+  type        = string
+  default     = "dev"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.environment))
+    error_message = "environment: 2-10 lower-case letters and digits."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every topology resource's physical name (REGATTA_NAME_PREFIX). Empty: <project>-<environment>-<account id>- (bucket names are global)."
+  type        = string
+  default     = ""
+}
+
+variable "github_repository" {
+  description = "GitHub repository the pipeline builds, owner/name."
+  type        = string
+}
+
+variable "github_branch" {
+  description = "Branch whose pushes deploy."
+  type        = string
+  default     = "main"
+}
+
+variable "codestar_connection_arn" {
+  description = "An existing CodeStar Connections ARN for GitHub; empty: create one (then complete it in the console)."
+  type        = string
+  default     = ""
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate (this region) for HTTPS on the ALB; empty: HTTP only, for a first deploy."
+  type        = string
+  default     = ""
+}
+
+variable "image_tag" {
+  description = "Image tag the task definitions start with, before the pipeline's first deploy."
+  type        = string
+  default     = "bootstrap"
+}
+
+variable "vpc_cidr" {
+  description = "VPC CIDR block."
+  type        = string
+  default     = "10.0.0.0/16"
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for both AZs (saves about $33/month; an AZ outage then cuts the other AZ's outbound traffic)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_interface_endpoints" {
+  description = "Interface endpoints for ECR, Logs, SQS, SNS (about $73/month in 2 AZs; worth it when NAT traffic costs more)."
+  type        = bool
+  default     = false
+}
+
+variable "waf_enabled" {
+  description = "WAF web ACL on the ALB (about $8/month plus $0.60 per million requests)."
+  type        = bool
+  default     = true
+}
+
+variable "workers_on_spot" {
+  description = "Run the queue workers on Fargate Spot."
+  type        = bool
+  default     = true
+}
+
+variable "task_sizes" {
+  description = "Per-process Fargate size overriding infra/services.yaml (default 256 CPU units / 512 MiB; media-jobs worker 1024 / 2048)."
+  type = map(object({
+    cpu    = number
+    memory = number
+  }))
+  default = {}
+}
+
+variable "api_min_count" {
+  description = "Fewest tasks per API service."
+  type        = number
+  default     = 1
+}
+
+variable "api_max_count" {
+  description = "Most tasks per API service."
+  type        = number
+  default     = 3
+}
+
+variable "worker_min_count" {
+  description = "Fewest tasks per worker service (at least 1)."
+  type        = number
+  default     = 1
+}
+
+variable "worker_max_count" {
+  description = "Most tasks per worker service."
+  type        = number
+  default     = 3
+}
+
+variable "log_retention_days" {
+  description = "Days container, build, flow and WAF logs are kept."
+  type        = number
+  default     = 30
+}
+
+variable "alarm_emails" {
+  description = "Addresses that receive CloudWatch alarms."
+  type        = list(string)
+  default     = []
+}
+
+variable "trend_alert_emails" {
+  description = "Addresses subscribed to the stock trend alerts topic, as the original pipeline mailed them."
+  type        = list(string)
+  default     = []
+}
+
+variable "ses_identity" {
+  description = "SES identity (domain or address) the meetings mail is sent from; empty: no mail."
+  type        = string
+  default     = ""
+}
+
+variable "mail_sender" {
+  description = "From address of the meetings mail; empty: derived from ses_identity."
+  type        = string
+  default     = ""
+}
+
+variable "meetings_admin_email" {
+  description = "Who the meetings service tells about new requests (MEETINGS_ADMIN_EMAIL); empty: the service's default."
+  type        = string
+  default     = ""
+}
+
+variable "require_approval" {
+  description = "Manual approval before each deploy."
+  type        = bool
+  default     = false
+}
+
+variable "protect_resources" {
+  description = "Deletion protection on the ALB, tables and user pool, and no force-destroy of buckets and repositories. Keep false in dev to let `terraform destroy` finish."
+  type        = bool
+  default     = false
+}

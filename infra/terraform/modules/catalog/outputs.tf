@@ -1,0 +1,59 @@
+output "topics" {
+  description = "Topics by logical name: owner, fifo, email_subscription, physical, arn."
+  value       = local.topics
+}
+
+output "queues" {
+  description = "Queues by logical name, with their DLQ and the ARNs allowed to send to them."
+  value       = local.queues
+}
+
+output "subscriptions" {
+  description = "Topic-to-queue subscriptions by \"topic->queue\", with their filter policy."
+  value       = local.subscriptions
+}
+
+output "tables" {
+  description = "Tables by logical name: keys, attributes, indexes, ttl, physical, arn."
+  value       = local.tables
+}
+
+output "buckets" {
+  description = "Buckets by logical name: versioning, notifications, lifecycle, cors, physical, arn."
+  value       = local.buckets
+}
+
+output "services" {
+  description = "Services by name, as infra/services.yaml declares them, defaults applied."
+  value       = local.services
+
+  precondition {
+    condition     = length(local.problems) == 0
+    error_message = "infra/services.yaml does not agree with infra/topology.yaml: ${join("; ", local.problems)}"
+  }
+}
+
+output "api_services" {
+  description = "The services that serve HTTP behind the ALB."
+  value       = local.api_services
+}
+
+output "worker_services" {
+  description = "The services that run a queue worker."
+  value       = local.worker_services
+}
+
+output "processes" {
+  description = "Every ECS service to run, \"<service>-api\" / \"<service>-worker\" => {service, kind}."
+  value       = local.processes
+}
+
+output "task_statements" {
+  description = "Each service's task role statements on topology resources: sid, actions, resources."
+  value       = local.task_statements
+}
+
+output "name_prefix" {
+  description = "The prefix of every physical topology name (REGATTA_NAME_PREFIX)."
+  value       = var.name_prefix
+}

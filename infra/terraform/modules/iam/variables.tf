@@ -1,0 +1,35 @@
+variable "name" {
+  description = "Stack name, e.g. regatta-dev: role names are <name>-<service>-task / -exec."
+  type        = string
+}
+
+variable "services" {
+  description = "module.catalog.services."
+  type        = any
+}
+
+variable "task_statements" {
+  description = "module.catalog.task_statements: each service's statements on topology resources."
+  type        = any
+}
+
+variable "kms_key_arn" {
+  description = "The platform key (tables, buckets, topics, images, logs)."
+  type        = string
+}
+
+variable "ses_identity_arn" {
+  description = "SES identity the services with sends_mail may send as (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "repository_arns" {
+  description = "ECR repository ARN by service: the only images its tasks may pull."
+  type        = map(string)
+}
+
+variable "log_group_arns" {
+  description = "Log group ARN by service: the only group its tasks may write."
+  type        = map(string)
+}

@@ -1,0 +1,424 @@
+# git push -> CodePipeline (V2, triggered by pushes to var.branch through a CodeStar
+# connection to GitHub) -> CodeBuild (buildspec.yml: tests, one image per service, push to
+# ECR, imagedefinitions-<service>.json) -> [manual approval] -> one ECS deploy action per ECS
+# service, each reading its service's imagedefinitions file (rolling update, circuit breaker).
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  region    = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+
+  connection_arn = var.connection_arn != "" ? var.connection_arn : aws_codestarconnections_connection.github[0].arn
+  # The buildspec's secondary artifact identifiers: imagedefs_<service with _ for ->.
+  services  = toset(values(var.deployments))
+  artifacts = { for s in local.services : s => "imagedefs_${replace(s, "-", "_")}" }
+}
+
+resource "aws_codestarconnections_connection" "github" {
+  count         = var.connection_arn == "" ? 1 : 0
+  name          = substr("${var.name}-github", 0, 32)
+  provider_type = "GitHub"
+}
+
+resource "aws_s3_bucket" "artifacts" {
+  #checkov:skip=CKV_AWS_144:Pipeline artifacts are rebuilt from git on demand and expire after artifact_retention_days
+  #checkov:skip=CKV2_AWS_62:Only CodePipeline reads the artifacts; nothing reacts to new objects
+  bucket        = "${var.name}-${local.account}-pipeline"
+  force_destroy = var.force_destroy
+}
+
+resource "aws_s3_bucket_ownership_controls" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "artifacts" {
+  bucket                  = aws_s3_bucket.artifacts.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_versioning" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_logging" "artifacts" {
+  bucket        = aws_s3_bucket.artifacts.id
+  target_bucket = var.access_log_bucket
+  target_prefix = "s3/${aws_s3_bucket.artifacts.id}/"
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    id     = "expire-artifacts"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.artifact_retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.artifacts]
+}
+
+data "aws_iam_policy_document" "artifacts_bucket" {
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.artifacts.arn,
+      "${aws_s3_bucket.artifacts.arn}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "artifacts" {
+  bucket     = aws_s3_bucket.artifacts.id
+  policy     = data.aws_iam_policy_document.artifacts_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.artifacts]
+}
+
+resource "aws_cloudwatch_log_group" "build" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days, chosen per environment (30 days in dev for cost); raise it where a compliance regime asks for a year
+  name              = "/codebuild/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+# --- CodeBuild -------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "codebuild_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["codebuild.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "codebuild" {
+  name               = "${var.name}-codebuild"
+  assume_role_policy = data.aws_iam_policy_document.codebuild_assume.json
+}
+
+data "aws_iam_policy_document" "codebuild" {
+  statement {
+    sid       = "BuildLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.build.arn}:*"]
+  }
+
+  statement {
+    sid       = "Artifacts"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  statement {
+    sid       = "RegistryLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "PushImages"
+    actions = [
+      "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
+      "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
+    ]
+    resources = values(var.repository_arns)
+  }
+
+  statement {
+    sid       = "PlatformKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "codebuild" {
+  name   = "build-and-push"
+  role   = aws_iam_role.codebuild.id
+  policy = data.aws_iam_policy_document.codebuild.json
+}
+
+resource "aws_codebuild_project" "images" {
+  #checkov:skip=CKV_AWS_316:Privileged mode is what lets CodeBuild run the Docker daemon that builds the images; the project only ever runs this repository's buildspec
+  name           = "${var.name}-images"
+  description    = "Tests, then builds and pushes one image per Regatta service (buildspec.yml)"
+  service_role   = aws_iam_role.codebuild.arn
+  build_timeout  = 60
+  encryption_key = var.kms_key_arn
+
+  source {
+    type      = "CODEPIPELINE"
+    buildspec = "buildspec.yml"
+  }
+
+  artifacts {
+    type = "CODEPIPELINE"
+  }
+
+  environment {
+    type            = "LINUX_CONTAINER"
+    compute_type    = var.build_compute_type
+    image           = var.build_image
+    privileged_mode = true
+
+    environment_variable {
+      name  = "ECR_REGISTRY"
+      value = var.registry
+    }
+    environment_variable {
+      name  = "ECR_REPOSITORY_PREFIX"
+      value = var.repository_prefix
+    }
+  }
+
+  cache {
+    type  = "LOCAL"
+    modes = ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"]
+  }
+
+  logs_config {
+    cloudwatch_logs {
+      group_name = aws_cloudwatch_log_group.build.name
+    }
+  }
+}
+
+# --- CodePipeline ----------------------------------------------------------------------
+
+data "aws_iam_policy_document" "pipeline_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["codepipeline.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "pipeline" {
+  name               = "${var.name}-pipeline"
+  assume_role_policy = data.aws_iam_policy_document.pipeline_assume.json
+}
+
+data "aws_iam_policy_document" "pipeline" {
+  statement {
+    sid       = "Artifacts"
+    actions   = ["s3:GetBucketVersioning", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+    resources = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  statement {
+    sid = "Source"
+    # The service was renamed CodeConnections in 2024; connections answer to either prefix.
+    actions   = ["codeconnections:UseConnection", "codestar-connections:UseConnection"]
+    resources = [local.connection_arn]
+  }
+
+  statement {
+    sid       = "Build"
+    actions   = ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
+    resources = [aws_codebuild_project.images.arn]
+  }
+
+  # The ECS deploy action reads the service's task definition and registers a new revision
+  # with the new image; these two ECS actions take no resource ARN.
+  statement {
+    sid       = "TaskDefinitions"
+    actions   = ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Services"
+    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
+    resources = var.service_arns
+  }
+
+  statement {
+    sid       = "TagTaskDefinitions"
+    actions   = ["ecs:TagResource"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account}:task-definition/${var.name}-*"]
+  }
+
+  statement {
+    sid       = "PassTaskRoles"
+    actions   = ["iam:PassRole"]
+    resources = var.pass_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "PlatformKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "pipeline" {
+  name   = "source-build-deploy"
+  role   = aws_iam_role.pipeline.id
+  policy = data.aws_iam_policy_document.pipeline.json
+}
+
+resource "aws_codepipeline" "this" {
+  name           = var.name
+  role_arn       = aws_iam_role.pipeline.arn
+  pipeline_type  = "V2"
+  execution_mode = "QUEUED"
+
+  artifact_store {
+    type     = "S3"
+    location = aws_s3_bucket.artifacts.bucket
+    encryption_key {
+      id   = var.kms_key_arn
+      type = "KMS"
+    }
+  }
+
+  trigger {
+    provider_type = "CodeStarSourceConnection"
+    git_configuration {
+      source_action_name = "Source"
+      push {
+        branches {
+          includes = [var.branch]
+        }
+      }
+    }
+  }
+
+  stage {
+    name = "Source"
+    action {
+      name             = "Source"
+      category         = "Source"
+      owner            = "AWS"
+      provider         = "CodeStarSourceConnection"
+      version          = "1"
+      namespace        = "SourceVariables"
+      output_artifacts = ["source"]
+      configuration = {
+        ConnectionArn        = local.connection_arn
+        FullRepositoryId     = var.repository
+        BranchName           = var.branch
+        OutputArtifactFormat = "CODE_ZIP"
+        DetectChanges        = "false"
+      }
+    }
+  }
+
+  stage {
+    name = "Build"
+    action {
+      name             = "TestBuildPush"
+      category         = "Build"
+      owner            = "AWS"
+      provider         = "CodeBuild"
+      version          = "1"
+      input_artifacts  = ["source"]
+      output_artifacts = [for s in sort(tolist(local.services)) : local.artifacts[s]]
+      configuration = {
+        ProjectName   = aws_codebuild_project.images.name
+        PrimarySource = "source"
+        EnvironmentVariables = jsonencode([
+          { name = "SOURCE_BRANCH", value = "#{SourceVariables.BranchName}", type = "PLAINTEXT" },
+        ])
+      }
+    }
+  }
+
+  dynamic "stage" {
+    for_each = var.require_approval ? [1] : []
+    content {
+      name = "Approve"
+      action {
+        name     = "Approve"
+        category = "Approval"
+        owner    = "AWS"
+        provider = "Manual"
+        version  = "1"
+        configuration = {
+          CustomData = "Deploy commit #{SourceVariables.CommitId} (#{SourceVariables.CommitMessage})?"
+        }
+      }
+    }
+  }
+
+  stage {
+    name = "Deploy"
+    dynamic "action" {
+      for_each = var.deployments
+      content {
+        name            = action.key
+        category        = "Deploy"
+        owner           = "AWS"
+        provider        = "ECS"
+        version         = "1"
+        input_artifacts = [local.artifacts[action.value]]
+        configuration = {
+          ClusterName       = var.cluster_name
+          ServiceName       = action.key
+          FileName          = "imagedefinitions-${action.value}.json"
+          DeploymentTimeout = "20"
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,196 @@
+"""modules/catalog evaluated by terraform itself (it needs no provider, so it runs offline):
+what Terraform derives from infra/topology.yaml and infra/services.yaml is what the Python
+platform kit derives from them, and every task role is least privilege."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from infra_support import INFRA, TERRAFORM
+
+from shared.topology import dlq_name, load_topology
+
+PREFIX = "regatta-test-"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+
+
+def evaluate(terraform: str, env: dict[str, str], workdir: Path, services_file: Path,
+             topology_file: Path = INFRA / "topology.yaml") -> subprocess.CompletedProcess:
+    """terraform init + apply of a root that only calls modules/catalog; outputs in JSON."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "main.tf").write_text(f"""
+module "catalog" {{
+  source        = "{TERRAFORM / 'modules' / 'catalog'}"
+  topology_file = "{topology_file}"
+  services_file = "{services_file}"
+  name_prefix   = "{PREFIX}"
+  region        = "{REGION}"
+  account_id    = "{ACCOUNT}"
+}}
+
+output "catalog" {{
+  value = module.catalog
+}}
+""")
+    for command in (["init", "-input=false", "-no-color", "-backend=false"],
+                    ["apply", "-auto-approve", "-input=false", "-no-color"],
+                    ["output", "-json", "catalog"]):
+        result = subprocess.run([terraform, *command], cwd=workdir, env=env, capture_output=True,
+                                text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            return result
+    return result
+
+
+@pytest.fixture(scope="module")
+def catalog(terraform_bin: str, terraform_env: dict[str, str],
+            tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The catalog module's outputs for the repository's two files."""
+    workdir = tmp_path_factory.mktemp("catalog")
+    result = evaluate(terraform_bin, terraform_env, workdir, INFRA / "services.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def arn(kind: str, name: str) -> str:
+    return {
+        "sns": f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}{name}",
+        "sqs": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{PREFIX}{name}",
+        "table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{PREFIX}{name}",
+        "s3": f"arn:aws:s3:::{PREFIX}{name}",
+    }[kind]
+
+
+def test_catalog_names_every_resource_as_the_platform_kit_does(catalog: dict[str, Any]) -> None:
+    """Same resources, same physical names (prefix + logical), same DLQ names as
+    shared/topology.py, which the services and the local provisioner use."""
+    topology = load_topology()
+    for kind in ("topics", "queues", "tables", "buckets"):
+        assert set(catalog[kind]) == set(getattr(topology, kind)), kind
+        for name, entry in catalog[kind].items():
+            assert entry["physical"] == f"{PREFIX}{name}"
+            assert entry["owner"] == getattr(topology, kind)[name].owner
+    for name, queue in catalog["queues"].items():
+        declared = topology.queues[name]
+        assert queue["dlq"] == dlq_name(name)
+        assert queue["dlq_physical"] == f"{PREFIX}{dlq_name(name)}"
+        assert (queue["fifo"], queue["visibility_timeout"], queue["max_receive_count"]) == (
+            declared.fifo, declared.visibility_timeout, declared.max_receive_count)
+        assert queue["sender_topic_arns"] == [arn("sns", s.topic) for s in declared.subscriptions]
+        assert queue["sender_bucket_arns"] == [arn("s3", s.bucket) for s in declared.sources]
+
+
+def test_subscriptions_filter_as_the_provisioner_does(catalog: dict[str, Any]) -> None:
+    """One subscription per (topic, queue), filtering on the sorted `type` list, exactly
+    the policy shared/topology.py sets locally."""
+    topology = load_topology()
+    expected = {f"{s.topic}->{q}": {"type": sorted(s.event_types)}
+                for q, queue in topology.queues.items() for s in queue.subscriptions}
+    assert {k: json.loads(v["filter_policy"]) for k, v in catalog["subscriptions"].items()} \
+        == expected
+
+
+def test_table_keys_keep_their_types(catalog: dict[str, Any]) -> None:
+    """Key attribute types survive yamldecode (YAML 1.1 reads a bare N as false)."""
+    topology = load_topology()
+    for name, table in topology.tables.items():
+        keys = [table.hash_key, table.range_key] + [
+            k for ix in table.indexes.values() for k in (ix.hash_key, ix.range_key)]
+        expected = {k.name: k.type for k in keys if k is not None}
+        assert catalog["tables"][name]["attributes"] == expected, name
+        assert catalog["tables"][name]["ttl"] == table.ttl
+        assert set(catalog["tables"][name]["indexes"]) == set(table.indexes)
+
+
+def test_processes_are_each_api_and_each_worker(catalog: dict[str, Any],
+                                                services: dict[str, dict[str, Any]]) -> None:
+    """An ECS service per API and per worker, and a stop timeout covering the drain."""
+    expected = {f"{n}-api": {"service": n, "kind": "api"} for n in services}
+    expected |= {f"{n}-worker": {"service": n, "kind": "worker"}
+                 for n, s in services.items() if "worker" in s}
+    assert catalog["processes"] == expected
+    for name, svc in catalog["worker_services"].items():
+        worker = svc["worker"]
+        assert worker["drain_seconds"] < worker["stop_timeout"] <= 120, name
+
+
+def test_task_roles_grant_only_the_services_own_resources(
+    catalog: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """Each task role names no wildcard action and only ARNs of resources the service owns:
+    its tables (and their indexes), buckets, topics it publishes, queues it consumes."""
+    topology = load_topology()
+    for name, statements in catalog["task_statements"].items():
+        owned = topology.owned_by(name)
+        allowed = {arn("table", t) for t in owned["tables"]}
+        allowed |= {f"{a}/index/*" for a in allowed}
+        allowed |= {arn("s3", b) for b in owned["buckets"]}
+        allowed |= {f"{arn('s3', b)}/*" for b in owned["buckets"]}
+        allowed |= {arn("sns", t) for t in owned["topics"]}
+        allowed |= {arn("sqs", q) for q in owned["queues"]}
+        sids = [s["sid"] for s in statements]
+        assert len(sids) == len(set(sids)), name
+        for statement in statements:
+            assert statement["actions"] and all("*" not in a for a in statement["actions"])
+            assert set(statement["resources"]) <= allowed, (name, statement)
+        by_sid = {s["sid"]: s for s in statements}
+        svc = services[name]
+        assert set(by_sid.get("Publish", {}).get("resources", [])) == {
+            arn("sns", t) for t in svc.get("publishes", [])}
+        assert set(by_sid.get("Consume", {}).get("resources", [])) == {
+            arn("sqs", q) for q in svc.get("worker", {}).get("queues", [])}
+        assert set(by_sid.get("Send", {}).get("resources", [])) == {
+            arn("sqs", q) for q in svc.get("sends_to", [])}
+        granted_tables = {r for s in statements if s["sid"].startswith("Tables")
+                          for r in s["resources"] if not r.endswith("/index/*")}
+        assert granted_tables == {arn("table", t) for t in svc.get("tables", {})}
+
+
+def test_read_access_cannot_write(catalog: dict[str, Any]) -> None:
+    """The read level grants no Put, Update, Delete or Write action."""
+    text = (TERRAFORM / "modules/catalog/main.tf").read_text()
+    read_line = next(line for line in text.splitlines() if line.strip().startswith("read  = [\"dy"))
+    assert not any(word in read_line for word in ("Put", "Update", "Delete", "Write"))
+
+
+def test_a_service_claiming_anothers_table_is_refused(
+    terraform_bin: str, terraform_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The catalog's precondition stops a plan when services.yaml grants a service a
+    resource it does not own, or one that does not exist."""
+    doc = yaml.safe_load((INFRA / "services.yaml").read_text())
+    doc["services"]["recipes"]["tables"]["meetings"] = "read"
+    doc["services"]["trend"]["publishes"].append("no-such-topic")
+    services_file = tmp_path / "services.yaml"
+    services_file.write_text(yaml.safe_dump(doc))
+    result = evaluate(terraform_bin, terraform_env, tmp_path / "root", services_file)
+    assert result.returncode != 0
+    message = " ".join(result.stderr.split())
+    assert "recipes: table meetings is owned by meetings" in message
+    assert "trend: topic no-such-topic is not in the topology" in message
+
+
+def test_catalog_follows_a_new_queue(terraform_bin: str, terraform_env: dict[str, str],
+                                     tmp_path: Path) -> None:
+    """Adding a queue to the topology is the whole change: it gets a DLQ and its senders."""
+    doc = yaml.safe_load((INFRA / "topology.yaml").read_text())
+    doc["queues"]["audit-log.fifo"] = {
+        "owner": "recipes", "fifo": True,
+        "subscriptions": [{"topic": "stock-ticks.fifo", "event_types": ["x.v1"]}]}
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(doc))
+    shutil.copy(INFRA / "services.yaml", tmp_path / "services.yaml")
+    result = evaluate(terraform_bin, terraform_env, tmp_path / "root", tmp_path / "services.yaml",
+                      topology_file)
+    assert result.returncode == 0, result.stderr
+    queue = json.loads(result.stdout)["queues"]["audit-log.fifo"]
+    assert queue["dlq_physical"] == f"{PREFIX}audit-log-dlq.fifo"
+    assert (queue["visibility_timeout"], queue["max_receive_count"]) == (30, 5)
+    assert queue["sender_topic_arns"] == [arn("sns", "stock-ticks.fifo")]
