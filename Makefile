@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run test test-fast test-infra tools lint bench-recipes install clean
+.PHONY: run test test-fast test-infra tools lint bench-recipes bench-meetings install clean
 
 install: $(STAMP)
 
@@ -43,6 +43,9 @@ lint: $(STAMP)
 
 bench-recipes: $(STAMP)
 	@$(PY) bench/bench_recipes.py
+
+bench-meetings: $(STAMP)
+	@$(PY) bench/bench_meetings.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .regatta .pytest_cache

@@ -267,6 +267,7 @@ _ORDINAL_DAY = re.compile(
     rf"\b(?:on\s+)?(?:the\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b"
     rf"|\b(?:on\s+)?the\s+(?P<dw>{ORDINAL})\b(?!\s+(?:one|time|option|slot|choice))"
 )
+_WEEKDAY_GLUE = re.compile(r"[\s,]*")
 _WEEK_ONLY = re.compile(
     r"\b(?:(?:some\s*time|later|early|sometime)\s+)?(?:the\s+)?(?P<w>next|this|coming)\s+week\b"
 )
@@ -281,9 +282,15 @@ def _numeric_date(m: re.Match[str], today: date, day_first: bool) -> date | None
     return _calendar_date(today, month, day, m["y"])
 
 
+def _glued_end(lower: str, end: int) -> int:
+    """Where the next word starts after ``end``, past spaces and commas."""
+    return end + len(_WEEKDAY_GLUE.match(lower, end).group())  # type: ignore[union-attr]
+
+
 def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateFinding:
     """The day the text names, resolved against the local `today` (see module rules)."""
     mentions: list[_Mention[tuple[date | None, int | None]]] = []
+    weekday_ends: dict[int, int] = {}  # start -> end of each weekday mention
 
     def found(match: re.Match[str], value: date | None, weekday: int | None = None) -> None:
         mentions.append(_Mention(match.start(), (value, weekday)))
@@ -316,10 +323,18 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
                 qualifier = None
             bare = qualifier is None and m["w"] is None
             found(m, _weekday_date(today, weekday, qualifier, m["w"]), weekday if bare else None)
+            weekday_ends[m.start()] = m.end()
     for m in _ORDINAL_DAY.finditer(u.lower):
         found(m, _next_day_of_month(today, _day_number(m)))
 
     mentions.sort(key=lambda m: m.start)
+    # "Tuesday, January 12, 2027" (how the bot itself says dates): the weekday only names the
+    # day of the calendar date right after it, so the calendar date is the mention.
+    starts = {m.start for m in mentions}
+    mentions = [
+        m for m in mentions
+        if m.start not in weekday_ends or _glued_end(u.lower, weekday_ends[m.start]) not in starts
+    ]
     chosen = _pick([m for m in mentions if m.value[0] is not None], u.lower)
     if chosen is not None:
         return DateFinding(when=chosen.value[0], weekday=chosen.value[1])

@@ -86,6 +86,8 @@ class SchedulingRules(BaseModel):
     min_duration_minutes: int = 15
     max_duration_minutes: int = 240
     max_retries: int = 3
+    # How far ahead a meeting may be booked; also keeps every date far from datetime's limits.
+    horizon_days: int = Field(default=365, ge=1, le=3650)
     idle_timeout: timedelta = timedelta(seconds=300)  # the original bot's Lex setting
 
     @model_validator(mode="after")
@@ -424,6 +426,8 @@ class _Step:
         if slots.date is not None:
             if slots.date < today:
                 problems["date"] = f"{_say_date(slots.date)} is in the past."
+            elif slots.date > today + timedelta(days=rules.horizon_days):
+                problems["date"] = f"Meetings can be booked up to {rules.horizon_days} days ahead."
             elif slots.date.weekday() not in rules.workdays:
                 problems["date"] = f"We don't meet on {slots.date:%A}s."
         if slots.time is not None:

@@ -1,0 +1,195 @@
+"""HTTP routes of the meetings service (prefix /meetings)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from services.meetings import calendar_feed, logic
+from services.meetings.dialog import (
+    Interval,
+    SchedulingRules,
+    Session,
+    candidate_day,
+    expecting,
+    step,
+)
+from services.meetings.models import (
+    ChatReply,
+    ChatRequest,
+    DialogView,
+    Meeting,
+    MeetingPage,
+    MeetingStatus,
+    MeetingStatusChange,
+    Timezone,
+)
+from services.meetings.nlu import understand
+from services.meetings.settings import MeetingsSettings
+from services.meetings.store import Conversation, ConversationStore, MeetingStore
+from shared.auth import AdminUser
+from shared.dynamo import decode_cursor, encode_cursor
+from shared.errors import ProblemError
+from shared.events import EventPublisher, event_type, new_event
+from shared.http import from_state
+
+SOURCE = "regatta/meetings"
+router = APIRouter(prefix="/meetings", tags=["meetings"])
+
+
+Store = Annotated[MeetingStore, from_state("store")]
+Conversations = Annotated[ConversationStore, from_state("conversations")]
+Events = Annotated[EventPublisher, from_state("events")]
+Settings = Annotated[MeetingsSettings, from_state("settings")]
+MeetingId = Annotated[str, "the meeting's id"]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+ZoneQuery = Annotated[Timezone | None, Query(description="IANA zone of from/to; default: the "
+                                             "service's (UTC unless configured)")]
+
+ADMINS = {401: {"description": "No valid bearer token"},
+          403: {"description": "Not in the admins group"}}
+NOT_FOUND = {404: {"description": "No meeting has this id"}}
+ICS = "text/calendar"
+# The event each admin decision publishes.
+DECIDED = {
+    MeetingStatus.approved: "meeting.approved",
+    MeetingStatus.rejected: "meeting.rejected",
+    MeetingStatus.cancelled: "meeting.cancelled",
+}
+
+
+async def publish(events: EventPublisher, name: str, meeting: Meeting) -> None:
+    await events.publish([new_event(SOURCE, event_type("meetings", name),
+                                    meeting.model_dump(mode="json"), subject=meeting.id)])
+
+
+@router.post("/chat", summary="Talk to Meety, the scheduling assistant (anyone)",
+             responses={409: {"description": "Another message of this conversation is being "
+                                             "handled right now"}})
+async def chat(body: ChatRequest, conversations: Conversations, store: Store, events: Events,
+               settings: Settings) -> ChatReply:
+    now = datetime.now(UTC)
+    rules = settings.rules
+    notice: list[str] = []
+    conversation = await conversations.load(body.session_id, now=now) if body.session_id else None
+    if conversation is None:
+        if body.session_id:
+            notice.append(logic.SESSION_RESTARTED)
+        conversation = Conversation(id=logic.new_session_id(), session=Session(),
+                                    timezone=settings.meetings_default_timezone)
+    timezone = body.timezone or conversation.timezone
+    session = conversation.session
+    understanding = understand(body.text, now=now, timezone=timezone,
+                               expecting=expecting(session), day_first=settings.meetings_day_first,
+                               business_hours=rules.business_hours)
+    turn = step(session, understanding, now=now, timezone=timezone, rules=rules)
+    day = candidate_day(session, understanding, now=now, rules=rules)
+    # step() only looks at busy times to check a clash, which it does once date, time and
+    # length are all known: a first pass without them tells whether this turn needs the Query.
+    if day is not None and logic.checks_clashes(turn.session):
+        busy = await _busy_times(store, day, timezone, rules)
+        turn = step(session, understanding, now=now, timezone=timezone, rules=rules, busy=busy)
+    meeting = logic.new_meeting(turn.draft, now=now) if turn.draft else None
+    await conversations.save(replace(conversation, session=turn.session, timezone=timezone),
+                             expires_at=now + rules.idle_timeout, request=meeting)
+    if meeting:
+        await publish(events, "meeting.requested", meeting)
+    return ChatReply(session_id=conversation.id, messages=[*notice, *turn.messages],
+                     dialog=DialogView.of(turn.session), meeting=meeting)
+
+
+async def _busy_times(store: MeetingStore, day: date, timezone: str,
+                     rules: SchedulingRules) -> list[Interval]:
+    """Local (start, end) times of the approved meetings on ``day``, as step() takes them."""
+    since, until = logic.day_bounds(day, timezone)
+    # A meeting that started the day before can still run into this one.
+    earliest = logic.shifted(since, -timedelta(minutes=rules.max_duration_minutes))
+    return logic.busy_intervals(await store.approved_times(earliest, until), day, timezone)
+
+
+def _window(since: date | None, until: date | None,
+            timezone: str) -> tuple[datetime | None, datetime | None]:
+    if since and until and since > until:
+        raise ProblemError("'from' must not be after 'to'")
+    return (logic.day_bounds(since, timezone)[0] if since else None,
+            logic.day_bounds(until, timezone)[1] if until else None)
+
+
+@router.get("", summary="Meetings by status and date, in start order (admins)",
+            responses=ADMINS)
+async def list_meetings(
+    _: AdminUser,
+    store: Store,
+    settings: Settings,
+    status: MeetingStatus = MeetingStatus.approved,
+    since: Annotated[date | None, Query(alias="from", description="First day (inclusive)")] = None,
+    until: Annotated[date | None, Query(alias="to", description="Last day (inclusive)")] = None,
+    timezone: ZoneQuery = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> MeetingPage:
+    first, last = _window(since, until, timezone or settings.meetings_default_timezone)
+    items, last_key = await store.page(status, since=first, until=last, limit=limit,
+                                       after=decode_cursor(cursor))
+    return MeetingPage(items=items, next_cursor=encode_cursor(last_key))
+
+
+@router.get("/pending", summary="Meeting requests waiting for a decision (admins)",
+            responses=ADMINS)
+async def pending_meetings(_: AdminUser, store: Store, limit: Limit = 20,
+                           cursor: Cursor = None) -> MeetingPage:
+    items, last_key = await store.page(MeetingStatus.pending, since=None, until=None,
+                                       limit=limit, after=decode_cursor(cursor))
+    return MeetingPage(items=items, next_cursor=encode_cursor(last_key))
+
+
+@router.get("/calendar.ics", summary="Approved meetings as an iCalendar feed (admins)",
+            response_class=Response,
+            responses={**ADMINS, 200: {"content": {ICS: {"schema": {"type": "string"}}},
+                                       "description": "An RFC 5545 calendar"}})
+async def calendar(
+    _: AdminUser,
+    store: Store,
+    settings: Settings,
+    since: Annotated[date | None, Query(alias="from", description="First day (inclusive)")] = None,
+    until: Annotated[date | None, Query(alias="to", description="Last day (inclusive)")] = None,
+    timezone: ZoneQuery = None,
+) -> Response:
+    first, last = _window(since, until, timezone or settings.meetings_default_timezone)
+    meetings = await store.all_in(MeetingStatus.approved, since=first, until=last)
+    return Response(calendar_feed.feed(meetings, organizer=settings.meetings_mail_from),
+                    media_type=ICS, headers={"Content-Disposition":
+                                             'inline; filename="meetings.ics"'})
+
+
+@router.get("/{meeting_id}", summary="One meeting (admins)", responses={**ADMINS, **NOT_FOUND})
+async def get_meeting(meeting_id: MeetingId, _: AdminUser, store: Store) -> Meeting:
+    return await store.get(meeting_id)
+
+
+@router.patch(
+    "/{meeting_id}",
+    summary="Approve, reject or cancel a meeting (admins)",
+    description="pending -> approved | rejected; approved -> cancelled. Anything else, and "
+    "approving a meeting that overlaps an approved one, is 409 (the body names the allowed "
+    "moves or the clashing meetings). Never creates a meeting.",
+    responses={**ADMINS, **NOT_FOUND, 409: {"description": "Not an allowed move, or a clash"}},
+)
+async def change_status(meeting_id: MeetingId, body: MeetingStatusChange, _: AdminUser,
+                        store: Store, events: Events, settings: Settings) -> Meeting:
+    meeting = await store.get(meeting_id)
+    logic.ensure_transition(meeting, body.status)
+    now = datetime.now(UTC)
+    if body.status is MeetingStatus.approved:
+        meeting = await store.approve(
+            meeting, now=now, lookback=timedelta(minutes=settings.meetings_max_duration_minutes),
+            ensure_free=logic.ensure_free,
+        )
+    else:
+        meeting = await store.move(meeting, body.status, now=now)
+    await publish(events, DECIDED[body.status], meeting)
+    return meeting

@@ -1,0 +1,336 @@
+"""DynamoDB access for meetings and for the conversations that request them."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from services.meetings import logic
+from services.meetings.dialog import Session
+from services.meetings.models import Meeting, MeetingStatus, utc_text
+from shared.dynamo import CursorError, from_item, start_key, to_item, to_value
+from shared.errors import ConflictError, NotFoundError
+from shared.logging import get_logger
+
+log = get_logger("meetings.store")
+
+STATUS_INDEX = "by-status"
+INDEX_KEYS = {"id", "status", "start"}
+# One item beside the meetings, outside the status index (it has no status), that every
+# approval bumps; see MeetingStore.approve.
+APPROVALS_GUARD = {"id": {"S": "approvals-guard"}}
+APPROVE_ATTEMPTS = 5
+# "status" and "end" are DynamoDB reserved words.
+NAMES = {"#status": "status", "#start": "start", "#end": "end"}
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def _meeting_item(meeting: Meeting) -> dict[str, Any]:
+    return to_item(meeting.model_dump(mode="json"))
+
+
+def _meeting(item: dict[str, Any]) -> Meeting:
+    return Meeting.model_validate(from_item(item))
+
+
+def _key(meeting_id: str) -> dict[str, Any]:
+    # Ids are server-assigned UUIDs: anything else names no meeting (and some strings are
+    # not even valid DynamoDB keys, which would be a 500 rather than a 404).
+    try:
+        canonical = str(uuid.UUID(meeting_id)) == meeting_id
+    except ValueError:
+        canonical = False
+    if not canonical:
+        raise NotFoundError(f"meeting {meeting_id[:64]} does not exist")
+    return {"id": {"S": meeting_id}}
+
+
+class MeetingStore:
+    """Meeting requests, in the service's meetings table and its by-status index."""
+
+    def __init__(self, dynamodb: Any, *, meetings_table: str) -> None:
+        self.dynamodb = dynamodb
+        self.meetings_table = meetings_table
+
+    async def get(self, meeting_id: str) -> Meeting:
+        """The meeting, or NotFoundError."""
+        response = await self.dynamodb.get_item(
+            TableName=self.meetings_table, Key=_key(meeting_id), ConsistentRead=True
+        )
+        if "Item" not in response:
+            raise NotFoundError(f"meeting {meeting_id} does not exist")
+        return _meeting(response["Item"])
+
+    async def page(
+        self, status: MeetingStatus, *, since: datetime | None, until: datetime | None,
+        limit: int, after: dict[str, Any] | None,
+    ) -> tuple[list[Meeting], dict[str, Any] | None]:
+        """One page of the meetings in ``status`` starting in [since, until), in start order."""
+        key = start_key(after, INDEX_KEYS)
+        if key and key["status"] != {"S": status.value}:
+            raise CursorError("cursor is not valid for this listing")
+        request = self._range_query(status, since, until)
+        request["Limit"] = limit
+        if key:
+            request["ExclusiveStartKey"] = key
+        try:
+            response = await self.dynamodb.query(**request)
+        except ClientError as exc:
+            # DynamoDB checks a start key against the index and the key condition; a cursor
+            # it refuses is the client's mistake, not ours.
+            if key and exc.response["Error"]["Code"] == "ValidationException":
+                raise CursorError("cursor is not valid for this listing") from None
+            raise
+        return [_meeting(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+
+    async def all_in(
+        self, status: MeetingStatus, *, since: datetime | None, until: datetime | None
+    ) -> list[Meeting]:
+        """Every meeting in ``status`` starting in [since, until), in start order."""
+        meetings: list[Meeting] = []
+        request = self._range_query(status, since, until)
+        while True:
+            response = await self.dynamodb.query(**request)
+            meetings += [_meeting(i) for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return meetings
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def approved_times(
+        self, since: datetime, until: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        """(start, end) of the approved meetings starting in [since, until): the chat's busy
+        lookup, so only the two attributes travel."""
+        request = self._range_query(MeetingStatus.approved, since, until,
+                                    projection="#start, #end")
+        times: list[tuple[datetime, datetime]] = []
+        while True:
+            response = await self.dynamodb.query(**request)
+            times += [(datetime.fromisoformat(i["start"]["S"]),
+                       datetime.fromisoformat(i["end"]["S"])) for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return times
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _range_query(
+        self, status: MeetingStatus, since: datetime | None, until: datetime | None,
+        *, projection: str | None = None,
+    ) -> dict[str, Any]:
+        condition = "#status = :status"
+        values = {":status": {"S": status.value}}
+        # Starts are stored to the second, so "before until" is "at most until - 1 s".
+        last = utc_text(logic.shifted(until, -timedelta(seconds=1))) if until else None
+        if since and last:
+            condition += " AND #start BETWEEN :since AND :last"
+            values |= {":since": {"S": utc_text(since)}, ":last": {"S": last}}
+        elif since:
+            condition += " AND #start >= :since"
+            values[":since"] = {"S": utc_text(since)}
+        elif last:
+            condition += " AND #start <= :last"
+            values[":last"] = {"S": last}
+        request: dict[str, Any] = {
+            "TableName": self.meetings_table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        if projection:
+            request["ProjectionExpression"] = projection
+        # DynamoDB refuses names that no expression uses.
+        used = f"{condition} {projection or ''}"
+        request["ExpressionAttributeNames"] = {k: v for k, v in NAMES.items() if k in used}
+        return request
+
+    async def move(self, meeting: Meeting, target: MeetingStatus, *, now: datetime) -> Meeting:
+        """Move a meeting to ``target`` if it is still in the status it was read in.
+
+        Never creates a record: an id that does not exist is NotFoundError. A meeting that
+        moved meanwhile is ConflictError with the moves allowed from where it is now.
+        """
+        changed = logic.moved(meeting, target, now=now)
+        try:
+            response = await self.dynamodb.update_item(
+                TableName=self.meetings_table,
+                Key=_key(meeting.id),
+                **self._move_request(meeting, changed),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                await self._explain_refusal(meeting.id, target)
+            raise
+        return _meeting(response["Attributes"])
+
+    async def approve(
+        self, meeting: Meeting, *, now: datetime, lookback: timedelta,
+        ensure_free: Callable[[Meeting, list[Meeting]], None],
+    ) -> Meeting:
+        """Approve a pending meeting unless ``ensure_free`` refuses the approved ones near it.
+
+        Two approvals racing for the same time must not both pass, so each one is a
+        transaction that also bumps a single guard item, conditional on the guard's value
+        read before the overlap check::
+
+            read guard (g) ──► query approved starting in [start - lookback, end) ──► clash? 409
+            TransactWrite  [0] meeting  status := approved   IF status = pending
+                           [1] guard    version := g + 1     IF version = g
+            [1] refused: an approval landed after our check: read and check again
+            [0] refused: the meeting itself moved or vanished: 404 / 409 as for any move
+
+        ``lookback`` is the longest a meeting can last: an earlier start cannot overlap.
+        """
+        approved = logic.moved(meeting, MeetingStatus.approved, now=now)
+        for _ in range(APPROVE_ATTEMPTS):
+            guard = await self._guard_version()
+            near = await self.all_in(MeetingStatus.approved,
+                                     since=logic.shifted(meeting.start, -lookback),
+                                     until=meeting.end)
+            ensure_free(meeting, near)
+            bump: dict[str, Any] = {
+                "TableName": self.meetings_table,
+                "Key": APPROVALS_GUARD,
+                "UpdateExpression": "SET version = :next",
+                "ConditionExpression": "version = :seen" if guard
+                else "attribute_not_exists(version)",
+                "ExpressionAttributeValues": {":next": to_value(guard + 1)}
+                | ({":seen": to_value(guard)} if guard else {}),
+            }
+            try:
+                await self.dynamodb.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
+                                **self._move_request(meeting, approved)}},
+                    {"Update": bump},
+                ])
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    await self._explain_refusal(meeting.id, MeetingStatus.approved)
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                    continue
+                raise
+            return approved
+        raise ConflictError("many approvals are happening at once; try again",
+                            headers={"Retry-After": "1"})
+
+    async def _guard_version(self) -> int:
+        response = await self.dynamodb.get_item(
+            TableName=self.meetings_table, Key=APPROVALS_GUARD, ConsistentRead=True
+        )
+        return int(from_item(response.get("Item", {})).get("version", 0))
+
+    @staticmethod
+    def _move_request(current: Meeting, changed: Meeting) -> dict[str, Any]:
+        return {
+            "UpdateExpression": "SET #status = :to, version = :version, updated_at = :now",
+            "ConditionExpression": "attribute_exists(id) AND #status = :from",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":to": to_value(changed.status.value),
+                ":from": to_value(current.status.value),
+                ":version": to_value(changed.version),
+                ":now": to_value(utc_text(changed.updated_at)),
+            },
+        }
+
+    async def _explain_refusal(self, meeting_id: str, target: MeetingStatus) -> None:
+        """Raise the 404 or 409 a refused conditional move means."""
+        current = await self.get(meeting_id)
+        logic.ensure_transition(current, target)
+        raise ConflictError("the meeting changed meanwhile; fetch it again")
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One chat's stored state; ``version`` 0 means it is not stored yet."""
+
+    id: str
+    session: Session
+    timezone: str
+    version: int = 0
+
+
+def _conversation_key(conversation_id: str) -> dict[str, Any]:
+    # The table keeps a hash of the id, never the id itself: whoever can read the table
+    # still cannot take over somebody's conversation.
+    return {"id": {"S": hashlib.sha256(conversation_id.encode()).hexdigest()}}
+
+
+class ConversationStore:
+    """Chat sessions with an idle expiry (TTL attribute ``expires_at``, also checked here)."""
+
+    def __init__(self, dynamodb: Any, *, sessions_table: str, meetings_table: str) -> None:
+        self.dynamodb = dynamodb
+        self.sessions_table = sessions_table
+        self.meetings_table = meetings_table
+
+    async def load(self, conversation_id: str, *, now: datetime) -> Conversation | None:
+        """The conversation, or None when there is none (or it expired) under this id."""
+        response = await self.dynamodb.get_item(
+            TableName=self.sessions_table, Key=_conversation_key(conversation_id),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        # DynamoDB's TTL deletes lazily (up to days late), so expiry is checked here too.
+        if item is None or int(item["expires_at"]["N"]) <= now.timestamp():
+            return None
+        try:
+            session = Session.model_validate_json(item["session"]["S"])
+        except ValidationError:
+            # Written by a release whose dialog state had another shape: start over rather
+            # than fail every message of the conversation until it expires.
+            log.warning("conversation.unreadable", version=item["version"]["N"])
+            return None
+        return Conversation(id=conversation_id, session=session,
+                            timezone=item["timezone"]["S"], version=int(item["version"]["N"]))
+
+    async def save(
+        self, conversation: Conversation, *, expires_at: datetime, request: Meeting | None = None
+    ) -> None:
+        """Store the conversation's new state, and the meeting it requested if any, atomically.
+
+        Conditional on the version it was loaded at: of two turns of one conversation
+        handled at once, the second to finish is refused with ConflictError.
+        """
+        item = {
+            **_conversation_key(conversation.id),
+            "session": {"S": conversation.session.model_dump_json()},
+            "timezone": {"S": conversation.timezone},
+            "version": to_value(conversation.version + 1),
+            "expires_at": to_value(int(expires_at.timestamp())),
+        }
+        put: dict[str, Any] = {"TableName": self.sessions_table, "Item": item}
+        if conversation.version:
+            put |= {"ConditionExpression": "version = :loaded",
+                    "ExpressionAttributeValues": {":loaded": to_value(conversation.version)}}
+        else:
+            put["ConditionExpression"] = "attribute_not_exists(id)"
+        try:
+            if request is None:
+                await self.dynamodb.put_item(**put)
+            else:
+                await self.dynamodb.transact_write_items(TransactItems=[
+                    {"Put": put},
+                    {"Put": {"TableName": self.meetings_table, "Item": _meeting_item(request),
+                             "ConditionExpression": "attribute_not_exists(id)"}},
+                ])
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+                raise ConflictError(
+                    "another message of this conversation was handled at the same time; "
+                    "send yours again"
+                ) from None
+            raise

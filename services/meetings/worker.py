@@ -1,0 +1,22 @@
+"""The meetings worker process: ``python -m services.meetings.worker``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.meetings.consumers import Notifier
+from services.meetings.mail import Mailer
+from services.meetings.settings import MeetingsSettings
+from shared.worker import SqsWorker, consumer, serve
+
+
+async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
+    settings: MeetingsSettings = aws.settings
+    notifier = Notifier(Mailer(await aws.client("ses")), sender=settings.meetings_mail_from,
+                        admin=settings.meetings_admin_email)
+    return [await consumer(aws, resources, "meetings-notifications", notifier,
+                           idempotency_table="meetings-idempotency")]
+
+
+if __name__ == "__main__":
+    serve(MeetingsSettings.load(), "meetings", build)
