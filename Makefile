@@ -4,10 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
+NPM ?= $(shell command -v npm 2>/dev/null)
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
+	web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run test test-fast test-infra tools lint bench-recipes bench-meetings install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock install clean
 
 install: $(STAMP)
 
@@ -25,10 +28,22 @@ $(CHECKOV): | $(STAMP)
 
 tools: $(STAMP) $(CHECKOV)
 
-run: $(STAMP)
+web: web/dist/index.html
+
+# The web app (the gateway serves it on :8000), rebuilt when its sources change. Without npm
+# the platform still runs; the gateway's page then says how to build the app.
+web/dist/index.html: $(WEB_SOURCES)
+	@if [ -z "$(NPM)" ]; then \
+	  echo "npm not found: the web app is not built (install Node.js 20.19+ and npm, then: make web)"; \
+	else \
+	  cd web && { test node_modules/.package-lock.json -nt package-lock.json \
+	    || $(NPM) ci --no-audit --no-fund; } && $(NPM) run build --silent; \
+	fi
+
+run: $(STAMP) web
 	@$(VENV)/bin/regatta up
 
-test: $(STAMP) $(CHECKOV)
+test: $(STAMP) $(CHECKOV) web
 	@$(PY) -m pytest
 
 test-infra: $(STAMP) $(CHECKOV)
@@ -47,5 +62,8 @@ bench-recipes: $(STAMP)
 bench-meetings: $(STAMP)
 	@$(PY) bench/bench_meetings.py
 
+bench-stock: $(STAMP)
+	@$(PY) bench/bench_stock.py
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .regatta .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .regatta .pytest_cache web/dist web/node_modules test-artifacts

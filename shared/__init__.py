@@ -9,6 +9,7 @@ Modules, each importable on its own:
 - ``dynamo``       Python <-> DynamoDB attribute values, cursors
 - ``events``       CloudEvents 1.0 envelope and the SNS publisher
 - ``worker``       the SQS consumer that implements the worker contract
+- ``batch``        the same consumer calling its handler once per received batch
 - ``idempotency``  DynamoDB-backed exactly-once effects for consumers
 - ``auth``         Cognito JWT verification and FastAPI user dependencies
 - ``http``         FastAPI app factory: health, problem+json, request logs

@@ -40,9 +40,11 @@ SERVICE_PORTS = {
     "stock-ingest": ("STOCK_INGEST_PORT", 8003),
     "trend": ("TREND_PORT", 8004),
     "media-jobs": ("MEDIA_JOBS_PORT", 8005),
+    # The web app and every API on one origin (stands in for CloudFront + ALB).
+    "gateway": ("GATEWAY_PORT", 8000),
 }
 PREFIXES = {"recipes": "/recipes", "meetings": "/meetings", "stock-ingest": "/stocks",
-            "trend": "/trends", "media-jobs": "/media"}
+            "trend": "/trends", "media-jobs": "/media", "gateway": "/"}
 
 app = typer.Typer(help="Regatta developer commands.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -144,6 +146,9 @@ def _banner(emulator_url: str, ports: dict[str, int], services: list[str]) -> No
     lines = ["", "Regatta is starting. Services:"]
     for name in services:
         base = f"http://127.0.0.1:{ports[name]}"
+        if name == "gateway":
+            lines.append(f"  {'web app':<13} {base}/   (every API under its prefix too)")
+            continue
         lines.append(f"  {name:<13} {base}{PREFIXES[name]}   docs: {base}{PREFIXES[name]}/docs")
     lines += [f"  emulator      {emulator_url}", "", "Demo users (local only):"]
     lines += [f"  {u.username:<6} password {u.password}" + ("  (admins)" if u.admin else "")
@@ -311,9 +316,11 @@ def produce(
     names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     if not names:
         _fail("--symbols names no symbol")
+    _settings()  # picks up the ports `regatta up` chose
     port = os.environ.get("STOCK_INGEST_PORT", str(SERVICE_PORTS["stock-ingest"][1]))
     base = (url or f"http://127.0.0.1:{port}").rstrip("/")
     warn = lambda message: typer.secho(message, fg=typer.colors.YELLOW, err=True)  # noqa: E731
+    typer.echo(f"sending {source} ticks for {', '.join(names)} to {base} at {rate:g}/s", err=True)
     try:
         ticks = ticks_from(source, names, rate=rate, count=count, duration=duration, seed=seed,
                            warn=warn)
@@ -330,7 +337,6 @@ def produce(
                                     on_progress=lambda n: bar.advance(task, n))
                 return await sender.send(ticks, rate=rate, duration=duration)
 
-    typer.echo(f"sending {source} ticks for {', '.join(names)} to {base} at {rate:g}/s", err=True)
     with suppress(KeyboardInterrupt):
         try:
             report = asyncio.run(run())

@@ -116,18 +116,22 @@ async def _backoff(attempt: int) -> None:
 
 
 async def batch_write(
-    dynamodb: Any, table: str, requests: Sequence[dict[str, Any]], *,
+    dynamodb: Any, requests: Mapping[str, Sequence[dict[str, Any]]], *,
     concurrency: int = 4, attempts: int = 8,
 ) -> None:
-    """Apply ``PutRequest``/``DeleteRequest`` entries with BatchWriteItem, 25 per call.
+    """Apply ``PutRequest``/``DeleteRequest`` entries (table -> entries) with BatchWriteItem.
 
-    Up to ``concurrency`` calls run at once. Unprocessed items are retried with jittered
-    backoff; AwsUnavailableError if some are still unprocessed after ``attempts`` calls.
+    Entries of several tables share calls (25 per call); up to ``concurrency`` calls run at
+    once. Unprocessed items are retried with jittered backoff; AwsUnavailableError if some
+    are still unprocessed after ``attempts`` calls.
     """
     semaphore = asyncio.Semaphore(concurrency)
+    flat = [(table, entry) for table, entries in requests.items() for entry in entries]
 
-    async def write(chunk: Sequence[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {table: list(chunk)}
+    async def write(chunk: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        pending: dict[str, Any] = {}
+        for table, entry in chunk:
+            pending.setdefault(table, []).append(entry)
         async with semaphore:
             for attempt in range(attempts):
                 response = await dynamodb.batch_write_item(RequestItems=pending)
@@ -135,28 +139,36 @@ async def batch_write(
                 if not pending:
                     return
                 await _backoff(attempt)
-        raise AwsUnavailableError(
-            f"DynamoDB left {len(pending[table])} writes to {table} unprocessed")
+        left = sum(len(entries) for entries in pending.values())
+        raise AwsUnavailableError(f"DynamoDB left {left} batch writes unprocessed")
 
-    await asyncio.gather(*(write(requests[start : start + BATCH_WRITE_SIZE])
-                           for start in range(0, len(requests), BATCH_WRITE_SIZE)))
+    await asyncio.gather(*(write(flat[start : start + BATCH_WRITE_SIZE])
+                           for start in range(0, len(flat), BATCH_WRITE_SIZE)))
 
 
 async def batch_get(
     dynamodb: Any, keys: Mapping[str, Sequence[dict[str, Any]]], *,
-    consistent: bool = False, attempts: int = 8,
+    consistent: bool = False, attributes: Mapping[str, Sequence[str]] | None = None,
+    attempts: int = 8,
 ) -> dict[str, list[dict[str, Any]]]:
     """The items found for ``keys`` (table -> keys), by table, with BatchGetItem.
 
-    Keys of several tables share calls (100 keys per call); unprocessed keys are retried with
-    jittered backoff (AwsUnavailableError after ``attempts`` calls). Items come in no order.
+    Keys of several tables share calls (100 keys per call); ``attributes`` (table -> names)
+    limits what is read. Unprocessed keys are retried with jittered backoff
+    (AwsUnavailableError after ``attempts`` calls). Items come in no order.
     """
+    projections = {
+        table: {"ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(names))),
+                "ExpressionAttributeNames": {f"#a{i}": n for i, n in enumerate(names)}}
+        for table, names in (attributes or {}).items()
+    }
     found: dict[str, list[dict[str, Any]]] = {table: [] for table in keys}
     flat = [(table, key) for table, table_keys in keys.items() for key in table_keys]
     for start in range(0, len(flat), BATCH_GET_SIZE):
         pending: dict[str, Any] = {}
         for table, key in flat[start : start + BATCH_GET_SIZE]:
-            request = pending.setdefault(table, {"Keys": [], "ConsistentRead": consistent})
+            request = pending.setdefault(
+                table, {"Keys": [], "ConsistentRead": consistent, **projections.get(table, {})})
             request["Keys"].append(key)
         for attempt in range(attempts):
             response = await dynamodb.batch_get_item(RequestItems=pending)

@@ -1,7 +1,8 @@
 """The moto server process that stands in for AWS locally and in tests.
 
 Run as ``python -m shared.emulator -H HOST -p PORT``: moto's own server, except that DynamoDB
-requests are handled one at a time (see ``serialize_dynamodb``).
+requests are handled one at a time (see ``serialize_dynamodb``) and FIFO queues hand out
+messages as SQS does when consumers die or share a queue (see ``fifo_receive_like_sqs``).
 """
 
 from __future__ import annotations
@@ -112,11 +113,58 @@ def serialize_dynamodb() -> None:
     DynamoHandler.call_action = serialized  # type: ignore[method-assign]
 
 
+def fifo_receive_like_sqs() -> None:
+    """Receive from FIFO queues as SQS does, for consumers that die or run side by side.
+
+    moto's receive loop has three flaws with FIFO queues:
+
+    - it notices that an in-flight message timed out only when the loop reaches it, and skips
+      a message while its group has another message marked in flight, so when a consumer dies
+      holding several messages of a group, the second comes back before the first;
+    - a long poll decides once, when it starts, which groups are in flight, so it never sees
+      a group that another consumer frees meanwhile (a second consumer starves);
+    - while every visible message belongs to a group in flight, a long poll spins without
+      sleeping, burning the emulator's CPU.
+
+    Here a FIFO long poll clears the marks of timed-out messages and tries again whenever a
+    message arrives, every 0.1 s while visible messages wait for their group to be free, and
+    every second otherwise, until its wait time is up.
+    """
+    from moto.sqs.models import SQSBackend
+
+    receive_message = SQSBackend.receive_message
+
+    def receive(self: SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int,
+                visibility_timeout: int, message_attribute_names: list[str] | None = None,
+                ) -> object:
+        queue = self.get_queue(queue_name)
+        if not queue.fifo_queue:
+            return receive_message(self, queue_name, count, wait_seconds_timeout,
+                                   visibility_timeout, message_attribute_names)
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            pending = queue.pending_messages
+            for message in [m for m in pending if m.visible]:
+                pending.discard(message)
+            result = receive_message(self, queue_name, count, 0, visibility_timeout,
+                                     message_attribute_names)
+            remaining = deadline - time.monotonic()
+            if result or remaining <= 0:
+                return result
+            with queue._messages_lock:  # notified when a message arrives, not when one is
+                # deleted or times out: look again soon while visible messages wait for their
+                # group, and every second otherwise.
+                queue._messages_lock.wait(min(0.1 if queue.messages else 1.0, remaining))
+
+    SQSBackend.receive_message = receive  # type: ignore[method-assign]
+
+
 def main() -> None:
-    """``moto_server`` with DynamoDB requests serialized."""
+    """``moto_server`` with DynamoDB requests serialized and FIFO receives as in SQS."""
     from moto.server import main as moto_main
 
     serialize_dynamodb()
+    fifo_receive_like_sqs()
     moto_main()
 
 

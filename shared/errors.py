@@ -11,7 +11,8 @@
     ├── ProblemError              an HTTP problem a route raises on purpose
     │   ├── NotFoundError         404
     │   ├── ConflictError         409
-    │   └── PreconditionFailedError  412
+    │   ├── PreconditionFailedError  412
+    │   └── UnprocessableError    422
     └── IdempotencyError
         └── IdempotencyInProgressError  another consumer is handling the same event now
 """
@@ -85,6 +86,13 @@ class PreconditionFailedError(ProblemError):
 
     status = 412
     title = "Precondition Failed"
+
+
+class UnprocessableError(ProblemError):
+    """The request is well-formed but breaks a rule the schema cannot express (a limit)."""
+
+    status = 422
+    title = "Unprocessable Content"
 
 
 class IdempotencyError(RegattaError):

@@ -6,11 +6,14 @@ real moto server process over HTTP; nothing is mocked.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,3 +210,56 @@ async def queue_depth(aws: AwsClients, resources: Resources, queue: str) -> dict
     ))["Attributes"]
     return {"visible": int(attrs["ApproximateNumberOfMessages"]),
             "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
+
+
+class TopicTap:
+    """A throwaway queue subscribed to a topology topic (raw delivery, no filter) that keeps
+    every event published meanwhile, for tests that assert on what a service published::
+
+        async with TopicTap.open(aws, stack.resources, "media-events") as tap:
+            ...
+            events = await tap.drain()
+    """
+
+    def __init__(self, sqs: Any, url: str) -> None:
+        self.sqs = sqs
+        self.url = url
+        self.events: list[dict[str, Any]] = []
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, aws: AwsClients, resources: Resources,
+                   topic: str) -> AsyncIterator[TopicTap]:
+        """Subscribe a new queue to ``topic``; unsubscribed and deleted on exit."""
+        sqs, sns = await aws.client("sqs"), await aws.client("sns")
+        fifo = topic.endswith(".fifo")
+        name = f"tap-{uuid.uuid4().hex[:12]}{'.fifo' if fifo else ''}"
+        url = (await sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"}
+                                      if fifo else {}))["QueueUrl"]
+        arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+               )["Attributes"]["QueueArn"]
+        subscription = await sns.subscribe(
+            TopicArn=resources.topic_arn(topic), Protocol="sqs", Endpoint=arn,
+            Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True)
+        try:
+            yield cls(sqs, url)
+        finally:
+            await sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+            await sqs.delete_queue(QueueUrl=url)
+
+    async def drain(self) -> list[dict[str, Any]]:
+        """Receive until the queue is empty; every event so far (JSON bodies), in order."""
+        while True:
+            response = await self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
+                                                      WaitTimeSeconds=0)
+            received = response.get("Messages", [])
+            if not received:
+                return self.events
+            self.events += [json.loads(m["Body"]) for m in received]
+            await self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(received)])
+
+    def about(self, subject: str) -> list[dict[str, Any]]:
+        """The events kept so far whose subject is ``subject``."""
+        return [e for e in self.events if e.get("subject") == subject]

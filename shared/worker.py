@@ -13,12 +13,15 @@
   received-but-unstarted records (visibility 0) and return, so the process exits 0.
 - Idempotency by event id (``IdempotencyStore``): a redelivered or duplicated event has no
   second effect.
+- A handler that needs to know which delivery it runs for (its SQS message id, how often it
+  was received) reads `current_delivery()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import random
 import signal
 import time
@@ -77,6 +80,23 @@ class WorkerConfig:
     stop_timeout: float = 25.0
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The SQS delivery a record handler is running for."""
+
+    message_id: str  # the same for every redelivery of one message
+    receive_count: int  # 1 on the first delivery; the redrive policy counts the same way
+
+
+_delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar(
+    "regatta_delivery", default=None)
+
+
+def current_delivery() -> Delivery | None:
+    """The delivery the running handler was called for; None outside an `SqsWorker` handler."""
+    return _delivery.get()
 
 
 Handler = Callable[[T], Awaitable[None]]
@@ -244,7 +264,11 @@ class SqsWorker(Generic[T]):
                 record.outcome = Outcome.RELEASED
                 return
             record.started = time.monotonic()
-            record.outcome = await self._handle(record)
+            token = _delivery.set(Delivery(record.message_id, record.receive_count))
+            try:
+                record.outcome = await self._handle(record)
+            finally:
+                _delivery.reset(token)
 
     async def _handle(self, record: Record[T]) -> Outcome:
         with bound_contextvars(message_id=record.message_id, receive_count=record.receive_count):

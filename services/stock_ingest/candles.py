@@ -198,3 +198,13 @@ def candles_from_objects(
             path.write_bytes(data)
             paths.append(path)
         return candles_from_files(paths, symbol, interval, start, end)
+
+
+class CandleSeries(BaseModel):
+    """Response of GET /stocks/{symbol}/candles: buckets with ticks, oldest first."""
+
+    symbol: str
+    interval: Interval
+    start: Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+    end: Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+    items: list[Candle]

@@ -285,3 +285,67 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
             msg = msg.removeprefix("Value error, ")
         errors.append(FieldError(loc=list(error["loc"]), msg=msg))
     return errors
+
+
+class TickReceipt(BaseModel):
+    """Response of POST /stocks/ticks: what was recorded and what was refused.
+
+    ``duplicates`` counts repeats within the request; a retried request is recorded again under
+    the same ids and keys, so it changes nothing downstream.
+    """
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedTick]
+    batch_id: str | None = None
+    """Names the request's archive objects (``raw/.../<batch_id>.json.gz``); None if nothing
+    was accepted."""
+
+
+class CuratedTick(BaseModel):
+    """A tick as the curated table keeps it: what queries need (the archive has the rest)."""
+
+    symbol: str
+    timestamp: Timestamp
+    id: str
+    price: float
+    volume: int | None = None
+    exchange: str | None = None
+
+
+class TickPage(BaseModel):
+    """One page of a symbol's curated ticks in time order; pass ``next_cursor`` as ``cursor``."""
+
+    items: list[CuratedTick]
+    next_cursor: str | None = None
+
+
+class SymbolSummary(BaseModel):
+    """A symbol the service has recorded ticks for."""
+
+    symbol: str
+    first_tick_at: Timestamp
+    last_tick_at: Timestamp
+    tick_count: int
+    """Ticks recorded; a retried request is counted once."""
+
+
+class SymbolList(BaseModel):
+    items: list[SymbolSummary]
+
+
+class RecordedTick(BaseModel):
+    """A tick as the ``stock.ticks.recorded`` event carries it: what analytics need."""
+
+    id: str
+    timestamp: Timestamp
+    price: float
+    volume: int | None = None
+
+
+class TicksRecorded(BaseModel):
+    """Data of ``stock.ticks.recorded``: one symbol's ticks of one request, in time order."""
+
+    symbol: str
+    batch_id: str
+    ticks: list[RecordedTick]

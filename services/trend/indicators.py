@@ -198,7 +198,7 @@ class IndicatorState:
 _STATE_ADAPTER: TypeAdapter[IndicatorState] = TypeAdapter(IndicatorState)
 
 
-_RawSignal = tuple[int, float, float, float, float]  # relation, at, price, short, long
+_RawSignal = tuple[int, float, float, float, float, str]  # relation, at, price, short, long, id
 
 
 class IndicatorEngine:
@@ -305,7 +305,9 @@ class IndicatorEngine:
         self._steady(ticks, raw)
         return [self._signal(*found) for found in raw]
 
-    def _signal(self, relation: int, at: float, price: float, short: float, long: float) -> Signal:
+    def _signal(
+        self, relation: int, at: float, price: float, short: float, long: float, tick_id: str
+    ) -> Signal:
         symbol = self.state.symbol
         direction = Direction.up if relation > 0 else Direction.down
         # Built from trusted values: skipping validation keeps crossover-heavy batches fast.
@@ -317,6 +319,7 @@ class IndicatorEngine:
             short=short,
             long=long,
             message=alert_message(symbol, direction),
+            tick_id=tick_id,
         )
 
     def values(self) -> dict[str, float | None]:
@@ -422,7 +425,7 @@ class IndicatorEngine:
         if n >= c.sma_long - 1:
             relation = (s.sma_short > s.sma_long) - (s.sma_short < s.sma_long)
             if n >= c.sma_long and relation and relation != s.relation:
-                raw.append((relation, at, price, s.sma_short, s.sma_long))
+                raw.append((relation, at, price, s.sma_short, s.sma_long, tick_id))
             s.relation = relation
         s.last_price = price
         s.ticks_seen = n + 1
@@ -519,11 +522,11 @@ class IndicatorEngine:
 
             if sma_short > sma_long:
                 if relation != 1:
-                    raw.append((1, at, price, sma_short, sma_long))
+                    raw.append((1, at, price, sma_short, sma_long, tick_id))
                     relation = 1
             elif sma_short < sma_long:
                 if relation != -1:
-                    raw.append((-1, at, price, sma_short, sma_long))
+                    raw.append((-1, at, price, sma_short, sma_long, tick_id))
                     relation = -1
             else:
                 relation = 0

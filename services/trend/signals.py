@@ -54,6 +54,8 @@ class Signal(BaseModel):
     long: float
     """Long SMA at that tick."""
     message: str
+    tick_id: str = ""
+    """Id of the tick that completed the cross (with ``at``, the signal's identity)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -74,7 +76,8 @@ def alert_subject(symbol: str) -> str:
 
 
 def make_signal(
-    symbol: str, direction: Direction, at: datetime, price: float, short: float, long: float
+    symbol: str, direction: Direction, at: datetime, price: float, short: float, long: float,
+    tick_id: str = "",
 ) -> Signal:
     """A `Signal` with its alert message filled in."""
     return Signal(
@@ -85,6 +88,7 @@ def make_signal(
         short=short,
         long=long,
         message=alert_message(symbol, direction),
+        tick_id=tick_id,
     )
 
 

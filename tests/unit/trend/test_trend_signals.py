@@ -148,6 +148,7 @@ def test_signal_serialises_with_subject_and_utc_time() -> None:
         "short": 2.0,
         "long": 3.0,
         "message": "MSFT is in a Downtrend! Consider selling.",
+        "tick_id": "",
         "subject": "Stock Alert: MSFT",
     }
     assert Signal.model_validate(signal.model_dump()) == signal
@@ -159,3 +160,16 @@ def test_engine_signals_equal_validated_signals() -> None:
     (signal,) = signals
     assert signal == make_signal("ACME", Direction.up, signal.at, 5.0, 3.0, signal.long)
     assert signal.model_dump_json() == Signal.model_validate(signal.model_dump()).model_dump_json()
+
+
+def test_signals_name_the_tick_that_completed_the_cross() -> None:
+    """Each signal carries the id of its crossing tick, in warm-up and in the steady loop."""
+    prices = [10.0 + (3 if (i // 4) % 2 else -3) + 0.01 * i for i in range(80)]
+    ids = [f"t{i:03d}" for i in range(80)]
+    engine = IndicatorEngine("ACME", SMALL)
+    signals = engine.update_many(prices, [None] * 80, [T0 + i for i in range(80)], ids)
+    arr = np.array(prices)
+    expected = detect_crossovers(talib.SMA(arr, 2), talib.SMA(arr, 3))
+    assert engine.config.warm_up < expected[-1][0], "the series must reach the steady loop"
+    assert [(s.tick_id, s.direction) for s in signals] == [(ids[i], d) for i, d in expected]
+    assert all(s.at.timestamp() == T0 + int(s.tick_id[1:]) for s in signals)

@@ -1,0 +1,152 @@
+"""HTTP routes of the stock-ingest service (prefix /stocks)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+
+from services.stock_ingest import logic
+from services.stock_ingest.archive import batch_id as batch_id_of
+from services.stock_ingest.candles import CandleSeries, Interval, candles_from_objects
+from services.stock_ingest.models import (
+    MAX_BATCH,
+    SymbolList,
+    TickBodyError,
+    TickPage,
+    TickReceipt,
+    validate_ticks,
+)
+from services.stock_ingest.settings import StockIngestSettings
+from services.stock_ingest.store import TickArchive, TickStore
+from shared.dynamo import decode_cursor, encode_cursor
+from shared.errors import (
+    AwsUnavailableError,
+    ProblemError,
+    PublishError,
+    UnprocessableError,
+)
+from shared.events import EventPublisher
+from shared.http import from_state
+
+router = APIRouter(prefix="/stocks", tags=["stocks"])
+
+
+Store = Annotated[TickStore, from_state("store")]
+Archive = Annotated[TickArchive, from_state("archive")]
+Events = Annotated[EventPublisher, from_state("events")]
+Settings = Annotated[StockIngestSettings, from_state("settings")]
+
+
+def symbol_path(
+    symbol: Annotated[str, Path(pattern=r"^[A-Za-z0-9.^-]{1,10}$", description="e.g. AAPL")],
+) -> str:
+    return symbol.upper()
+
+
+Symbol = Annotated[str, Depends(symbol_path)]
+From = Annotated[datetime | None, Query(alias="from", description="ISO-8601, inclusive; "
+                                        "UTC when it has no offset")]
+To = Annotated[datetime | None, Query(alias="to", description="ISO-8601, exclusive")]
+
+TICKS_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"oneOf": [
+        {"$ref": "#/components/schemas/TickCreate"},
+        {"$ref": "#/components/schemas/TickBatchCreate"},
+    ]}}},
+}
+
+
+@router.post(
+    "/ticks", status_code=status.HTTP_202_ACCEPTED, summary="Record ticks",
+    description=(
+        f"One tick, or `{{\"ticks\": [...]}}` with 1..{MAX_BATCH}. Each tick is validated on "
+        "its own: good ones are recorded, bad ones reported by index. A tick without `id` gets "
+        "one derived from its content, so a retried request is deduplicated end to end. "
+        "202 comes only once every accepted tick is in the archive and the table and its "
+        "events are published."
+    ),
+    openapi_extra={"requestBody": TICKS_BODY},
+    responses={400: {"description": "Not JSON"},
+               413: {"description": "Body larger than 512 KiB"},
+               422: {"description": "No valid tick, or not a tick body"}},
+)
+async def record_ticks(request: Request, store: Store, archive: Archive,
+                       events: Events) -> TickReceipt:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise ProblemError("request body is not valid JSON") from None
+    received_at = datetime.now(UTC)
+    try:
+        batch = validate_ticks(body, now=received_at)
+    except TickBodyError as exc:
+        raise UnprocessableError(str(exc)) from None
+    if not batch.ticks:
+        raise UnprocessableError(
+            "no valid tick in the request", rejected=[r.model_dump() for r in batch.rejected],
+            errors=logic.rejection_errors(batch.rejected, batch=isinstance(body, dict)
+                                          and "ticks" in body))
+    batch_id = batch_id_of(batch.ticks)
+    groups = logic.by_symbol(batch.ticks)
+    # Durable first (archive and table), then counted and announced; each step at once.
+    # A failure after the first answers 503: the client's retry repeats every step without
+    # a second effect (same keys, a batch id counted once, the same event ids).
+    await asyncio.gather(archive.put(batch_id, batch.ticks),
+                         store.record(batch.ticks, received_at))
+    try:
+        await asyncio.gather(
+            store.count(batch_id, [logic.SymbolBatch.of(s, t) for s, t in groups.items()]),
+            events.publish(logic.recorded_events(batch_id, groups)))
+    except PublishError as exc:
+        raise AwsUnavailableError(f"ticks recorded but not announced: {exc}") from None
+    return TickReceipt(accepted=len(batch.ticks), duplicates=batch.duplicates,
+                       rejected=batch.rejected, batch_id=batch_id)
+
+
+@router.get("/symbols", summary="Symbols seen, with first/last tick time and tick count")
+async def list_symbols(store: Store) -> SymbolList:
+    return SymbolList(items=await store.symbols())
+
+
+@router.get("/{symbol}/ticks", summary="A symbol's curated ticks in time order")
+async def list_ticks(
+    symbol: Symbol,
+    store: Store,
+    start: From = None,
+    end: To = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> TickPage:
+    start, end = logic.optional_range(start, end)
+    items, last_key = await store.page(symbol, start, end, limit=limit,
+                                       after=decode_cursor(cursor))
+    return TickPage(items=items, next_cursor=encode_cursor(last_key))
+
+
+@router.get(
+    "/{symbol}/candles", summary="OHLCV candles from the raw archive (DuckDB)",
+    description=(
+        "Reads only the archive's hour partitions that overlap [from, to). Defaults: `to` = "
+        "now, `from` = one day before `to`; at most `CANDLES_MAX_HOURS` (31 days) at once. "
+        "Buckets align to the UTC epoch; empty buckets are left out."
+    ),
+)
+async def get_candles(
+    symbol: Symbol,
+    archive: Archive,
+    settings: Settings,
+    interval: Interval = Interval.minute,
+    start: From = None,
+    end: To = None,
+) -> CandleSeries:
+    start, end = logic.time_range(start, end, now=datetime.now(UTC),
+                                  default_span=timedelta(days=1),
+                                  max_span=timedelta(hours=settings.candles_max_hours))
+    objects = await archive.objects_between(start, end)
+    candles = await asyncio.to_thread(candles_from_objects, objects, symbol, interval, start, end)
+    return CandleSeries(symbol=symbol, interval=interval, start=start, end=end, items=candles)

@@ -1,0 +1,206 @@
+"""DynamoDB access for curated ticks and symbol statistics; S3 access for the raw archive."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from services.stock_ingest import logic
+from services.stock_ingest.archive import archive_objects, partition_prefixes
+from services.stock_ingest.models import CuratedTick, SymbolSummary, Tick, format_timestamp
+from shared.dynamo import (
+    CursorError,
+    batch_get,
+    batch_write,
+    from_item,
+    start_key,
+    to_item,
+    to_value,
+)
+from shared.errors import AwsUnavailableError
+
+TICK_KEYS = {"symbol", "tick_key"}
+STATISTICS_ATTEMPTS = 6
+# Batch ids a symbol's row remembers: a retry arriving later than this many other requests for
+# the same symbol would be counted again.
+RECENT_BATCHES = 32
+
+
+def _curated_item(tick: Tick, recorded_at: str) -> dict[str, Any]:
+    # Few attributes on purpose: time and id live in the sort key, the full tick in the archive.
+    return to_item({"symbol": tick.symbol, "tick_key": logic.tick_key(tick), "price": tick.price,
+                    "volume": tick.volume, "exchange": tick.exchange, "recorded_at": recorded_at})
+
+
+def _curated(item: dict[str, Any]) -> CuratedTick:
+    document = from_item(item)
+    at, _, tick_id = document.pop("tick_key").partition("#")
+    document.pop("recorded_at", None)
+    return CuratedTick.model_validate({**document, "timestamp": at, "id": tick_id})
+
+
+def _summary(item: dict[str, Any]) -> SymbolSummary:
+    return SymbolSummary.model_validate(from_item(item))  # extra attributes are ignored
+
+
+class TickStore:
+    """Curated ticks (one item per tick) and per-symbol statistics, in the service's tables."""
+
+    def __init__(self, dynamodb: Any, *, ticks_table: str, symbols_table: str,
+                 write_concurrency: int = 4) -> None:
+        self.dynamodb = dynamodb
+        self.ticks_table = ticks_table
+        self.symbols_table = symbols_table
+        self.write_concurrency = write_concurrency
+
+    async def record(self, ticks: Sequence[Tick], recorded_at: datetime) -> None:
+        """Write every tick (idempotent: a tick's key is its time and id)."""
+        recorded = format_timestamp(recorded_at)
+        requests = [{"PutRequest": {"Item": _curated_item(t, recorded)}} for t in ticks]
+        await batch_write(self.dynamodb, {self.ticks_table: requests},
+                          concurrency=self.write_concurrency)
+
+    async def count(self, batch_id: str, batches: Sequence[logic.SymbolBatch]) -> None:
+        """Add a request's ticks to its symbols' statistics, once per batch id.
+
+        One consistent read of every symbol's row, then one write per symbol, conditional on
+        the version read. A row remembers the last `RECENT_BATCHES` batch ids it counted, so a
+        retried request is not counted twice. A symbol whose row moved meanwhile (a
+        concurrent request) is read and written again.
+        """
+        pending = list(batches)
+        for attempt in range(STATISTICS_ATTEMPTS):
+            current = await self._rows([b.symbol for b in pending])
+            written = await asyncio.gather(
+                *(self._count_one(batch_id, b, current.get(b.symbol)) for b in pending))
+            pending = [b for b, done in zip(pending, written, strict=True) if not done]
+            if not pending:
+                return
+            await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
+        raise AwsUnavailableError("symbol statistics kept changing under concurrent requests")
+
+    async def _count_one(self, batch_id: str, batch: logic.SymbolBatch,
+                         row: dict[str, Any] | None) -> bool:
+        recent = row["recent_batches"] if row else []
+        if batch_id in recent:
+            return True  # a retried request: counted already
+        current = SymbolSummary.model_validate(row) if row else None
+        version = row["version"] if row else 0
+        item = {
+            **logic.merged(current, batch).model_dump(mode="json"),
+            "version": version + 1,
+            "recent_batches": [*recent, batch_id][-RECENT_BATCHES:],
+        }
+        try:
+            await self.dynamodb.put_item(
+                TableName=self.symbols_table,
+                Item=to_item(item),
+                ConditionExpression=("version = :version" if version
+                                     else "attribute_not_exists(symbol)"),
+                **({"ExpressionAttributeValues": {":version": to_value(version)}}
+                   if version else {}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    async def _rows(self, symbols: list[str]) -> dict[str, dict[str, Any]]:
+        found = await batch_get(self.dynamodb,
+                                {self.symbols_table: [{"symbol": {"S": s}} for s in symbols]},
+                                consistent=True)
+        return {item["symbol"]["S"]: from_item(item) for item in found[self.symbols_table]}
+
+    async def page(
+        self, symbol: str, start: datetime | None, end: datetime | None, *, limit: int,
+        after: dict[str, Any] | None,
+    ) -> tuple[list[CuratedTick], dict[str, Any] | None]:
+        """One page of a symbol's ticks with ``start <= timestamp < end``, oldest first."""
+        low = logic.key_time(start) if start else logic.LOWEST_KEY
+        high = logic.key_time(end) if end else logic.HIGHEST_KEY
+        request: dict[str, Any] = {
+            "TableName": self.ticks_table,
+            # "<end>" sorts before "<end>#<id>": ticks at exactly `end` are excluded.
+            "KeyConditionExpression": "symbol = :symbol AND tick_key BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":symbol": {"S": symbol}, ":low": {"S": low},
+                                          ":high": {"S": high}},
+            "Limit": limit,
+        }
+        key = start_key(after, TICK_KEYS)
+        if key is not None:
+            if key["symbol"] != {"S": symbol} or "S" not in key["tick_key"]:
+                raise CursorError("cursor is not valid for this listing")
+            request["ExclusiveStartKey"] = key
+        try:
+            response = await self.dynamodb.query(**request)
+        except ClientError as exc:
+            # A start key outside the queried range is the client's mistake, not ours.
+            if key and exc.response["Error"]["Code"] == "ValidationException":
+                raise CursorError("cursor is not valid for this listing") from None
+            raise
+        return [_curated(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+
+    async def symbols(self) -> list[SymbolSummary]:
+        """Every symbol with ticks, alphabetically (one small table, read whole)."""
+        summaries: list[SymbolSummary] = []
+        request: dict[str, Any] = {"TableName": self.symbols_table}
+        while True:
+            response = await self.dynamodb.scan(**request)
+            summaries += [_summary(i) for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return sorted(summaries, key=lambda s: s.symbol)
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+class TickArchive:
+    """The raw tick archive in S3 (layout: services.stock_ingest.archive)."""
+
+    def __init__(self, s3: Any, bucket: str, *, fetch_concurrency: int = 16) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.fetch_concurrency = fetch_concurrency
+
+    async def put(self, batch_id: str, ticks: Sequence[Tick]) -> list[str]:
+        """Archive a batch: one object per UTC hour its ticks touch; returns the keys."""
+        objects = archive_objects(batch_id, ticks)
+        await asyncio.gather(*(
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
+                               ContentType="application/x-ndjson", ContentEncoding="gzip")
+            for key, body in objects
+        ))
+        return [key for key, _ in objects]
+
+    async def keys(self, prefix: str) -> list[str]:
+        """Every object key under ``prefix``."""
+        keys: list[str] = []
+        request = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            response = await self.s3.list_objects_v2(**request)
+            keys += [o["Key"] for o in response.get("Contents", [])]
+            if not response.get("IsTruncated"):
+                return keys
+            request["ContinuationToken"] = response["NextContinuationToken"]
+
+    async def objects_between(self, start: datetime, end: datetime) -> list[bytes]:
+        """The archive objects of the hour partitions that can hold ticks in [start, end)."""
+        semaphore = asyncio.Semaphore(self.fetch_concurrency)
+
+        async def listed(prefix: str) -> list[str]:
+            async with semaphore:
+                return await self.keys(prefix)
+
+        async def fetched(key: str) -> bytes:
+            async with semaphore:
+                response = await self.s3.get_object(Bucket=self.bucket, Key=key)
+                async with response["Body"] as body:
+                    return bytes(await body.read())
+
+        prefixes = partition_prefixes(start, end)
+        keys = [k for ks in await asyncio.gather(*map(listed, prefixes)) for k in ks]
+        return list(await asyncio.gather(*map(fetched, keys)))

@@ -1,0 +1,106 @@
+"""The trend rules: resuming an engine from stored state, feeding it ticks, naming signals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from services.trend.indicators import IndicatorConfig, IndicatorEngine, InvalidIndicatorState
+from services.trend.models import (
+    IgnoredTicks,
+    RecordedTick,
+    SignalDetected,
+    TrendPublic,
+    TrendSummary,
+)
+from services.trend.signals import Signal, alert_subject
+from shared.events import CloudEvent, Notification, derived_event_id, event_type, new_event
+
+SOURCE = "regatta/trend"
+TICKS_RECORDED = event_type("stock-ingest", "stock.ticks.recorded")
+SIGNAL_DETECTED = event_type("trend", "trend.signal.detected")
+
+
+def resume(
+    symbol: str, document: dict[str, Any] | None, config: IndicatorConfig
+) -> tuple[IndicatorEngine, bool]:
+    """The symbol's engine from its stored state document, and whether it had to restart.
+
+    A state built with other periods than ``config`` (or unreadable) restarts from no tick:
+    continuing it would mix two definitions of every indicator.
+    """
+    if document is None:
+        return IndicatorEngine(symbol, config), False
+    try:
+        return IndicatorEngine.from_dict(document, config), False
+    except InvalidIndicatorState:
+        return IndicatorEngine(symbol, config), True
+
+
+def advance(engine: IndicatorEngine, ticks: Sequence[RecordedTick]) -> list[Signal]:
+    """Feed ticks in (timestamp, id) order; the crossovers they complete.
+
+    Each signal's ``at`` is its tick's own timestamp (not a float round trip), so its key and
+    event id are the same however often the ticks are replayed.
+    """
+    ordered = sorted(ticks, key=lambda t: (t.timestamp, t.id))
+    signals = engine.update_many(
+        [t.price for t in ordered],
+        [t.volume for t in ordered],
+        [t.timestamp.timestamp() for t in ordered],
+        [t.id for t in ordered],
+    )
+    if not signals:
+        return []
+    at = {t.id: t.timestamp for t in ordered}
+    return [s.model_copy(update={"at": at[s.tick_id]}) for s in signals]
+
+
+def key_time(at: datetime) -> str:
+    """A UTC time in fixed width (always microseconds), so keys sort by time."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def signal_key(signal: Signal) -> str:
+    """Sort key of a signal within its symbol: the crossing tick's time and id (unique)."""
+    return f"{key_time(signal.at)}#{signal.tick_id}"
+
+
+def signal_event(signal: Signal) -> CloudEvent:
+    """``trend.signal.detected``, its id derived from the signal's key (replays repeat it)."""
+    data = SignalDetected(subject=signal.subject, **signal.model_dump(exclude={"subject"}))
+    return new_event(
+        SOURCE, SIGNAL_DETECTED, data.model_dump(mode="json"), subject=signal.symbol,
+        event_id=derived_event_id(SOURCE, "signal", signal.symbol, signal_key(signal)),
+    )
+
+
+def alert(signal: Signal) -> Notification:
+    """The human alert, as the original sent it, with attributes subscribers can filter on."""
+    return Notification(
+        subject=alert_subject(signal.symbol),
+        message=signal.message,
+        attributes={
+            "symbol": signal.symbol,
+            "direction": signal.direction.value,
+            "signal_id": derived_event_id(SOURCE, "signal", signal.symbol, signal_key(signal)),
+        },
+    )
+
+
+def summary(engine: IndicatorEngine) -> TrendSummary:
+    """What GET /trends lists for a symbol."""
+    state = engine.state
+    return TrendSummary(symbol=engine.symbol, trend=engine.trend, as_of=engine.last_tick_time,
+                        price=state.last_price, ticks_seen=state.ticks_seen)
+
+
+def trend_view(engine: IndicatorEngine) -> TrendPublic:
+    """What GET /trends/{symbol} shows: the summary, every indicator, the ignored ticks."""
+    state = engine.state
+    return TrendPublic(
+        **summary(engine).model_dump(),
+        indicators=engine.values(),
+        ignored=IgnoredTicks(duplicates=state.duplicates, out_of_order=state.out_of_order),
+    )

@@ -1,0 +1,37 @@
+"""The trend API process: ``uvicorn services.trend.main:app``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.trend.api import router
+from services.trend.settings import TrendSettings
+from services.trend.store import TrendStore
+from shared.http import ServiceSpec, create_app, table_ready
+
+
+async def on_startup(app: FastAPI) -> None:
+    aws, resources = app.state.aws, app.state.resources
+    app.state.store = TrendStore(await aws.client("dynamodb"),
+                                 state_table=resources.table("trend-state"),
+                                 signals_table=resources.table("trend-signals"),
+                                 idempotency_table=resources.table("trend-idempotency"))
+
+
+def build_app(settings: TrendSettings | None = None) -> FastAPI:
+    return create_app(
+        ServiceSpec(
+            name="trend",
+            prefix="/trends",
+            routers=[router],
+            on_startup=on_startup,
+            ready_check=table_ready("trend-state"),
+            clients=("dynamodb",),
+            description="Per-symbol technical indicators (SMA, EMA, MACD, RSI, Bollinger, "
+                        "VWAP) kept from stock ticks, and SMA crossover signals.",
+        ),
+        settings or TrendSettings.load(),
+    )
+
+
+app = build_app()
