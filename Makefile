@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 NPM ?= $(shell command -v npm 2>/dev/null)
-WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html \
-	web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard web/index.html \
+	web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json)
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
@@ -33,7 +33,9 @@ web: web/dist/index.html
 # The web app (the gateway serves it on :8000), rebuilt when its sources change. Without npm
 # the platform still runs; the gateway's page then says how to build the app.
 web/dist/index.html: $(WEB_SOURCES)
-	@if [ -z "$(NPM)" ]; then \
+	@if [ ! -f web/package.json ]; then \
+	  true; \
+	elif [ -z "$(NPM)" ]; then \
 	  echo "npm not found: the web app is not built (install Node.js 20.19+ and npm, then: make web)"; \
 	else \
 	  cd web && { test node_modules/.package-lock.json -nt package-lock.json \
