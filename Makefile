@@ -10,7 +10,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media install clean
 
 install: $(STAMP)
 
@@ -66,6 +66,9 @@ bench-meetings: $(STAMP)
 
 bench-stock: $(STAMP)
 	@$(PY) bench/bench_stock.py
+
+bench-media: $(STAMP)
+	@$(PY) bench/bench_media.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .regatta .pytest_cache web/dist web/node_modules test-artifacts

@@ -90,6 +90,12 @@ class EncodeSettings:
     """Poster frame position as a fraction of the duration (skips black lead-ins)."""
     audio_bitrate: int = 128_000
     audio_sample_rate: int = 48_000
+    cascade_scaling: bool = False
+    """Scale each rung from the next larger rung's picture instead of the full-size source:
+    about half the scaling work. The pictures differ from direct scaling by under 0.2% SSIM
+    (PSNR > 50 dB on the benchmark's source), far below what the encoder itself takes away."""
+    encoder_threads: int | None = None
+    """libx264 threads per rung; None lets each of them use its default (1.5x the CPUs)."""
 
 
 class Rendition(BaseModel):
@@ -168,6 +174,31 @@ def scale_filter(rung: LadderRung) -> str:
     return f"scale={rung.width}:{rung.height}:flags=bicubic,{sar},format=yuv420p"
 
 
+def rung_graph(
+    rungs: Sequence[LadderRung], *, head: str = "", extra_branches: int = 0,
+    cascade: bool = False,
+) -> list[str]:
+    """Filter chains from the decoded source `[0:v:0]` (through `head`) to one `[v{i}]` per
+    rung, plus `[s{n}]`... full-size branches for the thumbnails and poster.
+
+    Direct: every rung scaled from the source. Cascade: the largest rung from the source, each
+    smaller one from the next larger rung's scaled picture.
+    """
+    n = len(rungs)
+    extras = "".join(f"[s{n + k}]" for k in range(extra_branches))
+    if not cascade:
+        graph = [f"[0:v:0]{head}split={n + extra_branches}"
+                 + "".join(f"[s{i}]" for i in range(n)) + extras]
+        return graph + [f"[s{i}]{scale_filter(r)}[v{i}]" for i, r in enumerate(rungs)]
+    order = sorted(range(n), key=lambda i: rungs[i].width * rungs[i].height, reverse=True)
+    graph = [f"[0:v:0]{head}split={1 + extra_branches}[c0]{extras}"]
+    for step, i in enumerate(order):
+        last = step == n - 1
+        tail = f"[v{i}]" if last else f",split=2[v{i}][c{step + 1}]"
+        graph.append(f"[c{step}]{scale_filter(rungs[i])}{tail}")
+    return graph
+
+
 def input_args(source: Path, *, input_rotate: int | None) -> list[str]:
     """Input options; a rotation override replaces the file's display matrix."""
     args: list[str] = []
@@ -193,10 +224,9 @@ def build_command(
     """The single-decode ffmpeg command line writing CMAF + HLS + DASH (+ thumbnails)."""
     if not rungs:
         raise ValueError("no rungs to encode")
-    branches = len(rungs) + (2 if frame_capture else 0)
     head = "bwdif=mode=send_frame," if deinterlace else ""
-    graph = [f"[0:v:0]{head}split={branches}" + "".join(f"[s{i}]" for i in range(branches))]
-    graph += [f"[s{i}]{scale_filter(r)}[v{i}]" for i, r in enumerate(rungs)]
+    graph = rung_graph(rungs, head=head, extra_branches=2 if frame_capture else 0,
+                       cascade=settings.cascade_scaling)
     if frame_capture:
         poster_at = max(0.0, duration * settings.poster_position)
         # select, not fps=1/N: fps emits nothing for clips shorter than N/2 seconds.
@@ -222,6 +252,8 @@ def build_command(
     cmd += ["-preset:v", settings.preset]
     for i, rung in enumerate(rungs):
         cmd += x264_rung_args(rung, i, frame_rate=frame_rate, idr_seconds=settings.idr_seconds)
+        if settings.encoder_threads:
+            cmd += [f"-threads:v:{i}", str(settings.encoder_threads)]
     if has_audio:
         cmd += [
             "-c:a", "aac", "-b:a", str(settings.audio_bitrate),

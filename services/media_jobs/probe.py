@@ -52,6 +52,7 @@ class ZeroDurationError(MediaError):
     """The container reports no measurable duration."""
 
 
+# Facts a file may lack default to None: stored job records drop None values.
 class VideoInfo(BaseModel):
     """The first real video stream (cover art is not video)."""
 
@@ -59,7 +60,7 @@ class VideoInfo(BaseModel):
 
     index: int
     codec: str
-    profile: str | None
+    profile: str | None = None
     width: int
     height: int
     display_width: int
@@ -72,8 +73,8 @@ class VideoInfo(BaseModel):
     rotation: Rotation
     """Clockwise degrees a player turns the picture to show it upright."""
     scan_type: ScanType
-    field_order: str | None
-    bit_rate: int | None
+    field_order: str | None = None
+    bit_rate: int | None = None
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -92,8 +93,8 @@ class AudioInfo(BaseModel):
     codec: str
     channels: int
     sample_rate: int
-    bit_rate: int | None
-    language: str | None
+    bit_rate: int | None = None
+    language: str | None = None
 
 
 class MediaInfo(BaseModel):
@@ -103,7 +104,7 @@ class MediaInfo(BaseModel):
 
     container: str
     duration: float
-    bit_rate: int | None
+    bit_rate: int | None = None
     size_bytes: int
     video: VideoInfo
     audio: list[AudioInfo]

@@ -1,0 +1,179 @@
+"""HTTP routes of the media-jobs service (prefix /media)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from services.media_jobs import logic
+from services.media_jobs.models import (
+    JobStatus,
+    MediaJob,
+    MediaJobPage,
+    MultipartUpload,
+    SingleUpload,
+    UploadCreate,
+    UploadTicket,
+)
+from services.media_jobs.settings import MediaJobsSettings
+from services.media_jobs.store import (
+    JobStore,
+    JobSupersededError,
+    OutputBucket,
+    RetryQueue,
+    SourceBucket,
+)
+from shared.auth import AdminUser, CurrentUser
+from shared.dynamo import CursorError, decode_cursor, encode_cursor
+from shared.errors import ConflictError, NotFoundError
+
+router = APIRouter(prefix="/media", tags=["media"])
+outputs_router = APIRouter(prefix="/media", tags=["outputs"])
+
+
+def get_store(request: Request) -> JobStore:
+    return request.app.state.store
+
+
+def get_source(request: Request) -> SourceBucket:
+    return request.app.state.source
+
+
+def get_outputs(request: Request) -> OutputBucket:
+    return request.app.state.outputs
+
+
+def get_retries(request: Request) -> RetryQueue:
+    return request.app.state.retries
+
+
+def get_settings(request: Request) -> MediaJobsSettings:
+    return request.app.state.settings
+
+
+Store = Annotated[JobStore, Depends(get_store)]
+Source = Annotated[SourceBucket, Depends(get_source)]
+Outputs = Annotated[OutputBucket, Depends(get_outputs)]
+Retries = Annotated[RetryQueue, Depends(get_retries)]
+Settings = Annotated[MediaJobsSettings, Depends(get_settings)]
+Guid = Annotated[str, Path(description="The job's guid", max_length=64)]
+
+NOT_FOUND = {404: {"description": "No job has this guid"}}
+ADMIN = {403: {"description": "Not an admin"}, **NOT_FOUND,
+         409: {"description": "The job is not in a state that allows this"}}
+# Outputs are public (CloudFront serves them in AWS); players on any origin may fetch them.
+CORS = {"Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Accept-Ranges"}
+
+
+@router.post("/uploads", status_code=status.HTTP_201_CREATED,
+             summary="Get a presigned upload for a video (the job starts when it arrives)",
+             responses={422: {"description": "Not a video name, too large, or bad options"}})
+async def create_upload(body: UploadCreate, user: CurrentUser, store: Store, source: Source,
+                        settings: Settings, response: Response) -> UploadTicket:
+    logic.check_upload_size(body, max_bytes=settings.media_upload_max_bytes)
+    expires = settings.media_upload_url_seconds
+    job = logic.pending_upload(body, user, bucket=source.bucket,
+                               defaults=settings.default_options, expires_in=expires)
+    assert job.source is not None and job.upload_expires_at is not None
+    content_type = logic.upload_content_type(body)
+    upload: SingleUpload | MultipartUpload
+    if body.size > settings.media_multipart_threshold_bytes:
+        upload = await source.multipart_plan(
+            job.source.key, content_type, size=body.size,
+            part_bytes=settings.media_multipart_part_bytes, expires=expires)
+    else:
+        url = await source.presigned_put(job.source.key, content_type, expires=expires)
+        upload = SingleUpload(url=url, headers={"Content-Type": content_type})
+    await store.create(job)
+    response.headers["Location"] = f"/media/jobs/{job.guid}"
+    return UploadTicket(guid=job.guid, key=job.source.key, bucket=source.bucket,
+                        upload=upload, expires_at=job.upload_expires_at)
+
+
+@router.get("/jobs", summary="Jobs, newest first")
+async def list_jobs(
+    store: Store,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> MediaJobPage:
+    position = decode_cursor(cursor)
+    if position is not None and (set(position) != {"key"} or not isinstance(position["key"],
+                                                                           dict)):
+        raise CursorError("cursor is not valid for this listing")
+    after = position["key"] if position else None
+    items, last_key = await store.list_page(status_, limit=limit, after=after)
+    return MediaJobPage(items=items, next_cursor=encode_cursor(last_key and {"key": last_key}))
+
+
+@router.get("/jobs/{guid}", summary="One job: status, progress, mediainfo, outputs, error",
+            responses=NOT_FOUND)
+async def get_job(guid: Guid, store: Store) -> MediaJob:
+    return await store.get(guid)
+
+
+@router.post("/jobs/{guid}/retry", status_code=status.HTTP_202_ACCEPTED,
+             summary="Run a failed (or stuck) job again from its failed stage (admins)",
+             responses=ADMIN)
+async def retry_job(guid: Guid, admin: AdminUser, store: Store, retries: Retries,
+                    settings: Settings) -> MediaJob:
+    job = await store.get(guid)
+    stage = logic.retry_stage(job, now=datetime.now(UTC),
+                              stuck_after=timedelta(seconds=settings.media_stuck_after_seconds))
+    try:
+        job = await store.request_retry(job, stage, now=datetime.now(UTC))
+    except JobSupersededError:
+        raise ConflictError(f"job {guid} changed meanwhile; read it and try again") from None
+    await retries.send(logic.RetryCommand(guid=guid, attempt=job.attempt))
+    return job
+
+
+@router.delete("/jobs/{guid}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a job's outputs and record (admins)", responses=ADMIN)
+async def delete_job(guid: Guid, admin: AdminUser, store: Store, outputs: Outputs,
+                     settings: Settings) -> Response:
+    job = await store.find(guid)
+    if job is None:
+        raise NotFoundError(f"job {guid} does not exist")
+    logic.ensure_deletable(job, now=datetime.now(UTC),
+                           stuck_after=timedelta(seconds=settings.media_stuck_after_seconds))
+    if job.status is not JobStatus.PENDING:
+        await outputs.delete_outputs(job.options.outputs_prefix(job.guid))
+    await store.delete(job)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+OutputPath = Annotated[str, Path(description="Key in the output bucket, e.g. "
+                                 "{guid}/hls/master.m3u8", max_length=1024)]
+
+
+@outputs_router.get("/outputs/{path:path}",
+                    summary="Read an output file (local stand-in for the CDN, with CORS)",
+                    responses={206: {"description": "The requested byte range"}, **NOT_FOUND,
+                               416: {"description": "Range outside the file"}})
+async def read_output(path: OutputPath, outputs: Outputs,
+                      range_: Annotated[str | None, Header(alias="range")] = None,
+                      ) -> StreamingResponse:
+    found = await outputs.open(path, head=False, byte_range=range_)
+    return StreamingResponse(found.chunks(), status_code=found.status,
+                             headers=found.headers | CORS, media_type=found.headers["Content-Type"])
+
+
+@outputs_router.head("/outputs/{path:path}", summary="Size and type of an output file",
+                     responses=NOT_FOUND)
+async def head_output(path: OutputPath, outputs: Outputs) -> Response:
+    found = await outputs.open(path, head=True, byte_range=None)
+    return Response(status_code=found.status, headers=found.headers | CORS)
+
+
+@outputs_router.options("/outputs/{path:path}", include_in_schema=False)
+async def preflight_output(path: OutputPath) -> Response:
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=CORS | {
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": "Range",
+        "Access-Control-Max-Age": "3600",
+    })

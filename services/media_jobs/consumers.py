@@ -1,0 +1,85 @@
+"""Queue handlers of the media-jobs service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from services.media_jobs import logic
+from services.media_jobs.logic import (
+    ObjectCreated,
+    RetryCommand,
+    S3Notification,
+    S3TestEvent,
+    UploadMessage,
+)
+from services.media_jobs.models import Trigger
+from services.media_jobs.options import JobOptions, KeyKind
+from services.media_jobs.store import JobStore
+from services.media_jobs.workflow import Workflow
+from shared.logging import get_logger
+from shared.worker import current_delivery
+
+log = get_logger("media_jobs.consumers")
+
+
+class UploadsConsumer:
+    """Starts jobs from S3 notifications of the source bucket and runs them (and retries).
+
+    One source object is one job: the guid comes from the key (``uploads/{guid}/...``) or from
+    the object itself, so duplicate notifications land on the same job record; the workflow's
+    lease lets one delivery run it while duplicates return at once.
+    """
+
+    def __init__(self, jobs: JobStore, workflow: Workflow, *, source_bucket: str,
+                 defaults: JobOptions, max_receive_count: int) -> None:
+        self.jobs = jobs
+        self.workflow = workflow
+        self.source_bucket = source_bucket
+        self.defaults = defaults
+        self.max_receive_count = max_receive_count
+
+    async def __call__(self, message: UploadMessage) -> None:
+        delivery = current_delivery()
+        owner = delivery.message_id if delivery else f"local-{uuid.uuid4()}"
+        last = delivery is not None and delivery.receive_count >= self.max_receive_count
+        if isinstance(message, S3TestEvent):
+            log.info("s3.test_event", bucket=message.bucket)
+            return
+        if isinstance(message, RetryCommand):
+            await self.workflow.run(message.guid, owner=owner, attempt=message.attempt,
+                                    last_delivery=last)
+            return
+        assert isinstance(message, S3Notification)
+        for record in message.records:
+            guid = await self.open_job(record)
+            if guid is not None:
+                await self.workflow.run(guid, owner=owner, last_delivery=last)
+
+    async def open_job(self, record: ObjectCreated) -> str | None:
+        """The guid of the job ``record`` starts (created now or already there), or None
+        when the object starts no job."""
+        if record.bucket != self.source_bucket or record.kind is KeyKind.IGNORED:
+            log.info("s3.object_ignored", bucket=record.bucket, key=record.key)
+            return None
+        guid, now = record.guid(), datetime.now(UTC)
+        if record.kind is KeyKind.METADATA:
+            job = logic.new_job(guid, trigger=Trigger.METADATA, options=self.defaults,
+                                metadata=record.location(), now=now)
+        else:
+            if logic.guid_from_upload_key(record.key) == guid:
+                if await self.jobs.adopt_upload(guid, record.location(), now=now):
+                    log.info("job.upload_arrived", guid=guid, key=record.key)
+                    return guid
+                existing = await self.jobs.find(guid)
+                if existing is not None and existing.source is not None \
+                        and existing.source.key == record.key:
+                    return guid  # a duplicate notification: the run resumes or does nothing
+                if existing is not None:
+                    # Under the guid of a job with another source: an object of its own.
+                    guid = logic.derived_guid(record.bucket, record.key, record.version)
+            job = logic.new_job(guid, trigger=Trigger.VIDEO, options=self.defaults,
+                                source=record.location(), now=now)
+        if await self.jobs.create(job):
+            log.info("job.created", guid=guid, trigger=job.trigger, key=record.key)
+        return guid

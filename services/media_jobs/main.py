@@ -1,0 +1,45 @@
+"""The media-jobs API process: ``uvicorn services.media_jobs.main:app``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.media_jobs.api import outputs_router, router
+from services.media_jobs.settings import MediaJobsSettings
+from services.media_jobs.store import JobStore, OutputBucket, RetryQueue, SourceBucket
+from shared.http import ServiceSpec, create_app
+
+
+async def on_startup(app: FastAPI) -> None:
+    aws, resources = app.state.aws, app.state.resources
+    s3 = await aws.client("s3")
+    app.state.store = JobStore(await aws.client("dynamodb"), resources.table("media-jobs"))
+    app.state.source = SourceBucket(s3, resources.bucket("media-source"))
+    app.state.outputs = OutputBucket(s3, resources.bucket("media-output"))
+    app.state.retries = RetryQueue(await aws.client("sqs"),
+                                   await resources.queue_url(aws, "media-jobs-uploads"))
+
+
+async def ready_check(app: FastAPI) -> None:
+    await app.state.store.dynamodb.describe_table(TableName=app.state.store.table)
+
+
+def build_app(settings: MediaJobsSettings | None = None) -> FastAPI:
+    return create_app(
+        ServiceSpec(
+            name="media-jobs",
+            prefix="/media",
+            routers=[router, outputs_router],
+            on_startup=on_startup,
+            ready_check=ready_check,
+            clients=("dynamodb", "s3", "sqs"),
+            description="Upload a video, get HLS and DASH renditions, thumbnails and a poster: "
+                        "probe, never-upscale profile, one-decode encode, validated outputs.",
+            tags=[{"name": "media", "description": "Uploads and jobs"},
+                  {"name": "outputs", "description": "Encoded files (the CDN's stand-in)"}],
+        ),
+        settings or MediaJobsSettings.load(),
+    )
+
+
+app = build_app()

@@ -1,0 +1,44 @@
+"""The media-jobs worker process: ``python -m services.media_jobs.worker``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.media_jobs.consumers import UploadsConsumer
+from services.media_jobs.logic import parse_message
+from services.media_jobs.settings import MediaJobsSettings
+from services.media_jobs.store import JobLeases, JobStore, OutputBucket, SourceBucket
+from services.media_jobs.workflow import Workflow
+from shared.events import EventPublisher
+from shared.worker import SqsWorker, consumer, serve
+
+QUEUE = "media-jobs-uploads"
+
+
+async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
+    settings: MediaJobsSettings = aws.settings
+    dynamodb, s3 = await aws.client("dynamodb"), await aws.client("s3")
+    queue = resources.topology.queues[QUEUE]
+    jobs = JobStore(dynamodb, resources.table("media-jobs"))
+    source = SourceBucket(s3, resources.bucket("media-source"))
+    workflow = Workflow(
+        jobs=jobs,
+        # A lease lasts as long as the message stays invisible; both are renewed together.
+        leases=JobLeases(dynamodb, resources.table("media-idempotency"),
+                         seconds=queue.visibility_timeout),
+        source=source,
+        outputs=OutputBucket(s3, resources.bucket("media-output")),
+        events=EventPublisher(await aws.client("sns"), resources.topic_arn("media-events")),
+        settings=settings,
+    )
+    uploads = UploadsConsumer(jobs, workflow, source_bucket=source.bucket,
+                              defaults=settings.default_options,
+                              max_receive_count=queue.max_receive_count)
+    # No more messages than encodes in flight: a received message waits unextended otherwise.
+    slots = settings.media_worker_concurrency
+    return [await consumer(aws, resources, "media-jobs-uploads", uploads, parse=parse_message,
+                           batch_size=slots, concurrency=slots)]
+
+
+if __name__ == "__main__":
+    serve(MediaJobsSettings.load(), "media-jobs", build)
