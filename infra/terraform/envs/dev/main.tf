@@ -82,10 +82,20 @@ module "auth" {
   deletion_protection = local.protect
 }
 
+# One CloudFront distribution: the web app (its own bucket), the media output and every API
+# prefix (to the ALB), so the browser sees a single origin.
 module "edge" {
   source               = "../../modules/edge"
   name                 = local.stack
+  region               = var.region
   origin_bucket_domain = module.data.bucket_regional_domain_names["media-output"]
+  web_bucket_name      = "${local.stack}-${local.account}-web"
+  access_log_bucket    = module.logs.bucket
+  alb_domain_name      = var.alb_origin_domain != "" ? var.alb_origin_domain : module.alb.dns_name
+  alb_https            = var.certificate_arn != "" && var.alb_origin_domain != ""
+  api_path_prefixes    = sort([for s in module.catalog.api_services : s.prefix])
+  cognito_client_id    = module.auth.client_id
+  force_destroy        = !local.protect
 }
 
 module "analytics" {
@@ -172,7 +182,7 @@ module "ecs" {
     COGNITO_CLIENT_ID    = module.auth.client_id
   }
   platform_values = {
-    cdn_base_url = "https://${module.edge.domain_name}"
+    cdn_base_url = module.edge.media_base_url
     mail_sender  = module.mail.sender
     admin_email  = var.meetings_admin_email
   }

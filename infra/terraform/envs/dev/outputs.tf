@@ -34,8 +34,23 @@ output "cognito_issuer" {
 }
 
 output "cloudfront_domain" {
-  description = "Domain serving the media output (HLS/DASH renditions, thumbnails)."
+  description = "The platform's public domain: web app at /, APIs under their prefixes, media output under /media/outputs."
   value       = module.edge.domain_name
+}
+
+output "web_url" {
+  description = "The web app."
+  value       = module.edge.web_url
+}
+
+output "web_bucket" {
+  description = "Where to upload web/dist: aws s3 sync web/dist s3://<bucket> --delete."
+  value       = module.edge.web_bucket
+}
+
+output "cloudfront_distribution_id" {
+  description = "Invalidate /index.html here after uploading a new build."
+  value       = module.edge.distribution_id
 }
 
 output "name_prefix" {

@@ -50,6 +50,12 @@ variable "certificate_arn" {
   default     = ""
 }
 
+variable "alb_origin_domain" {
+  description = "Name CloudFront reaches the ALB at over HTTPS (a DNS name the ALB certificate covers); empty: the ALB's own DNS name over HTTP."
+  type        = string
+  default     = ""
+}
+
 variable "image_tag" {
   description = "Image tag the task definitions start with, before the pipeline's first deploy."
   type        = string

@@ -1,12 +1,161 @@
-# CloudFront in front of the media output bucket, as the VoD reference serves its renditions:
-# the bucket stays private and CloudFront signs its reads with Origin Access Control. Browsers
-# play HLS/DASH from here, so responses carry CORS and security headers.
+# One CloudFront distribution is the platform's single public origin, as the local gateway
+# (shared/gateway.py) is on a laptop:
+#
+#   /                    the web app, from its private S3 bucket (Origin Access Control)
+#   /media/outputs/*     HLS/DASH renditions and thumbnails, from the private media output
+#                        bucket (OAC); a function strips the prefix to the object key
+#   <prefix>*            each API prefix (/recipes*, /meetings*, ...) to the ALB, uncached,
+#                        with every viewer header (Authorization included) but Host
+#
+# The browser therefore never crosses an origin for the app, the APIs or playback; it calls
+# Cognito's public endpoint (config.json) and PUTs uploads to S3's presigned URLs directly.
 
 locals {
   # AWS managed policies (stable, documented ids).
-  caching_optimized = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-  cors_s3_origin    = "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf"
+  caching_optimized  = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+  caching_disabled   = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+  cors_s3_origin     = "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf"
+  all_viewer_no_host = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+  outputs_path = "/media/outputs"
+  cognito_url  = "https://cognito-idp.${var.region}.amazonaws.com"
+  # Presigned uploads go to S3 itself (path-style and virtual-hosted URLs).
+  upload_origins = "https://s3.amazonaws.com https://*.s3.amazonaws.com https://s3.${var.region}.amazonaws.com https://*.s3.${var.region}.amazonaws.com"
+  # The same policy the local gateway sends (shared/gateway.py content_security_policy).
+  content_security_policy = join("; ", [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob:",
+    "connect-src 'self' ${local.cognito_url} ${local.upload_origins}",
+    "worker-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+  ])
 }
+
+# --- the web app's bucket -------------------------------------------------------------------
+
+resource "aws_s3_bucket" "web" {
+  #checkov:skip=CKV_AWS_145:The app's files are public by nature; SSE-S3 lets CloudFront's OAC read them without a KMS key grant for the edge
+  #checkov:skip=CKV_AWS_144:The bucket holds a build artefact that the pipeline can upload again at any time; a replica adds cost, not safety
+  #checkov:skip=CKV2_AWS_62:Nothing reacts to new app files; CloudFront reads them on request
+  bucket        = var.web_bucket_name
+  force_destroy = var.force_destroy
+}
+
+resource "aws_s3_bucket_ownership_controls" "web" {
+  bucket = aws_s3_bucket.web.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "web" {
+  bucket                  = aws_s3_bucket.web.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "web" {
+  bucket = aws_s3_bucket.web.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_versioning" "web" {
+  bucket = aws_s3_bucket.web.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "web" {
+  bucket = aws_s3_bucket.web.id
+  rule {
+    id     = "previous-builds"
+    status = "Enabled"
+    filter {}
+    # A deploy replaces index.html and adds new hashed assets; old versions are kept a while
+    # for a rollback, then dropped.
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+resource "aws_s3_bucket_logging" "web" {
+  bucket        = aws_s3_bucket.web.id
+  target_bucket = var.access_log_bucket
+  target_prefix = "s3/${var.web_bucket_name}/"
+}
+
+data "aws_iam_policy_document" "web" {
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.web.arn,
+      "${aws_s3_bucket.web.arn}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "CloudFrontReads"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.web.arn}/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.this.arn]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "web" {
+  bucket     = aws_s3_bucket.web.id
+  policy     = data.aws_iam_policy_document.web.json
+  depends_on = [aws_s3_bucket_public_access_block.web]
+}
+
+# Where the app finds Cognito (the local gateway serves the same document at /config.json).
+resource "aws_s3_object" "config" {
+  bucket        = aws_s3_bucket.web.id
+  key           = "config.json"
+  content_type  = "application/json"
+  cache_control = "no-cache"
+  content = jsonencode({
+    cognito     = { endpoint = "${local.cognito_url}/", clientId = var.cognito_client_id, region = var.region }
+    environment = "aws"
+  })
+}
+
+# --- response headers -----------------------------------------------------------------------
 
 # Players on any origin may fetch renditions (GET/HEAD, as the bucket's CORS rule allows);
 # the usual security headers ride along.
@@ -50,6 +199,38 @@ resource "aws_cloudfront_response_headers_policy" "media" {
   }
 }
 
+# The web app: its own origin only, plus Cognito and S3 uploads.
+resource "aws_cloudfront_response_headers_policy" "web" {
+  name    = "${var.name}-web"
+  comment = "Content Security Policy and security headers of the web app"
+
+  security_headers_config {
+    content_security_policy {
+      content_security_policy = local.content_security_policy
+      override                = true
+    }
+    content_type_options {
+      override = true
+    }
+    strict_transport_security {
+      access_control_max_age_sec = 31536000
+      include_subdomains         = true
+      preload                    = true
+      override                   = true
+    }
+    referrer_policy {
+      referrer_policy = "strict-origin-when-cross-origin"
+      override        = true
+    }
+    frame_options {
+      frame_option = "DENY"
+      override     = true
+    }
+  }
+}
+
+# --- origins and the distribution ---------------------------------------------------------
+
 resource "aws_cloudfront_origin_access_control" "media" {
   name                              = "${var.name}-media-output"
   description                       = "CloudFront reads the private media output bucket"
@@ -58,20 +239,49 @@ resource "aws_cloudfront_origin_access_control" "media" {
   signing_protocol                  = "sigv4"
 }
 
-resource "aws_cloudfront_distribution" "media" {
-  #checkov:skip=CKV_AWS_68:Serves public, immutable renditions read-only from a private bucket; an edge WAF would need a us-east-1 web ACL at a fixed monthly cost and has no write path to protect
-  #checkov:skip=CKV2_AWS_47:Same reason as CKV_AWS_68: no WAF in front of a read-only static origin, so no Log4j rule set either
-  #checkov:skip=CKV_AWS_86:Standard logging needs ACL-enabled buckets (the log bucket enforces owner-only); CloudFront metrics cover the dashboard
-  #checkov:skip=CKV_AWS_310:One origin by design: a second region's copy would double storage for derived objects
+resource "aws_cloudfront_origin_access_control" "web" {
+  name                              = "${var.name}-web"
+  description                       = "CloudFront reads the private web app bucket"
+  origin_access_control_origin_type = "s3"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
+}
+
+# /media/outputs/<guid>/hls/master.m3u8 -> <guid>/hls/master.m3u8 in the output bucket.
+resource "aws_cloudfront_function" "outputs_key" {
+  name    = "${var.name}-outputs-key"
+  runtime = "cloudfront-js-2.0"
+  comment = "Strip /media/outputs from the URI: the rest is the output bucket's key"
+  publish = true
+  code    = <<-EOT
+    function handler(event) {
+      var request = event.request;
+      request.uri = request.uri.substring(${length(local.outputs_path)});
+      return request;
+    }
+  EOT
+}
+
+resource "aws_cloudfront_distribution" "this" {
+  #checkov:skip=CKV_AWS_68:The APIs behind it are protected by the ALB's regional WAF; an edge WAF would need a us-east-1 web ACL at a fixed monthly cost for static files and renditions
+  #checkov:skip=CKV2_AWS_47:Same reason as CKV_AWS_68: the Log4j rule set runs in the ALB's WAF, which every API request reaches
+  #checkov:skip=CKV_AWS_86:Standard logging needs ACL-enabled buckets (the log bucket enforces owner-only); CloudFront metrics and the ALB's access logs cover requests
+  #checkov:skip=CKV_AWS_310:The API origin is the one regional ALB and the buckets are regional; a failover origin group would need a second region of the whole platform
   #checkov:skip=CKV_AWS_174:Uses the *.cloudfront.net certificate until a custom domain is configured, and CloudFront pins that certificate's minimum protocol itself
   #checkov:skip=CKV2_AWS_42:Same reason as CKV_AWS_174: the default certificate until a custom domain is configured
-  #checkov:skip=CKV_AWS_374:Renditions are served worldwide; there is no geographic licensing constraint to enforce
-  #checkov:skip=CKV_AWS_305:Not a website: clients request rendition keys, and / answers 403 because CloudFront may not list the bucket
-  enabled         = true
-  is_ipv6_enabled = true
-  comment         = "${var.name} media output"
-  price_class     = var.price_class
-  http_version    = "http2and3"
+  #checkov:skip=CKV_AWS_374:The app and renditions are served worldwide; there is no geographic licensing constraint to enforce
+  enabled             = true
+  is_ipv6_enabled     = true
+  comment             = "${var.name}: web app, APIs and media output"
+  price_class         = var.price_class
+  http_version        = "http2and3"
+  default_root_object = "index.html"
+
+  origin {
+    origin_id                = "web"
+    domain_name              = aws_s3_bucket.web.bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.web.id
+  }
 
   origin {
     origin_id                = "media"
@@ -79,7 +289,34 @@ resource "aws_cloudfront_distribution" "media" {
     origin_access_control_id = aws_cloudfront_origin_access_control.media.id
   }
 
+  origin {
+    origin_id   = "api"
+    domain_name = var.alb_domain_name
+    custom_origin_config {
+      http_port                = 80
+      https_port               = 443
+      origin_protocol_policy   = var.alb_https ? "https-only" : "http-only"
+      origin_ssl_protocols     = ["TLSv1.2"]
+      origin_read_timeout      = 60
+      origin_keepalive_timeout = 5
+    }
+  }
+
+  # The web app (the SPA routes with #fragments, so no error page rewriting is needed and
+  # an API's 404 stays an API's 404).
   default_cache_behavior {
+    target_origin_id           = "web"
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = true
+    cache_policy_id            = local.caching_optimized
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.web.id
+  }
+
+  # Before the /media* API pattern: CloudFront takes the first match in this order.
+  ordered_cache_behavior {
+    path_pattern               = "${local.outputs_path}/*"
     target_origin_id           = "media"
     viewer_protocol_policy     = "redirect-to-https"
     allowed_methods            = ["GET", "HEAD", "OPTIONS"]
@@ -88,6 +325,26 @@ resource "aws_cloudfront_distribution" "media" {
     cache_policy_id            = local.caching_optimized
     origin_request_policy_id   = local.cors_s3_origin
     response_headers_policy_id = aws_cloudfront_response_headers_policy.media.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.outputs_key.arn
+    }
+  }
+
+  # The ALB's own rules, one path pattern per API prefix (infra/services.yaml).
+  dynamic "ordered_cache_behavior" {
+    for_each = var.api_path_prefixes
+    content {
+      path_pattern             = "${ordered_cache_behavior.value}*"
+      target_origin_id         = "api"
+      viewer_protocol_policy   = "redirect-to-https"
+      allowed_methods          = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+      cached_methods           = ["GET", "HEAD"]
+      compress                 = true
+      cache_policy_id          = local.caching_disabled
+      origin_request_policy_id = local.all_viewer_no_host
+    }
   }
 
   restrictions {

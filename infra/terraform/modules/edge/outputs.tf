@@ -1,9 +1,29 @@
 output "distribution_arn" {
-  description = "ARN of the distribution (the only reader the bucket policy admits)."
-  value       = aws_cloudfront_distribution.media.arn
+  description = "ARN of the distribution (the only reader the bucket policies admit)."
+  value       = aws_cloudfront_distribution.this.arn
+}
+
+output "distribution_id" {
+  description = "Id of the distribution (for `aws cloudfront create-invalidation` after a deploy)."
+  value       = aws_cloudfront_distribution.this.id
 }
 
 output "domain_name" {
   description = "The distribution's domain, e.g. d1234.cloudfront.net."
-  value       = aws_cloudfront_distribution.media.domain_name
+  value       = aws_cloudfront_distribution.this.domain_name
+}
+
+output "web_url" {
+  description = "The web app (and, under their prefixes, the APIs)."
+  value       = "https://${aws_cloudfront_distribution.this.domain_name}/"
+}
+
+output "media_base_url" {
+  description = "Base URL of the media output files: MEDIA_PUBLIC_BASE_URL."
+  value       = "https://${aws_cloudfront_distribution.this.domain_name}${local.outputs_path}"
+}
+
+output "web_bucket" {
+  description = "Bucket to upload web/dist to (`aws s3 sync web/dist s3://<bucket>`)."
+  value       = aws_s3_bucket.web.id
 }
