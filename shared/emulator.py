@@ -159,12 +159,54 @@ def fifo_receive_like_sqs() -> None:
     SQSBackend.receive_message = receive  # type: ignore[method-assign]
 
 
+def model_data_by_service() -> None:
+    """``/moto-api/data.json?service=ses`` dumps one service, skipping attributes that fail.
+
+    moto's dump walks every model of every service and reads each attribute; once a session
+    holds S3 objects that walk is slow, and an attribute raising anything but TypeError,
+    AttributeError or ValueError turns the whole answer into a 500. Tests read sent mail
+    (SES) this way, so they ask for that service alone.
+    """
+    import json
+    from urllib.parse import parse_qs, urlparse
+
+    from moto.core.model_instances import model_data
+    from moto.moto_api._internal.responses import MotoAPIResponse
+
+    def dump(self: MotoAPIResponse, request: object, full_url: str, headers: object) -> object:
+        wanted = set(parse_qs(urlparse(full_url).query).get("service", []))
+        results: dict[str, dict[str, list[dict[str, object]]]] = {}
+        for service in sorted(model_data):
+            if wanted and service not in wanted:
+                continue
+            results[service] = {}
+            for name, model in sorted(model_data[service].items()):
+                instances = results[service][name] = []
+                for instance in model.instances_tracked:  # type: ignore[attr-defined]
+                    fields: dict[str, object] = {}
+                    for attr in dir(instance):
+                        if attr.startswith("_"):
+                            continue
+                        try:
+                            value = getattr(instance, attr)
+                            json.dumps(value)
+                        except Exception:  # noqa: S112 - an attribute that cannot be dumped
+                            continue
+                        fields[attr] = value
+                    instances.append(fields)
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    MotoAPIResponse.model_data = dump  # type: ignore[method-assign]
+
+
 def main() -> None:
-    """``moto_server`` with DynamoDB requests serialized and FIFO receives as in SQS."""
+    """``moto_server`` with DynamoDB requests serialized, FIFO receives as in SQS, and a
+    per-service data dump."""
     from moto.server import main as moto_main
 
     serialize_dynamodb()
     fifo_receive_like_sqs()
+    model_data_by_service()
     moto_main()
 
 

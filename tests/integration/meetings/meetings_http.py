@@ -96,10 +96,10 @@ async def approved(http: httpx.AsyncClient, headers: dict[str, str], day: date,
 
 
 class Mailbox:
-    """The mail the emulator's SES accepted (moto serves it at /moto-api/data.json)."""
+    """The mail the emulator's SES accepted (served at /moto-api/data.json?service=ses)."""
 
     def __init__(self, emulator_url: str) -> None:
-        self.url = f"{emulator_url}/moto-api/data.json"
+        self.url = f"{emulator_url}/moto-api/data.json?service=ses"
 
     async def messages(self) -> list[EmailMessage]:
         async with httpx.AsyncClient(timeout=30) as http:
