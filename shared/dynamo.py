@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from shared.errors import AwsUnavailableError
 
@@ -181,3 +182,22 @@ async def batch_get(
         else:
             raise AwsUnavailableError("DynamoDB left keys of a BatchGetItem unprocessed")
     return found
+
+
+async def query_page(
+    dynamodb: Any, request: dict[str, Any], start: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One Query page from ``start`` (raw items and the next start key, None at the end).
+
+    DynamoDB checks a start key against the index and the key condition; a key it refuses
+    came from a client's cursor, so it is a CursorError (400), not a server error.
+    """
+    if start:
+        request = {**request, "ExclusiveStartKey": start}
+    try:
+        response = await dynamodb.query(**request)
+    except ClientError as exc:
+        if start and exc.response["Error"]["Code"] == "ValidationException":
+            raise CursorError("cursor is not valid for this listing") from None
+        raise
+    return response["Items"], response.get("LastEvaluatedKey")

@@ -28,7 +28,7 @@ from services.media_jobs.models import (
     UploadPart,
 )
 from services.media_jobs.options import ArchiveClass
-from shared.dynamo import CursorError, from_item, start_key, to_item, to_value
+from shared.dynamo import CursorError, from_item, query_page, start_key, to_item, to_value
 from shared.errors import NotFoundError, ProblemError
 
 LISTING = "job"  # the single partition of the by-created index
@@ -242,15 +242,8 @@ class JobStore:
         }
         if status:
             request["ExpressionAttributeNames"] = {"#status": "status"}
-        if key:
-            request["ExclusiveStartKey"] = key
-        try:
-            response = await self.dynamodb.query(**request)
-        except ClientError as exc:
-            if key and exc.response["Error"]["Code"] == "ValidationException":
-                raise CursorError("cursor is not valid for this listing") from None
-            raise
-        return [_job(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+        items, last_key = await query_page(self.dynamodb, request, key)
+        return [_job(i) for i in items], last_key
 
     @staticmethod
     def _running(job: MediaJob) -> str:

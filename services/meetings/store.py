@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from services.meetings import logic
 from services.meetings.dialog import Session
 from services.meetings.models import Meeting, MeetingStatus, utc_text
-from shared.dynamo import CursorError, from_item, start_key, to_item, to_value
+from shared.dynamo import CursorError, from_item, query_page, start_key, to_item, to_value
 from shared.errors import ConflictError, NotFoundError
 from shared.logging import get_logger
 
@@ -81,17 +81,8 @@ class MeetingStore:
             raise CursorError("cursor is not valid for this listing")
         request = self._range_query(status, since, until)
         request["Limit"] = limit
-        if key:
-            request["ExclusiveStartKey"] = key
-        try:
-            response = await self.dynamodb.query(**request)
-        except ClientError as exc:
-            # DynamoDB checks a start key against the index and the key condition; a cursor
-            # it refuses is the client's mistake, not ours.
-            if key and exc.response["Error"]["Code"] == "ValidationException":
-                raise CursorError("cursor is not valid for this listing") from None
-            raise
-        return [_meeting(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+        items, last_key = await query_page(self.dynamodb, request, key)
+        return [_meeting(i) for i in items], last_key
 
     async def all_in(
         self, status: MeetingStatus, *, since: datetime | None, until: datetime | None

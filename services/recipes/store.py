@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from services.recipes.models import Recipe, RecipeSort
-from shared.dynamo import CursorError, from_item, start_key, to_item, to_value
+from shared.dynamo import CursorError, from_item, query_page, start_key, to_item, to_value
 from shared.errors import NotFoundError, PreconditionFailedError
 
 LISTING = "recipe"  # the single partition of the listing indexes
@@ -181,17 +181,8 @@ class RecipeStore:
             "ScanIndexForward": forward,
             "Limit": limit,
         }
-        if after:
-            request["ExclusiveStartKey"] = after
-        try:
-            response = await self.dynamodb.query(**request)
-        except ClientError as exc:
-            # DynamoDB checks a start key against the index (types, partition); a cursor it
-            # refuses is the client's mistake, not ours.
-            if after and exc.response["Error"]["Code"] == "ValidationException":
-                raise CursorError("cursor is not valid for this listing") from None
-            raise
-        return [_recipe(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+        items, last_key = await query_page(self.dynamodb, request, after)
+        return [_recipe(i) for i in items], last_key
 
     async def like(self, recipe_id: str, user_id: str) -> tuple[int, bool]:
         """Add ``user_id``'s like once; returns (likes, changed)."""

@@ -18,6 +18,7 @@ from shared.dynamo import (
     batch_get,
     batch_write,
     from_item,
+    query_page,
     start_key,
     to_item,
     to_value,
@@ -133,18 +134,10 @@ class TickStore:
             "Limit": limit,
         }
         key = start_key(after, TICK_KEYS)
-        if key is not None:
-            if key["symbol"] != {"S": symbol} or "S" not in key["tick_key"]:
-                raise CursorError("cursor is not valid for this listing")
-            request["ExclusiveStartKey"] = key
-        try:
-            response = await self.dynamodb.query(**request)
-        except ClientError as exc:
-            # A start key outside the queried range is the client's mistake, not ours.
-            if key and exc.response["Error"]["Code"] == "ValidationException":
-                raise CursorError("cursor is not valid for this listing") from None
-            raise
-        return [_curated(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+        if key is not None and (key["symbol"] != {"S": symbol} or "S" not in key["tick_key"]):
+            raise CursorError("cursor is not valid for this listing")
+        items, last_key = await query_page(self.dynamodb, request, key)
+        return [_curated(i) for i in items], last_key
 
     async def symbols(self) -> list[SymbolSummary]:
         """Every symbol with ticks, alphabetically (one small table, read whole)."""
