@@ -2,8 +2,8 @@
 `terraform plan` whose few AWS reads (account id, availability zones) the local emulator
 answers. The plan's JSON is then checked resource by resource against the two YAML files.
 
-Needs the hashicorp/aws provider in a local plugin directory (REGATTA_TF_PLUGIN_DIR,
-/opt/tf-plugins or ~/.terraform.d/plugins); without one these tests skip.
+Needs the hashicorp/aws provider in a local plugin directory (REGATTA_TF_PLUGIN_DIR or
+~/.terraform.d/plugins); without one these tests skip.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from shared.topology import dlq_name
 
 pytestmark = pytest.mark.slow
 
-PLUGIN_DIRS = [os.environ.get("REGATTA_TF_PLUGIN_DIR", ""), "/opt/tf-plugins",
+PLUGIN_DIRS = [os.environ.get("REGATTA_TF_PLUGIN_DIR", ""),
                str(Path.home() / ".terraform.d" / "plugins")]
 
 # Points the provider's few plan-time reads at the emulator; Terraform merges *_override.tf
