@@ -10,13 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 
-from shared.testing import auth_header
+from shared.fuzzing import fuzz_operation, schema_operations
 
 EXAMPLES_PER_MODE = 15
 RECIPES_OPERATIONS = {
@@ -29,35 +26,13 @@ RECIPES_OPERATIONS = {
 @pytest.fixture(scope="module")
 def operations(recipes_api: str) -> dict[str, Any]:
     """Every operation of the schema the running API serves, by label."""
-    schema = schemathesis.openapi.from_url(f"{recipes_api}/recipes/openapi.json")
-    found = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        found[f"{operation.method.upper()} {operation.path}"] = operation
-    return found
+    return schema_operations(f"{recipes_api}/recipes/openapi.json")
 
 
 def test_the_fuzzer_sees_every_recipes_route(operations: dict[str, Any]) -> None:
     """The served schema holds all recipes operations, so none escapes the fuzzer."""
     assert set(operations) >= RECIPES_OPERATIONS
 
-
-def fuzz(operation: Any, mode: GenerationMode, base_url: str, token: str) -> None:
-    """Run ``operation`` on EXAMPLES_PER_MODE generated cases; fail on the first 5xx."""
-
-    @settings(max_examples=EXAMPLES_PER_MODE, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(mode))
-    def run(case: schemathesis.Case) -> None:
-        anonymous = dict(case.headers or {})
-        anonymous.pop("Authorization", None)
-        case.headers = anonymous
-        response = case.call(base_url=base_url, timeout=30)
-        case.validate_response(response, checks=[not_a_server_error])
-        response = case.call(base_url=base_url, headers=auth_header(token), timeout=30)
-        case.validate_response(response, checks=[not_a_server_error])
-
-    run()
 
 
 def test_no_input_makes_the_api_fail(
@@ -69,7 +44,8 @@ def test_no_input_makes_the_api_fail(
         for mode in GenerationMode:
             with subtests.test(msg=f"{label} ({mode.value})"):
                 try:
-                    fuzz(operation, mode, recipes_api, tokens["alice"])
+                    fuzz_operation(operation, mode, recipes_api, [tokens["alice"]],
+                                   examples=EXAMPLES_PER_MODE)
                 except Unsatisfiable:
                     # No parameter to break (GET /healthz), or every value fits (a string id).
                     if mode is GenerationMode.POSITIVE:
