@@ -116,7 +116,7 @@ def serialize_dynamodb() -> None:
 def fifo_receive_like_sqs() -> None:
     """Receive from FIFO queues as SQS does, for consumers that die or run side by side.
 
-    moto's receive loop has three flaws with FIFO queues:
+    moto's receive loop has four flaws with FIFO queues:
 
     - it notices that an in-flight message timed out only when the loop reaches it, and skips
       a message while its group has another message marked in flight, so when a consumer dies
@@ -124,15 +124,20 @@ def fifo_receive_like_sqs() -> None:
     - a long poll decides once, when it starts, which groups are in flight, so it never sees
       a group that another consumer frees meanwhile (a second consumer starves);
     - while every visible message belongs to a group in flight, a long poll spins without
-      sleeping, burning the emulator's CPU.
+      sleeping, burning the emulator's CPU;
+    - two receives running at once both read which groups are in flight before either marks
+      its messages, so two consumers can hold one group (seen under load: two trend workers
+      applied one symbol's events at once and the later one dropped the other's ticks).
 
-    Here a FIFO long poll clears the marks of timed-out messages and tries again whenever a
+    Here a FIFO receive takes one lock for the whole pick-and-mark (without waiting inside it),
+    and a FIFO long poll clears the marks of timed-out messages and tries again whenever a
     message arrives, every 0.1 s while visible messages wait for their group to be free, and
     every second otherwise, until its wait time is up.
     """
     from moto.sqs.models import SQSBackend
 
     receive_message = SQSBackend.receive_message
+    receiving = threading.Lock()  # one FIFO receive at a time: moto's group check is not atomic
 
     def receive(self: SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int,
                 visibility_timeout: int, message_attribute_names: list[str] | None = None,
@@ -143,11 +148,12 @@ def fifo_receive_like_sqs() -> None:
                                    visibility_timeout, message_attribute_names)
         deadline = time.monotonic() + wait_seconds_timeout
         while True:
-            pending = queue.pending_messages
-            for message in [m for m in pending if m.visible]:
-                pending.discard(message)
-            result = receive_message(self, queue_name, count, 0, visibility_timeout,
-                                     message_attribute_names)
+            with receiving:
+                pending = queue.pending_messages
+                for message in [m for m in pending if m.visible]:
+                    pending.discard(message)
+                result = receive_message(self, queue_name, count, 0, visibility_timeout,
+                                         message_attribute_names)
             remaining = deadline - time.monotonic()
             if result or remaining <= 0:
                 return result

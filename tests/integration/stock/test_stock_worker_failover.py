@@ -6,7 +6,6 @@ worker at a time."""
 from __future__ import annotations
 
 import asyncio
-import os
 
 import httpx
 import pytest
@@ -69,13 +68,6 @@ async def test_a_worker_killed_mid_stream_and_restarted_ends_in_the_same_state(
         "visible": 0, "in_flight": 0}
 
 
-@pytest.mark.skipif(
-    os.environ.get("REGATTA_RUN_EMULATOR_FIFO_RACE") != "1",
-    reason="flaky on the emulator: under load moto let two workers hold one FIFO message "
-    "group at once (a worker lost the race, and the symbol's next event, redelivered after "
-    "later ones, was dropped as out of order). Real SQS holds a group for one consumer. "
-    "Run with REGATTA_RUN_EMULATOR_FIFO_RACE=1.",
-)
 async def test_two_workers_in_parallel_end_in_the_same_state_as_one(
     ingest: httpx.AsyncClient, trends: httpx.AsyncClient, workers: TrendWorkers,
     aws: AwsClients, stack: LocalStack,
