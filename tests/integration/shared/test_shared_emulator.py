@@ -1,0 +1,127 @@
+"""The emulator's changes to moto (shared/emulator.py), checked over the wire: a cancelled
+transaction puts back exactly the items it named, and concurrent FIFO receivers never hold
+one message group at the same time."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from shared.aws import AwsClients
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def table(aws: AwsClients) -> str:
+    dynamodb = await aws.client("dynamodb")
+    name = f"emulator-{uuid.uuid4().hex[:8]}"
+    await dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    return name
+
+
+async def items(dynamodb: Any, table: str) -> dict[str, dict[str, Any]]:
+    response = await dynamodb.scan(TableName=table, ConsistentRead=True)
+    return {i["id"]["S"]: i for i in response["Items"]}
+
+
+def item(key: str, **attributes: str) -> dict[str, Any]:
+    return {"id": {"S": key}, **{k: {"S": v} for k, v in attributes.items()}}
+
+
+async def test_a_cancelled_transaction_puts_back_exactly_the_items_it_named(
+    aws: AwsClients, table: str,
+) -> None:
+    dynamodb = await aws.client("dynamodb")
+    for key in ("updated", "deleted", "checked", "bystander"):
+        await dynamodb.put_item(TableName=table, Item=item(key, v="1", nested="x"))
+    before = await items(dynamodb, table)
+
+    with pytest.raises(ClientError) as refused:
+        await dynamodb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": {"id": {"S": "updated"}},
+                        "UpdateExpression": "SET v = :v", "ExpressionAttributeValues":
+                        {":v": {"S": "2"}}}},
+            {"Put": {"TableName": table, "Item": item("created", v="1")}},
+            {"Delete": {"TableName": table, "Key": {"id": {"S": "deleted"}}}},
+            {"ConditionCheck": {"TableName": table, "Key": {"id": {"S": "checked"}},
+                                "ConditionExpression": "v = :two",
+                                "ExpressionAttributeValues": {":two": {"S": "2"}}}},
+        ])
+
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert await items(dynamodb, table) == before
+
+
+async def test_a_transaction_that_passes_writes_every_item(aws: AwsClients, table: str) -> None:
+    dynamodb = await aws.client("dynamodb")
+    await dynamodb.put_item(TableName=table, Item=item("updated", v="1"))
+    await dynamodb.put_item(TableName=table, Item=item("deleted", v="1"))
+
+    await dynamodb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": table, "Key": {"id": {"S": "updated"}},
+                    "UpdateExpression": "SET v = :v", "ConditionExpression": "v = :one",
+                    "ExpressionAttributeValues": {":v": {"S": "2"}, ":one": {"S": "1"}}}},
+        {"Put": {"TableName": table, "Item": item("created", v="1"),
+                 "ConditionExpression": "attribute_not_exists(id)"}},
+        {"Delete": {"TableName": table, "Key": {"id": {"S": "deleted"}}}},
+    ])
+
+    assert await items(dynamodb, table) == {"updated": item("updated", v="2"),
+                                            "created": item("created", v="1")}
+
+
+async def test_concurrent_fifo_receivers_never_hold_one_group_at_once(aws: AwsClients) -> None:
+    """Eight consumers race for 12 groups of 6 messages: while one holds a group (received,
+    not yet deleted) nobody else gets a message of it, and each group arrives in order."""
+    sqs = await aws.client("sqs")
+    url = (await sqs.create_queue(
+        QueueName=f"emulator-{uuid.uuid4().hex[:8]}.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true",
+                    "VisibilityTimeout": "60"}))["QueueUrl"]
+    groups, per_group = 12, 6
+    for n in range(per_group):
+        for first in range(0, groups, 10):  # ten entries per batch at most
+            await sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(g), "MessageBody": f"{g}:{n}", "MessageGroupId": f"g{g}"}
+                for g in range(first, min(first + 10, groups))])
+    held: dict[str, int] = {}
+    overlaps: list[str] = []
+    received: dict[str, list[int]] = {}
+
+    async def consumer(me: int) -> None:
+        idle = 0
+        while idle < 3:
+            response = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3,
+                                                 WaitTimeSeconds=0, AttributeNames=["All"])
+            messages = response.get("Messages", [])
+            if not messages:
+                idle += 1
+                await asyncio.sleep(0.05)
+                continue
+            idle = 0
+            mine = {m["Attributes"]["MessageGroupId"] for m in messages}
+            overlaps.extend(f"{g} (held by {held[g]}, also given to {me})"
+                            for g in mine if g in held)
+            held.update(dict.fromkeys(mine, me))
+            for m in messages:
+                group, n = m["Body"].split(":")
+                received.setdefault(group, []).append(int(n))
+            await asyncio.sleep(0.02)  # work on them while the others receive
+            for g in mine:
+                held.pop(g, None)
+            await sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)])
+
+    await asyncio.gather(*(consumer(me) for me in range(8)))
+
+    assert overlaps == []
+    assert received == {str(g): list(range(per_group)) for g in range(groups)}
