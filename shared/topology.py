@@ -96,6 +96,9 @@ class LifecycleRule(_Strict):
 class Cors(_Strict):
     allowed_origins: list[str]
     allowed_methods: list[str]
+    # Response headers a browser script may read (S3's ExposeHeaders): a multipart upload
+    # needs each part's ETag to complete it.
+    expose_headers: list[str] = []
 
 
 class Bucket(_Strict):
@@ -402,6 +405,8 @@ async def _provision_buckets(aws: AwsClients, res: Resources, topology: Topology
                     "AllowedOrigins": bucket.cors.allowed_origins,
                     "AllowedMethods": bucket.cors.allowed_methods,
                     "AllowedHeaders": ["*"],
+                    **({"ExposeHeaders": bucket.cors.expose_headers}
+                       if bucket.cors.expose_headers else {}),
                     "MaxAgeSeconds": 3600,
                 }]},
             )

@@ -1,10 +1,12 @@
 """buildspec.yml's contract: its commands run as CodeBuild runs them, with recording
-stand-ins for docker, aws and make on PATH, and the calls and files they leave are checked."""
+stand-ins for docker, aws, make, npm, node and n on PATH, and the calls and files they leave
+are checked."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,19 +22,33 @@ COMMIT = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 PREFIX = "regatta-dev"
 PASSWORD = "ecr-password-from-aws"
+WEB_BUCKET = "regatta-dev-123456789012-web"
+DISTRIBUTION = "E2QWRUHAPOMQZL"
+IMMUTABLE = "public, max-age=31536000, immutable"
+TOOLS = ("docker", "aws", "make", "npm", "node", "n")
 
 STAND_IN = f"""#!{sys.executable}
-# Records one call (argv, and stdin when it is piped in), then behaves as the test asks.
+# Records one call (argv, working directory, and stdin when it is piped in), then behaves as
+# the test asks. `npm run build` leaves a web/dist as Vite does.
 import json, os, sys
 name = os.path.basename(sys.argv[0])
 stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
 with open(os.environ["STAND_IN_LOG"], "a") as log:
-    log.write(json.dumps({{"tool": name, "args": sys.argv[1:], "stdin": stdin}}) + "\\n")
+    log.write(json.dumps({{"tool": name, "args": sys.argv[1:], "stdin": stdin,
+                          "cwd": os.getcwd()}}) + "\\n")
 fail = os.environ.get("STAND_IN_FAIL", "")
 if fail and fail in " ".join([name, *sys.argv[1:]]):
     sys.exit(7)
 if name == "aws" and sys.argv[1:3] == ["ecr", "get-login-password"]:
     print("{PASSWORD}")
+if name == "node" and sys.argv[1:] == ["--version"]:
+    print(os.environ.get("STAND_IN_NODE_VERSION", "v20.19.5"))
+if name == "npm" and sys.argv[1:] == ["run", "build"] and not os.environ.get("STAND_IN_NO_DIST"):
+    os.makedirs("dist/assets", exist_ok=True)
+    with open("dist/index.html", "w") as page:
+        page.write('<script type="module" src="/assets/index-abc123.js"></script>')
+    with open("dist/assets/index-abc123.js", "w") as script:
+        script.write("export {{}};")
 """
 
 
@@ -70,13 +86,15 @@ def run_build(tmp_path: Path, **env: str) -> Build:
     workspace = tmp_path / "src"
     (workspace / "infra").mkdir(parents=True)
     shutil.copy(ROOT / "infra" / "services.yaml", workspace / "infra")
+    (workspace / "web").mkdir()
+    shutil.copy(ROOT / "web" / "package.json", workspace / "web")
     venv_bin = workspace / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
     (venv_bin / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (venv_bin / "python").chmod(0o755)
     stand_ins = tmp_path / "bin"
     stand_ins.mkdir()
-    for tool in ("docker", "aws", "make"):
+    for tool in TOOLS:
         (stand_ins / tool).write_text(STAND_IN)
         (stand_ins / tool).chmod(0o755)
     log = tmp_path / "calls.jsonl"
@@ -92,6 +110,8 @@ def run_build(tmp_path: Path, **env: str) -> Build:
         "AWS_DEFAULT_REGION": "eu-west-1",
         "ECR_REGISTRY": REGISTRY,
         "ECR_REPOSITORY_PREFIX": PREFIX,
+        "WEB_BUCKET": WEB_BUCKET,
+        "WEB_DISTRIBUTION_ID": DISTRIBUTION,
         **env,
     }
     result = subprocess.run(["bash", str(tmp_path / "build.sh")], cwd=workspace,
@@ -105,6 +125,16 @@ def repo(service: str) -> str:
     return f"{REGISTRY}/{PREFIX}/{service}"
 
 
+def web_calls(build: Build) -> list[list[str]]:
+    """The aws calls that publish the web app (S3 and CloudFront), in order."""
+    return [args for args in build.of("aws") if args[0] in ("s3", "cloudfront")]
+
+
+def index(build: Build, tool: str, args: list[str]) -> int:
+    """Position of one recorded call among all the build's calls."""
+    return next(i for i, c in enumerate(build.calls) if c["tool"] == tool and c["args"] == args)
+
+
 def test_every_phase_aborts_the_build_on_failure() -> None:
     """All four phases exist and stop the build at their first failing command."""
     spec = buildspec()
@@ -112,6 +142,7 @@ def test_every_phase_aborts_the_build_on_failure() -> None:
     for phase in PHASES:
         assert spec["phases"][phase]["on-failure"] == "ABORT", phase
     assert spec["phases"]["install"]["runtime-versions"]["python"]
+    assert spec["phases"]["install"]["runtime-versions"]["nodejs"]
 
 
 def test_every_command_is_a_string() -> None:
@@ -129,7 +160,8 @@ def test_a_build_tests_logs_in_builds_pushes_and_hands_over_images(
     build = run_build(tmp_path, SOURCE_BRANCH="feature/Fast_path.2")
     assert build.code == 0, build.output
     assert build.of("make") == [["install"], ["test-fast"]]
-    assert build.of("aws") == [["ecr", "get-login-password", "--region", "eu-west-1"]]
+    assert build.of("aws")[0] == ["ecr", "get-login-password", "--region", "eu-west-1"]
+    assert [a for a in build.of("aws") if a[0] == "ecr"] == build.of("aws")[:1]
     docker = build.of("docker")
     login = [c for c in build.calls if c["args"][:1] == ["login"]]
     assert [c["args"] for c in login] == [
@@ -170,6 +202,7 @@ def test_a_failing_image_build_stops_before_anything_is_pushed(tmp_path: Path) -
     assert targets[-1] == "trend", "the build loop goes on after a failing image"
     assert not [c for c in build.of("docker") if c[0] == "push"]
     assert not list(build.workspace.glob("imagedefinitions-*.json"))
+    assert web_calls(build) == [], "the web app went live for a release that failed"
 
 
 def test_failing_tests_stop_the_build_before_login(tmp_path: Path) -> None:
@@ -184,6 +217,7 @@ def test_post_build_pushes_nothing_after_a_failed_phase(tmp_path: Path) -> None:
     build = run_build(tmp_path, CODEBUILD_BUILD_SUCCEEDING="0")
     assert build.code != 0 and "nothing pushed" in build.output
     assert not [c for c in build.of("docker") if c[0] == "push"]
+    assert web_calls(build) == []
 
 
 def test_a_failing_registry_login_fails_the_build(tmp_path: Path) -> None:
@@ -198,6 +232,116 @@ def test_a_build_without_a_branch_is_refused(tmp_path: Path) -> None:
     build = run_build(tmp_path, SOURCE_BRANCH="")
     assert build.code != 0 and "no branch" in build.output
     assert build.of("docker") == []
+
+
+# --- the web app -------------------------------------------------------------------------
+
+
+def test_node_is_the_runtime_the_web_app_asks_for(tmp_path: Path) -> None:
+    """The install phase selects Node.js 20 (the major of web/package.json's engines) and
+    leaves a recent enough one alone."""
+    engines = json.loads((ROOT / "web" / "package.json").read_text())["engines"]["node"]
+    major = engines.lstrip(">=^~ ").split(".")[0]
+    assert str(buildspec()["phases"]["install"]["runtime-versions"]["nodejs"]) == major
+    build = run_build(tmp_path, STAND_IN_NODE_VERSION="v20.19.0")
+    assert build.code == 0, build.output
+    assert build.of("node") == [["--version"]]
+    assert build.of("n") == []
+
+
+def test_an_older_node_is_replaced_before_the_web_build(tmp_path: Path) -> None:
+    """Below web/package.json's minimum (Vite refuses it), `n` installs the newest 20.x
+    before npm runs; a failing `n` fails the build in install."""
+    build = run_build(tmp_path, STAND_IN_NODE_VERSION="v20.15.1")
+    assert build.code == 0, build.output
+    assert build.of("n") == [["20"]]
+    assert index(build, "n", ["20"]) < index(build, "npm", ["ci", "--no-audit", "--no-fund"])
+    failed = run_build(tmp_path / "again", STAND_IN_NODE_VERSION="v20.15.1", STAND_IN_FAIL="n 20")
+    assert failed.code != 0 and "older than web/package.json's 20.19" in failed.output
+    assert failed.of("npm") == [] and failed.of("docker") == []
+
+
+def test_the_web_app_is_built_with_a_clean_install(tmp_path: Path) -> None:
+    """`npm ci` (the lockfile, exactly) then `npm run build`, both in web/, before any image."""
+    build = run_build(tmp_path)
+    assert build.code == 0, build.output
+    assert build.of("npm") == [["ci", "--no-audit", "--no-fund"], ["run", "build"]]
+    assert {c["cwd"] for c in build.calls if c["tool"] == "npm"} \
+        == {str(build.workspace / "web")}
+    first_image = next(i for i, c in enumerate(build.calls)
+                       if c["tool"] == "docker" and c["args"][0] == "build")
+    assert index(build, "npm", ["run", "build"]) < first_image
+
+
+def test_the_web_app_is_published_after_every_image_is_pushed(
+    tmp_path: Path, services: dict[str, dict[str, Any]]
+) -> None:
+    """New hashed assets (immutable), then index.html and the other unhashed files
+    (no-cache) with stale ones removed, then stale assets pruned, then one invalidation of
+    the entry points; config.json (Terraform's) is excluded wherever --delete could reach
+    it; all of it after the last image push."""
+    build = run_build(tmp_path)
+    assert build.code == 0, build.output
+    bucket = f"s3://{WEB_BUCKET}"
+    assert web_calls(build) == [
+        ["s3", "sync", "web/dist/assets", f"{bucket}/assets", "--no-progress",
+         "--cache-control", IMMUTABLE],
+        ["s3", "sync", "web/dist", bucket, "--no-progress", "--delete",
+         "--exclude", "assets/*", "--exclude", "config.json", "--cache-control", "no-cache"],
+        ["s3", "sync", "web/dist/assets", f"{bucket}/assets", "--no-progress", "--delete",
+         "--cache-control", IMMUTABLE],
+        ["cloudfront", "create-invalidation", "--distribution-id", DISTRIBUTION,
+         "--paths", "/index.html", "/", "--query", "Invalidation.Id", "--output", "text"],
+    ]
+    pushes = [i for i, c in enumerate(build.calls) if c["tool"] == "docker"
+              and c["args"][0] == "push"]
+    assert len(pushes) == 2 * len(services)
+    assert max(pushes) < index(build, "aws", web_calls(build)[0])
+    assert {c["cwd"] for c in build.calls if c["tool"] == "aws"} == {str(build.workspace)}
+
+
+def test_a_failing_web_build_stops_before_anything_is_built_or_published(tmp_path: Path) -> None:
+    """A failing `npm run build` (a type error, say) ends the build phase: no image, no push,
+    nothing uploaded."""
+    build = run_build(tmp_path, STAND_IN_FAIL="npm run build")
+    assert build.code != 0 and "phase build failed" in build.output
+    assert [c for c in build.of("docker") if c[0] in ("build", "push")] == []
+    assert web_calls(build) == []
+
+
+def test_a_web_build_without_output_is_never_synced(tmp_path: Path) -> None:
+    """`sync --delete` of an empty web/dist would empty the bucket: no index.html, no sync."""
+    build = run_build(tmp_path, STAND_IN_NO_DIST="1")
+    assert build.code != 0 and "no web/dist/index.html" in build.output
+    assert web_calls(build) == []
+    assert [c for c in build.of("docker") if c[0] == "push"] == []
+
+
+def test_a_failing_upload_is_not_invalidated_and_fails_the_build(tmp_path: Path) -> None:
+    """The first failing sync ends the publish: no later sync, no invalidation, a failed
+    build (the pipeline then deploys nothing)."""
+    build = run_build(tmp_path, STAND_IN_FAIL="s3 sync web/dist s3://")
+    assert build.code != 0
+    assert [(call[0], call[2]) for call in web_calls(build)] == [
+        ("s3", "web/dist/assets"), ("s3", "web/dist")], "the publish went on after a failure"
+
+
+def test_a_build_without_the_web_target_is_refused(tmp_path: Path) -> None:
+    """Without WEB_BUCKET or WEB_DISTRIBUTION_ID (set by the CodeBuild project) the build
+    stops in pre_build, before the registry login and any build."""
+    for variable in ("WEB_BUCKET", "WEB_DISTRIBUTION_ID"):
+        build = run_build(tmp_path / variable, **{variable: ""})
+        assert build.code != 0 and "no web bucket or distribution" in build.output, variable
+        assert build.of("docker") == [] and build.of("aws") == [] and build.of("npm") == []
+
+
+def test_the_codebuild_project_sets_what_the_buildspec_reads() -> None:
+    """modules/pipeline gives the build the web bucket and distribution it publishes to."""
+    text = (ROOT / "infra/terraform/modules/pipeline/main.tf").read_text()
+    for name, value in (("WEB_BUCKET", "var.web_bucket"),
+                        ("WEB_DISTRIBUTION_ID", "var.web_distribution_id")):
+        assert re.search(rf'name\s+=\s+"{name}"\s+value\s+=\s+{re.escape(value)}\n', text), \
+            name
 
 
 def test_secondary_artifacts_are_the_imagedefinitions_files(

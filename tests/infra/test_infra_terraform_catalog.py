@@ -109,6 +109,18 @@ def test_table_keys_keep_their_types(catalog: dict[str, Any]) -> None:
         assert set(catalog["tables"][name]["indexes"]) == set(table.indexes)
 
 
+def test_bucket_cors_is_the_models(catalog: dict[str, Any]) -> None:
+    """Each bucket's CORS rule reaches the data module as the Cors model reads it, defaults
+    included: exposed response headers (the media source's ETag, which a browser needs to
+    complete a multipart upload) or none."""
+    topology = load_topology()
+    for name, bucket in topology.buckets.items():
+        expected = None if bucket.cors is None else bucket.cors.model_dump()
+        assert catalog["buckets"][name]["cors"] == expected, name
+    assert catalog["buckets"]["media-source"]["cors"]["expose_headers"] == ["ETag"]
+    assert catalog["buckets"]["media-output"]["cors"]["expose_headers"] == []
+
+
 def test_processes_are_each_api_and_each_worker(catalog: dict[str, Any],
                                                 services: dict[str, dict[str, Any]]) -> None:
     """An ECS service per API and per worker, and a stop timeout covering the drain."""

@@ -176,10 +176,19 @@ def test_every_table_is_on_demand_recoverable_and_encrypted(
 def test_every_bucket_is_private_with_its_declared_rules(
     plan: dict[str, Any], topology: dict[str, Any]
 ) -> None:
-    """Buckets: public access blocked, the topology's lifecycle rules, its notifications."""
+    """Buckets: public access blocked, the topology's lifecycle rules, its notifications and
+    its CORS rules (exposed headers included)."""
     blocks = planned(plan, "module.data.aws_s3_bucket_public_access_block.this")
     lifecycles = planned(plan, "module.data.aws_s3_bucket_lifecycle_configuration.this")
     notifications = planned(plan, "module.data.aws_s3_bucket_notification.this")
+    cors = planned(plan, "module.data.aws_s3_bucket_cors_configuration.this")
+    assert set(cors) == {name for name, spec in topology["buckets"].items() if "cors" in spec}
+    for name, rules in cors.items():
+        declared = topology["buckets"][name]["cors"]
+        assert [(sorted(r["allowed_origins"]), sorted(r["allowed_methods"]),
+                 sorted(r.get("expose_headers") or [])) for r in rules["cors_rule"]] == [
+            (sorted(declared["allowed_origins"]), sorted(declared["allowed_methods"]),
+             sorted(declared.get("expose_headers", [])))]
     assert set(blocks) == set(lifecycles) == set(topology["buckets"])
     for name, spec in topology["buckets"].items():
         assert all(blocks[name][k] for k in ("block_public_acls", "block_public_policy",
@@ -222,6 +231,17 @@ def test_every_process_runs_as_an_ecs_service(plan: dict[str, Any],
     assert {a["name"]: a["configuration"]["FileName"] for a in deploy} == {
         process: f"imagedefinitions-{process.rsplit('-', 1)[0]}.json"
         for process in [*apis, *workers]}
+
+
+def test_the_build_publishes_to_the_planned_web_bucket(plan: dict[str, Any]) -> None:
+    """The CodeBuild project's WEB_BUCKET is the edge module's bucket (its name is known at
+    plan time; the distribution id is not, until apply)."""
+    project = planned(plan, "module.pipeline.aws_codebuild_project.images")[""]
+    variables = {v["name"]: v.get("value") for v in project["environment"][0]
+                 ["environment_variable"]}
+    assert "WEB_DISTRIBUTION_ID" in variables
+    bucket = planned(plan, "module.edge.aws_s3_bucket.web")[""]
+    assert variables["WEB_BUCKET"] == bucket["bucket"]
 
 
 def test_build_outputs_are_the_buildspecs_secondary_artifacts(plan: dict[str, Any]) -> None:

@@ -442,6 +442,12 @@ def test_messaging_and_data_follow_the_topology(tf: TerraformTree) -> None:
     assert "if b.versioning" in filters["versioning"]
     assert "if length(b.notifications) > 0" in filters["notifications"]
     assert "if b.cors != null" in filters["cors"]
+    rule = tf.resource("data", "aws_s3_bucket_cors_configuration", "this")["cors_rule"][0]
+    assert {k: expr(v) for k, v in rule.items() if k in (
+        "allowed_origins", "allowed_methods", "expose_headers")} == {
+        "allowed_origins": "each.value.cors.allowed_origins",
+        "allowed_methods": "each.value.cors.allowed_methods",
+        "expose_headers": "each.value.cors.expose_headers"}
     lifecycle = tf.resource("data", "aws_s3_bucket_lifecycle_configuration", "this")
     assert expr(lifecycle["dynamic"][0]["rule"]["for_each"]) == "each.value.lifecycle"
 
@@ -493,6 +499,35 @@ def test_pipeline_deploys_each_ecs_service_from_main(tf: TerraformTree) -> None:
     assert pipeline["artifact_store"][0]["encryption_key"][0]["type"] == "KMS"
     assert expr(tf.module_calls()["pipeline"]["deployments"]) \
         == "{for name, p in module.catalog.processes : name => p.service}"
+
+
+def test_the_build_may_publish_the_web_app_and_nothing_more(tf: TerraformTree) -> None:
+    """The CodeBuild role lists the web bucket, writes and deletes its objects but not
+    Terraform's config.json, and invalidates the one distribution; envs/dev wires the edge
+    module's bucket and distribution in, and the project hands them to buildspec.yml."""
+    statements = {s["sid"]: s for where, s in policy_statements(tf)
+                  if where == "pipeline/codebuild" and s.get("sid", "").startswith("Web")}
+    assert {sid: (s.get("effect", "Allow"), sorted(s["actions"]), s["resources"])
+            for sid, s in statements.items()} == {
+        "WebBucketList": ("Allow", ["s3:ListBucket"], ["${var.web_bucket_arn}"]),
+        "WebObjects": ("Allow", ["s3:DeleteObject", "s3:PutObject"], ["${var.web_bucket_arn}/*"]),
+        "WebConfigIsTerraforms": ("Deny", ["s3:DeleteObject", "s3:PutObject"],
+                                  ["${var.web_bucket_arn}/config.json"]),
+        "WebInvalidation": ("Allow", ["cloudfront:CreateInvalidation"],
+                            ["${var.web_distribution_arn}"]),
+    }
+    wiring = {k: expr(v) for k, v in tf.module_calls()["pipeline"].items() if k.startswith("web")}
+    assert wiring == {"web_bucket": "module.edge.web_bucket",
+                      "web_bucket_arn": "module.edge.web_bucket_arn",
+                      "web_distribution_id": "module.edge.distribution_id",
+                      "web_distribution_arn": "module.edge.distribution_arn"}
+    edge_inputs = " ".join(str(v) for v in tf.module_calls()["edge"].values())
+    assert "module.pipeline" not in edge_inputs, "edge <-> pipeline would be a cycle"
+    variables = tf.resource("pipeline", "aws_codebuild_project", "images")["environment"][0][
+        "environment_variable"]
+    assert {v["name"]: expr(v["value"]) for v in variables}.items() >= {
+        "WEB_BUCKET": "var.web_bucket", "WEB_DISTRIBUTION_ID": "var.web_distribution_id"}.items()
+    assert {"web_bucket", "web_bucket_arn"} <= set(tf.named("output", "edge"))
 
 
 def test_observability_alarms_and_dashboard_exist(tf: TerraformTree) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from botocore.exceptions import ClientError
 
 from shared.aws import AwsClients
 from shared.events import CloudEvent, EventPublisher
-from shared.topology import Resources, Topology, dlq_name, provision
+from shared.topology import Resources, Topology, dlq_name, load_topology, provision
 
 pytestmark = pytest.mark.integration
 
@@ -49,13 +50,24 @@ async def snapshot(aws: AwsClients) -> dict[str, Any]:
     for bucket in (await s3.list_buckets())["Buckets"]:
         notifications = await s3.get_bucket_notification_configuration(Bucket=bucket["Name"])
         notifications.pop("ResponseMetadata", None)
-        buckets[bucket["Name"]] = notifications
+        buckets[bucket["Name"]] = {**notifications,
+                                   "CORSRules": await _cors_rules(s3, bucket["Name"])}
     return {"topics": topics, "subscriptions": subscriptions, "queues": queues,
             "tables": tables, "buckets": buckets}
 
 
 async def _pages(paginator: Any) -> list[dict[str, Any]]:
     return [page async for page in paginator.paginate()]
+
+
+async def _cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]] | None:
+    """The bucket's CORS rules, None when it has none."""
+    try:
+        return list((await s3.get_bucket_cors(Bucket=bucket))["CORSRules"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchCORSConfiguration":
+            raise
+        return None
 
 
 def contract_topology(prefix: str, inbox_types: list[str]) -> Topology:
@@ -113,6 +125,26 @@ async def test_provisioning_the_platform_topology_again_changes_nothing(aws, sta
 
     assert await snapshot(aws) == before
     assert stack.resources.table("recipes") in before["tables"]
+
+
+async def test_bucket_cors_is_the_topologys(aws, stack) -> None:
+    """Every declared CORS rule is on its bucket with the declared origins, methods and
+    exposed headers: browsers may read the ETag of each part they PUT to the media source
+    (a multipart upload completes only with them), and nothing else is exposed anywhere."""
+    s3 = await aws.client("s3")
+    declared = {name: b.cors for name, b in load_topology().buckets.items()}
+    assert declared["media-source"] is not None
+    assert declared["media-source"].expose_headers == ["ETag"]
+
+    for name, cors in declared.items():
+        rules = await _cors_rules(s3, stack.resources.bucket(name))
+        if cors is None:
+            assert rules is None, name
+            continue
+        assert rules is not None and len(rules) == 1, name
+        assert sorted(rules[0]["AllowedOrigins"]) == sorted(cors.allowed_origins), name
+        assert sorted(rules[0]["AllowedMethods"]) == sorted(cors.allowed_methods), name
+        assert rules[0].get("ExposeHeaders", []) == cors.expose_headers, name
 
 
 def test_provisioning_a_topology_twice_changes_nothing(provisioned: Provisioned) -> None:

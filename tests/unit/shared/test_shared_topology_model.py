@@ -78,6 +78,12 @@ def test_inconsistent_topology_is_rejected(sections: dict[str, Any], message: st
          "queues": {"q": {"owner": "x", "subscriptions": [{"topic": "t", "event_types": []}]}}},
         {"tables": {"t": {"owner": "x", "hash_key": {"name": "id", "type": "X"}}}},
         {"tables": {"t": {"owner": "x"}}},
+        {"buckets": {"b": {"owner": "x", "cors": {"allowed_origins": ["*"],
+                                                  "allowed_methods": ["PUT"],
+                                                  "exposed_headers": ["ETag"]}}}},
+        {"buckets": {"b": {"owner": "x", "cors": {"allowed_origins": ["*"],
+                                                  "allowed_methods": ["PUT"],
+                                                  "expose_headers": "ETag"}}}},
         {"queus": {}},
     ],
 )
@@ -99,6 +105,33 @@ def test_repository_topology_loads() -> None:
     for table in ("recipes-idempotency", "meetings-idempotency", "trend-idempotency",
                   "media-idempotency"):
         assert model.tables[table].ttl == "expires_at"
+
+
+def test_cors_exposes_no_header_unless_declared() -> None:
+    """A CORS rule lets scripts read only the response headers it names (S3's
+    ExposeHeaders); none by default."""
+    model = topology(buckets={
+        "inbox": {"owner": "media", "cors": {"allowed_origins": ["*"],
+                                             "allowed_methods": ["PUT"],
+                                             "expose_headers": ["ETag"]}},
+        "outbox": {"owner": "media", "cors": {"allowed_origins": ["*"],
+                                              "allowed_methods": ["GET"]}},
+    })
+
+    assert model.buckets["inbox"].cors is not None
+    assert model.buckets["inbox"].cors.expose_headers == ["ETag"]
+    assert model.buckets["outbox"].cors is not None
+    assert model.buckets["outbox"].cors.expose_headers == []
+
+
+def test_browser_uploads_can_read_the_part_etags() -> None:
+    """The media source bucket takes presigned PUTs from browsers, and a multipart upload
+    completes only with each part's ETag: its CORS rule exposes that header."""
+    cors = load_topology().buckets["media-source"].cors
+
+    assert cors is not None
+    assert "PUT" in cors.allowed_methods
+    assert "ETag" in cors.expose_headers
 
 
 def test_repository_topology_is_loaded_from_infra() -> None:

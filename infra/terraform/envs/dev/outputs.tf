@@ -44,12 +44,12 @@ output "web_url" {
 }
 
 output "web_bucket" {
-  description = "Where to upload web/dist: aws s3 sync web/dist s3://<bucket> --delete."
+  description = "Where the pipeline publishes web/dist (by hand: docs/web.md's fallback)."
   value       = module.edge.web_bucket
 }
 
 output "cloudfront_distribution_id" {
-  description = "Invalidate /index.html here after uploading a new build."
+  description = "The pipeline invalidates /index.html here after publishing; so should a manual upload."
   value       = module.edge.distribution_id
 }
 

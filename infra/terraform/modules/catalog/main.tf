@@ -30,9 +30,14 @@ locals {
       versioning    = try(bucket.versioning, false)
       notifications = [for n in try(bucket.notifications, []) : merge({ events = ["s3:ObjectCreated:*"], prefix = null }, n)]
       lifecycle     = try(bucket.lifecycle, [])
-      cors          = try(bucket.cors, null)
       physical      = "${var.name_prefix}${name}"
       arn           = "${local.arn.s3}${var.name_prefix}${name}"
+      # The Cors model's defaults: no exposed response headers unless declared.
+      cors = try(bucket.cors, null) == null ? null : {
+        allowed_origins = bucket.cors.allowed_origins
+        allowed_methods = bucket.cors.allowed_methods
+        expose_headers  = try(bucket.cors.expose_headers, [])
+      }
     }
   }
 

@@ -155,6 +155,7 @@ resource "aws_s3_bucket_cors_configuration" "this" {
     allowed_origins = each.value.cors.allowed_origins
     allowed_methods = each.value.cors.allowed_methods
     allowed_headers = ["*"]
+    expose_headers  = each.value.cors.expose_headers
     max_age_seconds = 3600
   }
 }

@@ -1,7 +1,8 @@
 # git push -> CodePipeline (V2, triggered by pushes to var.branch through a CodeStar
 # connection to GitHub) -> CodeBuild (buildspec.yml: tests, one image per service, push to
-# ECR, imagedefinitions-<service>.json) -> [manual approval] -> one ECS deploy action per ECS
-# service, each reading its service's imagedefinitions file (rolling update, circuit breaker).
+# ECR, imagedefinitions-<service>.json; the web app built, uploaded to the web bucket and its
+# CloudFront paths invalidated) -> [manual approval] -> one ECS deploy action per ECS service,
+# each reading its service's imagedefinitions file (rolling update, circuit breaker).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -178,6 +179,35 @@ data "aws_iam_policy_document" "codebuild" {
     actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
   }
+
+  # Publishing web/dist: `aws s3 sync` lists the bucket to compare, uploads new files and
+  # (--delete) removes stale ones; the bucket is SSE-S3, so no key grant is needed.
+  statement {
+    sid       = "WebBucketList"
+    actions   = ["s3:ListBucket"]
+    resources = [var.web_bucket_arn]
+  }
+
+  statement {
+    sid       = "WebObjects"
+    actions   = ["s3:DeleteObject", "s3:PutObject"]
+    resources = ["${var.web_bucket_arn}/*"]
+  }
+
+  # config.json is Terraform's (modules/edge writes the Cognito settings into it): the build
+  # excludes it from its syncs, and may not overwrite or delete it even by mistake.
+  statement {
+    sid       = "WebConfigIsTerraforms"
+    effect    = "Deny"
+    actions   = ["s3:DeleteObject", "s3:PutObject"]
+    resources = ["${var.web_bucket_arn}/config.json"]
+  }
+
+  statement {
+    sid       = "WebInvalidation"
+    actions   = ["cloudfront:CreateInvalidation"]
+    resources = [var.web_distribution_arn]
+  }
 }
 
 resource "aws_iam_role_policy" "codebuild" {
@@ -189,7 +219,7 @@ resource "aws_iam_role_policy" "codebuild" {
 resource "aws_codebuild_project" "images" {
   #checkov:skip=CKV_AWS_316:Privileged mode is what lets CodeBuild run the Docker daemon that builds the images; the project only ever runs this repository's buildspec
   name           = "${var.name}-images"
-  description    = "Tests, then builds and pushes one image per Regatta service (buildspec.yml)"
+  description    = "Tests, builds and pushes one image per Regatta service, publishes the web app (buildspec.yml)"
   service_role   = aws_iam_role.codebuild.arn
   build_timeout  = 60
   encryption_key = var.kms_key_arn
@@ -216,6 +246,14 @@ resource "aws_codebuild_project" "images" {
     environment_variable {
       name  = "ECR_REPOSITORY_PREFIX"
       value = var.repository_prefix
+    }
+    environment_variable {
+      name  = "WEB_BUCKET"
+      value = var.web_bucket
+    }
+    environment_variable {
+      name  = "WEB_DISTRIBUTION_ID"
+      value = var.web_distribution_id
     }
   }
 

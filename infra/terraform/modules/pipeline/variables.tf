@@ -50,6 +50,26 @@ variable "repository_arns" {
   type        = map(string)
 }
 
+variable "web_bucket" {
+  description = "Bucket the build uploads web/dist to (WEB_BUCKET of buildspec.yml)."
+  type        = string
+}
+
+variable "web_bucket_arn" {
+  description = "ARN of the web bucket: the only bucket the build may list and write objects to."
+  type        = string
+}
+
+variable "web_distribution_id" {
+  description = "CloudFront distribution serving the web app (WEB_DISTRIBUTION_ID of buildspec.yml)."
+  type        = string
+}
+
+variable "web_distribution_arn" {
+  description = "ARN of that distribution: the only one the build may invalidate."
+  type        = string
+}
+
 variable "cluster_name" {
   description = "ECS cluster the deploy actions update."
   type        = string
@@ -83,7 +103,7 @@ variable "build_compute_type" {
 }
 
 variable "build_image" {
-  description = "CodeBuild image (standard:7.0 carries Python 3.12 and Docker)."
+  description = "CodeBuild image (standard:7.0 carries Python 3.12, Node.js 20 and Docker)."
   type        = string
   default     = "aws/codebuild/standard:7.0"
 }
