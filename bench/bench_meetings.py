@@ -164,6 +164,30 @@ def report(name: str, recorder: Recorder, elapsed: float, think_ms: float) -> li
     return lines
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process spends between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.used = {name: -cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        self.used = {name: used + cpu_seconds(self.pids[name]) for name, used in self.used.items()}
+
+    def per_turn(self, turns: int) -> str:
+        return ", ".join(f"{name} {used / max(turns, 1) * 1000:.1f} ms"
+                         for name, used in self.used.items())
+
+
 def nlu_rate(seconds: float = 3.0) -> float:
     """understand() calls per second over the labelled corpus, in this process."""
     calls = bench_nlu.load_calls()
@@ -186,8 +210,10 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
         env = {**stack.env, "LOG_LEVEL": "WARNING", "MEETINGS_OPENS": "08:00"}
         with (
             ServiceProcess.api("services.meetings.main:app", env) as api,
-            ServiceProcess.worker("services.meetings.worker", env),
+            ServiceProcess.worker("services.meetings.worker", env) as worker,
         ):
+            meter = CpuMeter({"API": api.process.pid, "worker": worker.process.pid,
+                              "emulator": emulator.process.pid})
             limits = httpx.Limits(max_connections=concurrency,
                                   max_keepalive_connections=concurrency)
             async with httpx.AsyncClient(base_url=api.url, timeout=60, limits=limits) as http:
@@ -195,7 +221,9 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
                 await seed_approved(http, admin, days[:10])
                 await measure(http, days, min(concurrency, 10), 1, 0, first=10_000)  # warm-up
                 load_before = os.getloadavg()[0]
+                meter.start()
                 paced = await measure(http, days, concurrency, conversations, think_ms, first=0)
+                meter.stop()
                 saturated = await measure(http, days, concurrency, 1, 0, first=50_000)
     rate = nlu_rate()
 
@@ -205,6 +233,7 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
           f"{os.getloadavg()[0]:.1f} after)")
     for line in (*report("paced", *paced, think_ms), *report("saturated", *saturated, 0)):
         print(line)
+    print(f"CPU per turn (paced): {meter.per_turn(len(paced[0].latencies_ms))}")
     print(f"understand(): {rate:,.0f} calls/s (one core, in-process, "
           f"{len(bench_nlu.load_calls())}-utterance corpus)")
 

@@ -29,7 +29,12 @@ from services.meetings.models import (
 )
 from services.meetings.nlu import understand
 from services.meetings.settings import MeetingsSettings
-from services.meetings.store import Conversation, ConversationStore, MeetingStore
+from services.meetings.store import (
+    Conversation,
+    ConversationStore,
+    MeetingStore,
+    StaleConversation,
+)
 from shared.auth import AdminUser
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import ProblemError
@@ -73,9 +78,20 @@ async def publish(events: EventPublisher, name: str, meeting: Meeting) -> None:
 async def chat(body: ChatRequest, conversations: Conversations, store: Store, events: Events,
                settings: Settings) -> ChatReply:
     now = datetime.now(UTC)
+    try:
+        return await _turn(body, conversations, store, events, settings, now=now)
+    except StaleConversation:
+        # This process remembered an older state: run the turn once more from the table.
+        return await _turn(body, conversations, store, events, settings, now=now, fresh=True)
+
+
+async def _turn(body: ChatRequest, conversations: ConversationStore, store: MeetingStore,
+                events: EventPublisher, settings: MeetingsSettings, *, now: datetime,
+                fresh: bool = False) -> ChatReply:
     rules = settings.rules
     notice: list[str] = []
-    conversation = await conversations.load(body.session_id, now=now) if body.session_id else None
+    conversation = (await conversations.load(body.session_id, now=now, fresh=fresh)
+                    if body.session_id else None)
     if conversation is None:
         if body.session_id:
             notice.append(logic.SESSION_RESTARTED)

@@ -18,6 +18,7 @@ async def on_startup(app: FastAPI) -> None:
     app.state.conversations = ConversationStore(
         dynamodb, sessions_table=resources.table("meeting-sessions"),
         meetings_table=resources.table("meetings"),
+        remember=app.state.settings.meetings_remembered_conversations,
     )
     app.state.events = EventPublisher(await aws.client("sns"),
                                       resources.topic_arn("meetings-events"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 from email.utils import parseaddr
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from services.meetings.dialog import SchedulingRules
 from services.meetings.models import valid_timezone
@@ -33,6 +33,9 @@ class MeetingsSettings(PlatformSettings):
     meetings_horizon_days: int = 365
     # A conversation idle this long starts over (the original Lex bot's setting).
     meetings_session_idle_seconds: int = 300
+    # Conversations an API process keeps in memory after saving them (one read less per turn
+    # when the next message comes back to it); 0 reads every turn from the table.
+    meetings_remembered_conversations: int = Field(10_000, ge=0)
     # "5/3" read as 5 March rather than May 3.
     meetings_day_first: bool = False
     # Who is told about new requests, and who the mail comes from (an SES identity).

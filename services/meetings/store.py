@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from cachetools import LRUCache
 from pydantic import ValidationError
 
 from services.meetings import logic
@@ -245,12 +246,19 @@ class MeetingStore:
 
 @dataclass(frozen=True)
 class Conversation:
-    """One chat's stored state; ``version`` 0 means it is not stored yet."""
+    """One chat's stored state; ``version`` 0 means it is not stored yet. ``remembered``: read
+    from this process's memory rather than the table (see ConversationStore)."""
 
     id: str
     session: Session
     timezone: str
     version: int = 0
+    remembered: bool = False
+
+
+class StaleConversation(ConflictError):
+    """A remembered conversation was saved meanwhile by another process or message: run the
+    turn again from the table."""
 
 
 def _conversation_key(conversation_id: str) -> dict[str, Any]:
@@ -260,15 +268,35 @@ def _conversation_key(conversation_id: str) -> dict[str, Any]:
 
 
 class ConversationStore:
-    """Chat sessions with an idle expiry (TTL attribute ``expires_at``, also checked here)."""
+    """Chat sessions with an idle expiry (TTL attribute ``expires_at``, also checked here).
 
-    def __init__(self, dynamodb: Any, *, sessions_table: str, meetings_table: str) -> None:
+    The last state this process saved of each conversation is kept in memory (up to
+    ``remember`` conversations, least recently used first out), so a conversation whose next
+    message comes back to this process is not read again: one DynamoDB read less per turn.
+    The save stays conditional on the version, so when another process (or another message of
+    the conversation) saved meanwhile, the save raises StaleConversation and the caller runs
+    the turn again from the table. A remembered state is taken out while its turn runs and
+    put back only once the new state is saved, so a failed turn never leaves a changed
+    session behind.
+    """
+
+    def __init__(self, dynamodb: Any, *, sessions_table: str, meetings_table: str,
+                 remember: int = 10_000) -> None:
         self.dynamodb = dynamodb
         self.sessions_table = sessions_table
         self.meetings_table = meetings_table
+        self._remembered: LRUCache[str, tuple[Conversation, int]] | None = (
+            LRUCache(maxsize=remember) if remember else None)
 
-    async def load(self, conversation_id: str, *, now: datetime) -> Conversation | None:
-        """The conversation, or None when there is none (or it expired) under this id."""
+    async def load(self, conversation_id: str, *, now: datetime,
+                   fresh: bool = False) -> Conversation | None:
+        """The conversation, or None when there is none (or it expired) under this id;
+        ``fresh`` reads the table even when this process remembers the conversation."""
+        if self._remembered is not None:
+            remembered = self._remembered.pop(conversation_id, None)
+            if remembered and not fresh:
+                conversation, expires_at = remembered
+                return conversation if expires_at > now.timestamp() else None
         response = await self.dynamodb.get_item(
             TableName=self.sessions_table, Key=_conversation_key(conversation_id),
             ConsistentRead=True,
@@ -320,8 +348,13 @@ class ConversationStore:
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-                raise ConflictError(
+                refused = StaleConversation if conversation.remembered else ConflictError
+                raise refused(
                     "another message of this conversation was handled at the same time; "
                     "send yours again"
                 ) from None
             raise
+        if self._remembered is not None:
+            self._remembered[conversation.id] = (
+                replace(conversation, version=conversation.version + 1, remembered=True),
+                int(expires_at.timestamp()))

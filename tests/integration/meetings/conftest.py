@@ -37,6 +37,18 @@ async def client(meetings_api: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest_asyncio.fixture(scope="session")
+async def other_client(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory,
+                       ) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a second meetings API process: behind the load balancer the messages of
+    one conversation may land on either task, and each remembers only what it saved."""
+    logs = tmp_path_factory.mktemp("meetings-other")
+    with ServiceProcess.api("services.meetings.main:app", stack.env,
+                            log_path=logs / "api.log") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+            yield http
+
+
 @pytest.fixture(scope="session")
 def headers(tokens: dict[str, str]) -> dict[str, dict[str, str]]:
     """Authorization headers by caller: alice and bob (users), admin (admins); anonymous."""

@@ -43,6 +43,13 @@ class Chat:
         self.session_id: str | None = None
         self.reply: dict[str, Any] = {}
 
+    @classmethod
+    def resume(cls, http: httpx.AsyncClient, chat: Chat) -> Chat:
+        """The same conversation, continued through another client (another API process)."""
+        resumed = cls(http, timezone=chat.timezone)
+        resumed.session_id, resumed.reply = chat.session_id, chat.reply
+        return resumed
+
     async def send(self, text: str) -> httpx.Response:
         body: dict[str, Any] = {"text": text}
         if self.session_id:

@@ -17,7 +17,7 @@ import pytest
 from meetings_http import Chat, approved, fresh_workday, spoken, unique_email
 
 from shared.aws import AwsClients
-from shared.testing import LocalStack
+from shared.testing import LocalStack, ServiceProcess
 
 RESTARTED = "I couldn't find our earlier conversation (it may have expired), so let's start over."
 
@@ -215,9 +215,12 @@ async def test_conversations_do_not_see_each_other(client: httpx.AsyncClient) ->
 
 
 async def test_an_expired_conversation_starts_over_politely(
-    client: httpx.AsyncClient, aws: AwsClients, stack: LocalStack
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient, aws: AwsClients,
+    stack: LocalStack,
 ) -> None:
-    """Past the idle expiry, the next message gets a new session and an apology, no old data."""
+    """Past the idle expiry, the next message gets a new session and an apology, no old data.
+    (It goes to a process that does not remember the conversation, so the table's expiry is
+    the one read.)"""
     chat = Chat(client)
     await chat.say("Book a meeting, I'm Jade Moreau")
     old_id = chat.session_id
@@ -230,18 +233,62 @@ async def test_an_expired_conversation_starts_over_politely(
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )
 
-    messages = await chat.say("Hello")
+    messages = await Chat.resume(other_client, chat).say("Hello")
 
     assert messages[0] == RESTARTED
     assert messages[1].startswith("Hi! I'm Meety")
+
+
+async def test_a_remembered_conversation_expires_too(
+    stack: LocalStack, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A process that remembers a conversation still ends it after the idle expiry (here 2 s)."""
+    env = {**stack.env, "MEETINGS_SESSION_IDLE_SECONDS": "2"}
+    with ServiceProcess.api("services.meetings.main:app", env,
+                            log_path=tmp_path_factory.mktemp("short-idle") / "api.log") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+            chat = Chat(http)
+            await chat.say("Book a meeting, I'm Jade Moreau")
+            assert await chat.say("Hello") != [RESTARTED], "expired before 2 s"
+            await asyncio.sleep(2.5)
+            old_id = chat.session_id
+
+            messages = await chat.say("Hello")
+
+    assert messages[0] == RESTARTED
     assert chat.session_id != old_id
     assert chat.slots["full_name"] is None
 
 
-async def test_a_conversation_stored_in_an_older_shape_starts_over(
-    client: httpx.AsyncClient, aws: AwsClients, stack: LocalStack
+async def test_a_conversation_moving_between_processes_keeps_every_turn(
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient,
 ) -> None:
-    """A stored dialog state this release cannot read restarts politely instead of a 500."""
+    """Turns alternate between two API processes. Each remembers what it saved, so each
+    holds an outdated state when a turn comes back to it: it must notice (the save is
+    conditional on the version), run the turn again from the table, and lose nothing."""
+    day, address = fresh_workday(), unique_email("ana")
+    chat = Chat(client)
+    lines = ["I'd like to book a meeting", "My name is Ana Lima", spoken(day), "3pm",
+             "45 minutes", address, "yes"]
+
+    for n, line in enumerate(lines):
+        chat.http = (client, other_client)[n % 2]
+        await chat.say(line)
+
+    assert chat.state == "Fulfilled", chat.reply
+    meeting = chat.reply["meeting"]
+    assert (meeting["attendee_name"], meeting["email"], meeting["date"],
+            meeting["start_time"], meeting["duration_minutes"]) == (
+        "Ana Lima", address, day.isoformat(), "15:00:00", 45)
+
+
+async def test_a_conversation_stored_in_an_older_shape_starts_over(
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient, aws: AwsClients,
+    stack: LocalStack,
+) -> None:
+    """A stored dialog state this release cannot read restarts politely instead of a 500.
+    (The next message goes to a process that does not remember the conversation, as after a
+    deployment.)"""
     chat = Chat(client)
     await chat.say("Book a meeting, I'm Jade Moreau")
     dynamodb = await aws.client("dynamodb")
@@ -253,7 +300,7 @@ async def test_a_conversation_stored_in_an_older_shape_starts_over(
         ExpressionAttributeValues={":old": {"S": '{"state": "SomethingElse"}'}},
     )
 
-    messages = await chat.say("Hello")
+    messages = await Chat.resume(other_client, chat).say("Hello")
 
     assert messages[0] == RESTARTED
 
