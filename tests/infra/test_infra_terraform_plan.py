@@ -227,32 +227,58 @@ def test_every_process_runs_as_an_ecs_service(plan: dict[str, Any],
     assert tasks["media-jobs-worker"]["cpu"] == "1024"
     assert tasks["media-jobs-worker"]["memory"] == "2048"
     pipeline = planned(plan, "module.pipeline.aws_codepipeline.this")[""]
-    deploy = pipeline["stage"][-1]["action"]
+    deploy = [a for a in pipeline["stage"][-1]["action"] if a["provider"] == "ECS"]
     assert {a["name"]: a["configuration"]["FileName"] for a in deploy} == {
         process: f"imagedefinitions-{process.rsplit('-', 1)[0]}.json"
         for process in [*apis, *workers]}
+    assert {tuple(a["input_artifacts"]) for a in deploy} == {("imagedefs",)}
 
 
-def test_the_build_publishes_to_the_planned_web_bucket(plan: dict[str, Any]) -> None:
-    """The CodeBuild project's WEB_BUCKET is the edge module's bucket (its name is known at
-    plan time; the distribution id is not, until apply)."""
-    project = planned(plan, "module.pipeline.aws_codebuild_project.images")[""]
+def test_the_web_publish_targets_the_planned_web_bucket(plan: dict[str, Any]) -> None:
+    """The web-publish project's WEB_BUCKET is the edge module's bucket (its name is known
+    at plan time; the distribution id is not, until apply); the images project gets
+    neither."""
+    project = planned(plan, "module.pipeline.aws_codebuild_project.web_publish")[""]
     variables = {v["name"]: v.get("value") for v in project["environment"][0]
                  ["environment_variable"]}
-    assert "WEB_DISTRIBUTION_ID" in variables
+    assert set(variables) == {"WEB_BUCKET", "WEB_DISTRIBUTION_ID"}
     bucket = planned(plan, "module.edge.aws_s3_bucket.web")[""]
     assert variables["WEB_BUCKET"] == bucket["bucket"]
+    assert project["source"][0]["buildspec"] == "buildspec-web.yml"
+    assert project["environment"][0]["privileged_mode"] is False
+    images = planned(plan, "module.pipeline.aws_codebuild_project.images")[""]
+    assert not {v["name"] for v in images["environment"][0]["environment_variable"]} \
+        & set(variables)
+
+
+def test_the_web_app_is_published_after_every_ecs_deploy(plan: dict[str, Any]) -> None:
+    """The Deploy stage comes after the build (and the approval, when required); in it the
+    PublishWeb action runs after every ECS action, from the source and the `web` artifact."""
+    pipeline = planned(plan, "module.pipeline.aws_codepipeline.this")[""]
+    names = [s["name"] for s in pipeline["stage"]]
+    assert names in (["Source", "Build", "Deploy"], ["Source", "Build", "Approve", "Deploy"])
+    actions = pipeline["stage"][-1]["action"]
+    ecs = [a for a in actions if a["provider"] == "ECS"]
+    (publish,) = [a for a in actions if a["provider"] == "CodeBuild"]
+    assert ecs and len(ecs) + 1 == len(actions)
+    assert max(a["run_order"] for a in ecs) < publish["run_order"]
+    assert publish["name"] == "PublishWeb" and publish["category"] == "Build"
+    assert sorted(publish["input_artifacts"]) == ["source", "web"]
+    assert publish["configuration"]["PrimarySource"] == "source"
+    project = planned(plan, "module.pipeline.aws_codebuild_project.web_publish")[""]
+    assert publish["configuration"]["ProjectName"] == project["name"]
 
 
 def test_build_outputs_are_the_buildspecs_secondary_artifacts(plan: dict[str, Any]) -> None:
-    """The pipeline's build action declares exactly the buildspec's secondary artifacts."""
+    """The pipeline's build action declares exactly the buildspec's secondary artifacts
+    (`imagedefs` and `web`)."""
     import yaml
 
     pipeline = planned(plan, "module.pipeline.aws_codepipeline.this")[""]
     build = pipeline["stage"][1]["action"][0]
     secondary = yaml.safe_load((ROOT / "buildspec.yml").read_text())["artifacts"][
         "secondary-artifacts"]
-    assert sorted(build["output_artifacts"]) == sorted(secondary)
+    assert sorted(build["output_artifacts"]) == sorted(secondary) == ["imagedefs", "web"]
     assert build["configuration"]["PrimarySource"] == "source"
 
 

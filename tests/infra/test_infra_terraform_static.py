@@ -501,14 +501,79 @@ def test_pipeline_deploys_each_ecs_service_from_main(tf: TerraformTree) -> None:
         == "{for name, p in module.catalog.processes : name => p.service}"
 
 
-def test_the_build_may_publish_the_web_app_and_nothing_more(tf: TerraformTree) -> None:
-    """The CodeBuild role lists the web bucket, writes and deletes its objects but not
-    Terraform's config.json, and invalidates the one distribution; envs/dev wires the edge
-    module's bucket and distribution in, and the project hands them to buildspec.yml."""
+def pipeline_locals(tf: TerraformTree) -> dict[str, Any]:
+    return {k: v for path, doc in tf.files.items() if path.parent.name == "pipeline"
+            for entry in doc.get("locals", []) for k, v in entry.items()}
+
+
+def test_nothing_goes_live_before_the_approval(tf: TerraformTree) -> None:
+    """Stages run Source, Build, [Approve], Deploy; in Deploy every ECS service rolls out
+    first (run_order 1) and the web app is published only after all of them (run_order 2),
+    by the web-publish project from the build's `web` artifact. The build action itself
+    deploys nothing."""
+    # python-hcl2 keeps static and dynamic blocks apart; Terraform keeps them in source
+    # order, so the stages' order is their order in the file.
+    text = tf.text("modules/pipeline/main.tf")
+    stage = r'\n  stage \{{\n    name = "{}"\n'
+    order = [re.search(pattern, text) for pattern in (
+        stage.format("Source"), stage.format("Build"),
+        r'\n  dynamic "stage" \{\n    for_each = var.require_approval \? \[1\] : \[\]\n'
+        r'    content \{\n      name = "Approve"\n',
+        stage.format("Deploy"))]
+    assert all(order), "a stage is missing or written differently"
+    starts = [match.start() for match in order if match]
+    assert starts == sorted(starts), "the stages are out of order"
+    pipeline = tf.resource("pipeline", "aws_codepipeline", "this")
+    assert [s["name"] for s in pipeline["stage"]] == ["Source", "Build", "Deploy"]
+    approve = pipeline["dynamic"][0]["stage"]["content"][0]["action"][0]
+    assert (approve["category"], approve["provider"]) == ("Approval", "Manual")
+    build = pipeline["stage"][1]["action"]
+    assert [(a["category"], a["provider"]) for a in build] == [("Build", "CodeBuild")]
+    assert expr(build[0]["configuration"]["ProjectName"]) == "aws_codebuild_project.images.name"
+
+    deploy = pipeline["stage"][-1]
+    ecs = deploy["dynamic"][0]["action"]["content"][0]
+    (publish,) = deploy["action"]
+    assert ecs["run_order"] == 1 and publish["run_order"] == 2
+    assert (publish["name"], publish["category"], publish["provider"]) \
+        == ("PublishWeb", "Build", "CodeBuild")
+    assert expr(publish["configuration"]["ProjectName"]) \
+        == "aws_codebuild_project.web_publish.name"
+    assert publish["configuration"]["PrimarySource"] == "source"
+    assert [expr(a) for a in publish["input_artifacts"]] == ["source", "local.web_artifact"]
+    assert "output_artifacts" not in publish
+
+
+def test_one_artifact_carries_every_imagedefinitions_file(tf: TerraformTree) -> None:
+    """The build outputs two artifacts (CodeBuild allows five): `imagedefs` and `web`. Every
+    ECS action reads `imagedefs` and names its service's file in it."""
+    names = pipeline_locals(tf)
+    assert (names["imagedefs_artifact"], names["web_artifact"]) == ("imagedefs", "web")
+    pipeline = tf.resource("pipeline", "aws_codepipeline", "this")
+    build = pipeline["stage"][1]["action"][0]
+    assert [expr(a) for a in build["output_artifacts"]] \
+        == ["local.imagedefs_artifact", "local.web_artifact"]
+    ecs = pipeline["stage"][-1]["dynamic"][0]["action"]["content"][0]
+    assert [expr(a) for a in ecs["input_artifacts"]] == ["local.imagedefs_artifact"]
+    assert ecs["configuration"]["FileName"] == "imagedefinitions-${action.value}.json"
+    assert expr(ecs["configuration"]["ServiceName"]) == "action.key"
+
+
+def test_only_the_publish_role_may_touch_the_web_app(tf: TerraformTree) -> None:
+    """The web-publish role lists the web bucket, writes and deletes its objects but not
+    Terraform's config.json, and invalidates the one distribution; besides that it may only
+    read its input artifacts and write its logs. The build role has no web right at all;
+    the pipeline may start both projects; envs/dev wires the edge module in, without a
+    cycle."""
     statements = {s["sid"]: s for where, s in policy_statements(tf)
-                  if where == "pipeline/codebuild" and s.get("sid", "").startswith("Web")}
+                  if where == "pipeline/web_publish"}
     assert {sid: (s.get("effect", "Allow"), sorted(s["actions"]), s["resources"])
             for sid, s in statements.items()} == {
+        "PublishLogs": ("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        ["${aws_cloudwatch_log_group.web_publish.arn}:*"]),
+        "ReadArtifacts": ("Allow", ["s3:GetObject", "s3:GetObjectVersion"],
+                          ["${aws_s3_bucket.artifacts.arn}/*"]),
+        "ReadArtifactsKey": ("Allow", ["kms:Decrypt"], ["${var.kms_key_arn}"]),
         "WebBucketList": ("Allow", ["s3:ListBucket"], ["${var.web_bucket_arn}"]),
         "WebObjects": ("Allow", ["s3:DeleteObject", "s3:PutObject"], ["${var.web_bucket_arn}/*"]),
         "WebConfigIsTerraforms": ("Deny", ["s3:DeleteObject", "s3:PutObject"],
@@ -516,6 +581,29 @@ def test_the_build_may_publish_the_web_app_and_nothing_more(tf: TerraformTree) -
         "WebInvalidation": ("Allow", ["cloudfront:CreateInvalidation"],
                             ["${var.web_distribution_arn}"]),
     }
+    build_role = [s for where, s in policy_statements(tf) if where == "pipeline/codebuild"]
+    assert build_role, "the build role's policy document moved"
+    for statement in build_role:
+        assert not any(r.startswith("${var.web") for r in statement["resources"]), statement
+        assert not any(a.startswith("cloudfront:") for a in statement["actions"]), statement
+    for type_, name, document in (("aws_iam_role_policy", "web_publish", "web_publish"),
+                                  ("aws_iam_role_policy", "codebuild", "codebuild")):
+        policy = tf.resource("pipeline", type_, name)
+        assert expr(policy["policy"]) == f"data.aws_iam_policy_document.{document}.json"
+    assert expr(tf.resource("pipeline", "aws_iam_role_policy", "web_publish")["role"]) \
+        == "aws_iam_role.web_publish.id"
+    publish = tf.resource("pipeline", "aws_codebuild_project", "web_publish")
+    assert expr(publish["service_role"]) == "aws_iam_role.web_publish.arn"
+    assert publish["environment"][0]["privileged_mode"] is False
+    assert expr(publish["logs_config"][0]["cloudwatch_logs"][0]["group_name"]) \
+        == "aws_cloudwatch_log_group.web_publish.name"
+    assert expr(tf.resource("pipeline", "aws_codebuild_project", "images")["service_role"]) \
+        == "aws_iam_role.codebuild.arn"
+    starts = next(s for where, s in policy_statements(tf)
+                  if where == "pipeline/pipeline" and s.get("sid") == "Build")
+    assert sorted(starts["resources"]) == ["${aws_codebuild_project.images.arn}",
+                                           "${aws_codebuild_project.web_publish.arn}"]
+
     wiring = {k: expr(v) for k, v in tf.module_calls()["pipeline"].items() if k.startswith("web")}
     assert wiring == {"web_bucket": "module.edge.web_bucket",
                       "web_bucket_arn": "module.edge.web_bucket_arn",
@@ -523,10 +611,6 @@ def test_the_build_may_publish_the_web_app_and_nothing_more(tf: TerraformTree) -
                       "web_distribution_arn": "module.edge.distribution_arn"}
     edge_inputs = " ".join(str(v) for v in tf.module_calls()["edge"].values())
     assert "module.pipeline" not in edge_inputs, "edge <-> pipeline would be a cycle"
-    variables = tf.resource("pipeline", "aws_codebuild_project", "images")["environment"][0][
-        "environment_variable"]
-    assert {v["name"]: expr(v["value"]) for v in variables}.items() >= {
-        "WEB_BUCKET": "var.web_bucket", "WEB_DISTRIBUTION_ID": "var.web_distribution_id"}.items()
     assert {"web_bucket", "web_bucket_arn"} <= set(tf.named("output", "edge"))
 
 

@@ -210,8 +210,9 @@ module "pipeline" {
   log_retention_days = var.log_retention_days
   force_destroy      = !local.protect
 
-  # The build publishes web/dist to the edge's bucket and invalidates its distribution. The
-  # edge module takes nothing from the pipeline, so this adds no dependency cycle.
+  # The Deploy stage's last action publishes web/dist to the edge's bucket and invalidates its
+  # distribution. The edge module takes nothing from the pipeline, so this adds no dependency
+  # cycle.
   web_bucket           = module.edge.web_bucket
   web_bucket_arn       = module.edge.web_bucket_arn
   web_distribution_id  = module.edge.distribution_id

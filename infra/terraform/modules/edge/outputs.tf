@@ -4,7 +4,7 @@ output "distribution_arn" {
 }
 
 output "distribution_id" {
-  description = "Id of the distribution (the pipeline's build invalidates the app's paths after a deploy)."
+  description = "Id of the distribution (the pipeline's web publish action invalidates the app's paths after a deploy)."
   value       = aws_cloudfront_distribution.this.id
 }
 
@@ -24,12 +24,12 @@ output "media_base_url" {
 }
 
 output "web_bucket" {
-  description = "Bucket web/dist is published to (by the pipeline's build; by hand: `aws s3 sync web/dist s3://<bucket>`)."
-  # The name, not the id: known at plan time, so the plan shows the build's WEB_BUCKET.
+  description = "Bucket web/dist is published to (by the pipeline's web publish action; by hand: `aws s3 sync web/dist s3://<bucket>`)."
+  # The name, not the id: known at plan time, so the plan shows the publish project's WEB_BUCKET.
   value = aws_s3_bucket.web.bucket
 }
 
 output "web_bucket_arn" {
-  description = "ARN of the web bucket (the pipeline's build may write its objects)."
+  description = "ARN of the web bucket (the pipeline's web publish role may write its objects)."
   value       = aws_s3_bucket.web.arn
 }

@@ -1,8 +1,11 @@
 # git push -> CodePipeline (V2, triggered by pushes to var.branch through a CodeStar
-# connection to GitHub) -> CodeBuild (buildspec.yml: tests, one image per service, push to
-# ECR, imagedefinitions-<service>.json; the web app built, uploaded to the web bucket and its
-# CloudFront paths invalidated) -> [manual approval] -> one ECS deploy action per ECS service,
-# each reading its service's imagedefinitions file (rolling update, circuit breaker).
+# connection to GitHub) -> Build: CodeBuild (buildspec.yml: tests, one image per service pushed
+# to ECR, the web app built; outputs `imagedefs`, every imagedefinitions-<service>.json, and
+# `web`, web/dist) -> [Approve: manual approval] -> Deploy: first one ECS deploy action per ECS
+# service, each reading its service's file from `imagedefs` (rolling update, circuit breaker),
+# then, once all of them have succeeded, CodeBuild again (buildspec-web.yml, its own
+# least-privilege role) syncing `web` to the web bucket and invalidating its CloudFront paths.
+# Nothing is live before the approval; the app goes live right after the APIs it talks to.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -14,9 +17,9 @@ locals {
   partition = data.aws_partition.current.partition
 
   connection_arn = var.connection_arn != "" ? var.connection_arn : aws_codestarconnections_connection.github[0].arn
-  # The buildspec's secondary artifact identifiers: imagedefs_<service with _ for ->.
-  services  = toset(values(var.deployments))
-  artifacts = { for s in local.services : s => "imagedefs_${replace(s, "-", "_")}" }
+  # The build action's outputs: buildspec.yml's secondary artifact identifiers.
+  imagedefs_artifact = "imagedefs"
+  web_artifact       = "web"
 }
 
 resource "aws_codestarconnections_connection" "github" {
@@ -124,6 +127,13 @@ resource "aws_cloudwatch_log_group" "build" {
   kms_key_id        = var.kms_key_arn
 }
 
+resource "aws_cloudwatch_log_group" "web_publish" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days, chosen per environment (30 days in dev for cost); raise it where a compliance regime asks for a year
+  name              = "/codebuild/${var.name}-web-publish"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
 # --- CodeBuild -------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "codebuild_assume" {
@@ -179,35 +189,6 @@ data "aws_iam_policy_document" "codebuild" {
     actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
   }
-
-  # Publishing web/dist: `aws s3 sync` lists the bucket to compare, uploads new files and
-  # (--delete) removes stale ones; the bucket is SSE-S3, so no key grant is needed.
-  statement {
-    sid       = "WebBucketList"
-    actions   = ["s3:ListBucket"]
-    resources = [var.web_bucket_arn]
-  }
-
-  statement {
-    sid       = "WebObjects"
-    actions   = ["s3:DeleteObject", "s3:PutObject"]
-    resources = ["${var.web_bucket_arn}/*"]
-  }
-
-  # config.json is Terraform's (modules/edge writes the Cognito settings into it): the build
-  # excludes it from its syncs, and may not overwrite or delete it even by mistake.
-  statement {
-    sid       = "WebConfigIsTerraforms"
-    effect    = "Deny"
-    actions   = ["s3:DeleteObject", "s3:PutObject"]
-    resources = ["${var.web_bucket_arn}/config.json"]
-  }
-
-  statement {
-    sid       = "WebInvalidation"
-    actions   = ["cloudfront:CreateInvalidation"]
-    resources = [var.web_distribution_arn]
-  }
 }
 
 resource "aws_iam_role_policy" "codebuild" {
@@ -219,7 +200,7 @@ resource "aws_iam_role_policy" "codebuild" {
 resource "aws_codebuild_project" "images" {
   #checkov:skip=CKV_AWS_316:Privileged mode is what lets CodeBuild run the Docker daemon that builds the images; the project only ever runs this repository's buildspec
   name           = "${var.name}-images"
-  description    = "Tests, builds and pushes one image per Regatta service, publishes the web app (buildspec.yml)"
+  description    = "Tests, builds and pushes one image per Regatta service, builds the web app (buildspec.yml)"
   service_role   = aws_iam_role.codebuild.arn
   build_timeout  = 60
   encryption_key = var.kms_key_arn
@@ -247,14 +228,6 @@ resource "aws_codebuild_project" "images" {
       name  = "ECR_REPOSITORY_PREFIX"
       value = var.repository_prefix
     }
-    environment_variable {
-      name  = "WEB_BUCKET"
-      value = var.web_bucket
-    }
-    environment_variable {
-      name  = "WEB_DISTRIBUTION_ID"
-      value = var.web_distribution_id
-    }
   }
 
   cache {
@@ -265,6 +238,112 @@ resource "aws_codebuild_project" "images" {
   logs_config {
     cloudwatch_logs {
       group_name = aws_cloudwatch_log_group.build.name
+    }
+  }
+}
+
+# --- Web publish (the Deploy stage's last action) --------------------------------------
+
+# A project and role of its own: the build role can push images but never touch the live app,
+# and this one can publish the app and nothing else.
+resource "aws_iam_role" "web_publish" {
+  name               = "${var.name}-web-publish"
+  assume_role_policy = data.aws_iam_policy_document.codebuild_assume.json
+}
+
+data "aws_iam_policy_document" "web_publish" {
+  statement {
+    sid       = "PublishLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.web_publish.arn}:*"]
+  }
+
+  # The action's input artifacts (the source, for buildspec-web.yml, and web/dist): read only,
+  # the action has no output.
+  statement {
+    sid       = "ReadArtifacts"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  statement {
+    sid       = "ReadArtifactsKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+
+  # Publishing web/dist: `aws s3 sync` lists the bucket to compare, uploads new files and
+  # (--delete) removes stale ones; the bucket is SSE-S3, so no key grant is needed.
+  statement {
+    sid       = "WebBucketList"
+    actions   = ["s3:ListBucket"]
+    resources = [var.web_bucket_arn]
+  }
+
+  statement {
+    sid       = "WebObjects"
+    actions   = ["s3:DeleteObject", "s3:PutObject"]
+    resources = ["${var.web_bucket_arn}/*"]
+  }
+
+  # config.json is Terraform's (modules/edge writes the Cognito settings into it): the publish
+  # excludes it from its syncs, and may not overwrite or delete it even by mistake.
+  statement {
+    sid       = "WebConfigIsTerraforms"
+    effect    = "Deny"
+    actions   = ["s3:DeleteObject", "s3:PutObject"]
+    resources = ["${var.web_bucket_arn}/config.json"]
+  }
+
+  statement {
+    sid       = "WebInvalidation"
+    actions   = ["cloudfront:CreateInvalidation"]
+    resources = [var.web_distribution_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "web_publish" {
+  name   = "publish-web-app"
+  role   = aws_iam_role.web_publish.id
+  policy = data.aws_iam_policy_document.web_publish.json
+}
+
+resource "aws_codebuild_project" "web_publish" {
+  name           = "${var.name}-web-publish"
+  description    = "Publishes the built web app to its bucket and invalidates CloudFront (buildspec-web.yml)"
+  service_role   = aws_iam_role.web_publish.arn
+  build_timeout  = 15
+  encryption_key = var.kms_key_arn
+
+  source {
+    type      = "CODEPIPELINE"
+    buildspec = "buildspec-web.yml"
+  }
+
+  artifacts {
+    type = "CODEPIPELINE"
+  }
+
+  # Three syncs and an invalidation: the smallest machine, no Docker daemon.
+  environment {
+    type            = "LINUX_CONTAINER"
+    compute_type    = "BUILD_GENERAL1_SMALL"
+    image           = var.build_image
+    privileged_mode = false
+
+    environment_variable {
+      name  = "WEB_BUCKET"
+      value = var.web_bucket
+    }
+    environment_variable {
+      name  = "WEB_DISTRIBUTION_ID"
+      value = var.web_distribution_id
+    }
+  }
+
+  logs_config {
+    cloudwatch_logs {
+      group_name = aws_cloudwatch_log_group.web_publish.name
     }
   }
 }
@@ -308,7 +387,7 @@ data "aws_iam_policy_document" "pipeline" {
   statement {
     sid       = "Build"
     actions   = ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
-    resources = [aws_codebuild_project.images.arn]
+    resources = [aws_codebuild_project.images.arn, aws_codebuild_project.web_publish.arn]
   }
 
   # The ECS deploy action reads the service's task definition and registers a new revision
@@ -411,7 +490,7 @@ resource "aws_codepipeline" "this" {
       provider         = "CodeBuild"
       version          = "1"
       input_artifacts  = ["source"]
-      output_artifacts = [for s in sort(tolist(local.services)) : local.artifacts[s]]
+      output_artifacts = [local.imagedefs_artifact, local.web_artifact]
       configuration = {
         ProjectName   = aws_codebuild_project.images.name
         PrimarySource = "source"
@@ -433,12 +512,15 @@ resource "aws_codepipeline" "this" {
         provider = "Manual"
         version  = "1"
         configuration = {
-          CustomData = "Deploy commit #{SourceVariables.CommitId} (#{SourceVariables.CommitMessage})?"
+          CustomData = "Deploy commit #{SourceVariables.CommitId} (#{SourceVariables.CommitMessage}): the ECS services, then the web app?"
         }
       }
     }
   }
 
+  # After the approval (its own stage, when required): the ECS services first, all at once
+  # (run_order 1; each action waits for its service's rollout), then the web app (run_order 2),
+  # which CodePipeline starts only once every ECS action has succeeded.
   stage {
     name = "Deploy"
     dynamic "action" {
@@ -449,13 +531,28 @@ resource "aws_codepipeline" "this" {
         owner           = "AWS"
         provider        = "ECS"
         version         = "1"
-        input_artifacts = [local.artifacts[action.value]]
+        run_order       = 1
+        input_artifacts = [local.imagedefs_artifact]
         configuration = {
           ClusterName       = var.cluster_name
           ServiceName       = action.key
           FileName          = "imagedefinitions-${action.value}.json"
           DeploymentTimeout = "20"
         }
+      }
+    }
+
+    action {
+      name            = "PublishWeb"
+      category        = "Build"
+      owner           = "AWS"
+      provider        = "CodeBuild"
+      version         = "1"
+      run_order       = 2
+      input_artifacts = ["source", local.web_artifact]
+      configuration = {
+        ProjectName   = aws_codebuild_project.web_publish.name
+        PrimarySource = "source"
       }
     }
   }

@@ -13,7 +13,7 @@ output "connection_arn" {
   value       = local.connection_arn
 }
 
-output "artifacts" {
-  description = "Build output artifact (buildspec secondary artifact identifier) by service."
-  value       = local.artifacts
+output "web_publish_project" {
+  description = "The CodeBuild project that publishes the web app (the pipeline's last action)."
+  value       = aws_codebuild_project.web_publish.name
 }

@@ -51,22 +51,22 @@ variable "repository_arns" {
 }
 
 variable "web_bucket" {
-  description = "Bucket the build uploads web/dist to (WEB_BUCKET of buildspec.yml)."
+  description = "Bucket the web publish action syncs web/dist to (WEB_BUCKET of buildspec-web.yml)."
   type        = string
 }
 
 variable "web_bucket_arn" {
-  description = "ARN of the web bucket: the only bucket the build may list and write objects to."
+  description = "ARN of the web bucket: the only bucket the web publish role may list and write objects to."
   type        = string
 }
 
 variable "web_distribution_id" {
-  description = "CloudFront distribution serving the web app (WEB_DISTRIBUTION_ID of buildspec.yml)."
+  description = "CloudFront distribution serving the web app (WEB_DISTRIBUTION_ID of buildspec-web.yml)."
   type        = string
 }
 
 variable "web_distribution_arn" {
-  description = "ARN of that distribution: the only one the build may invalidate."
+  description = "ARN of that distribution: the only one the web publish role may invalidate."
   type        = string
 }
 
@@ -91,7 +91,7 @@ variable "pass_role_arns" {
 }
 
 variable "require_approval" {
-  description = "Stop before deploying until someone approves in the console."
+  description = "Stop before deploying (the ECS services and the web app) until someone approves in the console."
   type        = bool
   default     = false
 }
@@ -103,7 +103,7 @@ variable "build_compute_type" {
 }
 
 variable "build_image" {
-  description = "CodeBuild image (standard:7.0 carries Python 3.12, Node.js 20 and Docker)."
+  description = "CodeBuild image of both projects (standard:7.0 carries Python 3.12, Node.js 20, Docker and the AWS CLI)."
   type        = string
   default     = "aws/codebuild/standard:7.0"
 }
