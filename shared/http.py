@@ -236,8 +236,8 @@ def from_state(name: str) -> Any:
         Store = Annotated[RecipeStore, from_state("store")]
     """
 
-    def dependency(request: Request) -> Any:
-        return getattr(request.app.state, name)
+    async def dependency(request: Request) -> Any:  # async: FastAPI runs a plain def in a
+        return getattr(request.app.state, name)      # worker thread, four hops per request
 
     return Depends(dependency)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from services.media_jobs import logic
@@ -29,36 +29,17 @@ from services.media_jobs.store import (
 from shared.auth import AdminUser, CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import ConflictError, NotFoundError
+from shared.http import from_state
 
 router = APIRouter(prefix="/media", tags=["media"])
 outputs_router = APIRouter(prefix="/media", tags=["outputs"])
 
 
-def get_store(request: Request) -> JobStore:
-    return request.app.state.store
-
-
-def get_source(request: Request) -> SourceBucket:
-    return request.app.state.source
-
-
-def get_outputs(request: Request) -> OutputBucket:
-    return request.app.state.outputs
-
-
-def get_retries(request: Request) -> RetryQueue:
-    return request.app.state.retries
-
-
-def get_settings(request: Request) -> MediaJobsSettings:
-    return request.app.state.settings
-
-
-Store = Annotated[JobStore, Depends(get_store)]
-Source = Annotated[SourceBucket, Depends(get_source)]
-Outputs = Annotated[OutputBucket, Depends(get_outputs)]
-Retries = Annotated[RetryQueue, Depends(get_retries)]
-Settings = Annotated[MediaJobsSettings, Depends(get_settings)]
+Store = Annotated[JobStore, from_state("store")]
+Source = Annotated[SourceBucket, from_state("source")]
+Outputs = Annotated[OutputBucket, from_state("outputs")]
+Retries = Annotated[RetryQueue, from_state("retries")]
+Settings = Annotated[MediaJobsSettings, from_state("settings")]
 Guid = Annotated[str, Path(description="The job's guid", max_length=64)]
 
 NOT_FOUND = {404: {"description": "No job has this guid"}}

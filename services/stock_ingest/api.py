@@ -41,7 +41,7 @@ Events = Annotated[EventPublisher, from_state("events")]
 Settings = Annotated[StockIngestSettings, from_state("settings")]
 
 
-def symbol_path(
+async def symbol_path(
     symbol: Annotated[str, Path(pattern=r"^[A-Za-z0-9.^-]{1,10}$", description="e.g. AAPL")],
 ) -> str:
     return symbol.upper()

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/trends", tags=["trends"])
 Store = Annotated[TrendStore, from_state("store")]
 
 
-def symbol_path(
+async def symbol_path(
     symbol: Annotated[str, Path(pattern=r"^[A-Za-z0-9.^-]{1,10}$", description="e.g. AAPL")],
 ) -> str:
     return symbol.upper()
