@@ -5,16 +5,21 @@ HLS + DASH + thumbnails twice in the same run:
 
 * single decode: `services.media_jobs.encode.encode` - one ffmpeg, decode once, split to every
   rung, thumbnails and poster (post-processing of the manifests included in its time), with
-  the service's settings: cascaded scaling (each rung scaled from the next larger one);
-  `--scaling both` also runs it with every rung scaled from the source, for comparison;
+  the service's settings: cascaded scaling (each rung scaled from the next larger one) and
+  threads sized by `thread_plan` (on 2 CPUs 2 for the 1080p rung's x264, 1 for every other
+  encoder, the decoder and the filter graph);
+  `--scaling both` also runs it with every rung scaled from the source, `--encoder-threads
+  plan 0` also with every codec's default threads, for comparison;
 * naive: one ffmpeg per rung, then one for audio and one for thumbnails, run one after another,
   each decoding the source again (how a per-output job system, or a first attempt, does it).
 
-Both use the same x264 preset and rate control. Prints wall time, real-time factor, CPU time and
-peak RSS of the ffmpeg process(es), and the Python process's own peak RSS.
+Both use the same per-rung x264 settings (`x264_rung_args`, preset, rate control, GOP), scaler
+and audio settings; the naive processes keep ffmpeg's default threads, which is what lets one
+process at a time use every CPU. Prints wall time, real-time factor, CPU time and peak RSS of
+the ffmpeg process(es), and the Python process's own peak RSS.
 
     PYTHONPATH=. python bench/bench_media.py [--seconds 60] [--preset veryfast] [--keep]
-        [--scaling cascade|direct|both] [--encoder-threads N] [--repeat N]
+        [--scaling cascade|direct|both] [--encoder-threads plan|0|N ...] [--repeat N]
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from services.media_jobs.checks import validate_local
 from services.media_jobs.encode import (
     DEFAULT_PRESET,
     EncodeSettings,
+    available_cpus,
     encode_sync,
     ffmpeg_path,
     jpeg_qscale,
     scale_filter,
+    thread_plan,
     x264_rung_args,
 )
 from services.media_jobs.ladder import LadderRung, choose_rungs
@@ -68,21 +75,23 @@ def main() -> int:
     info = probe(source)
     rungs = choose_rungs(info.video.display_width, info.video.display_height)
     _warm_page_cache(source)
+    load_before = os.getloadavg()
 
     scalings = ["cascade", "direct"] if args.scaling == "both" else [args.scaling]
-    singles: dict[str, list[Measurement]] = {name: [] for name in scalings}
+    variants = [(scaling, threads) for scaling in scalings for threads in args.encoder_threads]
+    singles: dict[tuple[str, int | None], list[Measurement]] = {v: [] for v in variants}
     naives: list[Measurement] = []
     failures = []
     # Interleaved repeats, best of each: the machine may be shared, and noise only adds time.
     for attempt in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
-            for scaling in scalings:
-                out = Path(tmp) / f"single-{scaling}"
+            for number, (scaling, threads) in enumerate(variants):
+                out = Path(tmp) / f"single-{number}"
                 settings = EncodeSettings(preset=args.preset,
                                           cascade_scaling=scaling == "cascade",
-                                          encoder_threads=args.encoder_threads)
-                singles[scaling].append(_run_single(source, info, rungs, out, settings))
-                if attempt == 0 and scaling == scalings[0]:
+                                          encoder_threads=threads)
+                singles[scaling, threads].append(_run_single(source, info, rungs, out, settings))
+                if attempt == 0 and number == 0:
                     # Before any output check has decoded segments in-process.
                     encode_rss = _self_peak_rss()
                 report = validate_local(
@@ -92,14 +101,15 @@ def main() -> int:
                     expect_thumbnails=True,
                     expected_renditions=len(rungs),
                 )
-                failures += [f"{scaling}: {failure}" for failure in report.failures]
+                label = singles[scaling, threads][-1].method
+                failures += [f"{label}: {failure}" for failure in report.failures]
             naives.append(_run_naive(source, info, rungs, Path(tmp) / "naive", args.preset))
             if args.keep and attempt == args.repeat - 1:
                 shutil.copytree(tmp, args.cache_dir / "last-run", dirs_exist_ok=True)
     best = [min(runs, key=lambda m: m.wall) for runs in singles.values()]
     naive = min(naives, key=lambda m: m.wall)
 
-    _print_table(args, info, rungs, [*best, naive], not failures, encode_rss)
+    _print_table(args, info, rungs, [*best, naive], not failures, encode_rss, load_before)
     for failure in failures:
         print(f"  check failed: {failure}")
     return 1 if failures else 0
@@ -118,10 +128,21 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs, best kept")
     parser.add_argument("--scaling", choices=["cascade", "direct", "both"], default="cascade",
                         help="how the single decode scales its rungs (the service: cascade)")
-    parser.add_argument("--encoder-threads", type=int, default=None,
-                        help="libx264 threads per rung in the single decode (default: x264's)")
+    parser.add_argument("--encoder-threads", type=_threads, nargs="+", default=[None],
+                        metavar="plan|0|N",
+                        help="libx264 threads per rung in the single decode: the service's "
+                        "thread plan (default), 0 for every codec's default threads, or N; "
+                        "several values run one single decode each")
     parser.add_argument("--keep", action="store_true", help="copy the outputs to the cache dir")
     return parser.parse_args()
+
+
+def _threads(text: str) -> int | None:
+    return None if text == "plan" else int(text)
+
+
+def _threads_label(threads: int | None) -> str:
+    return {None: "plan", 0: "codec defaults"}.get(threads, f"x264 {threads}/rung")
 
 
 def _run_single(
@@ -135,9 +156,8 @@ def _run_single(
     )  # fmt: skip
     wall = time.monotonic() - started
     scaling = "cascade" if settings.cascade_scaling else "direct"
-    return Measurement(
-        f"single decode, {scaling}", wall, _children_cpu() - cpu_before, 1, result.peak_rss_bytes
-    )
+    method = f"single, {scaling}, {_threads_label(settings.encoder_threads)}"
+    return Measurement(method, wall, _children_cpu() - cpu_before, 1, result.peak_rss_bytes)
 
 
 def _run_naive(
@@ -213,6 +233,10 @@ def _warm_page_cache(path: Path) -> None:
             pass
 
 
+def _loadavg(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.1f}" for x in load)
+
+
 def _mib(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:.0f}"
 
@@ -224,6 +248,7 @@ def _print_table(
     rows: list[Measurement],
     checks_ok: bool,
     encode_rss: int,
+    load_before: tuple[float, float, float],
 ) -> None:
     video = info.video
     print()
@@ -231,16 +256,20 @@ def _print_table(
         f"source: {info.duration:g}s {video.width}x{video.height} {video.frame_rate:g} fps "
         f"{video.codec} + {info.audio[0].codec if info.audio else 'no audio'}; "
         f"ladder: {', '.join(r.name for r in rungs)}; HLS+DASH (6 s CMAF) + thumbnails; "
-        f"x264 preset {args.preset}, threads per rung "
-        f"{args.encoder_threads or 'x264 default'}; {os.cpu_count()} CPUs; best of {args.repeat}; "
-        f"load average at end {os.getloadavg()[0]:.1f}"
+        f"x264 preset {args.preset}; {available_cpus()} CPUs; best of {args.repeat}"
     )
-    header = f"{'method':<30} {'wall s':>8} {'x realtime':>11} {'CPU s':>8} {'ffmpegs':>8}"
+    plan = thread_plan(rungs, available_cpus())
+    print(
+        f"thread plan: decoder {plan.decoder}, filter graph {plan.filters}, x264 per rung "
+        f"{'/'.join(map(str, plan.encoders))}; load average (1/5/15 min) before "
+        f"{_loadavg(load_before)}, after {_loadavg(os.getloadavg())}"
+    )
+    header = f"{'method':<36} {'wall s':>8} {'x realtime':>11} {'CPU s':>8} {'ffmpegs':>8}"
     print(header + f" {'peak RSS MiB':>13}")
     print("-" * (len(header) + 14))
     for row in rows:
         print(
-            f"{row.method:<30} {row.wall:>8.1f} {info.duration / row.wall:>11.2f} "
+            f"{row.method:<36} {row.wall:>8.1f} {info.duration / row.wall:>11.2f} "
             f"{row.cpu:>8.1f} {row.processes:>8} {_mib(row.peak_rss):>13}"
         )
     single, naive = rows[0], rows[-1]

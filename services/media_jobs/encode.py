@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import math
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -54,8 +56,9 @@ THUMBNAILS_DIR = "thumbnails"
 HLS_MASTER = f"{HLS_DIR}/master.m3u8"
 DASH_MANIFEST = f"{DASH_DIR}/manifest.mpd"
 POSTER = f"{THUMBNAILS_DIR}/poster.jpg"
-# veryfast: a full 1080p ladder (HLS + DASH + thumbnails) runs at ~0.5-0.6x real time on a
-# 2-vCPU box (bench/bench_media.py); slower presets trade much more CPU for bitrate efficiency.
+# veryfast: a full 1080p ladder (HLS + DASH + thumbnails) runs at 1.1-1.25x real time on a
+# 2-vCPU box, 0.6-0.7x when other work shares it (bench/bench_media.py); slower presets trade
+# much more CPU for bitrate efficiency.
 DEFAULT_PRESET = "veryfast"
 
 ProgressCallback = Callable[[float], Awaitable[None] | None]
@@ -67,6 +70,13 @@ _CONTENT_TYPES = {
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
 }
+
+# CPU per pixel of decoding the source and of the cascaded scaling (per pixel of the largest
+# rung), relative to encoding a pixel with x264 veryfast; measured on the benchmark's 60 s
+# 1080p30 source: decoding 7.6-8.0 CPU s single-threaded, scaling to the five rungs about 6,
+# the 1080p rung's x264 about 45. Slower presets only make the encoders' share bigger.
+_DECODE_COST = 0.2
+_SCALE_COST = 0.15
 
 # ffmpeg 9's mjpeg `-q:v` against libjpeg (IJG) quality, measured by fitting the DQT tables
 # it writes to IJG's scaled tables: 2->94 3->91 4->88 5->85 6->82 7->79 8->75.
@@ -95,7 +105,82 @@ class EncodeSettings:
     about half the scaling work. The pictures differ from direct scaling by under 0.2% SSIM
     (PSNR > 50 dB on the benchmark's source), far below what the encoder itself takes away."""
     encoder_threads: int | None = None
-    """libx264 threads per rung; None lets each of them use its default (1.5x the CPUs)."""
+    """libx264 threads per rung. None: sized by `thread_plan` (decoder and filter graph too);
+    0: every codec's own default, nothing set (x264: 1.5x the CPUs per rung); N: N per rung."""
+    cpus: int | None = None
+    """CPUs the encode may use; None: all this process may run on."""
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """Threads for each CPU-heavy stage of the single-decode ffmpeg."""
+
+    decoder: int
+    filters: int
+    encoders: tuple[int, ...]
+    """One per rung, in the rungs' order."""
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers' cpusets narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def thread_plan(rungs: Sequence[LadderRung], cpus: int) -> ThreadPlan:
+    """One thread per half CPU of each stage's estimated share of the work, at least one.
+
+    ffmpeg already runs the decoder, the filter graph and every encoder in a thread of its own,
+    so five or six encoders keep a small machine's CPUs busy without threading inside them.
+    The codecs' defaults add it anyway (x264: 1.5x the CPUs each, 15 frame threads plus
+    lookaheads for five rungs on 2 CPUs; the h264 decoder: frame threads): more frames in
+    flight (a fifth of the peak memory: 530 against 650 MiB for the benchmark's 1080p ladder)
+    and a little more CPU for hand-offs (2% more instructions counted under valgrind; in CPU
+    seconds the difference is within the noise of a shared machine), for no gain while every
+    CPU is busy anyway. One thread is too few for a stage that needs most of a CPU, though:
+    the scheduler shares a CPU evenly between runnable threads, so that stage waits its turn
+    and the rest of the pipeline waits for it (measured: the 1080p rung, ~45% of the work, with
+    one thread kept 2 CPUs ~1.8 busy, with two ~1.95). Hence a thread per half CPU of work:
+    on 2 CPUs the 1080p rung of a 1080p ladder gets 2, a 2160p rung of a 4K ladder 3, every
+    other stage 1; on 8 CPUs the 1080p rung gets 8, 720p 4, 540p 2.
+
+    The decoder's work is taken at the largest rung's size: the source is at least that big,
+    and decoding is a small share either way.
+    """
+    pixels = [rung.width * rung.height for rung in rungs]
+    largest = max(pixels, default=0)
+    decode, scale = largest * _DECODE_COST, largest * _SCALE_COST
+    total = sum(pixels) + decode + scale
+
+    def threads(work: float) -> int:
+        # The epsilon keeps an exact fit (a quarter of 2 CPUs) from rounding up on float noise.
+        return max(1, math.ceil(2 * cpus * work / total - 1e-9)) if total else 1
+
+    return ThreadPlan(
+        decoder=threads(decode),
+        filters=threads(scale),
+        encoders=tuple(threads(p) for p in pixels),
+    )
+
+
+def thread_args(
+    rungs: Sequence[LadderRung], settings: EncodeSettings
+) -> tuple[list[str], list[str]]:
+    """(options before `-i`, options for the encoders) setting the threads `settings` ask for.
+
+    The first list holds the decoder's and the filter graph's threads, the second each rung's
+    `-threads:v:N`. `encoder_threads=0` sets nothing: ffmpeg's and the codecs' defaults.
+    """
+    if settings.encoder_threads == 0:
+        return [], []
+    plan = thread_plan(rungs, settings.cpus or available_cpus())
+    encoders = ([settings.encoder_threads] * len(rungs) if settings.encoder_threads
+                else list(plan.encoders))
+    before_input = ["-filter_complex_threads", str(plan.filters), "-threads:v", str(plan.decoder)]
+    per_rung = [arg for i, n in enumerate(encoders) for arg in (f"-threads:v:{i}", str(n))]
+    return before_input, per_rung
 
 
 class Rendition(BaseModel):
@@ -239,9 +324,10 @@ def build_command(
             f"[s{len(rungs) + 1}]trim=start={poster_at:.3f},setpts=PTS-STARTPTS,"
             "trim=end_frame=1,scale=out_range=full[poster]"
         )
+    before_input, encoder_threads = thread_args(rungs, settings)
     cmd = [
         ffmpeg_path(), "-hide_banner", "-nostdin", "-y", "-loglevel", "warning",
-        "-nostats", "-progress", "pipe:1",
+        "-nostats", "-progress", "pipe:1", *before_input,
         *input_args(source, input_rotate=input_rotate),
         "-filter_complex", ";".join(graph),
         "-map_metadata", "-1", "-map_chapters", "-1",
@@ -252,8 +338,7 @@ def build_command(
     cmd += ["-preset:v", settings.preset]
     for i, rung in enumerate(rungs):
         cmd += x264_rung_args(rung, i, frame_rate=frame_rate, idr_seconds=settings.idr_seconds)
-        if settings.encoder_threads:
-            cmd += [f"-threads:v:{i}", str(settings.encoder_threads)]
+    cmd += encoder_threads
     if has_audio:
         cmd += [
             "-c:a", "aac", "-b:a", str(settings.audio_bitrate),

@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
-from services.media_jobs.encode import EncodeSettings
+from services.media_jobs.encode import EncodeSettings, available_cpus
 from services.media_jobs.ladder import LADDERS
 from services.media_jobs.options import ArchiveClass, JobOptions
 from shared.settings import PlatformSettings
@@ -43,9 +43,11 @@ class MediaJobsSettings(PlatformSettings):
     media_encode_preset: str = "veryfast"
     # Scale each rung from the next larger one (half the scaling work; see EncodeSettings).
     media_encode_cascade: bool = True
-    # libx264 threads per rung; unset lets each use its default (1.5x the CPUs). 1 saves
-    # memory (about a fifth at 1080p) at some wall time when the CPUs are idle.
-    media_encoder_threads: int | None = Field(None, ge=1, le=64)
+    # libx264 threads per rung. Unset: the encode's thread plan sizes them, the decoder's and
+    # the filter graph's (a thread per half CPU of each one's share of the work: on 2 CPUs 2
+    # for the 1080p rung, 1 for everything else). 0: every codec's own default (x264: 1.5x
+    # the CPUs per rung; more CPU and memory). N: N per rung.
+    media_encoder_threads: int | None = Field(None, ge=0, le=64)
     media_work_dir: Path = Path(tempfile.gettempdir()) / "regatta-media"
     # Encodes one worker runs at once (each is a whole-ladder ffmpeg: size it to the CPUs).
     media_worker_concurrency: int = Field(1, ge=1, le=10)
@@ -78,6 +80,9 @@ class MediaJobsSettings(PlatformSettings):
 
     @property
     def encode_settings(self) -> EncodeSettings:
+        """The encoder settings; concurrent encodes of one worker split its CPUs between them."""
+        cpus = max(1, available_cpus() // self.media_worker_concurrency)
         return EncodeSettings(preset=self.media_encode_preset,
                               cascade_scaling=self.media_encode_cascade,
-                              encoder_threads=self.media_encoder_threads)
+                              encoder_threads=self.media_encoder_threads,
+                              cpus=cpus)

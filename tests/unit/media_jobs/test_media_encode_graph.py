@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.media_jobs.encode import EncodeSettings, build_command, rung_graph
+from services.media_jobs.encode import build_command, rung_graph
 from services.media_jobs.ladder import choose_rungs
 from services.media_jobs.settings import MediaJobsSettings
 
@@ -57,15 +57,30 @@ def test_deinterlacing_happens_once_before_any_scaling(cascade):
     assert sum("bwdif" in chain for chain in graph) == 1
 
 
-def test_the_service_encodes_with_cascade_and_optional_threads(monkeypatch):
-    """MediaJobsSettings turn cascading on by default; MEDIA_ENCODER_THREADS sets x264's."""
+def test_the_service_encodes_with_cascade_and_planned_threads(monkeypatch):
+    """MediaJobsSettings cascade by default and size the threads by the plan for the CPUs;
+    MEDIA_ENCODER_THREADS=N forces x264's, 0 leaves every codec its default."""
     assert MediaJobsSettings().encode_settings.cascade_scaling is True
+    assert MediaJobsSettings().encode_settings.encoder_threads is None
     monkeypatch.setenv("MEDIA_ENCODER_THREADS", "2")
-    settings = MediaJobsSettings().encode_settings
-    cmd = build_command(Path("/in.mp4"), Path("/out"), RUNGS, has_audio=True, duration=10.0,
-                        frame_rate=30.0, frame_capture=True, settings=settings)
+    cmd = service_command()
     assert [cmd[cmd.index(f"-threads:v:{i}") + 1] for i in range(5)] == ["2"] * 5
-    default = build_command(Path("/in.mp4"), Path("/out"), RUNGS, has_audio=True,
-                            duration=10.0, frame_rate=30.0, frame_capture=True,
-                            settings=EncodeSettings())
-    assert not any(arg.startswith("-threads") for arg in default)
+    monkeypatch.setenv("MEDIA_ENCODER_THREADS", "0")
+    assert not any(arg.startswith(("-threads", "-filter_complex_threads"))
+                   for arg in service_command())
+
+
+def test_concurrent_encodes_split_the_cpus(monkeypatch):
+    """Two encodes per worker plan for half the CPUs each (never fewer than one)."""
+    monkeypatch.setattr("services.media_jobs.settings.available_cpus", lambda: 8)
+    assert MediaJobsSettings().encode_settings.cpus == 8
+    monkeypatch.setenv("MEDIA_WORKER_CONCURRENCY", "2")
+    assert MediaJobsSettings().encode_settings.cpus == 4
+    monkeypatch.setenv("MEDIA_WORKER_CONCURRENCY", "10")
+    assert MediaJobsSettings().encode_settings.cpus == 1
+
+
+def service_command() -> list[str]:
+    return build_command(Path("/in.mp4"), Path("/out"), RUNGS, has_audio=True, duration=10.0,
+                         frame_rate=30.0, frame_capture=True,
+                         settings=MediaJobsSettings().encode_settings)
