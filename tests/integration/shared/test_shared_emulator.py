@@ -5,6 +5,7 @@ one message group at the same time."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shared.aws import AwsClients
+from shared.emulator import EMULATOR_ENV, Emulator
+from shared.settings import PlatformSettings
 
 pytestmark = pytest.mark.integration
 
@@ -125,3 +128,27 @@ async def test_concurrent_fifo_receivers_never_hold_one_group_at_once(aws: AwsCl
 
     assert overlaps == []
     assert received == {str(g): list(range(per_group)) for g in range(groups)}
+
+
+
+async def test_sigterm_stops_the_emulator_at_once_even_during_a_long_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`make run`'s Ctrl-C and compose's stop must not wait for an SQS long poll (20 s)."""
+    for name, value in EMULATOR_ENV.items():
+        monkeypatch.setenv(name, value)
+    with Emulator() as emulator:
+        async with AwsClients(PlatformSettings(aws_endpoint_url=emulator.url)) as aws:
+            sqs = await aws.client("sqs")
+            url = (await sqs.create_queue(QueueName="long-poll"))["QueueUrl"]
+            polling = asyncio.ensure_future(sqs.receive_message(QueueUrl=url,
+                                                                WaitTimeSeconds=20))
+            await asyncio.sleep(0.5)
+            assert emulator.process is not None
+            started = time.monotonic()
+            emulator.process.terminate()
+            code = await asyncio.to_thread(emulator.process.wait, 5)
+            stopped_in = time.monotonic() - started
+            polling.cancel()
+    assert code == 0
+    assert stopped_in < 2, f"took {stopped_in:.1f} s"
