@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from shared.testing import auth_header
@@ -44,3 +47,18 @@ def fuzz_operation(operation: Any, mode: Any, base_url: str, tokens: Sequence[st
             case.validate_response(response, checks=[not_a_server_error])
 
     run()
+
+
+def fuzz_every_operation(operations: dict[str, Any], base_url: str, tokens: Sequence[str], *,
+                         examples: int, subtests: Any) -> None:
+    """`fuzz_operation` on every operation, valid and invalid cases, one subtest each."""
+    for label, operation in sorted(operations.items()):
+        for mode in GenerationMode:
+            with subtests.test(msg=f"{label} ({mode.value})"):
+                try:
+                    fuzz_operation(operation, mode, base_url, tokens, examples=examples)
+                except Unsatisfiable:
+                    # No parameter to break (GET /healthz), or every value fits (a string id).
+                    if mode is GenerationMode.POSITIVE:
+                        raise
+                    pytest.skip("no invalid input exists for this operation")
