@@ -19,7 +19,11 @@ process at a time use every CPU. Prints wall time, real-time factor, CPU time an
 the ffmpeg process(es), and the Python process's own peak RSS.
 
     PYTHONPATH=. python bench/bench_media.py [--seconds 60] [--preset veryfast] [--keep]
-        [--scaling cascade|direct|both] [--encoder-threads plan|0|N ...] [--repeat N]
+        [--scaling cascade|direct|both] [--encoder-threads plan|0|N ...] [--repeat 3]
+
+The methods take turns, `--repeat` times (default 3, about 2.3 minutes a turn on 2 CPUs): the
+table shows each method's best run, since anything else on the machine only adds time, and a
+line per turn shows the spread.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -110,6 +115,7 @@ def main() -> int:
     naive = min(naives, key=lambda m: m.wall)
 
     _print_table(args, info, rungs, [*best, naive], not failures, encode_rss, load_before)
+    _print_turns(next(iter(singles.values())), naives)
     for failure in failures:
         print(f"  check failed: {failure}")
     return 1 if failures else 0
@@ -125,7 +131,8 @@ def _parse_args() -> argparse.Namespace:
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "regatta-bench",
         help="where the generated source clip is kept between runs",
     )
-    parser.add_argument("--repeat", type=int, default=1, help="interleaved runs, best kept")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="turns of every method, best kept (default 3)")
     parser.add_argument("--scaling", choices=["cascade", "direct", "both"], default="cascade",
                         help="how the single decode scales its rungs (the service: cascade)")
     parser.add_argument("--encoder-threads", type=_threads, nargs="+", default=[None],
@@ -291,6 +298,20 @@ def _print_table(
         f"{_mib(_self_peak_rss())} MiB after the output checks (PyAV decodes segments)"
     )
     print(f"output checks on the single-decode tree: {'ok' if checks_ok else 'FAILED'}")
+
+
+def _print_turns(singles: list[Measurement], naives: list[Measurement]) -> None:
+    """One line per turn (the service's single decode against the naive run after it)."""
+    if len(naives) < 2:
+        return
+    speedups = []
+    for turn, (single, naive) in enumerate(zip(singles, naives, strict=True), start=1):
+        speedups.append(naive.wall / single.wall)
+        print(f"turn {turn}: single {single.wall:.1f} s wall / {single.cpu:.1f} CPU s, naive "
+              f"{naive.wall:.1f} s / {naive.cpu:.1f} CPU s: speedup {speedups[-1]:.2f}x, "
+              f"CPU ratio {naive.cpu / single.cpu:.2f}x")
+    print(f"speedup per turn: min {min(speedups):.2f}x, median "
+          f"{statistics.median(speedups):.2f}x, max {max(speedups):.2f}x")
 
 
 if __name__ == "__main__":
