@@ -38,6 +38,7 @@ from shared.errors import TopologyError
 from shared.events import CloudEvent, parse_event
 from shared.idempotency import Claim, IdempotencyStore
 from shared.logging import get_logger
+from shared.topology import dlq_name
 
 log = get_logger("shared.worker")
 
@@ -410,12 +411,19 @@ async def consumer(
     idempotency_table: str | None = None,
     parse: Parser[Any] = parse_event,
     key_of: KeyOf[Any] = lambda event: event.key,
+    dead_letters: bool = False,
     **config: Any,
 ) -> SqsWorker[Any]:
-    """An SqsWorker for a topology queue, tuned from the topology's visibility timeout."""
+    """An SqsWorker for a topology queue, tuned from the topology's visibility timeout.
+
+    With ``dead_letters``, it consumes the queue's dead-letter queue instead: for a service
+    whose records must say what became of a message that failed every delivery. That queue has
+    no DLQ of its own, so a message its handler fails stays there and comes back with backoff.
+    """
     if queue not in resources.topology.queues:
         raise TopologyError(f"{queue!r} is not declared under queues in the topology")
     declared = resources.topology.queues[queue]
+    name = dlq_name(queue) if dead_letters else queue
     sqs = await aws.client("sqs")
     store = None
     if idempotency_table:
@@ -425,7 +433,7 @@ async def consumer(
     settings = aws.settings
     return SqsWorker(
         sqs,
-        await resources.queue_url(aws, queue),
+        await resources.queue_url(aws, name),
         handler,
         parse=parse,
         idempotency=store,
@@ -436,7 +444,7 @@ async def consumer(
             stop_timeout=settings.worker_stop_timeout,
             **config,
         ),
-        name=queue,
+        name=name,
     )
 
 

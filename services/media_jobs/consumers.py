@@ -23,6 +23,12 @@ from shared.worker import current_delivery
 log = get_logger("media_jobs.consumers")
 
 
+def _owner() -> str:
+    """Who runs a job for this delivery: its SQS message id (a lease names its owner)."""
+    delivery = current_delivery()
+    return delivery.message_id if delivery else f"local-{uuid.uuid4()}"
+
+
 class UploadsConsumer:
     """Starts jobs from S3 notifications of the source bucket and runs them (and retries).
 
@@ -40,8 +46,7 @@ class UploadsConsumer:
         self.max_receive_count = max_receive_count
 
     async def __call__(self, message: UploadMessage) -> None:
-        delivery = current_delivery()
-        owner = delivery.message_id if delivery else f"local-{uuid.uuid4()}"
+        delivery, owner = current_delivery(), _owner()
         last = delivery is not None and delivery.receive_count >= self.max_receive_count
         if isinstance(message, S3TestEvent):
             log.info("s3.test_event", bucket=message.bucket)
@@ -83,3 +88,32 @@ class UploadsConsumer:
         if await self.jobs.create(job):
             log.info("job.created", guid=guid, trigger=job.trigger, key=record.key)
         return guid
+
+
+class DeadLettersConsumer:
+    """Ends the jobs of the uploads queue's messages that failed every delivery.
+
+    An unexpected error on the last delivery records the job's failure before the message goes
+    to the DLQ; a worker that died on it (killed, out of memory, stopped past its drain) could
+    not, and would leave the job in its stage for good. Here the job is recorded as failed at
+    that stage and ``media.job.failed`` goes out; an admin's retry runs it again. A notification
+    that never got as far as its job makes it first, so it too ends as a job to see and retry.
+    """
+
+    def __init__(self, uploads: UploadsConsumer, workflow: Workflow) -> None:
+        self.uploads = uploads
+        self.workflow = workflow
+
+    async def __call__(self, message: UploadMessage) -> None:
+        why = ("the worker stopped during this stage on every delivery of the job's message, "
+               "which went to the dead-letter queue")
+        if isinstance(message, S3TestEvent):
+            return
+        if isinstance(message, RetryCommand):
+            await self.workflow.give_up(message.guid, owner=_owner(), why=why,
+                                        attempt=message.attempt)
+            return
+        for record in message.records:
+            guid = await self.uploads.open_job(record)
+            if guid is not None:
+                await self.workflow.give_up(guid, owner=_owner(), why=why)

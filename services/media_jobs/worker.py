@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.media_jobs.consumers import UploadsConsumer
+from services.media_jobs.consumers import DeadLettersConsumer, UploadsConsumer
 from services.media_jobs.logic import parse_message
 from services.media_jobs.settings import MediaJobsSettings
 from services.media_jobs.store import JobLeases, JobStore, OutputBucket, SourceBucket
@@ -34,10 +34,16 @@ async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
     uploads = UploadsConsumer(jobs, workflow, source_bucket=source.bucket,
                               defaults=settings.default_options,
                               max_receive_count=queue.max_receive_count)
+    # Its DLQ: the jobs of messages whose worker died on every delivery end as failed.
+    dead_letters = DeadLettersConsumer(uploads, workflow)
     # No more messages than encodes in flight: a received message waits unextended otherwise.
     slots = settings.media_worker_concurrency
-    return [await consumer(aws, resources, "media-jobs-uploads", uploads, parse=parse_message,
-                           batch_size=slots, concurrency=slots)]
+    return [
+        await consumer(aws, resources, "media-jobs-uploads", uploads, parse=parse_message,
+                       batch_size=slots, concurrency=slots),
+        await consumer(aws, resources, "media-jobs-uploads", dead_letters, parse=parse_message,
+                       dead_letters=True),
+    ]
 
 
 if __name__ == "__main__":

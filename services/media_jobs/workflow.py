@@ -72,6 +72,10 @@ class JobFailedError(Exception):
     """The job cannot succeed as it stands (its source or metadata is unusable)."""
 
 
+class JobLeasedError(Exception):
+    """Another delivery holds the job's lease (it runs the job, or did until it died)."""
+
+
 # Failures that another delivery would meet again: they end the job instead of retrying it.
 TERMINAL_ERRORS: tuple[type[Exception], ...] = (
     MediaError, InvalidMetadataError, UnknownLadderError, SourceTooLargeError, JobFailedError)
@@ -168,17 +172,9 @@ class Workflow:
         ``last_delivery``, an unexpected failure is recorded as the job's error before it
         is raised (the message then goes to the DLQ).
         """
-        with bound_contextvars(guid=guid):
-            if not await self.leases.acquire(guid, owner):
-                log.info("job.running_elsewhere")
-                return
-            try:
-                job = await self.jobs.find(guid)
-                if job is None or job.status in logic.TERMINAL or job.status is JobStatus.PENDING:
-                    log.info("job.nothing_to_do", status=job.status if job else None)
-                    return
-                if attempt is not None and attempt != job.attempt:
-                    log.info("job.stale_retry", attempt=attempt, current=job.attempt)
+        with bound_contextvars(guid=guid), contextlib.suppress(JobLeasedError):
+            async with self._leased(guid, owner, attempt) as job:
+                if job is None:
                     return
                 workspace = Workspace(self.settings.media_work_dir / guid, self.source)
                 await asyncio.to_thread(workspace.clean)  # leftovers of a killed run
@@ -187,9 +183,43 @@ class Workflow:
                         await self._run(job, workspace, last_delivery=last_delivery)
                 finally:
                     await asyncio.to_thread(workspace.clean)
-            finally:
-                with contextlib.suppress(*UNREACHABLE_ERRORS, ClientError):
-                    await self.leases.release(guid, owner)
+
+    async def give_up(self, guid: str, *, owner: str, why: str,
+                      attempt: int | None = None) -> None:
+        """Record a job whose message failed every delivery as failed at the stage it was in.
+
+        Only a worker that died on the last delivery leaves a job running with its message in
+        the DLQ (any other failure was recorded then); ``media.job.failed`` goes out and an
+        admin's retry runs the job again. A job that ended is left be; while a run holds its
+        lease (a retry already running it, or a dead worker's lease not expired yet),
+        `JobLeasedError` says to come back later.
+        """
+        with bound_contextvars(guid=guid):
+            async with self._leased(guid, owner, attempt) as job:
+                if job is not None:
+                    await self._fail(job, Stage(job.status), why)
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, guid: str, owner: str,
+                      attempt: int | None) -> AsyncIterator[MediaJob | None]:
+        """The job leased to ``owner`` for the block, or None when it has nothing to run: gone,
+        waiting for its upload, ended, or not at ``attempt`` any more (a stale retry command).
+        `JobLeasedError` when another delivery holds the lease."""
+        if not await self.leases.acquire(guid, owner):
+            log.info("job.running_elsewhere")
+            raise JobLeasedError(f"job {guid} is leased to another delivery")
+        try:
+            job = await self.jobs.find(guid)
+            if job is None or job.status in logic.TERMINAL or job.status is JobStatus.PENDING:
+                log.info("job.nothing_to_do", status=job.status if job else None)
+                job = None
+            elif attempt is not None and attempt != job.attempt:
+                log.info("job.stale_retry", attempt=attempt, current=job.attempt)
+                job = None
+            yield job
+        finally:
+            with contextlib.suppress(*UNREACHABLE_ERRORS, ClientError):
+                await self.leases.release(guid, owner)
 
     async def _run(self, job: MediaJob, workspace: Workspace, *, last_delivery: bool) -> None:
         stage = logic.resume_stage(job)

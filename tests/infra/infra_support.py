@@ -237,6 +237,12 @@ class ServiceCode:
         """Queues named in `consumer(aws, resources, "<queue>", ...)` calls."""
         return self._strings(r"consumer\(\s*[\w.]+\s*,\s*[\w.]+\s*,\s*\"([^\"]+)\"")
 
+    def dead_letter_queues(self) -> set[str]:
+        """Queues whose DLQ is consumed: `consumer(aws, resources, "<queue>", ...,
+        dead_letters=True)` calls."""
+        return self._strings(
+            r"consumer\(\s*[\w.]+\s*,\s*[\w.]+\s*,\s*\"([^\"]+)\"[^)]*dead_letters=True")
+
     def published_topics(self) -> set[str]:
         """Topics named in `topic_arn("<topic>")` calls."""
         return self._strings(r"topic_arn\(\s*\"([^\"]+)\"")

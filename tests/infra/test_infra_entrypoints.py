@@ -258,8 +258,8 @@ def test_api_runs_from_its_container_command(name: str, services: dict[str, dict
 @pytest.mark.parametrize("name", SERVICES)
 def test_worker_runs_from_its_container_command(name: str, services: dict[str, dict[str, Any]],
                                                 fleet: dict[str, Running]) -> None:
-    """The worker command passes compose's worker check, consumes every declared queue, and
-    exits 0 on SIGTERM (the worker contract ECS relies on)."""
+    """The worker command passes compose's worker check, consumes every declared queue (and
+    declared DLQ), and exits 0 on SIGTERM (the worker contract ECS relies on)."""
     svc = services[name]
     if "worker" not in svc:
         pytest.skip(f"{name} declares no worker")
@@ -267,7 +267,7 @@ def test_worker_runs_from_its_container_command(name: str, services: dict[str, d
         pytest.skip(f"services/{svc['package']}/worker.py is not written yet")
     worker = fleet[f"{name}-worker"]
     wait_healthy(worker.health_args, worker.env, worker.process, worker.log)
-    started = len(svc["worker"]["queues"])
+    started = len(svc["worker"]["queues"]) + len(svc["worker"].get("dead_letters", []))
     wait_for(lambda: worker.log.read_text().count('"worker.started"') == started,
              worker.process, worker.log)
     code = stop(worker.process, 20)

@@ -147,6 +147,7 @@ def test_task_roles_grant_only_the_services_own_resources(
         allowed |= {f"{arn('s3', b)}/*" for b in owned["buckets"]}
         allowed |= {arn("sns", t) for t in owned["topics"]}
         allowed |= {arn("sqs", q) for q in owned["queues"]}
+        allowed |= {arn("sqs", dlq_name(q)) for q in owned["queues"]}
         sids = [s["sid"] for s in statements]
         assert len(sids) == len(set(sids)), name
         for statement in statements:
@@ -156,8 +157,10 @@ def test_task_roles_grant_only_the_services_own_resources(
         svc = services[name]
         assert set(by_sid.get("Publish", {}).get("resources", [])) == {
             arn("sns", t) for t in svc.get("publishes", [])}
+        worker = svc.get("worker", {})
         assert set(by_sid.get("Consume", {}).get("resources", [])) == {
-            arn("sqs", q) for q in svc.get("worker", {}).get("queues", [])}
+            arn("sqs", q) for q in worker.get("queues", [])} | {
+            arn("sqs", dlq_name(q)) for q in worker.get("dead_letters", [])}
         assert set(by_sid.get("Send", {}).get("resources", [])) == {
             arn("sqs", q) for q in svc.get("sends_to", [])}
         granted_tables = {r for s in statements if s["sid"].startswith("Tables")
@@ -180,6 +183,7 @@ def test_a_service_claiming_anothers_table_is_refused(
     doc = yaml.safe_load((INFRA / "services.yaml").read_text())
     doc["services"]["recipes"]["tables"]["meetings"] = "read"
     doc["services"]["trend"]["publishes"].append("no-such-topic")
+    doc["services"]["trend"]["worker"]["dead_letters"] = ["recipes-search-index"]
     services_file = tmp_path / "services.yaml"
     services_file.write_text(yaml.safe_dump(doc))
     result = evaluate(terraform_bin, terraform_env, tmp_path / "root", services_file)
@@ -187,6 +191,8 @@ def test_a_service_claiming_anothers_table_is_refused(
     message = " ".join(result.stderr.split())
     assert "recipes: table meetings is owned by meetings" in message
     assert "trend: topic no-such-topic is not in the topology" in message
+    assert ("trend: dead letters of recipes-search-index, a queue its worker does not consume"
+            in message)
 
 
 def test_catalog_follows_a_new_queue(terraform_bin: str, terraform_env: dict[str, str],

@@ -162,6 +162,7 @@ def test_consumed_queues_exist_with_a_dlq_and_alarms(
             pytest.skip(f"services/{code.directory.name}/worker.py is not written yet")
         return
     assert consumed == declared
+    assert code.dead_letter_queues() == set(services[name]["worker"].get("dead_letters", []))
     catalog = (TERRAFORM / "modules/catalog/main.tf").read_text()
     assert '"${trimsuffix(name, ".fifo")}-dlq.fifo" : "${name}-dlq"' in catalog
     for queue in consumed:

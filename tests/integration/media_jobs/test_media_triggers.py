@@ -182,3 +182,58 @@ async def test_a_worker_killed_mid_encode_resumes_and_completes_once(
     await asyncio.sleep(2)
     await events.drain()
     assert [e["type"].split(".")[-2] for e in events.about(ticket["guid"])] == ["completed"]
+
+
+@pytest_asyncio.fixture
+async def one_delivery(aws: AwsClients, stack: LocalStack) -> AsyncIterator[None]:
+    """The uploads queue gives a message one delivery (a redelivery goes to the DLQ) and hides
+    it for 20 s, so a worker dying on its last delivery takes seconds to stage, not minutes."""
+    sqs = await aws.client("sqs")
+    queue = await stack.resources.queue_url(aws, "media-jobs-uploads")
+    declared = await sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["RedrivePolicy", "VisibilityTimeout"])
+    redrive = json.loads(declared["Attributes"]["RedrivePolicy"])
+    await sqs.set_queue_attributes(QueueUrl=queue, Attributes={
+        "VisibilityTimeout": "20",
+        "RedrivePolicy": json.dumps(redrive | {"maxReceiveCount": 1})})
+    await asyncio.sleep(2.5)  # a receive already waiting still hides for the old timeout
+    try:
+        yield
+    finally:
+        await sqs.set_queue_attributes(QueueUrl=queue, Attributes=declared["Attributes"])
+
+
+async def test_a_worker_killed_on_the_last_delivery_ends_the_job_as_failed(
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
+    media: MediaService, events: TopicTap, one_delivery: None,
+) -> None:
+    """SIGKILL during encode with no delivery left: the message goes to the DLQ, the worker's
+    DLQ consumer records the job as failed at encode and publishes media.job.failed (before,
+    the job stayed in encode for good); an admin's retry then completes it from encode."""
+    clip = await asyncio.to_thread(make_clip, ClipSpec("e2e-long", 640, 360, 20.0, crf=40),
+                                   clip_dir)
+    ticket = await upload(client, headers["alice"], clip)
+    guid = ticket["guid"]
+    running = await wait_for_job(client, guid, until=("encode", "complete", "error"))
+    assert running["status"] == "encode", "the encode finished before the worker was killed"
+
+    media.kill_worker()
+    media.start_worker()
+    failed = await wait_for_job(client, guid, until=("complete", "error"), timeout=90)
+
+    assert failed["status"] == "error"
+    assert failed["error"]["stage"] == "encode"
+    assert "dead-letter queue" in failed["error"]["message"]
+    await events.drain()
+    assert [e["type"].split(".")[-2] for e in events.about(guid)] == ["failed"]
+
+    retried = await client.post(f"/media/jobs/{guid}/retry", headers=headers["admin"])
+    assert retried.status_code == 202, retried.text
+    job = await wait_for_job(client, guid, timeout=240)
+    assert job["status"] == "complete", job["error"]
+    assert job["attempt"] == 2
+    assert completed_stages(job) == {**dict.fromkeys(STAGES, 1), "encode": 2}
+    await assert_playable(job)
+    await asyncio.sleep(2)
+    await events.drain()
+    assert [e["type"].split(".")[-2] for e in events.about(guid)] == ["failed", "completed"]

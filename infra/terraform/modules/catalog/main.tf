@@ -108,6 +108,7 @@ locals {
       worker = try(svc.worker, null) == null ? null : {
         command          = svc.worker.command
         queues           = svc.worker.queues
+        dead_letters     = try(svc.worker.dead_letters, [])
         cpu              = try(svc.worker.cpu, 256)
         memory           = try(svc.worker.memory, 512)
         drain_seconds    = try(svc.worker.drain_seconds, 25)
@@ -161,6 +162,7 @@ locals {
       [for t in svc.publishes : "${name}: topic ${t} is owned by ${local.topics[t].owner}" if contains(keys(local.topics), t) && try(local.topics[t].owner, "") != name],
       [for q in try(svc.worker.queues, []) : "${name}: queue ${q} is not in the topology" if !contains(keys(local.queues), q)],
       [for q in try(svc.worker.queues, []) : "${name}: queue ${q} is owned by ${local.queues[q].owner}" if contains(keys(local.queues), q) && try(local.queues[q].owner, "") != name],
+      [for q in try(svc.worker.dead_letters, []) : "${name}: dead letters of ${q}, a queue its worker does not consume" if !contains(try(svc.worker.queues, []), q)],
       [for q in svc.sends_to : "${name}: queue ${q} is not in the topology" if !contains(keys(local.queues), q)],
       [for q in svc.sends_to : "${name}: queue ${q} is owned by ${local.queues[q].owner}" if contains(keys(local.queues), q) && try(local.queues[q].owner, "") != name],
     )
@@ -197,7 +199,7 @@ locals {
       svc.worker == null ? [] : [{
         sid       = "Consume"
         actions   = local.queue_actions
-        resources = [for q in svc.worker.queues : "${local.arn.sqs}:${var.name_prefix}${q}"]
+        resources = concat([for q in svc.worker.queues : "${local.arn.sqs}:${var.name_prefix}${q}"], [for q in svc.worker.dead_letters : local.queues[q].dlq_arn])
       }],
       length(svc.sends_to) == 0 ? [] : [{
         sid       = "Send"
