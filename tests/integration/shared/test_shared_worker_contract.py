@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from shared.errors import TopologyError
 from shared.events import CloudEvent
 from shared.idempotency import IdempotencyStore
 from shared.testing import ROOT, LocalStack, ServiceProcess, eventually
@@ -419,3 +420,20 @@ async def test_consumer_is_tuned_from_the_topology(aws, stack: LocalStack) -> No
     assert built.idempotency is not None
     assert built.idempotency.table == "regatta-media-idempotency"
     assert not built.fifo
+
+
+async def test_consumer_of_dead_letters_binds_the_queues_dlq(aws, stack: LocalStack) -> None:
+    """consumer(dead_letters=True) reads the queue's DLQ (the dlq_name rule), keeps the queue's
+    visibility timeout, and a queue that is not in the topology is refused as before."""
+    resources: Resources = stack.resources
+
+    async def handler(_: CloudEvent) -> None:
+        return None
+
+    built = await consumer(aws, resources, "recipes-search-index", handler, dead_letters=True)
+
+    assert built.queue_url.endswith("/regatta-recipes-search-index-dlq")
+    assert built.config.visibility_timeout == resources.topology.queues[
+        "recipes-search-index"].visibility_timeout
+    with pytest.raises(TopologyError):
+        await consumer(aws, resources, "recipes-search-index-dlq", handler, dead_letters=True)
