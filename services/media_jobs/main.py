@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.media_jobs.api import outputs_router, router
 from services.media_jobs.settings import MediaJobsSettings
 from services.media_jobs.store import JobStore, OutputBucket, RetryQueue, SourceBucket
-from shared.http import ServiceSpec, create_app
+from shared.http import ServiceSpec, create_app, table_ready
 
 
 async def on_startup(app: FastAPI) -> None:
@@ -20,10 +20,6 @@ async def on_startup(app: FastAPI) -> None:
                                    await resources.queue_url(aws, "media-jobs-uploads"))
 
 
-async def ready_check(app: FastAPI) -> None:
-    await app.state.store.dynamodb.describe_table(TableName=app.state.store.table)
-
-
 def build_app(settings: MediaJobsSettings | None = None) -> FastAPI:
     return create_app(
         ServiceSpec(
@@ -31,7 +27,7 @@ def build_app(settings: MediaJobsSettings | None = None) -> FastAPI:
             prefix="/media",
             routers=[router, outputs_router],
             on_startup=on_startup,
-            ready_check=ready_check,
+            ready_check=table_ready("media-jobs"),
             clients=("dynamodb", "s3", "sqs"),
             description="Upload a video, get HLS and DASH renditions, thumbnails and a poster: "
                         "probe, never-upscale profile, one-decode encode, validated outputs.",
