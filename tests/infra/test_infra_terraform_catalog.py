@@ -87,6 +87,16 @@ def test_catalog_names_every_resource_as_the_platform_kit_does(catalog: dict[str
         assert queue["sender_bucket_arns"] == [arn("s3", s.bucket) for s in declared.sources]
 
 
+def test_only_the_dlqs_a_worker_drains_are_marked_drained(
+    catalog: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """`dlq_drained` (which switches the queue's DLQ alarm to counting receives) is set for
+    exactly the queues some worker lists under `dead_letters`."""
+    drained = {q for s in services.values() for q in s.get("worker", {}).get("dead_letters", [])}
+    assert drained
+    assert {name for name, q in catalog["queues"].items() if q["dlq_drained"]} == drained
+
+
 def test_subscriptions_filter_as_the_provisioner_does(catalog: dict[str, Any]) -> None:
     """One subscription per (topic, queue), filtering on the sorted `type` list, exactly
     the policy shared/topology.py sets locally."""

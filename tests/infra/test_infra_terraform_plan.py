@@ -130,15 +130,22 @@ def test_every_topic_queue_and_dlq_is_planned(plan: dict[str, Any],
         assert dlqs[name]["message_retention_seconds"] == 1209600
 
 
-def test_every_queue_and_dlq_has_its_alarm(plan: dict[str, Any], topology: dict[str, Any]) -> None:
-    """A DLQ alarm (> 0 messages) and an oldest-message alarm per topology queue."""
+def test_every_queue_and_dlq_has_its_alarm(plan: dict[str, Any], topology: dict[str, Any],
+                                           services: dict[str, Any]) -> None:
+    """A DLQ alarm (> 0 messages waiting, or > 0 received from a DLQ its worker drains) and an
+    oldest-message alarm per topology queue."""
     prefix = plan["planned_values"]["outputs"]["name_prefix"]["value"]
     dlq = planned(plan, "module.observability.aws_cloudwatch_metric_alarm.dlq_messages")
     age = planned(plan, "module.observability.aws_cloudwatch_metric_alarm.queue_oldest_message")
+    drained = {q for s in services.values() for q in s.get("worker", {}).get("dead_letters", [])}
+    assert drained == {"media-jobs-uploads"}
     for name in topology["queues"]:
         assert dlq[name]["dimensions"] == {"QueueName": prefix + dlq_name(name)}
         assert (dlq[name]["threshold"], dlq[name]["comparison_operator"]) == (
             0, "GreaterThanThreshold")
+        assert (dlq[name]["metric_name"], dlq[name]["statistic"]) == (
+            ("NumberOfMessagesReceived", "Sum") if name in drained
+            else ("ApproximateNumberOfMessagesVisible", "Maximum"))
         assert age[name]["dimensions"] == {"QueueName": prefix + name}
         assert age[name]["metric_name"] == "ApproximateAgeOfOldestMessage"
 

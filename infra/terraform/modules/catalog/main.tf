@@ -55,6 +55,8 @@ locals {
       dlq_arn            = "${local.arn.sqs}:${var.name_prefix}${endswith(name, ".fifo") ? "${trimsuffix(name, ".fifo")}-dlq.fifo" : "${name}-dlq"}"
       sender_topic_arns  = [for s in try(queue.subscriptions, []) : local.topics[s.topic].arn]
       sender_bucket_arns = [for s in try(queue.sources, []) : local.buckets[s.bucket].arn]
+      # A worker drains this DLQ (services.yaml worker.dead_letters): its alarm counts receives.
+      dlq_drained = contains(flatten([for svc in values(local.catalog.services) : try(svc.worker.dead_letters, [])]), name)
     }
   }
 

@@ -20,14 +20,17 @@ locals {
   actions = [aws_sns_topic.alarms.arn]
 }
 
+# A DLQ its service drains holds a message for seconds only, and SQS counts a redriven message
+# in neither its NumberOfMessagesSent nor (once drained) its visible messages: the alarm counts
+# what the service received from it instead.
 resource "aws_cloudwatch_metric_alarm" "dlq_messages" {
   for_each            = var.queues
   alarm_name          = "${var.name}-dlq-${each.value.dlq}"
-  alarm_description   = "Messages of ${each.key} failed ${each.value.max_receive_count} times and wait in ${each.value.dlq_physical} (regatta dlq ${each.key})"
+  alarm_description   = each.value.dlq_drained ? "Messages of ${each.key} failed every delivery and reached ${each.value.dlq_physical}; its worker recorded them as failed (see the service's failed events)" : "Messages of ${each.key} failed ${each.value.max_receive_count} times and wait in ${each.value.dlq_physical} (regatta dlq ${each.key})"
   namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
+  metric_name         = each.value.dlq_drained ? "NumberOfMessagesReceived" : "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = each.value.dlq_physical }
-  statistic           = "Maximum"
+  statistic           = each.value.dlq_drained ? "Sum" : "Maximum"
   period              = 60
   evaluation_periods  = 1
   threshold           = 0
