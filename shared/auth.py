@@ -154,6 +154,15 @@ async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> 
 
 async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     """The authenticated caller if they are in the ``admins`` group; 403 otherwise."""
+    return ensure_admin(user)
+
+
+def ensure_admin(user: User | None, *, needs: str = "a bearer token") -> User:
+    """``user`` if an admin: AuthError (401) when anonymous, ForbiddenError (403) otherwise.
+
+    For a route that admits other credentials too (``needs`` names what it takes)."""
+    if user is None:
+        raise AuthError(f"this route needs {needs}")
     if not user.is_admin:
         raise ForbiddenError("this route is for admins")
     return user

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response, status
 
 from services.meetings import calendar_feed, logic
 from services.meetings.dialog import (
@@ -25,19 +25,21 @@ from services.meetings.models import (
     MeetingPage,
     MeetingStatus,
     MeetingStatusChange,
+    NewCalendarLink,
     Timezone,
 )
 from services.meetings.nlu import understand
 from services.meetings.settings import MeetingsSettings
 from services.meetings.store import (
+    CalendarLinks,
     Conversation,
     ConversationStore,
     MeetingStore,
     StaleConversation,
 )
-from shared.auth import AdminUser
+from shared.auth import AdminUser, OptionalUser, ensure_admin
 from shared.dynamo import decode_cursor, encode_cursor
-from shared.errors import ProblemError
+from shared.errors import AuthError, ProblemError
 from shared.events import EventPublisher, event_type, new_event
 from shared.http import from_state
 
@@ -48,6 +50,7 @@ router = APIRouter(prefix="/meetings", tags=["meetings"])
 Store = Annotated[MeetingStore, from_state("store")]
 Conversations = Annotated[ConversationStore, from_state("conversations")]
 Events = Annotated[EventPublisher, from_state("events")]
+Links = Annotated[CalendarLinks, from_state("calendar_links")]
 Settings = Annotated[MeetingsSettings, from_state("settings")]
 MeetingId = Annotated[str, "the meeting's id"]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -163,23 +166,48 @@ async def pending_meetings(_: AdminUser, store: Store, limit: Limit = 20,
     return MeetingPage(items=items, next_cursor=encode_cursor(last_key))
 
 
-@router.get("/calendar.ics", summary="Approved meetings as an iCalendar feed (admins)",
+@router.get("/calendar.ics",
+            summary="Approved meetings as an iCalendar feed (admins, or a calendar link's key)",
             response_class=Response,
             responses={**ADMINS, 200: {"content": {ICS: {"schema": {"type": "string"}}},
                                        "description": "An RFC 5545 calendar"}})
 async def calendar(
-    _: AdminUser,
+    user: OptionalUser,
+    links: Links,
     store: Store,
     settings: Settings,
     since: Annotated[date | None, Query(alias="from", description="First day (inclusive)")] = None,
     until: Annotated[date | None, Query(alias="to", description="Last day (inclusive)")] = None,
     timezone: ZoneQuery = None,
+    key: Annotated[str | None, Query(max_length=200, description="A calendar link's key "
+                                     "(POST /meetings/calendar/links), instead of a token")] = None,
 ) -> Response:
+    if key is None:
+        ensure_admin(user, needs="a bearer token or a calendar link's key")
+    elif not await links.opens_the_feed(key):
+        raise AuthError("this calendar link's key is not valid: revoked, or mistyped")
     first, last = _window(since, until, timezone or settings.meetings_default_timezone)
     meetings = await store.all_in(MeetingStatus.approved, since=first, until=last)
     return Response(calendar_feed.feed(meetings, organizer=settings.meetings_mail_from),
                     media_type=ICS, headers={"Content-Disposition":
                                              'inline; filename="meetings.ics"'})
+
+
+@router.post("/calendar/links", status_code=status.HTTP_201_CREATED,
+             summary="A link to the calendar feed for calendar apps, which send no token "
+                     "(admins)", responses=ADMINS)
+async def create_calendar_link(admin: AdminUser, links: Links, request: Request) -> NewCalendarLink:
+    link, key = await links.create(created_by=admin.id, now=datetime.now(UTC))
+    url = request.url_for("calendar").include_query_params(key=key)
+    return NewCalendarLink(**link.model_dump(), key=key, url=str(url))
+
+
+@router.delete("/calendar/links/{link_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Revoke a calendar feed link (admins)",
+               responses={**ADMINS, 404: {"description": "No link has this id"}})
+async def revoke_calendar_link(link_id: str, _: AdminUser, links: Links) -> Response:
+    await links.revoke(link_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{meeting_id}", summary="One meeting (admins)", responses={**ADMINS, **NOT_FOUND})

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.meetings.api import router
 from services.meetings.settings import MeetingsSettings
-from services.meetings.store import ConversationStore, MeetingStore
+from services.meetings.store import CalendarLinks, ConversationStore, MeetingStore
 from shared.events import EventPublisher
 from shared.http import ServiceSpec, create_app, table_ready
 
@@ -15,6 +15,7 @@ async def on_startup(app: FastAPI) -> None:
     aws, resources = app.state.aws, app.state.resources
     dynamodb = await aws.client("dynamodb")
     app.state.store = MeetingStore(dynamodb, meetings_table=resources.table("meetings"))
+    app.state.calendar_links = CalendarLinks(dynamodb, resources.table("meetings"))
     app.state.conversations = ConversationStore(
         dynamodb, sessions_table=resources.table("meeting-sessions"),
         meetings_table=resources.table("meetings"),

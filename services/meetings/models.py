@@ -136,3 +136,18 @@ class MeetingPage(BaseModel):
 
     items: list[Meeting]
     next_cursor: str | None = None
+
+
+class CalendarLink(BaseModel):
+    """A calendar feed link: GET /meetings/calendar.ics?key=... without a token."""
+
+    id: str
+    created_by: str
+    created_at: Instant
+
+
+class NewCalendarLink(CalendarLink):
+    """A link as created: the only time its key is shown (only a hash of it is kept)."""
+
+    key: str
+    url: str = Field(description="The feed with this key, to subscribe to in a calendar app")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,7 +18,7 @@ from pydantic import ValidationError
 
 from services.meetings import logic
 from services.meetings.dialog import Session
-from services.meetings.models import Meeting, MeetingStatus, utc_text
+from services.meetings.models import CalendarLink, Meeting, MeetingStatus, utc_text
 from shared.dynamo import CursorError, from_item, query_page, start_key, to_item, to_value
 from shared.errors import ConflictError, NotFoundError
 from shared.logging import get_logger
@@ -358,3 +361,61 @@ class ConversationStore:
             self._remembered[conversation.id] = (
                 replace(conversation, version=conversation.version + 1, remembered=True),
                 int(expires_at.timestamp()))
+
+
+_LINK_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class CalendarLinks:
+    """Calendar feed links, for calendar apps, which subscribe to a URL and send no token.
+
+    A link's key is ``{id}.{secret}``. The item (in the meetings table, outside the status
+    index, like the approvals guard) keeps the id and the secret's SHA-256, never the secret:
+    the table's contents open no feed. Revoking a link deletes its item.
+    """
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    async def create(self, *, created_by: str, now: datetime) -> tuple[CalendarLink, str]:
+        """A new link and its key."""
+        link = CalendarLink(id=uuid.uuid4().hex, created_by=created_by, created_at=now)
+        secret = secrets.token_urlsafe(32)
+        await self.dynamodb.put_item(
+            TableName=self.table,
+            Item={**self._key(link.id), "secret_sha256": {"S": _sha256(secret)},
+                  "created_by": {"S": created_by}, "created_at": {"S": utc_text(now)}},
+            ConditionExpression="attribute_not_exists(id)",
+        )
+        return link, f"{link.id}.{secret}"
+
+    async def opens_the_feed(self, key: str) -> bool:
+        """Whether ``key`` is the key of a link that exists (compared in constant time)."""
+        link_id, _, secret = key.partition(".")
+        if not _LINK_ID.fullmatch(link_id) or not secret:
+            return False
+        response = await self.dynamodb.get_item(TableName=self.table, Key=self._key(link_id),
+                                                ConsistentRead=True)
+        stored = response.get("Item", {}).get("secret_sha256", {}).get("S", "")
+        return hmac.compare_digest(stored, _sha256(secret)) if stored else False
+
+    async def revoke(self, link_id: str) -> None:
+        """Delete a link; NotFoundError if there is none with this id."""
+        if not _LINK_ID.fullmatch(link_id):
+            raise NotFoundError(f"calendar link {link_id[:64]} does not exist")
+        try:
+            await self.dynamodb.delete_item(TableName=self.table, Key=self._key(link_id),
+                                            ConditionExpression="attribute_exists(id)")
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise NotFoundError(f"calendar link {link_id} does not exist") from None
+            raise
+
+    @staticmethod
+    def _key(link_id: str) -> dict[str, Any]:
+        return {"id": {"S": f"calendar-link#{link_id}"}}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

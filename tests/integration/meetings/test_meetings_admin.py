@@ -272,6 +272,51 @@ async def test_the_calendar_feed_holds_the_approved_meetings(
     assert not {f"{pending['id']}@meetings.regatta", f"{cancelled['id']}@meetings.regatta"} & uids
 
 
+async def test_a_calendar_link_opens_the_feed_without_a_token_until_revoked(
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], aws: AwsClients,
+    stack: LocalStack,
+) -> None:
+    """An admin's calendar link serves the feed to a caller with no token (a calendar app); a
+    wrong key and a revoked link are 401; only admins create and revoke links; the table keeps
+    a hash of the key, not the key."""
+    admin, day = headers["admin"], fresh_workday()
+    meeting = await approved(client, admin, day, "2pm", name="Rui Costa")
+
+    created = await client.post("/meetings/calendar/links", headers=admin)
+
+    assert created.status_code == 201, created.text
+    link = created.json()
+    assert link["url"].endswith(f"/meetings/calendar.ics?key={link['key']}")
+    feed = await client.get(link["url"])
+    assert feed.status_code == 200, feed.text
+    assert f"{meeting['id']}@meetings.regatta" in {
+        e.uid for e in Calendar.from_ical(feed.content).events}
+    secret = link["key"].partition(".")[2]
+    item = await (await aws.client("dynamodb")).get_item(
+        TableName=stack.resources.table("meetings"),
+        Key={"id": {"S": f"calendar-link#{link['id']}"}})
+    assert item["Item"] and not any(secret in str(v) for v in item["Item"].values())
+
+    wrong = link["key"][:-1] + ("B" if link["key"].endswith("A") else "A")
+    for key in (wrong, link["id"], f"{link['id']}.", "not a key"):
+        refused = await client.get("/meetings/calendar.ics", params={"key": key})
+        assert refused.status_code == 401, key
+        assert refused.headers["content-type"] == "application/problem+json"
+    for actor, code in (("anonymous", 401), ("alice", 403)):
+        assert (await client.post("/meetings/calendar/links", headers=headers[actor])
+                ).status_code == code
+        assert (await client.delete(f"/meetings/calendar/links/{link['id']}",
+                                    headers=headers[actor])).status_code == code
+
+    revoked = await client.delete(f"/meetings/calendar/links/{link['id']}", headers=admin)
+    assert revoked.status_code == 204
+    assert (await client.get(link["url"])).status_code == 401
+    assert (await client.delete(f"/meetings/calendar/links/{link['id']}", headers=admin)
+            ).status_code == 404
+    assert (await client.delete("/meetings/calendar/links/nope", headers=admin)
+            ).status_code == 404
+
+
 async def test_docs_are_served_under_the_prefix(client: httpx.AsyncClient) -> None:
     """OpenAPI docs live at /meetings/docs and the schema at /meetings/openapi.json."""
     docs = await client.get("/meetings/docs")

@@ -18,6 +18,7 @@ EXAMPLES_PER_MODE = 40
 MEETINGS_OPERATIONS = {
     "POST /meetings/chat", "GET /meetings", "GET /meetings/pending",
     "GET /meetings/calendar.ics", "GET /meetings/{meeting_id}", "PATCH /meetings/{meeting_id}",
+    "POST /meetings/calendar/links", "DELETE /meetings/calendar/links/{link_id}",
 }
 
 
