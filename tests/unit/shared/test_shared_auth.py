@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from shared.auth import JwksCache, TokenVerifier
-from shared.errors import AwsUnavailableError, InvalidTokenError
+from shared.auth import JwksCache, TokenVerifier, User, ensure_admin
+from shared.errors import AuthError, AwsUnavailableError, ForbiddenError, InvalidTokenError
 
 POOL_ID = "us-east-1_TestPool"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL_ID}"
@@ -300,3 +300,15 @@ async def test_jwks_is_fetched_once_for_many_tokens(
         await verifier.verify(sign(access_claims(username=username), signing_key))
 
     assert server.fetches == 1
+
+
+def test_ensure_admin_says_what_the_route_takes() -> None:
+    """Anonymous: 401 naming the credentials the route accepts; a user: 403; an admin passes."""
+    admin = User(id="a", username="admin", groups=frozenset({"admins"}))
+    user = User(id="u", username="alice")
+
+    with pytest.raises(AuthError, match="needs a bearer token or a key"):
+        ensure_admin(None, needs="a bearer token or a key")
+    with pytest.raises(ForbiddenError):
+        ensure_admin(user)
+    assert ensure_admin(admin) is admin
