@@ -100,20 +100,21 @@ class DeadLettersConsumer:
     that never got as far as its job makes it first, so it too ends as a job to see and retry.
     """
 
+    WHY = ("the worker stopped during this stage on every delivery of the job's message, "
+           "which went to the dead-letter queue")
+
     def __init__(self, uploads: UploadsConsumer, workflow: Workflow) -> None:
         self.uploads = uploads
         self.workflow = workflow
 
     async def __call__(self, message: UploadMessage) -> None:
-        why = ("the worker stopped during this stage on every delivery of the job's message, "
-               "which went to the dead-letter queue")
         if isinstance(message, S3TestEvent):
             return
         if isinstance(message, RetryCommand):
-            await self.workflow.give_up(message.guid, owner=_owner(), why=why,
+            await self.workflow.give_up(message.guid, owner=_owner(), why=self.WHY,
                                         attempt=message.attempt)
             return
         for record in message.records:
             guid = await self.uploads.open_job(record)
             if guid is not None:
-                await self.workflow.give_up(guid, owner=_owner(), why=why)
+                await self.workflow.give_up(guid, owner=_owner(), why=self.WHY)
