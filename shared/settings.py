@@ -28,6 +28,12 @@ class PlatformSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # AWS calls: per-attempt limits and attempts (shared.aws.client_config); the defaults keep
+    # one call under 60 s in all, so API requests fail inside the edge's origin timeout.
+    aws_connect_timeout: float = Field(default=2.0, gt=0, le=30)
+    aws_read_timeout: float = Field(default=10.0, gt=0, le=120)
+    aws_max_attempts: int = Field(default=3, ge=1, le=10)
+
     # Workers: long-poll wait, and the drain budget after SIGTERM (ECS kills at stopTimeout).
     worker_wait_time_seconds: int = 20
     worker_stop_timeout: float = 25.0

@@ -250,8 +250,8 @@ class RecipeStore:
                 "ConditionExpression": "attribute_exists(id) AND likes = :seen",
                 "ExpressionAttributeValues": {":delta": to_value(delta), ":seen": to_value(seen)},
             }}
-            name = "recipe.liked" if like else "recipe.unliked"
-            event = RECIPE_EVENTS.event(name, {"id": recipe_id, "likes": seen + delta},
+            event = RECIPE_EVENTS.event("recipe.liked" if like else "recipe.unliked",
+                                        {"id": recipe_id, "likes": seen + delta},
                                         subject=recipe_id)
             try:
                 await self.outbox.commit([row, counter], [event],
