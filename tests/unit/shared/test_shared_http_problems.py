@@ -16,6 +16,7 @@ from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 from structlog.testing import capture_logs
 
+from shared.aws import client_config, worst_case_call_seconds
 from shared.dynamo import CursorError
 from shared.errors import (
     AuthError,
@@ -27,7 +28,6 @@ from shared.errors import (
     PreconditionFailedError,
     PublishError,
 )
-from shared.aws import client_config, worst_case_call_seconds
 from shared.http import PROBLEM_JSON, RequestContextMiddleware, install_problem_handlers
 from shared.settings import PlatformSettings
 
