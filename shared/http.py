@@ -33,6 +33,7 @@ from shared.errors import (
     ProblemError,
     PublishError,
 )
+from shared.idempotency_keys import RequestKeys
 from shared.logging import configure_logging, get_logger
 from shared.settings import PlatformSettings
 from shared.topology import Resources
@@ -254,6 +255,8 @@ class ServiceSpec:
     version: str = "1.0.0"
     max_body_bytes: int = 64 * 1024
     tags: list[dict[str, Any]] = field(default_factory=list)
+    # Where Idempotency-Key records live (shared.idempotency_keys), for routes that take one.
+    idempotency_table: str | None = None
 
 
 def from_state(name: str) -> Any:
@@ -306,6 +309,9 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
                 client_id=settings.cognito_client_id,
                 jwks=JwksCache(settings.cognito_jwks_url),
             )
+            if spec.idempotency_table:
+                app.state.request_keys = RequestKeys(
+                    await aws.client("dynamodb"), app.state.resources.table(spec.idempotency_table))
             await spec.on_startup(app)
             log.info("service.started", prefix=spec.prefix)
             yield
