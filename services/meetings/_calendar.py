@@ -94,8 +94,10 @@ def _hours_and(m: re.Match[str]) -> int:
     return parse_number(m["h"]) * 60 + extra
 
 
-_DURATIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], int]]] = [
+# (a substring the text must contain for the pattern to match at all, pattern, minutes)
+_DURATIONS: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], int]]] = [
     (  # "1 1/2 hours", "1 and 1/2 hours", "3/4 of an hour"
+        "/",
         re.compile(
             r"(?<![\w./])(?:(?P<w>\d)\s+(?:and\s+)?)?(?P<n>[1-3])/(?P<d>[234])"
             rf"\s*(?:of\s+)?(?:an?\s+)?{_HOURS}"
@@ -103,15 +105,18 @@ _DURATIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], int]]] = [
         lambda m: int(m["w"] or 0) * 60 + 60 * int(m["n"]) // int(m["d"]),
     ),
     (
+        "h",
         re.compile(rf"(?<![\w.,])(?P<h>\d*[.,]\d+)\s*{_HOURS}"),
         lambda m: round(float(m["h"].replace(",", ".")) * 60),
     ),
     (  # "two and a half hours", "one and a quarter hours"
+        " and ",
         re.compile(rf"\b(?P<h>{NUMBER}|an?)\s+and\s+{_FRACTION}\s+{_HOURS}"),
         lambda m: parse_number(m["h"]) * 60 + _fraction(m),
     ),
-    (re.compile(r"\b(?:a\s+)?half[\s-]+(?:an?\s+)?(?:hour|hr)(?![a-z])"), lambda m: 30),
+    ("half", re.compile(r"\b(?:a\s+)?half[\s-]+(?:an?\s+)?(?:hour|hr)(?![a-z])"), lambda m: 30),
     (
+        "quarter",
         re.compile(
             r"\b(?:(?P<three>three|3)[\s-]+quarters?|(?:a\s+)?quarter)(?:\s+of)?[\s-]+"
             r"(?:an?\s+)?(?:hour|hr)(?![a-z])"
@@ -119,6 +124,7 @@ _DURATIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], int]]] = [
         lambda m: 45 if m["three"] else 15,
     ),
     (
+        "h",
         re.compile(
             rf"\b(?P<h>{NUMBER}|an?)[\s-]*{_HOURS}(?:-long)?"
             rf"(?:\s*(?:and\s+)?(?:{_FRACTION}|(?P<m>{NUMBER})[\s-]*{_MINUTE_UNIT})"
@@ -129,10 +135,12 @@ _DURATIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], int]]] = [
         _hours_and,
     ),
     (  # "hour and a half" without "an"
+        "hour and",
         re.compile(rf"(?<![\w|])hour\s+and\s+{_FRACTION}(?![a-z])"),
         lambda m: 60 + _fraction(m),
     ),
     (
+        "m",
         re.compile(rf"(?<![\w.,:])(?P<m>{NUMBER})[\s-]*{_MINUTE_UNIT}"),
         lambda m: parse_number(m["m"]),
     ),
@@ -185,14 +193,18 @@ _OR = re.compile(r"\s*(?:or|-|to)\s*")
 def extract_duration(u: Utterance) -> DurationFinding:
     """Minutes of a meeting length said in words or digits ("an hour and a half" -> 90)."""
     options: tuple[int, ...] = ()
-    for m in _DURATION_CHOICE.finditer(u.lower):
-        choice = _duration_choice(m)
-        if choice is not None:
-            options = options or choice
-            u.claim_match(m)
+    lower = u.lower
+    if " or " in lower or "-" in lower or " to " in lower or " and " in lower:
+        for m in _DURATION_CHOICE.finditer(lower):
+            choice = _duration_choice(m)
+            if choice is not None:
+                options = options or choice
+                u.claim_match(m)
     mentions: list[_Mention[int]] = []
     ends: dict[int, int] = {}
-    for pattern, minutes in _DURATIONS:
+    for hint, pattern, minutes in _DURATIONS:
+        if hint not in lower:
+            continue
         for match in pattern.finditer(u.lower):
             if _is_clock(match, u.lower):
                 continue
@@ -344,8 +356,9 @@ _UNIT_DAYS = {"d": 1, "w": 7, "f": 14}
 # a shift of the date said right after it.
 _SHIFT = re.compile(
     rf"\b(?:(?P<n>{NUMBER}|an?)\s+)?(?P<u>days?|weeks?|fortnights?)\s+"
-    r"(?:(?:from|after|on)\s+|(?=today\b|tomorrow\b))"
+    rf"(?:(?:from|after)\s+|(?=on\s|{re.escape(CLAIMED)}))"
 )
+_ANY_WEEKDAY = re.compile(r"\b(?:mon|tue|wed|thu|fri|sat|sun)")
 _NTH = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
         "4th": 4, "fifth": 5, "5th": 5, "last": -1}  # fmt: skip
 _NTH_WEEKDAY = re.compile(
@@ -456,7 +469,8 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
         u.claim_match(match)
 
     lower = u.lower
-    if "th" in lower or "last" in lower or "st " in lower or "nd " in lower or "rd " in lower:
+    weekday_said = _ANY_WEEKDAY.search(lower) is not None
+    if weekday_said and ("of " in lower or "in " in lower):
         for m in _NTH_WEEKDAY.finditer(lower):
             found(m, _nth_weekday(m, today))
     if "week" in lower:
@@ -471,13 +485,14 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
             found(m, today + timedelta(days=days))
     for m in _ISO_DATE.finditer(u.lower):
         found(m, _calendar_date(today, int(m["m"]), int(m["d"]), m["y"]))
-    for pattern in (_WEEKDAY_DAY_MONTH, _WEEKDAY_MONTH_DAY):
+    composites = (_WEEKDAY_DAY_MONTH, _WEEKDAY_MONTH_DAY) if weekday_said else ()
+    for pattern in composites:
         for m in pattern.finditer(u.lower):
             day = _calendar_date(today, _month_number(m), _day_number(m), m["y"])
             found(m, *_agreeing(m["wd"], [day])[:1])
-    for m in _WEEKDAY_ORDINAL.finditer(u.lower):
+    for m in _WEEKDAY_ORDINAL.finditer(u.lower) if weekday_said else ():
         found(m, *_agreeing(m["wd"], [_next_day_of_month(today, _day_number(m))])[:1])
-    for m in _WEEKDAY_NUMERIC.finditer(u.lower):
+    for m in _WEEKDAY_NUMERIC.finditer(u.lower) if weekday_said and "/" in lower else ():
         agreeing = _agreeing(m["wd"], list(_numeric_dates(m, today, day_first)))
         found(m, (agreeing or [None])[0], None, (agreeing[1:] or [None])[0])
     for pattern in (_SLASH_DATE, _DOTTED_DATE):
@@ -560,10 +575,23 @@ _PREP = (
     r"(?:\b(?P<prep>at|from|to|until|till|by|around|about|between|make\s+it|let's\s+do"
     r"|how\s+about|what\s+about)\s+)"
 )
+_HOUR_WORD = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_MINUTE_WORDS = (
+    r"(?:oh[\s-](?:one|two|three|four|five|six|seven|eight|nine)|ten|eleven|twelve|thirteen"
+    r"|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|(?:twenty|thirty|forty|fifty)"
+    r"(?:[\s-](?:one|two|three|four|five|six|seven|eight|nine)\b)?)"
+)
 _TIMES: list[tuple[str, re.Pattern[str]]] = [
     (
         "noon",
         re.compile(rf"{_PREP}?\b(?:12\s*|twelve\s+)?(?:(?P<noon>noon|midday|mid-day)|midnight)\b"),
+    ),
+    (
+        "relative",
+        re.compile(
+            rf"{_PREP}?\b(?P<q>half|(?:a\s+)?quarter|{NUMBER})(?:\s+minutes?)?\s+"
+            rf"(?P<rel>past|after|to|till|til|before|of)\s+(?P<h>{NUMBER})\b(?:\s*{_MERIDIEM})?"
+        ),
     ),
     (
         "clock",
@@ -572,11 +600,26 @@ _TIMES: list[tuple[str, re.Pattern[str]]] = [
             rf"(?:[:.](?P<m>\d{{2}})|\s+(?P<mw>{NUMBER_IN_WORDS}))?\s*{_MERIDIEM}"
         ),
     ),
+    # 24-hour forms: "14h30", "at 9h", "at 1400", "1400 hrs", "at 930".
+    ("clock24", re.compile(rf"{_PREP}?(?<![\w:./-])(?P<h>\d{{1,2}})h(?P<m>[0-5]\d)?(?!\w)")),
     (
-        "relative",
+        "hhmm",
         re.compile(
-            rf"{_PREP}?\b(?P<q>half|(?:a\s+)?quarter|{NUMBER})(?:\s+minutes?)?\s+"
-            rf"(?P<rel>past|after|to|till|til|before|of)\s+(?P<h>{NUMBER})\b(?:\s*{_MERIDIEM})?"
+            rf"{_PREP}(?P<hm>\d{{3,4}})(?:\s*(?:h|hrs|hours)\b)?(?![\w:./])"
+            r"|(?<![\w:./-])(?P<hm2>\d{4})\s*(?:h|hrs|hours)\b"
+        ),
+    ),
+    # "3ish", "about 10:30ish", "2 ish"
+    (
+        "ish",
+        re.compile(rf"{_PREP}?(?<![\w:./-])(?P<h>{NUMBER})(?:[:.](?P<m>\d{{2}}))?\s*-?\s*ish\b"),
+    ),
+    # Spelled out without a preposition: "ten thirty", "two forty-five", "nine oh five".
+    (
+        "spelled",
+        re.compile(
+            rf"{_PREP}?(?<![\w:./-])(?P<h>{_HOUR_WORD})[\s-]+(?P<mw>{_MINUTE_WORDS})(?![\w-])"
+            r"(?!\s*(?:minutes?|mins?|hours?|hrs?|people|of\b|to\b|past\b))"
         ),
     ),
     (
@@ -599,6 +642,31 @@ _TIMES: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
+
+
+def _range_end(i: int) -> str:
+    return (
+        rf"(?:(?P<hm{i}>(?:[01]\d|2[0-3])[0-5]\d)(?!\d)|(?P<noon{i}>noon|midday|midnight)"
+        rf"|(?P<h{i}>\d{{1,2}}|{_HOUR_WORD})(?![\d])(?:(?P<sep{i}>[:.h])(?P<m{i}>[0-5]\d))?"
+        rf"(?:\s*(?P<mer{i}>[ap])\.?\s?m(?![a-z])\.?)?)"
+    )
+
+
+# A start and an end: "from 3 to 4pm", "2-3:30pm", "10:00-10:45", "between 2 and 3".
+_TIME_RANGE = re.compile(
+    r"(?:\b(?P<prep>from|between|at|around|about)\s+)?(?<![\w:./-])"
+    rf"{_range_end(1)}\s*(?P<join>-|to|till|til|until|and)\s*{_range_end(2)}(?![\w:/]|\.\d)"
+)
+_AFTER_CLAIM = re.compile(rf"{re.escape(CLAIMED)}\s*$")
+_DIGIT = re.compile(r"\d")
+_HOUR_WORD_SAID = re.compile(rf"\b{_HOUR_WORD}\b")
+# Patterns that cannot match without these (skipped cheaply otherwise).
+_TIME_HINTS: dict[str, re.Pattern[str]] = {
+    "clock24": re.compile(r"\dh"),
+    "hhmm": re.compile(r"\d{3}"),
+    "ish": re.compile("ish"),
+    "spelled": _HOUR_WORD_SAID,
+}
 _TRAILING_HOUR = re.compile(rf"(?<![\w:./-])(?P<h>{NUMBER})\s*$")
 _BARE_TIME = re.compile(
     rf"(?P<h>{NUMBER})(?:(?::|\.|\s+)(?P<m>\d{{2}})|\s+(?P<mw>{NUMBER_IN_WORDS}))?"
@@ -646,6 +714,9 @@ def _reading(kind: str, m: re.Match[str]) -> tuple[int, int, str | None, bool] |
     """(hour, minute, meridiem, 24-hour) read from one time pattern's match."""
     if kind == "noon":
         return (12 if m["noon"] else 0), 0, None, True
+    if kind == "hhmm":
+        digits = m["hm"] or m["hm2"]
+        return int(digits[:-2]), int(digits[-2:]), None, len(digits) == 4
     meridiem = m["mer"] if "mer" in m.re.groupindex else None
     if kind == "relative":
         q, rel = m["q"], m["rel"]
@@ -660,6 +731,8 @@ def _reading(kind: str, m: re.Match[str]) -> tuple[int, int, str | None, bool] |
             # "one of two", "from 10 to 11", "2 to 4" are not clock times.
             if rel == "of" or m["prep"] in ("from", "between") or minutes % 5 or minutes >= 60:
                 return None
+            if rel not in ("past", "after") and q.isdecimal() and minutes < parse_number(m["h"]):
+                return None  # "2 to 4" is a range, not 3:58
         hour = parse_number(m["h"])
         if rel in ("past", "after"):
             return hour, minutes, meridiem, False
@@ -671,7 +744,7 @@ def _reading(kind: str, m: re.Match[str]) -> tuple[int, int, str | None, bool] |
     groups = m.groupdict()
     minute_text = groups.get("m") or groups.get("mw")
     minute = parse_number(minute_text) if minute_text else 0
-    twenty_four = bool(groups.get("m") and m["h"].startswith("0"))
+    twenty_four = kind == "clock24" or bool(groups.get("m") and m["h"].startswith("0"))
     return parse_number(m["h"]), minute, meridiem, twenty_four
 
 
@@ -683,13 +756,88 @@ class TimeFinding:
     range_minutes: int | None = None
 
 
+def _range_readings(m: re.Match[str], i: int) -> tuple[list[int], bool] | None:
+    """The minutes after midnight one end of a range may mean, and whether it is certain."""
+    if m[f"noon{i}"]:
+        return [0 if m[f"noon{i}"] == "midnight" else 720], True
+    if m[f"hm{i}"]:
+        digits = m[f"hm{i}"]
+        return [int(digits[:2]) * 60 + int(digits[2:])], True
+    hour, minute = parse_number(m[f"h{i}"]), int(m[f"m{i}"] or 0)
+    meridiem = m[f"mer{i}"]
+    if hour > 23 or (meridiem and not 1 <= hour <= 12):
+        return None
+    if meridiem:
+        return [(hour % 12 + (12 if meridiem == "p" else 0)) * 60 + minute], True
+    if hour == 0 or hour > 12 or m[f"sep{i}"] == "h" or m[f"h{i}"].startswith("0"):
+        return [hour * 60 + minute], True
+    return [(hour % 12) * 60 + minute, (hour % 12 + 12) * 60 + minute], False
+
+
+def _time_range(
+    u: Utterance, *, part: PartOfDay | None, hours: BusinessHours
+) -> TimeFinding | None:
+    """A range said as a start and an end; the end's am/pm also places the start."""
+    for m in _TIME_RANGE.finditer(u.lower):
+        prep, join = m["prep"], m["join"]
+        digits = m["h1"] is None or m["h1"].isdecimal()
+        precise = any(m[g] for g in ("m1", "m2", "mer1", "mer2", "hm1", "hm2", "noon2"))
+        after_date = _AFTER_CLAIM.search(u.lower, 0, m.start()) is not None
+        if (join == "and") != (prep == "between"):
+            continue
+        if prep in ("from", "between"):
+            if prep == "from" and _CHANGE_VERB.search(u.lower):
+                continue  # "change it from 2 to 3": 3 is the new start, not an end
+        elif join == "-":
+            if not (precise or after_date or prep):
+                continue
+        elif not (digits and precise):
+            continue  # "five to six", "10 to 4" are clock times, read below
+        first, second = _range_readings(m, 1), _range_readings(m, 2)
+        if first is None or second is None:
+            continue
+        (starts, start_known), (ends, end_known) = first, second
+        if not start_known and not end_known:
+            resolved = _resolve_clock(
+                parse_number(m["h1"]), int(m["m1"] or 0), meridiem=None, part=part, hours=hours
+            )
+            if isinstance(resolved, str):
+                starts, start_known = [int(resolved[:2]) * 60 + int(resolved[3:])], True
+        if start_known or not end_known:
+            later = [e for e in ends if e > starts[0]]
+            ends = later[:1]
+        if end_known and not start_known:
+            earlier = [s for s in starts if s < ends[0]]
+            starts = earlier[-1:] or starts
+            start_known = bool(earlier)
+        length = ends[0] - starts[0] if ends else 0
+        if not 0 < length <= 12 * 60:
+            continue
+        u.claim_match(m)
+        start: Clock = _format(*divmod(starts[0], 60))
+        if not start_known:
+            start = [_format(*divmod(s, 60)) for s in starts]
+        return TimeFinding(start=start, range_minutes=length)
+    return None
+
+
 def extract_time(
     u: Utterance, *, part: PartOfDayMention | None, hours: BusinessHours
 ) -> TimeFinding:
     """The clock time the text names ("3pm", "half past two", "at 3", "from 2 to 3pm")."""
     part_of_day = part.part if part else None
+    lower = u.lower
+    if any(join in lower for join in ("-", " to ", " and ", "til")) and (
+        _DIGIT.search(lower) or _HOUR_WORD_SAID.search(lower)
+    ):
+        said_range = _time_range(u, part=part_of_day, hours=hours)
+        if said_range is not None:
+            return said_range
     mentions: list[_Mention[Clock]] = []
     for kind, pattern in _TIMES:
+        hint = _TIME_HINTS.get(kind)
+        if hint is not None and hint.search(lower) is None:
+            continue
         for m in pattern.finditer(u.lower):
             reading = _reading(kind, m)
             if reading is None:
@@ -742,6 +890,11 @@ def _as_range(mentions: list[_Mention[Clock]], lower: str) -> TimeFinding | None
 
 def bare_time(residue: str, *, part: PartOfDay | None, hours: BusinessHours) -> Clock | None:
     """A lone clock time ("3", "3 30", "15") read as such because a time was asked for."""
+    if len(residue) == 4 and residue.isdecimal():  # "1530"
+        hour, minute = int(residue[:2]), int(residue[2:])
+        if minute > 59:
+            return None
+        return _resolve_clock(hour, minute, meridiem=None, part=part, hours=hours, twenty_four=True)
     m = _BARE_TIME.fullmatch(residue)
     if m is None:
         return None

@@ -120,7 +120,18 @@ def normalise(text: str) -> str:
         text = _OBFUSCATED.sub(lambda m: "@" if m[1].lower() == "at" else ".", text)
     if " @ " in text:
         text = _LONE_AT.sub("at", text)
-    return _SHORT_WORD.sub(_spell_out, text)
+    if any(_maybe_short(word) for word in text.lower().split()):
+        text = _SHORT_WORD.sub(_spell_out, text)
+    return text
+
+
+_PUNCTUATION = ".,!?;:()\"'"
+
+
+def _maybe_short(word: str) -> bool:
+    """A cheap test that spares most texts the shorthand regex."""
+    word = word.strip(_PUNCTUATION)
+    return word in _SHORTHAND or word.startswith(("tm", "2m", "tom", "tum"))
 
 
 class Utterance:
