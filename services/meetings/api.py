@@ -55,15 +55,11 @@ Settings = Annotated[MeetingsSettings, from_state("settings")]
 MeetingId = Annotated[str, "the meeting's id"]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
-ZoneQuery = Annotated[
-    Timezone | None,
-    Query(description="IANA zone of from/to; default: the service's (UTC unless configured)"),
-]
+ZoneQuery = Annotated[Timezone | None, Query(description="IANA zone of from/to; default: the "
+                                             "service's (UTC unless configured)")]
 
-ADMINS = {
-    401: {"description": "No valid bearer token"},
-    403: {"description": "Not in the admins group"},
-}
+ADMINS = {401: {"description": "No valid bearer token"},
+          403: {"description": "Not in the admins group"}}
 NOT_FOUND = {404: {"description": "No meeting has this id"}}
 ICS = "text/calendar"
 # The event each admin decision publishes.
@@ -75,32 +71,15 @@ DECIDED = {
 
 
 async def publish(events: EventPublisher, name: str, meeting: Meeting) -> None:
-    await events.publish(
-        [
-            new_event(
-                SOURCE,
-                event_type("meetings", name),
-                meeting.model_dump(mode="json"),
-                subject=meeting.id,
-            )
-        ]
-    )
+    await events.publish([new_event(SOURCE, event_type("meetings", name),
+                                    meeting.model_dump(mode="json"), subject=meeting.id)])
 
 
-@router.post(
-    "/chat",
-    summary="Talk to Meety, the scheduling assistant (anyone)",
-    responses={
-        409: {"description": "Another message of this conversation is being handled right now"}
-    },
-)
-async def chat(
-    body: ChatRequest,
-    conversations: Conversations,
-    store: Store,
-    events: Events,
-    settings: Settings,
-) -> ChatReply:
+@router.post("/chat", summary="Talk to Meety, the scheduling assistant (anyone)",
+             responses={409: {"description": "Another message of this conversation is being "
+                                             "handled right now"}})
+async def chat(body: ChatRequest, conversations: Conversations, store: Store, events: Events,
+               settings: Settings) -> ChatReply:
     now = datetime.now(UTC)
     try:
         return await _turn(body, conversations, store, events, settings, now=now)
@@ -109,39 +88,23 @@ async def chat(
         return await _turn(body, conversations, store, events, settings, now=now, fresh=True)
 
 
-async def _turn(
-    body: ChatRequest,
-    conversations: ConversationStore,
-    store: MeetingStore,
-    events: EventPublisher,
-    settings: MeetingsSettings,
-    *,
-    now: datetime,
-    fresh: bool = False,
-) -> ChatReply:
+async def _turn(body: ChatRequest, conversations: ConversationStore, store: MeetingStore,
+                events: EventPublisher, settings: MeetingsSettings, *, now: datetime,
+                fresh: bool = False) -> ChatReply:
     rules = settings.rules
     notice: list[str] = []
-    conversation = (
-        await conversations.load(body.session_id, now=now, fresh=fresh) if body.session_id else None
-    )
+    conversation = (await conversations.load(body.session_id, now=now, fresh=fresh)
+                    if body.session_id else None)
     if conversation is None:
         if body.session_id:
             notice.append(logic.SESSION_RESTARTED)
-        conversation = Conversation(
-            id=logic.new_session_id(),
-            session=Session(),
-            timezone=settings.meetings_default_timezone,
-        )
+        conversation = Conversation(id=logic.new_session_id(), session=Session(),
+                                    timezone=settings.meetings_default_timezone)
     timezone = body.timezone or conversation.timezone
     session = conversation.session
-    understanding = understand(
-        body.text,
-        now=now,
-        timezone=timezone,
-        expecting=expecting(session),
-        day_first=settings.meetings_day_first,
-        business_hours=rules.business_hours,
-    )
+    understanding = understand(body.text, now=now, timezone=timezone,
+                               expecting=expecting(session), day_first=settings.meetings_day_first,
+                               business_hours=rules.business_hours)
     turn = step(session, understanding, now=now, timezone=timezone, rules=rules)
     day = candidate_day(session, understanding, now=now, rules=rules)
     # step() only looks at busy times to check a clash, which it does once date, time and
@@ -150,24 +113,16 @@ async def _turn(
         busy = await _busy_times(store, day, timezone, rules)
         turn = step(session, understanding, now=now, timezone=timezone, rules=rules, busy=busy)
     meeting = logic.new_meeting(turn.draft, now=now) if turn.draft else None
-    await conversations.save(
-        replace(conversation, session=turn.session, timezone=timezone),
-        expires_at=now + rules.idle_timeout,
-        request=meeting,
-    )
+    await conversations.save(replace(conversation, session=turn.session, timezone=timezone),
+                             expires_at=now + rules.idle_timeout, request=meeting)
     if meeting:
         await publish(events, "meeting.requested", meeting)
-    return ChatReply(
-        session_id=conversation.id,
-        messages=[*notice, *turn.messages],
-        dialog=DialogView.of(turn.session),
-        meeting=meeting,
-    )
+    return ChatReply(session_id=conversation.id, messages=[*notice, *turn.messages],
+                     dialog=DialogView.of(turn.session), meeting=meeting)
 
 
-async def _busy_times(
-    store: MeetingStore, day: date, timezone: str, rules: SchedulingRules
-) -> list[Interval]:
+async def _busy_times(store: MeetingStore, day: date, timezone: str,
+                     rules: SchedulingRules) -> list[Interval]:
     """Local (start, end) times of the approved meetings on ``day``, as step() takes them."""
     since, until = logic.day_bounds(day, timezone)
     # A meeting that started the day before can still run into this one.
@@ -175,18 +130,16 @@ async def _busy_times(
     return logic.busy_intervals(await store.approved_times(earliest, until), day, timezone)
 
 
-def _window(
-    since: date | None, until: date | None, timezone: str
-) -> tuple[datetime | None, datetime | None]:
+def _window(since: date | None, until: date | None,
+            timezone: str) -> tuple[datetime | None, datetime | None]:
     if since and until and since > until:
         raise ProblemError("'from' must not be after 'to'")
-    return (
-        logic.day_bounds(since, timezone)[0] if since else None,
-        logic.day_bounds(until, timezone)[1] if until else None,
-    )
+    return (logic.day_bounds(since, timezone)[0] if since else None,
+            logic.day_bounds(until, timezone)[1] if until else None)
 
 
-@router.get("", summary="Meetings by status and date, in start order (admins)", responses=ADMINS)
+@router.get("", summary="Meetings by status and date, in start order (admins)",
+            responses=ADMINS)
 async def list_meetings(
     _: AdminUser,
     store: Store,
@@ -199,36 +152,25 @@ async def list_meetings(
     cursor: Cursor = None,
 ) -> MeetingPage:
     first, last = _window(since, until, timezone or settings.meetings_default_timezone)
-    items, last_key = await store.page(
-        status, since=first, until=last, limit=limit, after=decode_cursor(cursor)
-    )
+    items, last_key = await store.page(status, since=first, until=last, limit=limit,
+                                       after=decode_cursor(cursor))
     return MeetingPage(items=items, next_cursor=encode_cursor(last_key))
 
 
-@router.get(
-    "/pending", summary="Meeting requests waiting for a decision (admins)", responses=ADMINS
-)
-async def pending_meetings(
-    _: AdminUser, store: Store, limit: Limit = 20, cursor: Cursor = None
-) -> MeetingPage:
-    items, last_key = await store.page(
-        MeetingStatus.pending, since=None, until=None, limit=limit, after=decode_cursor(cursor)
-    )
+@router.get("/pending", summary="Meeting requests waiting for a decision (admins)",
+            responses=ADMINS)
+async def pending_meetings(_: AdminUser, store: Store, limit: Limit = 20,
+                           cursor: Cursor = None) -> MeetingPage:
+    items, last_key = await store.page(MeetingStatus.pending, since=None, until=None,
+                                       limit=limit, after=decode_cursor(cursor))
     return MeetingPage(items=items, next_cursor=encode_cursor(last_key))
 
 
-@router.get(
-    "/calendar.ics",
-    summary="Approved meetings as an iCalendar feed (admins, or a calendar link's key)",
-    response_class=Response,
-    responses={
-        **ADMINS,
-        200: {
-            "content": {ICS: {"schema": {"type": "string"}}},
-            "description": "An RFC 5545 calendar",
-        },
-    },
-)
+@router.get("/calendar.ics",
+            summary="Approved meetings as an iCalendar feed (admins, or a calendar link's key)",
+            response_class=Response,
+            responses={**ADMINS, 200: {"content": {ICS: {"schema": {"type": "string"}}},
+                                       "description": "An RFC 5545 calendar"}})
 async def calendar(
     user: OptionalUser,
     links: Links,
@@ -237,13 +179,8 @@ async def calendar(
     since: Annotated[date | None, Query(alias="from", description="First day (inclusive)")] = None,
     until: Annotated[date | None, Query(alias="to", description="Last day (inclusive)")] = None,
     timezone: ZoneQuery = None,
-    key: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            description="A calendar link's key (POST /meetings/calendar/links), instead of a token",
-        ),
-    ] = None,
+    key: Annotated[str | None, Query(max_length=200, description="A calendar link's key "
+                                     "(POST /meetings/calendar/links), instead of a token")] = None,
 ) -> Response:
     if key is None:
         ensure_admin(user, needs="a bearer token or a calendar link's key")
@@ -251,31 +188,23 @@ async def calendar(
         raise AuthError("this calendar link's key is not valid: revoked, or mistyped")
     first, last = _window(since, until, timezone or settings.meetings_default_timezone)
     meetings = await store.all_in(MeetingStatus.approved, since=first, until=last)
-    return Response(
-        calendar_feed.feed(meetings, organizer=settings.meetings_mail_from),
-        media_type=ICS,
-        headers={"Content-Disposition": 'inline; filename="meetings.ics"'},
-    )
+    return Response(calendar_feed.feed(meetings, organizer=settings.meetings_mail_from),
+                    media_type=ICS, headers={"Content-Disposition":
+                                             'inline; filename="meetings.ics"'})
 
 
-@router.post(
-    "/calendar/links",
-    status_code=status.HTTP_201_CREATED,
-    summary="A link to the calendar feed for calendar apps, which send no token (admins)",
-    responses=ADMINS,
-)
+@router.post("/calendar/links", status_code=status.HTTP_201_CREATED,
+             summary="A link to the calendar feed for calendar apps, which send no token "
+                     "(admins)", responses=ADMINS)
 async def create_calendar_link(admin: AdminUser, links: Links, request: Request) -> NewCalendarLink:
     link, key = await links.create(created_by=admin.id, now=datetime.now(UTC))
     url = request.url_for("calendar").include_query_params(key=key)
     return NewCalendarLink(**link.model_dump(), key=key, url=str(url))
 
 
-@router.delete(
-    "/calendar/links/{link_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="Revoke a calendar feed link (admins)",
-    responses={**ADMINS, 404: {"description": "No link has this id"}},
-)
+@router.delete("/calendar/links/{link_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Revoke a calendar feed link (admins)",
+               responses={**ADMINS, 404: {"description": "No link has this id"}})
 async def revoke_calendar_link(link_id: str, _: AdminUser, links: Links) -> Response:
     await links.revoke(link_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -294,22 +223,14 @@ async def get_meeting(meeting_id: MeetingId, _: AdminUser, store: Store) -> Meet
     "moves or the clashing meetings). Never creates a meeting.",
     responses={**ADMINS, **NOT_FOUND, 409: {"description": "Not an allowed move, or a clash"}},
 )
-async def change_status(
-    meeting_id: MeetingId,
-    body: MeetingStatusChange,
-    _: AdminUser,
-    store: Store,
-    events: Events,
-    settings: Settings,
-) -> Meeting:
+async def change_status(meeting_id: MeetingId, body: MeetingStatusChange, _: AdminUser,
+                        store: Store, events: Events, settings: Settings) -> Meeting:
     meeting = await store.get(meeting_id)
     logic.ensure_transition(meeting, body.status)
     now = datetime.now(UTC)
     if body.status is MeetingStatus.approved:
         meeting = await store.approve(
-            meeting,
-            now=now,
-            lookback=timedelta(minutes=settings.meetings_max_duration_minutes),
+            meeting, now=now, lookback=timedelta(minutes=settings.meetings_max_duration_minutes),
             ensure_free=logic.ensure_free,
         )
     else:

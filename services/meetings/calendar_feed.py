@@ -47,13 +47,8 @@ def _event(meeting: Meeting, *, organizer: str) -> Event:
         ),
         organizer=_organizer(organizer),
         attendees=[
-            vCalAddress.new(
-                meeting.email,
-                cn=meeting.attendee_name,
-                role="REQ-PARTICIPANT",
-                partstat="NEEDS-ACTION",
-                rsvp=False,
-            )
+            vCalAddress.new(meeting.email, cn=meeting.attendee_name, role="REQ-PARTICIPANT",
+                            partstat="NEEDS-ACTION", rsvp=False)
         ],
     )
 
@@ -80,7 +75,6 @@ def cancellation(meeting: Meeting, *, organizer: str) -> bytes:
 
 
 def _scheduling_message(meeting: Meeting, method: str, *, organizer: str) -> bytes:
-    calendar = Calendar.new(
-        prodid=PRODID, method=method, subcomponents=[_event(meeting, organizer=organizer)]
-    )
+    calendar = Calendar.new(prodid=PRODID, method=method,
+                            subcomponents=[_event(meeting, organizer=organizer)])
     return bytes(calendar.to_ical())

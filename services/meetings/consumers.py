@@ -30,12 +30,10 @@ class Notifier:
             return
         meeting = Meeting.model_validate(event.data)
         if event.type == REQUESTED:
-            message = mail.request_notice(
-                meeting, sender=self.sender, admin=self.admin, message_id=event.id
-            )
+            message = mail.request_notice(meeting, sender=self.sender, admin=self.admin,
+                                          message_id=event.id)
         else:
             message = mail.decision_notice(meeting, sender=self.sender, message_id=event.id)
         ses_id = await self.mailer.send(message)
-        log.info(
-            "mail.sent", meeting_id=meeting.id, status=meeting.status.value, ses_message_id=ses_id
-        )
+        log.info("mail.sent", meeting_id=meeting.id, status=meeting.status.value,
+                 ses_message_id=ses_id)

@@ -71,8 +71,7 @@ def moved(meeting: Meeting, target: MeetingStatus, *, now: datetime) -> Meeting:
 def overlapping(meeting: Meeting, others: Iterable[Meeting]) -> list[Meeting]:
     """The meetings among ``others`` whose time overlaps ``meeting``'s (touching is fine)."""
     return [
-        other
-        for other in others
+        other for other in others
         if other.id != meeting.id and other.start < meeting.end and meeting.start < other.end
     ]
 

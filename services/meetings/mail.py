@@ -31,10 +31,8 @@ def _say_time(moment: time) -> str:
 
 
 def _when(meeting: Meeting) -> str:
-    return (
-        f"{_say_date(meeting.date)}, {_say_time(meeting.start_time)} to "
-        f"{_say_time(meeting.end_time)} ({meeting.timezone})"
-    )
+    return (f"{_say_date(meeting.date)}, {_say_time(meeting.start_time)} to "
+            f"{_say_time(meeting.end_time)} ({meeting.timezone})")
 
 
 def _envelope(subject: str, *, sender: str, to: str | Address, message_id: str) -> EmailMessage:
@@ -54,9 +52,7 @@ def request_notice(meeting: Meeting, *, sender: str, admin: str, message_id: str
     message = _envelope(
         f"Meeting request: {meeting.attendee_name}, {_say_date(meeting.date)} at "
         f"{_say_time(meeting.start_time)}",
-        sender=sender,
-        to=admin,
-        message_id=message_id,
+        sender=sender, to=admin, message_id=message_id,
     )
     message["Date"] = format_datetime(meeting.created_at)
     message.set_content(
@@ -73,7 +69,8 @@ def request_notice(meeting: Meeting, *, sender: str, admin: str, message_id: str
 _DECISIONS = {
     MeetingStatus.approved: (
         "Your meeting on {day} is confirmed",
-        "your meeting on {when} is confirmed. The attached invitation adds it to your calendar.",
+        "your meeting on {when} is confirmed. The attached invitation adds it to your "
+        "calendar.",
     ),
     MeetingStatus.rejected: (
         "Your meeting request for {day} was declined",
@@ -94,20 +91,16 @@ def decision_notice(meeting: Meeting, *, sender: str, message_id: str) -> EmailM
     subject, text = _DECISIONS[meeting.status]
     day = f"{_say_date(meeting.date)} at {_say_time(meeting.start_time)}"
     attendee = Address(display_name=meeting.attendee_name, addr_spec=meeting.email)
-    message = _envelope(subject.format(day=day), sender=sender, to=attendee, message_id=message_id)
+    message = _envelope(subject.format(day=day), sender=sender, to=attendee,
+                        message_id=message_id)
     message["Date"] = format_datetime(meeting.updated_at)
-    message.set_content(
-        f"Hi {meeting.attendee_name},\n\n{text.format(when=_when(meeting))}\n\nMeety\n"
-    )
+    message.set_content(f"Hi {meeting.attendee_name},\n\n{text.format(when=_when(meeting))}\n\n"
+                        f"Meety\n")
     if meeting.status in ATTACHMENTS:
         filename, method, build = ATTACHMENTS[meeting.status]
-        message.add_attachment(
-            build(meeting, organizer=sender),
-            maintype="text",
-            subtype="calendar",
-            filename=filename,
-            params={"method": method, "charset": "utf-8"},
-        )
+        message.add_attachment(build(meeting, organizer=sender), maintype="text",
+                               subtype="calendar", filename=filename,
+                               params={"method": method, "charset": "utf-8"})
     return message
 
 

@@ -17,14 +17,12 @@ async def on_startup(app: FastAPI) -> None:
     app.state.store = MeetingStore(dynamodb, meetings_table=resources.table("meetings"))
     app.state.calendar_links = CalendarLinks(dynamodb, resources.table("meetings"))
     app.state.conversations = ConversationStore(
-        dynamodb,
-        sessions_table=resources.table("meeting-sessions"),
+        dynamodb, sessions_table=resources.table("meeting-sessions"),
         meetings_table=resources.table("meetings"),
         remember=app.state.settings.meetings_remembered_conversations,
     )
-    app.state.events = EventPublisher(
-        await aws.client("sns"), resources.topic_arn("meetings-events")
-    )
+    app.state.events = EventPublisher(await aws.client("sns"),
+                                      resources.topic_arn("meetings-events"))
 
 
 def build_app(settings: MeetingsSettings | None = None) -> FastAPI:

@@ -61,10 +61,11 @@ class _Input(BaseModel):
 class ChatRequest(_Input):
     """Body of POST /meetings/chat: one thing the user said."""
 
-    session_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")] | None = Field(
-        default=None, description="From the previous reply; omit to start a conversation"
+    session_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")] | None = (
+        Field(default=None, description="From the previous reply; omit to start a conversation")
     )
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=1024)]
     timezone: Timezone | None = Field(
         default=None, description="IANA zone the user speaks in, e.g. 'America/New_York'"
     )
@@ -109,13 +110,9 @@ class DialogView(BaseModel):
 
     @classmethod
     def of(cls, session: Session) -> DialogView:
-        return cls(
-            intent=session.intent,
-            state=session.state,
-            slot_to_elicit=session.slot_to_elicit,
-            slots=session.slots,
-            confirmation=session.confirmation,
-        )
+        return cls(intent=session.intent, state=session.state,
+                   slot_to_elicit=session.slot_to_elicit, slots=session.slots,
+                   confirmation=session.confirmation)
 
 
 class ChatReply(BaseModel):
@@ -124,9 +121,8 @@ class ChatReply(BaseModel):
     session_id: str
     messages: list[str]
     dialog: DialogView
-    meeting: Meeting | None = Field(
-        default=None, description="The request this turn created, if any"
-    )
+    meeting: Meeting | None = Field(default=None,
+                                    description="The request this turn created, if any")
 
 
 class MeetingStatusChange(_Input):

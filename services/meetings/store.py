@@ -76,13 +76,8 @@ class MeetingStore:
         return _meeting(response["Item"])
 
     async def page(
-        self,
-        status: MeetingStatus,
-        *,
-        since: datetime | None,
-        until: datetime | None,
-        limit: int,
-        after: dict[str, Any] | None,
+        self, status: MeetingStatus, *, since: datetime | None, until: datetime | None,
+        limit: int, after: dict[str, Any] | None,
     ) -> tuple[list[Meeting], dict[str, Any] | None]:
         """One page of the meetings in ``status`` starting in [since, until), in start order."""
         key = start_key(after, INDEX_KEYS)
@@ -111,25 +106,20 @@ class MeetingStore:
     ) -> list[tuple[datetime, datetime]]:
         """(start, end) of the approved meetings starting in [since, until): the chat's busy
         lookup, so only the two attributes travel."""
-        request = self._range_query(MeetingStatus.approved, since, until, projection="#start, #end")
+        request = self._range_query(MeetingStatus.approved, since, until,
+                                    projection="#start, #end")
         times: list[tuple[datetime, datetime]] = []
         while True:
             response = await self.dynamodb.query(**request)
-            times += [
-                (datetime.fromisoformat(i["start"]["S"]), datetime.fromisoformat(i["end"]["S"]))
-                for i in response["Items"]
-            ]
+            times += [(datetime.fromisoformat(i["start"]["S"]),
+                       datetime.fromisoformat(i["end"]["S"])) for i in response["Items"]]
             if "LastEvaluatedKey" not in response:
                 return times
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _range_query(
-        self,
-        status: MeetingStatus,
-        since: datetime | None,
-        until: datetime | None,
-        *,
-        projection: str | None = None,
+        self, status: MeetingStatus, since: datetime | None, until: datetime | None,
+        *, projection: str | None = None,
     ) -> dict[str, Any]:
         condition = "#status = :status"
         values = {":status": {"S": status.value}}
@@ -178,11 +168,7 @@ class MeetingStore:
         return _meeting(response["Attributes"])
 
     async def approve(
-        self,
-        meeting: Meeting,
-        *,
-        now: datetime,
-        lookback: timedelta,
+        self, meeting: Meeting, *, now: datetime, lookback: timedelta,
         ensure_free: Callable[[Meeting, list[Meeting]], None],
     ) -> Meeting:
         """Approve a pending meeting unless ``ensure_free`` refuses the approved ones near it.
@@ -202,35 +188,25 @@ class MeetingStore:
         approved = logic.moved(meeting, MeetingStatus.approved, now=now)
         for _ in range(APPROVE_ATTEMPTS):
             guard = await self._guard_version()
-            near = await self.all_in(
-                MeetingStatus.approved,
-                since=logic.shifted(meeting.start, -lookback),
-                until=meeting.end,
-            )
+            near = await self.all_in(MeetingStatus.approved,
+                                     since=logic.shifted(meeting.start, -lookback),
+                                     until=meeting.end)
             ensure_free(meeting, near)
             bump: dict[str, Any] = {
                 "TableName": self.meetings_table,
                 "Key": APPROVALS_GUARD,
                 "UpdateExpression": "SET version = :next",
-                "ConditionExpression": "version = :seen"
-                if guard
+                "ConditionExpression": "version = :seen" if guard
                 else "attribute_not_exists(version)",
                 "ExpressionAttributeValues": {":next": to_value(guard + 1)}
                 | ({":seen": to_value(guard)} if guard else {}),
             }
             try:
-                await self.dynamodb.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Update": {
-                                "TableName": self.meetings_table,
-                                "Key": _key(meeting.id),
-                                **self._move_request(meeting, approved),
-                            }
-                        },
-                        {"Update": bump},
-                    ]
-                )
+                await self.dynamodb.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
+                                **self._move_request(meeting, approved)}},
+                    {"Update": bump},
+                ])
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
@@ -241,9 +217,8 @@ class MeetingStore:
                     continue
                 raise
             return approved
-        raise ConflictError(
-            "many approvals are happening at once; try again", headers={"Retry-After": "1"}
-        )
+        raise ConflictError("many approvals are happening at once; try again",
+                            headers={"Retry-After": "1"})
 
     async def _guard_version(self) -> int:
         response = await self.dynamodb.get_item(
@@ -308,19 +283,16 @@ class ConversationStore:
     session behind.
     """
 
-    def __init__(
-        self, dynamodb: Any, *, sessions_table: str, meetings_table: str, remember: int = 10_000
-    ) -> None:
+    def __init__(self, dynamodb: Any, *, sessions_table: str, meetings_table: str,
+                 remember: int = 10_000) -> None:
         self.dynamodb = dynamodb
         self.sessions_table = sessions_table
         self.meetings_table = meetings_table
         self._remembered: LRUCache[str, tuple[Conversation, int]] | None = (
-            LRUCache(maxsize=remember) if remember else None
-        )
+            LRUCache(maxsize=remember) if remember else None)
 
-    async def load(
-        self, conversation_id: str, *, now: datetime, fresh: bool = False
-    ) -> Conversation | None:
+    async def load(self, conversation_id: str, *, now: datetime,
+                   fresh: bool = False) -> Conversation | None:
         """The conversation, or None when there is none (or it expired) under this id;
         ``fresh`` reads the table even when this process remembers the conversation."""
         if self._remembered is not None:
@@ -329,8 +301,7 @@ class ConversationStore:
                 conversation, expires_at = remembered
                 return conversation if expires_at > now.timestamp() else None
         response = await self.dynamodb.get_item(
-            TableName=self.sessions_table,
-            Key=_conversation_key(conversation_id),
+            TableName=self.sessions_table, Key=_conversation_key(conversation_id),
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -344,12 +315,8 @@ class ConversationStore:
             # than fail every message of the conversation until it expires.
             log.warning("conversation.unreadable", version=item["version"]["N"])
             return None
-        return Conversation(
-            id=conversation_id,
-            session=session,
-            timezone=item["timezone"]["S"],
-            version=int(item["version"]["N"]),
-        )
+        return Conversation(id=conversation_id, session=session,
+                            timezone=item["timezone"]["S"], version=int(item["version"]["N"]))
 
     async def save(
         self, conversation: Conversation, *, expires_at: datetime, request: Meeting | None = None
@@ -368,28 +335,19 @@ class ConversationStore:
         }
         put: dict[str, Any] = {"TableName": self.sessions_table, "Item": item}
         if conversation.version:
-            put |= {
-                "ConditionExpression": "version = :loaded",
-                "ExpressionAttributeValues": {":loaded": to_value(conversation.version)},
-            }
+            put |= {"ConditionExpression": "version = :loaded",
+                    "ExpressionAttributeValues": {":loaded": to_value(conversation.version)}}
         else:
             put["ConditionExpression"] = "attribute_not_exists(id)"
         try:
             if request is None:
                 await self.dynamodb.put_item(**put)
             else:
-                await self.dynamodb.transact_write_items(
-                    TransactItems=[
-                        {"Put": put},
-                        {
-                            "Put": {
-                                "TableName": self.meetings_table,
-                                "Item": _meeting_item(request),
-                                "ConditionExpression": "attribute_not_exists(id)",
-                            }
-                        },
-                    ]
-                )
+                await self.dynamodb.transact_write_items(TransactItems=[
+                    {"Put": put},
+                    {"Put": {"TableName": self.meetings_table, "Item": _meeting_item(request),
+                             "ConditionExpression": "attribute_not_exists(id)"}},
+                ])
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
@@ -402,8 +360,7 @@ class ConversationStore:
         if self._remembered is not None:
             self._remembered[conversation.id] = (
                 replace(conversation, version=conversation.version + 1, remembered=True),
-                int(expires_at.timestamp()),
-            )
+                int(expires_at.timestamp()))
 
 
 _LINK_ID = re.compile(r"[0-9a-f]{32}")
@@ -427,12 +384,8 @@ class CalendarLinks:
         secret = secrets.token_urlsafe(32)
         await self.dynamodb.put_item(
             TableName=self.table,
-            Item={
-                **self._key(link.id),
-                "secret_sha256": {"S": _sha256(secret)},
-                "created_by": {"S": created_by},
-                "created_at": {"S": utc_text(now)},
-            },
+            Item={**self._key(link.id), "secret_sha256": {"S": _sha256(secret)},
+                  "created_by": {"S": created_by}, "created_at": {"S": utc_text(now)}},
             ConditionExpression="attribute_not_exists(id)",
         )
         return link, f"{link.id}.{secret}"
@@ -442,9 +395,8 @@ class CalendarLinks:
         link_id, _, secret = key.partition(".")
         if not _LINK_ID.fullmatch(link_id) or not secret:
             return False
-        response = await self.dynamodb.get_item(
-            TableName=self.table, Key=self._key(link_id), ConsistentRead=True
-        )
+        response = await self.dynamodb.get_item(TableName=self.table, Key=self._key(link_id),
+                                                ConsistentRead=True)
         stored = response.get("Item", {}).get("secret_sha256", {}).get("S", "")
         return hmac.compare_digest(stored, _sha256(secret)) if stored else False
 
@@ -453,11 +405,8 @@ class CalendarLinks:
         if not _LINK_ID.fullmatch(link_id):
             raise NotFoundError(f"calendar link {link_id[:64]} does not exist")
         try:
-            await self.dynamodb.delete_item(
-                TableName=self.table,
-                Key=self._key(link_id),
-                ConditionExpression="attribute_exists(id)",
-            )
+            await self.dynamodb.delete_item(TableName=self.table, Key=self._key(link_id),
+                                            ConditionExpression="attribute_exists(id)")
         except ClientError as exc:
             if _condition_failed(exc):
                 raise NotFoundError(f"calendar link {link_id} does not exist") from None

@@ -12,20 +12,10 @@ from shared.worker import SqsWorker, consumer, serve
 
 async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
     settings: MeetingsSettings = aws.settings
-    notifier = Notifier(
-        Mailer(await aws.client("ses")),
-        sender=settings.meetings_mail_from,
-        admin=settings.meetings_admin_email,
-    )
-    return [
-        await consumer(
-            aws,
-            resources,
-            "meetings-notifications",
-            notifier,
-            idempotency_table="meetings-idempotency",
-        )
-    ]
+    notifier = Notifier(Mailer(await aws.client("ses")), sender=settings.meetings_mail_from,
+                        admin=settings.meetings_admin_email)
+    return [await consumer(aws, resources, "meetings-notifications", notifier,
+                           idempotency_table="meetings-idempotency")]
 
 
 if __name__ == "__main__":
