@@ -348,7 +348,7 @@ _DAY_MONTH = re.compile(
     rf"{_YEAR}"
 )
 _IN_DAYS = re.compile(
-    rf"\b(?:in\s+(?P<n>{NUMBER}|an?)\s+(?P<u>days?|weeks?|fortnights?)(?:'s?\s+time\b)?"
+    rf"\b(?:in\s+(?P<n>{NUMBER}|an?)\s+(?P<u>days?|weeks?|fortnights?)(?!\s+or\b)(?:'s?\s+time\b)?"
     rf"|(?P<n2>{NUMBER}|an?)\s+(?P<u2>days?|weeks?|fortnights?)\s+from\s+(?:now|today))\b"
 )
 _UNIT_DAYS = {"d": 1, "w": 7, "f": 14}
@@ -605,7 +605,7 @@ _TIMES: list[tuple[str, re.Pattern[str]]] = [
     (
         "hhmm",
         re.compile(
-            rf"{_PREP}(?P<hm>\d{{3,4}})(?:\s*(?:h|hrs|hours)\b)?(?![\w:./])"
+            rf"{_PREP}(?P<hm>\d{{4}})(?:\s*(?:h|hrs|hours)\b)?(?![\w:./])"
             r"|(?<![\w:./-])(?P<hm2>\d{4})\s*(?:h|hrs|hours)\b"
         ),
     ),
@@ -638,7 +638,7 @@ _TIMES: list[tuple[str, re.Pattern[str]]] = [
         "clock",
         re.compile(
             rf"{_PREP}(?P<h>{NUMBER})(?:\s+(?P<mw>[0-5]\d|{NUMBER_IN_WORDS}))?\b"
-            r"(?!\s*(?:[:/.]\d|%))"
+            r"(?!\s*(?:[:/.]\d|%|(?:weeks?|days?|months?|years?|people|persons|guests)\b))"
         ),
     ),
 ]
@@ -656,6 +656,7 @@ def _range_end(i: int) -> str:
 _TIME_RANGE = re.compile(
     r"(?:\b(?P<prep>from|between|at|around|about)\s+)?(?<![\w:./-])"
     rf"{_range_end(1)}\s*(?P<join>-|to|till|til|until|and)\s*{_range_end(2)}(?![\w:/]|\.\d)"
+    r"(?!\s*(?:weeks?|days?|months?|years?|people|persons|guests|%|hours?|hrs?|minutes?|mins?)\b)"
 )
 _AFTER_CLAIM = re.compile(rf"{re.escape(CLAIMED)}\s*$")
 _DIGIT = re.compile(r"\d")
@@ -716,7 +717,9 @@ def _reading(kind: str, m: re.Match[str]) -> tuple[int, int, str | None, bool] |
         return (12 if m["noon"] else 0), 0, None, True
     if kind == "hhmm":
         digits = m["hm"] or m["hm2"]
-        return int(digits[:-2]), int(digits[-2:]), None, len(digits) == 4
+        if m["hm"] and int(digits[-2:]) % 5:
+            return None  # "by 2026" is a year, not 20:26
+        return int(digits[:2]), int(digits[2:]), None, True
     meridiem = m["mer"] if "mer" in m.re.groupindex else None
     if kind == "relative":
         q, rel = m["q"], m["rel"]
