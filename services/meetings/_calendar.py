@@ -10,9 +10,20 @@ Resolution rules (the ones Lex users expect, written down):
 - "this Friday" is the Friday of the current ISO week, or the coming one once that has passed;
 - "next Friday" / "Friday next week" is the Friday of the following ISO week;
 - "the 12th" is the next 12th, today included, skipping months that lack the day (a 31st);
+- "a week from Friday" / "two weeks on Monday" / "Tuesday week" shift the date they name;
+  "in a fortnight" is 14 days ahead;
+- "the first/second/.../last Monday of April" is in the coming April (next year's once past);
+  "of next month" / "of the month" count from the current month;
+- "end of (next) week" is that week's Friday, "start/beginning of (next) week" its Monday;
+- a weekday said with a day of the month ("Monday the 16th", "Thu 19 March", "Mon 6/4") must
+  fall on that date: it picks between the readings of "6/4", and a contradiction gives no date;
 - a clock time without am/pm ("at 3", "3 o'clock", "half past two") is resolved by a part of day
   said alongside ("in the afternoon"), else by business hours: if exactly one of 03:00 and 15:00
-  starts inside them it wins, otherwise both are returned as candidates.
+  starts inside them it wins, otherwise both are returned as candidates;
+- 24-hour forms ("14h30", "at 1400", "1400 hrs") are read as written; "14h30" is never a length,
+  though "1h30" and "for 2h" are (an "h" after 5 to 23 or after "at" is a clock time);
+- a range ("from 3 to 4pm", "2-3:30pm", "between 2 and 3") is a start and a length; the end's
+  am/pm places the start, and a range of lengths ("30-45 mins") is a choice, not a length.
 """
 
 import re

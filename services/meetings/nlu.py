@@ -16,7 +16,13 @@ Decisions worth knowing:
 - With `expecting` set, a bare answer is read as that slot: "Ana Lima" -> full_name, "3" -> time,
   "45" -> duration_minutes, "12" -> the next 12th.
 - "5/3" is month-first (May 3) unless `day_first=True`; an impossible reading ("25/3") falls back
-  to the other convention.
+  to the other convention. When both readings exist, the other one is `date_alternative`, so
+  the dialog can ask instead of trusting the convention.
+- A range of lengths ("30-45 mins", "an hour or two") fills no `duration_minutes`; the choices
+  are `duration_options`. A time range ("2-3:30pm") fills `time` and `duration_minutes`.
+- Shorthand and typos ("tmrw", "nxt", "mtg", "pls") are spelled out, and obfuscated e-mail
+  symbols ("(at)", "[dot]") restored, before anything is read (`_text.normalise`).
+- E-mail addresses come out in lower case.
 """
 
 import re
