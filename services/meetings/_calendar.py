@@ -68,6 +68,7 @@ _MINUTE_UNIT = r"(?:minutes?|mins?|m)(?![a-z])"
 _CHANGE_VERB = re.compile(r"\b(?:change|changed|move|moved|switch|push|reschedule|update)\b")
 _NEGATED = re.compile(r"\b(?:not|instead\s+of|rather\s+than)\s+$")
 _FROM = re.compile(r"\bfrom\s+$")
+_DIGIT = re.compile(r"\d")
 
 
 T = TypeVar("T")
@@ -205,7 +206,8 @@ def extract_duration(u: Utterance) -> DurationFinding:
     """Minutes of a meeting length said in words or digits ("an hour and a half" -> 90)."""
     options: tuple[int, ...] = ()
     lower = u.lower
-    if " or " in lower or "-" in lower or " to " in lower or " and " in lower:
+    joined = " or " in lower or "-" in lower or " to " in lower or " and " in lower
+    if joined and ("hour" in lower or "hr" in lower or _DIGIT.search(lower)):
         for m in _DURATION_CHOICE.finditer(lower):
             choice = _duration_choice(m)
             if choice is not None:
@@ -665,12 +667,12 @@ def _range_end(i: int) -> str:
 
 # A start and an end: "from 3 to 4pm", "2-3:30pm", "10:00-10:45", "between 2 and 3".
 _TIME_RANGE = re.compile(
-    r"(?:\b(?P<prep>from|between|at|around|about)\s+)?(?<![\w:./-])"
+    r"(?<![\w:./-])"
     rf"{_range_end(1)}\s*(?P<join>-|to|till|til|until|and)\s*{_range_end(2)}(?![\w:/]|\.\d)"
     r"(?!\s*(?:weeks?|days?|months?|years?|people|persons|guests|%|hours?|hrs?|minutes?|mins?)\b)"
 )
+_RANGE_PREP = re.compile(r"\b(?P<prep>from|between|at|around|about)\s+$")
 _AFTER_CLAIM = re.compile(rf"{re.escape(CLAIMED)}\s*$")
-_DIGIT = re.compile(r"\d")
 _HOUR_WORD_SAID = re.compile(rf"\b{_HOUR_WORD}\b")
 # Patterns that cannot match without these (skipped cheaply otherwise).
 _TIME_HINTS: dict[str, re.Pattern[str]] = {
@@ -793,10 +795,12 @@ def _time_range(
 ) -> TimeFinding | None:
     """A range said as a start and an end; the end's am/pm also places the start."""
     for m in _TIME_RANGE.finditer(u.lower):
-        prep, join = m["prep"], m["join"]
+        said_prep = _RANGE_PREP.search(u.lower, 0, m.start())
+        prep, join = (said_prep["prep"] if said_prep else None), m["join"]
         digits = m["h1"] is None or m["h1"].isdecimal()
         precise = any(m[g] for g in ("m1", "m2", "mer1", "mer2", "hm1", "hm2", "noon2"))
-        after_date = _AFTER_CLAIM.search(u.lower, 0, m.start()) is not None
+        begins = said_prep.start() if said_prep else m.start()
+        after_date = _AFTER_CLAIM.search(u.lower, 0, begins) is not None
         if (join == "and") != (prep == "between"):
             continue
         if prep in ("from", "between"):
@@ -827,7 +831,7 @@ def _time_range(
         length = ends[0] - starts[0] if ends else 0
         if not 0 < length <= 12 * 60:
             continue
-        u.claim_match(m)
+        u.claim(begins, m.end())
         start: Clock = _format(*divmod(starts[0], 60))
         if not start_known:
             start = [_format(*divmod(s, 60)) for s in starts]

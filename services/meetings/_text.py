@@ -120,18 +120,17 @@ def normalise(text: str) -> str:
         text = _OBFUSCATED.sub(lambda m: "@" if m[1].lower() == "at" else ".", text)
     if " @ " in text:
         text = _LONE_AT.sub("at", text)
-    if any(_maybe_short(word) for word in text.lower().split()):
+    lower = text.lower()
+    # Cheap tests first: most texts have no shorthand and skip the regex.
+    if not _SHORTHAND_WORDS.isdisjoint(lower.translate(_PUNCTUATION).split()) or any(
+        start in lower for start in ("tm", "2m", "tom", "tum")
+    ):
         text = _SHORT_WORD.sub(_spell_out, text)
     return text
 
 
-_PUNCTUATION = ".,!?;:()\"'"
-
-
-def _maybe_short(word: str) -> bool:
-    """A cheap test that spares most texts the shorthand regex."""
-    word = word.strip(_PUNCTUATION)
-    return word in _SHORTHAND or word.startswith(("tm", "2m", "tom", "tum"))
+_SHORTHAND_WORDS = frozenset(_SHORTHAND)
+_PUNCTUATION = str.maketrans(dict.fromkeys('.,!?;:()"', " "))
 
 
 class Utterance:
