@@ -10,7 +10,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media nlu-corpus install clean
 
 install: $(STAMP)
 
@@ -69,6 +69,9 @@ bench-stock: $(STAMP)
 
 bench-media: $(STAMP)
 	@$(PY) bench/bench_media.py
+
+nlu-corpus: $(STAMP)
+	@$(PY) bench/nlu_corpus.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .regatta .pytest_cache web/dist web/node_modules test-artifacts
