@@ -68,7 +68,8 @@ class ApiCallCounter:
         partial.replace(path)
 
 
-def client_config(settings: PlatformSettings, *, pool: int = 64) -> AioConfig:
+def client_config(settings: PlatformSettings, *, pool: int = 64,
+                  service: str | None = None) -> AioConfig:
     """Retry and timeout policy shared by every client."""
     return AioConfig(
         region_name=settings.aws_region,
@@ -77,6 +78,10 @@ def client_config(settings: PlatformSettings, *, pool: int = 64) -> AioConfig:
         read_timeout=30,
         max_pool_connections=pool,
         s3={"addressing_style": "path"},
+        # botocore presigns S3 URLs with SigV2 unless told otherwise: SigV2 cannot sign a
+        # Content-Length (media-jobs binds an upload's size with it) and newer regions
+        # refuse it. Requests were SigV4 already.
+        signature_version="s3v4" if service == "s3" else None,
     )
 
 
@@ -123,7 +128,7 @@ class AwsClients:
                 service,
                 region_name=self.settings.aws_region,
                 endpoint_url=self.settings.aws_endpoint_url,
-                config=client_config(self.settings),
+                config=client_config(self.settings, service=service),
             )
             self._clients[service] = await self._stack.enter_async_context(creator)
         return self._clients[service]
