@@ -440,7 +440,7 @@ async def encode(
             await proc.wait()
         drain.cancel()
         if isinstance(exc, TimeoutError) and deadline.expired():
-            raise EncodeError(f"ffmpeg ran longer than the limit of {limit:.0f} s for a "
+            raise EncodeError(f"ffmpeg ran longer than the limit of {limit:g} s for a "
                               f"{duration:.1f} s source and was stopped") from exc
         raise
     if returncode != 0:
