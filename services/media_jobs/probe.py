@@ -4,10 +4,10 @@ Errors::
 
     MediaError                    any media problem (probe, encode, output checks)
     ├── NotMediaError             not an audio/video container at all
+    │   └── RefusedFormatError    a format the pipeline does not decode (a playlist, a file
+    │                             list, an image, ...): refused before it is demuxed
     ├── UnreadableMediaError      a container we recognise, but truncated or corrupt
     ├── NoVideoStreamError        readable, but nothing to encode
-    │   └── RefusedFormatError    a format the pipeline does not decode (a playlist, a file
-    │                             list, an image, ...): refused before it is opened
     ├── ZeroDurationError         readable, but no measurable duration
     ├── SourceLimitError          beyond a bound: picture size, duration, streams, read time
     ├── EncodeError               (encode.py) ffmpeg failed
@@ -146,7 +146,7 @@ def limit_violations(limits: SourceLimits, *, width: int, height: int, duration:
         found.append(f"its picture is {width}x{height}, larger than "
                      f"{limits.max_width}x{limits.max_height}")
     if duration > limits.max_duration:
-        found.append(f"it lasts {duration:.0f} s, longer than {limits.max_duration:g} s")
+        found.append(f"it lasts {duration:g} s, longer than {limits.max_duration:g} s")
     if streams > limits.max_streams:
         found.append(f"it has {streams} streams, more than {limits.max_streams}")
     return found

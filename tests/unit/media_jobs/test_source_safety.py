@@ -104,7 +104,7 @@ def test_a_source_at_every_bound_is_within_them():
 @pytest.mark.parametrize(("overrides", "words"), [
     ({"width": 1921}, "its picture is 1921x1080, larger than 1920x1080"),
     ({"height": 1081}, "its picture is 1920x1081, larger than 1920x1080"),
-    ({"duration": 600.6}, "it lasts 601 s, longer than 600 s"),
+    ({"duration": 600.4}, "it lasts 600.4 s, longer than 600 s"),
     ({"streams": 5}, "it has 5 streams, more than 4"),
 ])
 def test_each_bound_says_what_is_beyond_it(overrides, words):
