@@ -87,6 +87,10 @@ def client_config(settings: PlatformSettings, *, pool: int = 64,
         read_timeout=read_timeout,
         max_pool_connections=pool,
         s3={"addressing_style": "path"},
+        # botocore presigns S3 URLs with SigV2 unless told otherwise: SigV2 cannot sign a
+        # Content-Length (media-jobs binds an upload's size with it) and newer regions
+        # refuse it. Requests were SigV4 already.
+        signature_version="s3v4" if service == "s3" else None,
     )
 
 
