@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -57,6 +58,22 @@ class PlatformSettings(BaseSettings):
     # so issuer and JWKS URL are separate settings (both derived when unset).
     cognito_issuer: str = ""
     cognito_jwks_url: str = ""
+
+    # The platform's public origin (https://<CloudFront or custom domain>, set by Terraform).
+    # Links a service hands out start with it: behind CloudFront and the internal ALB a
+    # request's own host and scheme name the ALB. Empty (local runs): derived from the request.
+    public_base_url: str = ""
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _origin_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
+                or parts.fragment:
+            raise ValueError(f"{value!r} is not an http(s) base URL such as https://example.com")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _derive_cognito_urls(self) -> Self:

@@ -93,6 +93,71 @@ def test_sigterm_reaches_the_command_through_the_entrypoint() -> None:
     assert process.stdout.read().strip() == "drained"
 
 
+ECHO_APP = """
+import json
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    body = json.dumps({"client": scope["client"][0], "scheme": scope["scheme"]}).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def seen_by_the_api(services: dict[str, dict[str, Any]], tmp_path: Path, allow: str,
+                    headers: dict[str, str]) -> dict[str, str]:
+    """Client address and scheme as an app sees them when run by an API container command of
+    services.yaml (its app swapped for an echo app) with FORWARDED_ALLOW_IPS=`allow`."""
+    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    port = free_port()
+    command = list(services["meetings"]["api"]["command"])
+    command[1] = "echo_app:app"
+    command[command.index("--port") + 1] = str(port)
+    command[command.index("--host") + 1] = "127.0.0.1"
+    log = tmp_path / f"echo-{port}.log"
+    process = subprocess.Popen([str(ENTRYPOINT), *native(command)], cwd=tmp_path,
+                               env={**os.environ, "FORWARDED_ALLOW_IPS": allow},
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/", headers=headers, timeout=5)
+                return dict(response.json())
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_api_commands_believe_forwarded_headers_from_forwarded_allow_ips_only(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """As ECS runs an API (FORWARDED_ALLOW_IPS = the VPC's CIDR, standing here for 127/8):
+    behind the ALB the client is the address CloudFront saw, not one a client forged at the
+    left of X-Forwarded-For, and the scheme is the forwarded one. From a peer outside the
+    trusted range the same headers are ignored. A wildcard is refused."""
+    forwarded = {"X-Forwarded-For": "198.51.100.66, 203.0.113.9, 127.0.0.2",
+                 "X-Forwarded-Proto": "https"}
+    assert all("--forwarded-allow-ips" not in s["api"]["command"] for s in services.values())
+    assert seen_by_the_api(services, tmp_path, "127.0.0.0/8", forwarded) == {
+        "client": "203.0.113.9", "scheme": "https"}
+    assert seen_by_the_api(services, tmp_path, "10.0.0.0/16", forwarded) == {
+        "client": "127.0.0.1", "scheme": "http"}
+    refused = run_entrypoint("true", env={"FORWARDED_ALLOW_IPS": "10.0.0.0/16,*"})
+    assert refused.returncode == 2 and "FORWARDED_ALLOW_IPS" in refused.stderr
+
+
 @pytest.fixture
 def healthz_server() -> Iterator[tuple[int, dict[str, int]]]:
     """A local HTTP server answering /healthz with a status the test chooses."""

@@ -28,8 +28,23 @@ PLUGIN_DIRS = [os.environ.get("REGATTA_TF_PLUGIN_DIR", ""),
 
 # Points the provider's few plan-time reads at the emulator; Terraform merges *_override.tf
 # files into the configuration, so envs/dev itself stays untouched.
+# The us-east-1 alias (CloudFront's web ACL and certificate) gets the same treatment.
 EMULATOR_OVERRIDE = """
 provider "aws" {
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {
+    sts = "%(url)s"
+    ec2 = "%(url)s"
+    iam = "%(url)s"
+  }
+}
+
+provider "aws" {
+  alias                       = "us_east_1"
   access_key                  = "testing"
   secret_key                  = "testing"
   skip_credentials_validation = true
@@ -102,6 +117,16 @@ def planned(plan: dict[str, Any], address: str) -> dict[str, dict[str, Any]]:
             for r in plan["resource_changes"]
             if f'{r["module_address"]}.{r["type"]}.{r["name"]}' == address
             and r["mode"] == "managed"}
+
+
+def test_each_process_gets_its_own_task_role(plan: dict[str, Any],
+                                             services: dict[str, Any]) -> None:
+    """One task role (and policy) per API and per worker; one execution role per service."""
+    processes = {f"{n}-api" for n in services} | {
+        f"{n}-worker" for n, s in services.items() if "worker" in s}
+    assert set(planned(plan, "module.iam.aws_iam_role.task")) == processes
+    assert set(planned(plan, "module.iam.aws_iam_role_policy.task")) == processes
+    assert set(planned(plan, "module.iam.aws_iam_role.execution")) == set(services)
 
 
 def test_plan_creates_and_changes_nothing_else(plan: dict[str, Any]) -> None:

@@ -41,6 +41,8 @@ locals {
         WORKER_STOP_TIMEOUT      = tostring(s.svc.worker.drain_seconds)
         WORKER_WAIT_TIME_SECONDS = "20"
       } : {},
+      # uvicorn's --forwarded-allow-ips: the proxies whose X-Forwarded-* headers it believes.
+      s.kind == "api" ? { FORWARDED_ALLOW_IPS = var.forwarded_allow_ips } : {},
       { for k, v in s.svc.environment : k => tostring(v) },
       { for k, v in s.svc.platform_env : k => var.platform_values[v] if var.platform_values[v] != "" },
     )
@@ -126,8 +128,9 @@ resource "aws_ecs_task_definition" "process" {
   network_mode             = "awsvpc"
   cpu                      = tostring(each.value.cpu)
   memory                   = tostring(each.value.memory)
-  task_role_arn            = var.task_role_arns[each.value.service]
-  execution_role_arn       = var.execution_role_arns[each.value.service]
+  # Each process its own task role: the API's cannot consume the worker's queues.
+  task_role_arn      = var.task_role_arns[each.key]
+  execution_role_arn = var.execution_role_arns[each.value.service]
 
   runtime_platform {
     operating_system_family = "LINUX"
