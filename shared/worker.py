@@ -52,6 +52,10 @@ log = get_logger("shared.worker")
 
 T = TypeVar("T")
 
+# Bound on each DynamoDB call that settles a cut-off record: ECS kills the task a few seconds
+# after the drain budget (stopTimeout = drain + 5 s), and the batch must still be settled.
+CUT_OFF_CALL_SECONDS = 3.0
+
 
 class Outcome(StrEnum):
     """What happened to one received record."""
@@ -288,9 +292,10 @@ class SqsWorker(Generic[T]):
                     drain.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await drain
-                    for record in records:
-                        if record.outcome is None and record.started is not None:
-                            record.outcome = await self._cut_off(record)
+                    cut = [r for r in records if r.outcome is None and r.started is not None]
+                    outcomes = await asyncio.gather(*(self._cut_off(r) for r in cut))
+                    for record, outcome in zip(cut, outcomes, strict=True):
+                        record.outcome = outcome
             else:
                 await drain
         finally:
@@ -311,15 +316,17 @@ class SqsWorker(Generic[T]):
                 # record and delete the message rather than run the handler twice.
                 if record.claim:
                     try:
-                        await self.idempotency.complete(record.claim)  # type: ignore[union-attr]
-                    except (*UNREACHABLE_ERRORS, ClientError) as exc:
+                        await asyncio.wait_for(self.idempotency.complete(record.claim),  # type: ignore[union-attr]
+                                               CUT_OFF_CALL_SECONDS)
+                    except (*UNREACHABLE_ERRORS, ClientError) as exc:  # TimeoutError is an OSError
                         log.warning("idempotency.complete_failed", error=str(exc))
                 log.info("message.handled", cut_off=True)
                 return Outcome.SUCCEEDED
             if record.claim:
                 try:
-                    await self.idempotency.release(record.claim)  # type: ignore[union-attr]
-                except (*UNREACHABLE_ERRORS, ClientError) as exc:
+                    await asyncio.wait_for(self.idempotency.release(record.claim),  # type: ignore[union-attr]
+                                           CUT_OFF_CALL_SECONDS)
+                except (*UNREACHABLE_ERRORS, ClientError) as exc:  # TimeoutError is an OSError
                     # The claim then blocks redeliveries until it expires; the visibility
                     # backoff keeps them from burning receives meanwhile.
                     log.warning("idempotency.release_failed", error=str(exc))

@@ -23,7 +23,7 @@ from shared.batch import batch_consumer
 from shared.emulator import free_port
 from shared.errors import TopologyError
 from shared.events import CloudEvent
-from shared.idempotency import IdempotencyStore
+from shared.idempotency import Claim, IdempotencyStore
 from shared.testing import ROOT, LocalStack, ServiceProcess, eventually
 from shared.topology import Resources
 from shared.worker import Outcome, SqsWorker, WorkerConfig, consumer
@@ -234,6 +234,76 @@ async def test_failed_handler_releases_its_claim(queues, sqs, store) -> None:
 
 
 # --- d. FIFO -------------------------------------------------------------------------------
+
+
+class SlowFirstCompletion(IdempotencyStore):
+    """The real store, except that its first ``complete`` call hangs: a process stopped while
+    it records an effect that already happened."""
+
+    def __init__(self, store: IdempotencyStore) -> None:
+        super().__init__(store.dynamodb, store.table)
+        self.completions = 0
+
+    async def complete(self, key: str) -> None:
+        self.completions += 1
+        if self.completions == 1:
+            await asyncio.sleep(60)
+        await super().complete(key)
+
+
+async def test_cut_off_mid_handler_deletes_its_claim_and_releases_the_message(
+    queues, sqs, store
+) -> None:
+    """A handler the stop timeout cancels leaves no INPROGRESS claim behind, and its message
+    is visible again at once (RELEASED, not FAILED with a backoff)."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    stuck = event("stuck")
+    await queues.send(queue, [stuck.to_json()])
+    entered = asyncio.Event()
+
+    async def forever(_: CloudEvent) -> None:
+        entered.set()
+        await asyncio.sleep(600)
+
+    consumer_ = worker(sqs, queue.url, forever, store=store, stop_timeout=0.2, backoff_base=60)
+    records = await queues.receive(queue.url)
+    handling = asyncio.create_task(consumer_.process(records))
+    await entered.wait()
+
+    consumer_.stop()
+    await asyncio.wait_for(handling, timeout=10)
+
+    assert [r.outcome for r in records] == [Outcome.RELEASED]
+    again = await queues.receive(queue.url)
+    assert [(name_of(r.body), r.receive_count) for r in again] == [("stuck", 2)]
+    assert await store.begin(stuck.key) is Claim.NEW  # the claim was gone, not in progress
+
+
+async def test_cut_off_while_recording_completion_keeps_the_effect_single(
+    queues, sqs, store
+) -> None:
+    """Cancelled after its handler returned but before the claim said COMPLETED, a record
+    is completed and deleted: the effect is not run a second time."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    done = event("done")
+    await queues.send(queue, [done.to_json()])
+    effects = Effects()
+    slow_store = SlowFirstCompletion(store)
+    consumer_ = worker(sqs, queue.url, effects, store=slow_store, stop_timeout=0.2)
+    records = await queues.receive(queue.url)
+    handling = asyncio.create_task(consumer_.process(records))
+
+    async def recording() -> bool:
+        return slow_store.completions == 1
+
+    await eventually(recording, timeout=10, interval=0.02)
+    consumer_.stop()
+    await asyncio.wait_for(handling, timeout=10)
+
+    assert [r.outcome for r in records] == [Outcome.SUCCEEDED]
+    assert effects.done == ["done"]
+    assert await store.begin(done.key) is Claim.ALREADY_PROCESSED
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
 
 
 async def test_fifo_failure_stops_its_group_and_not_the_others(queues, sqs) -> None:
