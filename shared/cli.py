@@ -261,7 +261,7 @@ def dlq(
 def redrive(
     queue: Annotated[str, typer.Argument(help="a queue name from infra/topology.yaml")],
     max_messages: Annotated[int | None, typer.Option("--max", min=1, help="move at most this "
-                                                     "many [default: all]")] = None,
+                                                     "many (default: all)")] = None,
 ) -> None:
     """Move messages from QUEUE's dead-letter queue back to QUEUE, to be handled again.
 
