@@ -38,6 +38,14 @@ class PlatformSettings(BaseSettings):
     # Workers: long-poll wait, and the drain budget after SIGTERM (ECS kills at stopTimeout).
     worker_wait_time_seconds: int = 20
     worker_stop_timeout: float = 25.0
+    # Pauses after failed receive calls: exponential from base, equal jitter, at most cap.
+    worker_receive_backoff_base: float = Field(default=1.0, gt=0)
+    worker_receive_backoff_cap: float = Field(default=30.0, gt=0)
+    # Liveness (shared.health): a worker touches <dir>/<queue> on progress; its health check
+    # fails when that file is older than the stall time (well above the 20 s long poll and a
+    # visibility-heartbeat interval, which is a third of the queue's visibility timeout).
+    worker_liveness_dir: str = "/tmp/regatta-liveness"
+    worker_stall_seconds: float = Field(default=120.0, gt=0)
 
     # The outbox (shared.outbox): shards spread its writes over DynamoDB partitions (about
     # 1,000 writes/s each); the relay polls every `poll` seconds while messages keep coming,

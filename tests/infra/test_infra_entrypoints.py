@@ -20,6 +20,7 @@ import pytest
 from infra_support import ROOT
 
 from shared.emulator import EMULATOR_ENV, Emulator, free_port
+from shared.topology import dlq_name
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
@@ -215,7 +216,8 @@ def composed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
                 key, _, value = line.partition("=")
                 env[key] = value
         env |= {"AWS_ENDPOINT_URL": emulator.url, "REGATTA_ENV_FILE": str(directory / "ids.env"),
-                "WORKER_WAIT_TIME_SECONDS": "1", "PYTHONPATH": str(ROOT)}
+                "WORKER_WAIT_TIME_SECONDS": "1", "PYTHONPATH": str(ROOT),
+                "WORKER_LIVENESS_DIR": str(directory / "liveness")}
         result = subprocess.run([sys.executable, str(PROVISION), env["REGATTA_ENV_FILE"]],
                                 capture_output=True, text=True, cwd=ROOT, timeout=120,
                                 env={**os.environ, **env, "REGATTA_ENV_FILE": ""}, check=False)
@@ -289,7 +291,9 @@ def fleet(services: dict[str, dict[str, Any]], composed: dict[str, str],
         if "worker" in svc and (package / "worker.py").exists():
             env = {**composed, "WORKER_STOP_TIMEOUT": "5"}
             log = logs / f"{name}-worker.log"
-            queues = [a for q in svc["worker"]["queues"] for a in ("--queue", q)]
+            consumed = svc["worker"]["queues"] + [dlq_name(q) for q in
+                                                  svc["worker"].get("dead_letters", [])]
+            queues = [a for q in consumed for a in ("--queue", q)]
             fleet[f"{name}-worker"] = Running(start(svc["worker"]["command"], env, log), log,
                                               env, queues)
     yield fleet
@@ -323,8 +327,9 @@ def test_api_runs_from_its_container_command(name: str, services: dict[str, dict
 @pytest.mark.parametrize("name", SERVICES)
 def test_worker_runs_from_its_container_command(name: str, services: dict[str, dict[str, Any]],
                                                 fleet: dict[str, Running]) -> None:
-    """The worker command passes compose's worker check, consumes every declared queue (and
-    declared DLQ), and exits 0 on SIGTERM (the worker contract ECS relies on)."""
+    """The worker command passes compose's worker check (each consumer of a declared queue or
+    DLQ has made progress), consumes every declared queue (and declared DLQ), and exits 0 on
+    SIGTERM (the worker contract ECS relies on)."""
     svc = services[name]
     if "worker" not in svc:
         pytest.skip(f"{name} declares no worker")
@@ -351,6 +356,20 @@ def wait_for(condition: Any, process: subprocess.Popen[bytes], log: Path,
 
 @pytest.mark.integration
 def test_worker_healthcheck_fails_for_a_missing_queue(composed: dict[str, str]) -> None:
-    """The worker check is not a formality: an undeclared queue makes it fail."""
+    """The worker check is not a formality: a queue no consumer reports progress on fails it."""
     result = healthcheck("--queue", "no-such-queue", env=composed)
     assert result.returncode == 1 and "no-such-queue" in result.stderr
+
+
+def test_worker_healthcheck_follows_the_liveness_file(tmp_path: Path) -> None:
+    """The check passes while the queue's liveness file is younger than WORKER_STALL_SECONDS
+    and fails, naming the queue, once it is older."""
+    env = {"WORKER_LIVENESS_DIR": str(tmp_path), "WORKER_STALL_SECONDS": "30",
+           "PYTHONPATH": str(ROOT)}
+    (tmp_path / "recipes-search-index").touch()
+    assert healthcheck("--queue", "recipes-search-index", env=env).returncode == 0
+    old = time.time() - 31
+    os.utime(tmp_path / "recipes-search-index", (old, old))
+    result = healthcheck("--queue", "recipes-search-index", env=env)
+    assert result.returncode == 1
+    assert "queue recipes-search-index: no progress for 3" in result.stderr  # 31 s, or a bit more

@@ -266,6 +266,32 @@ def test_every_process_runs_as_an_ecs_service(plan: dict[str, Any],
     assert {tuple(a["input_artifacts"]) for a in deploy} == {("imagedefs",)}
 
 
+def test_worker_containers_check_that_each_consumer_makes_progress(
+    plan: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """A worker's container health check names every queue and drained DLQ it consumes (the
+    files its consumers touch), with the stall time the worker is given; an API's checks
+    /healthz as before."""
+    tasks = planned(plan, "module.ecs.aws_ecs_task_definition.process")
+    for name, svc in services.items():
+        [api] = json.loads(tasks[f"{name}-api"]["container_definitions"])
+        assert api["healthCheck"]["command"] == ["CMD", "python", "/app/docker/healthcheck.py"]
+        if "worker" not in svc:
+            continue
+        [worker] = json.loads(tasks[f"{name}-worker"]["container_definitions"])
+        consumed = svc["worker"]["queues"] + [dlq_name(q) for q in
+                                              svc["worker"].get("dead_letters", [])]
+        check = worker["healthCheck"]
+        assert check["command"] == ["CMD", "python", "/app/docker/healthcheck.py",
+                                    *[a for q in consumed for a in ("--queue", q)]], name
+        assert (check["interval"], check["retries"], check["startPeriod"]) == (30, 3, 60)
+        environment = {e["name"]: e["value"] for e in worker["environment"]}
+        assert float(environment["WORKER_STALL_SECONDS"]) > float(
+            environment["WORKER_WAIT_TIME_SECONDS"]) * 3, name
+    media = json.loads(tasks["media-jobs-worker"]["container_definitions"])[0]
+    assert "media-jobs-uploads-dlq" in media["healthCheck"]["command"]
+
+
 def test_the_web_publish_targets_the_planned_web_bucket(plan: dict[str, Any]) -> None:
     """The web-publish project's WEB_BUCKET is the edge module's bucket (its name is known
     at plan time; the distribution id is not, until apply); the images project gets

@@ -361,6 +361,21 @@ def test_containers_stop_after_the_worker_drain(tf: TerraformTree) -> None:
     assert "WORKER_STOP_TIMEOUT      = tostring(s.svc.worker.drain_seconds)" in ecs
 
 
+def test_worker_containers_check_their_consumers_make_progress(tf: TerraformTree) -> None:
+    """A worker container's health check is docker/healthcheck.py --queue for every queue and
+    drained DLQ (dlq_name's rule), and the worker is told its stall time, a setting the kit
+    reads (the plan test checks the rendered task definitions where a provider is at hand)."""
+    ecs = tf.text("modules/ecs/main.tf")
+    assert 'command = concat(["CMD", "python", "/app/docker/healthcheck.py"], flatten([' in ecs
+    assert ("for d in s.svc.worker.dead_letters : endswith(d, \".fifo\") ? "
+            "\"${trimsuffix(d, \".fifo\")}-dlq.fifo\" : \"${d}-dlq\"") in ecs
+    assert "]) : [\"--queue\", q]" in ecs
+    assert "} if s.kind == \"worker\"" in ecs
+    assert "try(local.worker_container[each.key], {})," in ecs
+    assert 'WORKER_STALL_SECONDS = "120"' in ecs
+    assert "worker_stall_seconds" in PlatformSettings.model_fields
+
+
 def test_tasks_get_the_settings_the_code_reads_and_no_emulator(
     tf: TerraformTree, services: dict[str, dict[str, Any]]
 ) -> None:
