@@ -1,7 +1,9 @@
 """Container health check: exit 0 when healthy, 1 with a one-line reason otherwise.
 
     python /app/docker/healthcheck.py                   API: GET /healthz on $PORT answers 200
-    python /app/docker/healthcheck.py --queue NAME ...  worker: each queue's loop makes progress
+    python /app/docker/healthcheck.py --queue NAME ... --relay SERVICE-outbox
+                                                        worker: each queue's loop and the outbox
+                                                        relay make progress
 
 The API check is the image's HEALTHCHECK and the ECS container health check; it uses the
 standard library only, so it costs a few milliseconds every interval. A worker has no HTTP
@@ -44,10 +46,12 @@ def check_queues(queues: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queue", action="append", default=[], help="a queue the worker consumes")
+    parser.add_argument("--relay", action="append", default=[],
+                        help="the outbox (<service>-outbox) whose relay the worker runs")
     parser.add_argument("--timeout", type=float, default=2.0, help="API check: seconds")
     args = parser.parse_args(argv)
-    if args.queue:
-        problem = check_queues(args.queue)
+    if args.queue or args.relay:
+        problem = check_queues([*args.queue, *args.relay])
     else:
         problem = check_api(int(os.environ.get("PORT", "8000")), args.timeout)
     if problem:

@@ -115,7 +115,7 @@ def test_workers_run_their_service_image_with_the_worker_command(
                                               svc["worker"].get("dead_letters", [])]
         queues = [a for q in consumed for a in ("--queue", q)]
         assert worker["healthcheck"]["test"] == [
-            "CMD", "python", "/app/docker/healthcheck.py", *queues]
+            "CMD", "python", "/app/docker/healthcheck.py", *queues, "--relay", f"{name}-outbox"]
         drain = svc["worker"].get("drain_seconds", 25)
         assert worker["environment"]["WORKER_STOP_TIMEOUT"] == str(drain)
         grace = go_duration(worker.get("stop_grace_period", "10s"))

@@ -240,7 +240,7 @@ def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 
 def wait_healthy(args: list[str], env: dict[str, str], process: subprocess.Popen[bytes],
-                 log: Path, timeout: float = 60.0) -> None:
+                 log: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, f"exited {process.returncode}:\n{log.read_text()[-3000:]}"
@@ -293,9 +293,9 @@ def fleet(services: dict[str, dict[str, Any]], composed: dict[str, str],
             log = logs / f"{name}-worker.log"
             consumed = svc["worker"]["queues"] + [dlq_name(q) for q in
                                                   svc["worker"].get("dead_letters", [])]
-            queues = [a for q in consumed for a in ("--queue", q)]
+            checks = [a for q in consumed for a in ("--queue", q)] + ["--relay", f"{name}-outbox"]
             fleet[f"{name}-worker"] = Running(start(svc["worker"]["command"], env, log), log,
-                                              env, queues)
+                                              env, checks)
     yield fleet
     for running in fleet.values():
         if running.process.poll() is None:
@@ -328,8 +328,8 @@ def test_api_runs_from_its_container_command(name: str, services: dict[str, dict
 def test_worker_runs_from_its_container_command(name: str, services: dict[str, dict[str, Any]],
                                                 fleet: dict[str, Running]) -> None:
     """The worker command passes compose's worker check (each consumer of a declared queue or
-    DLQ has made progress), consumes every declared queue (and declared DLQ), and exits 0 on
-    SIGTERM (the worker contract ECS relies on)."""
+    DLQ, and the outbox relay, has made progress), consumes every declared queue (and declared
+    DLQ), and exits 0 on SIGTERM (the worker contract ECS relies on)."""
     svc = services[name]
     if "worker" not in svc:
         pytest.skip(f"{name} declares no worker")
@@ -342,7 +342,8 @@ def test_worker_runs_from_its_container_command(name: str, services: dict[str, d
              worker.process, worker.log)
     code = stop(worker.process, 20)
     log = worker.log.read_text()
-    assert code == 0 and '"worker.stopped"' in log, log[-3000:]
+    assert code == 0 and log.count('"worker.stopped"') == started, log[-3000:]
+    assert '"relay.stopped"' in log, log[-3000:]
 
 
 def wait_for(condition: Any, process: subprocess.Popen[bytes], log: Path,

@@ -283,7 +283,8 @@ def test_worker_containers_check_that_each_consumer_makes_progress(
                                               svc["worker"].get("dead_letters", [])]
         check = worker["healthCheck"]
         assert check["command"] == ["CMD", "python", "/app/docker/healthcheck.py",
-                                    *[a for q in consumed for a in ("--queue", q)]], name
+                                    *[a for q in consumed for a in ("--queue", q)],
+                                    "--relay", f"{name}-outbox"], name
         assert (check["interval"], check["retries"], check["startPeriod"]) == (30, 3, 60)
         environment = {e["name"]: e["value"] for e in worker["environment"]}
         assert float(environment["WORKER_STALL_SECONDS"]) > float(

@@ -370,6 +370,7 @@ def test_worker_containers_check_their_consumers_make_progress(tf: TerraformTree
     assert ("for d in s.svc.worker.dead_letters : endswith(d, \".fifo\") ? "
             "\"${trimsuffix(d, \".fifo\")}-dlq.fifo\" : \"${d}-dlq\"") in ecs
     assert "]) : [\"--queue\", q]" in ecs
+    assert '["--relay", "${s.service}-outbox"]' in ecs
     assert "} if s.kind == \"worker\"" in ecs
     assert "try(local.worker_container[each.key], {})," in ecs
     assert 'WORKER_STALL_SECONDS = "120"' in ecs

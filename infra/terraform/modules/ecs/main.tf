@@ -76,8 +76,8 @@ locals {
   }
 
   # A worker's check: each consumer (of a queue, or of a DLQ it drains; dlq_name()'s rule)
-  # made progress within WORKER_STALL_SECONDS (docker/healthcheck.py, shared/health.py). An
-  # unhealthy worker task is replaced.
+  # and its outbox relay made progress within WORKER_STALL_SECONDS (docker/healthcheck.py,
+  # shared/health.py). An unhealthy worker task is replaced.
   worker_container = {
     for key, s in local.spec : key => {
       healthCheck = {
@@ -85,7 +85,7 @@ locals {
           for q in concat(s.svc.worker.queues, [
             for d in s.svc.worker.dead_letters : endswith(d, ".fifo") ? "${trimsuffix(d, ".fifo")}-dlq.fifo" : "${d}-dlq"
           ]) : ["--queue", q]
-        ]))
+        ]), ["--relay", "${s.service}-outbox"])
         interval    = 30
         timeout     = 5
         retries     = 3
