@@ -311,7 +311,9 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
             )
             if spec.idempotency_table:
                 app.state.request_keys = RequestKeys(
-                    await aws.client("dynamodb"), app.state.resources.table(spec.idempotency_table))
+                    await aws.client("dynamodb"), app.state.resources.table(spec.idempotency_table),
+                    keep_seconds=settings.request_keys_keep_seconds,
+                    in_progress_seconds=settings.request_keys_in_progress_seconds)
             await spec.on_startup(app)
             log.info("service.started", prefix=spec.prefix)
             yield

@@ -21,6 +21,12 @@ A route opts in by declaring the header, which also documents it in OpenAPI::
 
     @router.post("")
     async def create_recipe(body: RecipeCreate, ..., _: IdempotencyKey = None) -> Recipe:
+
+A process killed after its write commits and before the answer is stored leaves the key in
+progress; once that expires, the client's retry runs the handler again. `NewId` closes that
+gap for creates: it is a UUID derived from the caller's key, so the retry names the very
+resource the first run created, and the store's "create if absent" finds it instead of making
+a second one.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
-from fastapi import Header, Request, Response
+from fastapi import Depends, Header, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from shared.auth import TokenVerifier, bearer_token
@@ -60,6 +68,23 @@ IdempotencyKey = Annotated[str | None, Header(
                 "with another body is 422; while the first request runs, 409.",
     max_length=255,
 )]
+
+
+async def _new_id(request: Request, _: IdempotencyKey = None) -> str:
+    record_id = getattr(request.state, "idempotency_record", None)
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, record_id) if record_id else uuid.uuid4())
+
+
+# The id of what a create makes: derived from the caller's Idempotency-Key when one is given
+# (the same on every retry), a random UUID otherwise. Declaring it also declares the header.
+NewId = Annotated[str, Depends(_new_id)]
+
+
+# OpenAPI responses of a route that takes an Idempotency-Key.
+IDEMPOTENT_CREATE: dict[int | str, dict[str, Any]] = {
+    409: {"description": f"A request with this {HEADER} is still in progress"},
+    422: {"description": f"This {HEADER} was used with another request"},
+}
 
 
 class IdempotencyKeyError(ProblemError):
@@ -189,8 +214,9 @@ def _fingerprint(request: Request, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _declares_key(route: APIRoute) -> bool:
-    return any(p.alias == HEADER for p in route.dependant.header_params)
+def _declares_key(dependant: Dependant) -> bool:
+    return any(p.alias == HEADER for p in dependant.header_params) or any(
+        _declares_key(d) for d in dependant.dependencies)
 
 
 class IdempotentRoute(APIRoute):
@@ -202,7 +228,7 @@ class IdempotentRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
-        if not _declares_key(self):
+        if not _declares_key(self.dependant):
             return handler
 
         async def idempotent(request: Request) -> Response:
@@ -217,6 +243,7 @@ class IdempotentRoute(APIRoute):
                 return await handler(request)
             keys: RequestKeys = request.app.state.request_keys
             record_id = keys.record_id(scope, key)
+            request.state.idempotency_record = record_id
             fingerprint = _fingerprint(request, await request.body())
             stored = await keys.begin(record_id, fingerprint)
             if stored is not None:

@@ -56,6 +56,11 @@ class PlatformSettings(BaseSettings):
     outbox_idle_poll_seconds: float = Field(default=0.5, gt=0, le=30)
     outbox_stats_path: str | None = None
 
+    # Idempotency-Key records (shared.idempotency_keys): how long a key replays its answer,
+    # and how long a request may hold it in progress before a retry may run again.
+    request_keys_keep_seconds: int = Field(default=24 * 3600, ge=60)
+    request_keys_in_progress_seconds: int = Field(default=60, ge=1, le=900)
+
     # When set, the process counts its AWS API calls by operation and writes them to this
     # JSON file when its clients close (benchmarks read it; see shared.aws.ApiCallCounter).
     aws_call_counts_path: str | None = None
