@@ -244,11 +244,13 @@ class ServiceCode:
             r"consumer\(\s*[\w.]+\s*,\s*[\w.]+\s*,\s*\"([^\"]+)\"[^)]*dead_letters=True")
 
     def published_topics(self) -> set[str]:
-        """Topics named in `topic_arn("<topic>")` calls or declared by an `EventSource`
-        (`topic="<topic>"`, `alerts_topic="<topic>"`), whose events the outbox relay publishes."""
-        return self._strings(r"topic_arn\(\s*\"([^\"]+)\"") | self._strings(
-            r"EventSource\([^)]*?\btopic=\"([^\"]+)\"") | self._strings(
-            r"EventSource\([^)]*?\balerts_topic=\"([^\"]+)\"")
+        """Topics named in `topic_arn("<topic>")` calls, and every topic the service owns
+        once it runs its outbox relay (`outbox_relay(...)`), which publishes to them."""
+        relayed: set[str] = set()
+        if re.search(r"\boutbox_relay\(", self.sources):
+            topics = yaml.safe_load((INFRA / "topology.yaml").read_text())["topics"]
+            relayed = {t for t, spec in topics.items() if spec["owner"] == self.name}
+        return self._strings(r"topic_arn\(\s*\"([^\"]+)\"") | relayed
 
     def queues_sent_to(self) -> set[str]:
         """Queues looked up with `queue_url(aws, "<queue>")` (to send to them directly)."""
