@@ -4,9 +4,9 @@ One relay runs in each service's worker process. Several may run (one per worker
 lease item in the outbox table lets exactly one of them publish at a time, and another takes
 over within ``lease_seconds`` of the holder dying. Each turn the holder reads every shard in
 commit order (a consistent Query), publishes what it found in that order (PublishBatch, ten a
-call) and deletes it::
+call) and deletes what each call published before the next call::
 
-    query shard -> publish -> [fault point outbox.relay.published] -> delete
+    query shard -> (publish 10 -> [fault point outbox.relay.published] -> delete those 10)...
 
 A relay that dies between publishing and deleting publishes those messages again when it (or
 its successor) next runs: at least once. Event ids do not change, so FIFO topics drop the
@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 from shared.aws import UNREACHABLE_ERRORS
 from shared.dynamo import batch_write
 from shared.errors import AwsUnavailableError, PublishError
-from shared.events import EventPublisher
+from shared.events import SNS_BATCH_SIZE, EventPublisher
 from shared.faults import fault_point
 from shared.health import liveness_file, touch
 from shared.logging import get_logger
@@ -151,21 +151,25 @@ class OutboxRelay:
         return total
 
     async def _publish(self, messages: list[OutboxMessage]) -> None:
-        # Runs of one topic and kind keep the commit order across the batch.
+        # Runs of one topic and kind keep the commit order across the batch. Each call's
+        # messages are deleted before the next call: a crash, or an SNS error that ends the
+        # turn, repeats at most the messages of one PublishBatch.
         for (topic, is_event), run in groupby(messages, key=lambda m: (m.topic, m.is_event)):
             publisher = self.publishers[topic]
-            chunk = list(run)
-            if is_event:
-                await publisher.publish([m.to_event() for m in chunk])
-            else:
-                await publisher.notify([m.to_notification() for m in chunk])
-        fault_point("outbox.relay.published")
-        await batch_write(self.dynamodb, {self.table: [
-            {"DeleteRequest": {"Key": m.key()}} for m in messages]})
-        now_ms = time.time() * 1000
-        self.lags_ms += [now_ms - m.committed_ms for m in messages]
-        del self.lags_ms[:-100_000]
-        self.published += len(messages)
+            ordered = list(run)
+            for start in range(0, len(ordered), SNS_BATCH_SIZE):
+                chunk = ordered[start : start + SNS_BATCH_SIZE]
+                if is_event:
+                    await publisher.publish([m.to_event() for m in chunk])
+                else:
+                    await publisher.notify([m.to_notification() for m in chunk])
+                fault_point("outbox.relay.published")
+                await batch_write(self.dynamodb, {self.table: [
+                    {"DeleteRequest": {"Key": m.key()}} for m in chunk]})
+                now_ms = time.time() * 1000
+                self.lags_ms += [now_ms - m.committed_ms for m in chunk]
+                del self.lags_ms[:-100_000]
+                self.published += len(chunk)
         log.info("relay.published", relay=self.name, count=len(messages),
                  lag_ms=round(now_ms - messages[0].committed_ms, 1))
 

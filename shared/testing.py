@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ import pytest_asyncio
 from shared.aws import AwsClients
 from shared.cognito import DEMO_USERS, DemoUser, ensure_user_pool, sign_in
 from shared.emulator import EMULATOR_ENV, Emulator, free_port
+from shared.faults import ENV_VAR as FAULT_POINTS_ENV
 from shared.settings import PlatformSettings
 from shared.topology import Resources, provision
 
@@ -141,7 +143,11 @@ class ServiceProcess:
         self.process = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=output,
                                         stderr=subprocess.STDOUT)
         if self.port:
-            self._wait_ready(timeout)
+            try:
+                self._wait_ready(timeout)
+            except RuntimeError:
+                self.stop()  # never leave a process behind that no `with` will stop
+                raise
         return self
 
     def _wait_ready(self, timeout: float) -> None:
@@ -180,6 +186,58 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class FaultDrill:
+    """A service process started with fault points armed (``shared.faults``), expected to
+    die at one of them, then restarted unarmed: the same command, so an API answers on the
+    same URL again. For tests that prove a crash right after a commit loses nothing::
+
+        api = ServiceProcess.api("services.meetings.main:app", stack.env, log_path=log)
+        with FaultDrill(api, "meetings.decide.committed") as drill:
+            with pytest.raises(httpx.TransportError):   # it dies before it answers
+                await http.patch(f"{drill.url}/meetings/{meeting_id}", ...)
+            drill.killed()                              # by that fault point, nothing else
+            drill.restart()
+            ...                                         # the change is there, its event too
+    """
+
+    def __init__(self, process: ServiceProcess, points: str) -> None:
+        self.process = process
+        self.points = points
+        self._unarmed = {k: v for k, v in process.env.items() if k != FAULT_POINTS_ENV}
+        process.env = {**self._unarmed, FAULT_POINTS_ENV: points}
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    def start(self, timeout: float = 60.0) -> FaultDrill:
+        """Start the armed process (an API: until it is ready)."""
+        self.process.start(timeout)
+        return self
+
+    def killed(self, timeout: float = 60.0) -> None:
+        """Wait until the armed process dies, and check a fault point killed it: SIGKILL, and
+        (with a log) the ``fault.triggered`` line naming one of the armed points."""
+        code = self.process.wait(timeout)
+        assert code == -signal.SIGKILL, f"{self.process.args} exited with {code}, not a fault"
+        if self.process.log_path:
+            log = self.process.log_path.read_text(errors="replace")
+            names = {p.strip().partition("@")[0] for p in self.points.split(",")}
+            assert any(f'"point": "{n}"' in log for n in names), f"no fault.triggered for {names}"
+
+    def restart(self, timeout: float = 60.0,
+                env: dict[str, str] | None = None) -> ServiceProcess:
+        """Start the process again with no fault point armed (``env``: variables to change)."""
+        self.process.env = {**self._unarmed, **(env or {})}
+        return self.process.start(timeout)
+
+    def __enter__(self) -> FaultDrill:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
 
 
 async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.2) -> Any:

@@ -41,16 +41,13 @@ from services.meetings.store import (
 from shared.auth import AdminUser, OptionalUser, ensure_admin
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import AuthError, ProblemError
-from shared.events import EventPublisher, event_type, new_event
 from shared.http import from_state
 
-SOURCE = "regatta/meetings"
 router = APIRouter(prefix="/meetings", tags=["meetings"])
 
 
 Store = Annotated[MeetingStore, from_state("store")]
 Conversations = Annotated[ConversationStore, from_state("conversations")]
-Events = Annotated[EventPublisher, from_state("events")]
 Links = Annotated[CalendarLinks, from_state("calendar_links")]
 Settings = Annotated[MeetingsSettings, from_state("settings")]
 MeetingId = Annotated[str, "the meeting's id"]
@@ -63,34 +60,23 @@ ADMINS = {401: {"description": "No valid bearer token"},
           403: {"description": "Not in the admins group"}}
 NOT_FOUND = {404: {"description": "No meeting has this id"}}
 ICS = "text/calendar"
-# The event each admin decision publishes.
-DECIDED = {
-    MeetingStatus.approved: "meeting.approved",
-    MeetingStatus.rejected: "meeting.rejected",
-    MeetingStatus.cancelled: "meeting.cancelled",
-}
-
-
-async def publish(events: EventPublisher, name: str, meeting: Meeting) -> None:
-    await events.publish([new_event(SOURCE, event_type("meetings", name),
-                                    meeting.model_dump(mode="json"), subject=meeting.id)])
 
 
 @router.post("/chat", summary="Talk to Meety, the scheduling assistant (anyone)",
              responses={409: {"description": "Another message of this conversation is being "
                                              "handled right now"}})
-async def chat(body: ChatRequest, conversations: Conversations, store: Store, events: Events,
+async def chat(body: ChatRequest, conversations: Conversations, store: Store,
                settings: Settings) -> ChatReply:
     now = datetime.now(UTC)
     try:
-        return await _turn(body, conversations, store, events, settings, now=now)
+        return await _turn(body, conversations, store, settings, now=now)
     except StaleConversation:
         # This process remembered an older state: run the turn once more from the table.
-        return await _turn(body, conversations, store, events, settings, now=now, fresh=True)
+        return await _turn(body, conversations, store, settings, now=now, fresh=True)
 
 
 async def _turn(body: ChatRequest, conversations: ConversationStore, store: MeetingStore,
-                events: EventPublisher, settings: MeetingsSettings, *, now: datetime,
+                settings: MeetingsSettings, *, now: datetime,
                 fresh: bool = False) -> ChatReply:
     rules = settings.rules
     notice: list[str] = []
@@ -114,10 +100,9 @@ async def _turn(body: ChatRequest, conversations: ConversationStore, store: Meet
         busy = await _busy_times(store, day, timezone, rules)
         turn = step(session, understanding, now=now, timezone=timezone, rules=rules, busy=busy)
     meeting = logic.new_meeting(turn.draft, now=now) if turn.draft else None
+    # A confirmed request commits with the conversation, its meeting.requested event with it.
     await conversations.save(replace(conversation, session=turn.session, timezone=timezone),
                              expires_at=now + rules.idle_timeout, request=meeting)
-    if meeting:
-        await publish(events, "meeting.requested", meeting)
     return ChatReply(session_id=conversation.id, messages=[*notice, *turn.messages],
                      dialog=DialogView.of(turn.session), meeting=meeting)
 
@@ -228,7 +213,7 @@ async def get_meeting(meeting_id: MeetingId, _: AdminUser, store: Store) -> Meet
     responses={**ADMINS, **NOT_FOUND, 409: {"description": "Not an allowed move, or a clash"}},
 )
 async def change_status(meeting_id: MeetingId, body: MeetingStatusChange, _: AdminUser,
-                        store: Store, events: Events, settings: Settings) -> Meeting:
+                        store: Store, settings: Settings) -> Meeting:
     meeting = await store.get(meeting_id)
     logic.ensure_transition(meeting, body.status)
     now = datetime.now(UTC)
@@ -239,5 +224,4 @@ async def change_status(meeting_id: MeetingId, body: MeetingStatusChange, _: Adm
         )
     else:
         meeting = await store.move(meeting, body.status, now=now)
-    await publish(events, DECIDED[body.status], meeting)
     return meeting

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from services.meetings import mail
 from services.meetings.models import Meeting
-from shared.events import CloudEvent, event_type
+from services.meetings.store import MEETING_EVENTS
+from shared.events import CloudEvent
 from shared.logging import get_logger
 
 log = get_logger("meetings.consumers")
 
-REQUESTED = event_type("meetings", "meeting.requested")
+REQUESTED = MEETING_EVENTS.type_of("meeting.requested")
 DECIDED = {
-    event_type("meetings", "meeting.approved"),
-    event_type("meetings", "meeting.rejected"),
-    event_type("meetings", "meeting.cancelled"),
+    MEETING_EVENTS.type_of("meeting.approved"),
+    MEETING_EVENTS.type_of("meeting.rejected"),
+    MEETING_EVENTS.type_of("meeting.cancelled"),
 }
 
 

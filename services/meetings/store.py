@@ -19,11 +19,30 @@ from pydantic import ValidationError
 from services.meetings import logic
 from services.meetings.dialog import Session
 from services.meetings.models import CalendarLink, Meeting, MeetingStatus, utc_text
-from shared.dynamo import CursorError, from_item, query_page, start_key, to_item, to_value
+from shared.dynamo import (
+    CursorError,
+    cancellation_reasons,
+    condition_failed,
+    from_item,
+    query_page,
+    start_key,
+    to_item,
+    to_value,
+)
 from shared.errors import ConflictError, NotFoundError
+from shared.events import CloudEvent
 from shared.logging import get_logger
+from shared.outbox import EventSource, Outbox
 
 log = get_logger("meetings.store")
+
+MEETING_EVENTS = EventSource(service="meetings", topic="meetings-events")
+# The event each admin decision commits with it.
+DECIDED = {
+    MeetingStatus.approved: "meeting.approved",
+    MeetingStatus.rejected: "meeting.rejected",
+    MeetingStatus.cancelled: "meeting.cancelled",
+}
 
 STATUS_INDEX = "by-status"
 INDEX_KEYS = {"id", "status", "start"}
@@ -35,12 +54,13 @@ APPROVE_ATTEMPTS = 5
 NAMES = {"#status": "status", "#start": "start", "#end": "end"}
 
 
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
-
 def _meeting_item(meeting: Meeting) -> dict[str, Any]:
     return to_item(meeting.model_dump(mode="json"))
+
+
+def meeting_event(name: str, meeting: Meeting) -> CloudEvent:
+    """A ``meeting.*`` event carrying the meeting as committed."""
+    return MEETING_EVENTS.event(name, meeting.model_dump(mode="json"), subject=meeting.id)
 
 
 def _meeting(item: dict[str, Any]) -> Meeting:
@@ -60,11 +80,13 @@ def _key(meeting_id: str) -> dict[str, Any]:
 
 
 class MeetingStore:
-    """Meeting requests, in the service's meetings table and its by-status index."""
+    """Meeting requests, in the service's meetings table and its by-status index; every
+    decision commits its ``meeting.*`` event with it (the outbox)."""
 
-    def __init__(self, dynamodb: Any, *, meetings_table: str) -> None:
+    def __init__(self, dynamodb: Any, *, meetings_table: str, outbox: Outbox) -> None:
         self.dynamodb = dynamodb
         self.meetings_table = meetings_table
+        self.outbox = outbox
 
     async def get(self, meeting_id: str) -> Meeting:
         """The meeting, or NotFoundError."""
@@ -148,24 +170,26 @@ class MeetingStore:
         return request
 
     async def move(self, meeting: Meeting, target: MeetingStatus, *, now: datetime) -> Meeting:
-        """Move a meeting to ``target`` if it is still in the status it was read in.
+        """Move a meeting to ``target`` if it is still in the status it was read in; its
+        ``meeting.<target>`` event commits with the move.
 
         Never creates a record: an id that does not exist is NotFoundError. A meeting that
         moved meanwhile is ConflictError with the moves allowed from where it is now.
         """
         changed = logic.moved(meeting, target, now=now)
+        update = {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
+                             **self._move_request(meeting, changed)}}
         try:
-            response = await self.dynamodb.update_item(
-                TableName=self.meetings_table,
-                Key=_key(meeting.id),
-                **self._move_request(meeting, changed),
-                ReturnValues="ALL_NEW",
-            )
+            await self.outbox.commit([update], [meeting_event(DECIDED[target], changed)],
+                                     fault="meetings.decide.committed")
         except ClientError as exc:
-            if _condition_failed(exc):
+            reasons = cancellation_reasons(exc)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
                 await self._explain_refusal(meeting.id, target)
             raise
-        return _meeting(response["Attributes"])
+        # Statuses never return to an earlier one, so the status condition also means nothing
+        # else moved since the read: `changed` is what the table now holds.
+        return changed
 
     async def approve(
         self, meeting: Meeting, *, now: datetime, lookback: timedelta,
@@ -180,6 +204,7 @@ class MeetingStore:
             read guard (g) ──► query approved starting in [start - lookback, end) ──► clash? 409
             TransactWrite  [0] meeting  status := approved   IF status = pending
                            [1] guard    version := g + 1     IF version = g
+                           [2] outbox   meeting.approved
             [1] refused: an approval landed after our check: read and check again
             [0] refused: the meeting itself moved or vanished: 404 / 409 as for any move
 
@@ -202,15 +227,16 @@ class MeetingStore:
                 | ({":seen": to_value(guard)} if guard else {}),
             }
             try:
-                await self.dynamodb.transact_write_items(TransactItems=[
+                await self.outbox.commit([
                     {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
                                 **self._move_request(meeting, approved)}},
                     {"Update": bump},
-                ])
+                ], [meeting_event(DECIDED[MeetingStatus.approved], approved)],
+                    fault="meetings.decide.committed")
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                reasons = cancellation_reasons(exc)
+                if reasons is None:
                     raise
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
                 if reasons and reasons[0] == "ConditionalCheckFailed":
                     await self._explain_refusal(meeting.id, MeetingStatus.approved)
                 if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
@@ -284,10 +310,11 @@ class ConversationStore:
     """
 
     def __init__(self, dynamodb: Any, *, sessions_table: str, meetings_table: str,
-                 remember: int = 10_000) -> None:
+                 outbox: Outbox, remember: int = 10_000) -> None:
         self.dynamodb = dynamodb
         self.sessions_table = sessions_table
         self.meetings_table = meetings_table
+        self.outbox = outbox
         self._remembered: LRUCache[str, tuple[Conversation, int]] | None = (
             LRUCache(maxsize=remember) if remember else None)
 
@@ -321,7 +348,8 @@ class ConversationStore:
     async def save(
         self, conversation: Conversation, *, expires_at: datetime, request: Meeting | None = None
     ) -> None:
-        """Store the conversation's new state, and the meeting it requested if any, atomically.
+        """Store the conversation's new state, and the meeting it requested if any with its
+        ``meeting.requested`` event, atomically.
 
         Conditional on the version it was loaded at: of two turns of one conversation
         handled at once, the second to finish is refused with ConflictError.
@@ -343,11 +371,12 @@ class ConversationStore:
             if request is None:
                 await self.dynamodb.put_item(**put)
             else:
-                await self.dynamodb.transact_write_items(TransactItems=[
+                await self.outbox.commit([
                     {"Put": put},
                     {"Put": {"TableName": self.meetings_table, "Item": _meeting_item(request),
                              "ConditionExpression": "attribute_not_exists(id)"}},
-                ])
+                ], [meeting_event("meeting.requested", request)],
+                    fault="meetings.request.committed")
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
@@ -408,7 +437,7 @@ class CalendarLinks:
             await self.dynamodb.delete_item(TableName=self.table, Key=self._key(link_id),
                                             ConditionExpression="attribute_exists(id)")
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise NotFoundError(f"calendar link {link_id} does not exist") from None
             raise
 

@@ -2,46 +2,53 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
+import orjson
 from pydantic import ValidationError
 
 from services.trend import logic
-from services.trend.indicators import IndicatorConfig
+from services.trend.indicators import IndicatorConfig, IndicatorEngine
 from services.trend.models import TicksRecorded
 from services.trend.signals import Signal
-from services.trend.store import SymbolUpdate, TrendStore
-from shared.events import SNS_BATCH_SIZE, CloudEvent, EventPublisher
+from services.trend.store import PartialEvent, StateWrite, StoredState, TrendStore
+from shared.events import CloudEvent
 from shared.logging import get_logger
+from shared.outbox import TRANSACTION_LIMIT
 from shared.worker import Outcome
 
 log = get_logger("trend.consumers")
+
+# A state write holds the state and, per signal, its row, its event and its alert.
+SIGNALS_PER_WRITE = (TRANSACTION_LIMIT - 1) // 3
 
 
 class TrendUpdater:
     """Applies ``stock.ticks.recorded`` events to per-symbol indicators and announces crosses.
 
     Called with a whole received batch (``shared.batch``): for every symbol in it, the state
-    is read once and written once, however many of its events the batch holds. Per batch:
+    is read once and written once (more often only when its ticks complete more than
+    `SIGNALS_PER_WRITE` signals), however many of its events the batch holds. Per batch:
 
         1 BatchGetItem     every symbol's state + every event id's idempotency record
-        publish + store    the batch's new signals: alert texts, trend.signal.detected, and
-                           the signals table (all at once)
-        commit             one conditional PutItem per symbol, then the event ids
-                           (see TrendStore.commit)
+        per symbol         its new state, conditional on the version read, in one transaction
+                           with its new signals: their rows, and in the outbox their
+                           trend.signal.detected events and alert texts (TrendStore.commit)
+        1 BatchWriteItem   the applied event ids
 
-    Publishing comes before the commit, so no state is committed before its signals are
-    announced and stored. If the process dies in between, the redelivered events recompute
-    the very same signals and publish them again: at least once (the structured event keeps
-    its id, so consumers drop the repeat; an e-mail alert may repeat), never lost.
+    Nothing is announced unless the state that produced it is committed, and nothing
+    committed goes unannounced: the worker's outbox relay publishes the outbox to
+    trend-events and stock-trend-alerts. A redelivered event is recognised by its id (or by
+    the state's ``last_events``), and the ticks of an event a write stopped inside are
+    skipped up to where it stopped (``partial``), so no signal is queued twice. Alerts are
+    at least once only across the relay's window: a relay that dies after SNS accepted a
+    PublishBatch and before it deleted those (at most ten) messages from the outbox sends
+    them again; the structured events keep their ids, so consumers drop the repeat, but an
+    e-mail alert repeats.
     """
 
-    def __init__(self, store: TrendStore, *, alerts: EventPublisher, events: EventPublisher,
-                 config: IndicatorConfig) -> None:
+    def __init__(self, store: TrendStore, *, config: IndicatorConfig) -> None:
         self.store = store
-        self.alerts = alerts
-        self.events = events
         self.config = config
 
     async def __call__(self, events: Sequence[CloudEvent]) -> list[Outcome]:
@@ -67,41 +74,71 @@ class TrendUpdater:
 
         loaded = await self.store.load(
             list(lanes), [event.key for lane in lanes.values() for _, event, _ in lane])
-        updates: list[tuple[SymbolUpdate, list[int]]] = []
+        writes: dict[str, list[StateWrite]] = {}
+        pending: dict[str, list[tuple[int, str]]] = {}
         for symbol, lane in lanes.items():
-            stored = loaded.states.get(symbol)
-            engine, restarted = logic.resume(symbol, stored and stored.document, self.config)
-            if restarted:
-                log.warning("trend.state_restarted", symbol=symbol,
-                            reason="stored state has other indicator periods")
-            update = SymbolUpdate(symbol, stored.version if stored else 0, engine)
-            indexes = []
-            for index, event, data in lane:
+            fresh = [(index, event, data) for index, event, data in lane
+                     if event.key not in loaded.applied]
+            for index, event, _ in lane:
                 if event.key in loaded.applied:
                     outcomes[index] = Outcome.DUPLICATE
-                    continue
-                update.signals += logic.advance(engine, data.ticks)
-                update.event_keys.append(event.key)
-                indexes.append(index)
-            if indexes:
-                updates.append((update, indexes))
+            if fresh:
+                writes[symbol] = self._plan(symbol, loaded.states.get(symbol), fresh)
+                pending[symbol] = [(index, event.key) for index, event, _ in fresh]
 
-        signals = [s for update, _ in updates for s in update.signals]
-        await asyncio.gather(self._announce(signals), self.store.save_signals(signals))
-        lost = await self.store.commit([update for update, _ in updates],
-                                       unrecorded=loaded.unrecorded)
-        for update, indexes in updates:
-            outcome = Outcome.FAILED if update.symbol in lost else Outcome.SUCCEEDED
-            for index in indexes:
-                outcomes[index] = outcome
-            log.info("trend.updated", symbol=update.symbol, events=len(indexes),
-                     ticks_seen=update.engine.state.ticks_seen, signals=len(update.signals),
-                     version=update.expected_version + 1, lost_race=update.symbol in lost)
+        applied = await self.store.commit(writes, unrecorded=loaded.unrecorded)
+        for symbol, lane_writes in writes.items():
+            done = [index for index, key in pending[symbol] if key in applied]
+            for index, _ in pending[symbol]:
+                outcomes[index] = Outcome.SUCCEEDED if index in done else Outcome.FAILED
+            last = lane_writes[-1]
+            log.info("trend.updated", symbol=symbol, events=len(pending[symbol]),
+                     ticks_seen=last.summary.ticks_seen,
+                     signals=sum(len(w.signals) for w in lane_writes), writes=len(lane_writes),
+                     version=last.version, lost_race=len(done) < len(pending[symbol]))
         return [o or Outcome.SUCCEEDED for o in outcomes]
 
-    async def _announce(self, signals: list[Signal]) -> None:
-        # Standard topics keep no order, so every PublishBatch of both topics goes at once.
-        chunks = [signals[i : i + SNS_BATCH_SIZE] for i in range(0, len(signals), SNS_BATCH_SIZE)]
-        await asyncio.gather(
-            *(self.alerts.notify([logic.alert(s) for s in chunk]) for chunk in chunks),
-            *(self.events.publish([logic.signal_event(s) for s in chunk]) for chunk in chunks))
+    def _plan(self, symbol: str, stored: StoredState | None,
+              lane: list[tuple[int, CloudEvent, TicksRecorded]]) -> list[StateWrite]:
+        """The state writes that apply ``lane`` (events not applied yet) to ``symbol``.
+
+        Every tick completes at most one signal, so feeding the engine no more ticks than a
+        write has room for keeps each write within the transaction limit; when a write is
+        full, it is cut where the engine stands, inside an event if need be.
+        """
+        engine, restarted = logic.resume(symbol, stored and stored.document, self.config)
+        if restarted:
+            log.warning("trend.state_restarted", symbol=symbol,
+                        reason="stored state has other indicator periods")
+        resumed = stored.partial if stored and not restarted else None
+        version = stored.version if stored else 0
+        writes: list[StateWrite] = []
+        applied: list[str] = []
+        signals: list[Signal] = []
+
+        def cut(partial: PartialEvent | None) -> None:
+            writes.append(_write(engine, version + len(writes) + 1, applied, partial, signals))
+            signals.clear()
+
+        for _, event, data in lane:
+            ticks = logic.in_order(data.ticks)
+            done = resumed.ticks if resumed and resumed.key == event.key else 0
+            while len(ticks) - done > SIGNALS_PER_WRITE - len(signals):
+                room = SIGNALS_PER_WRITE - len(signals)
+                if room == 0:
+                    cut(PartialEvent(event.key, done) if done else None)
+                    continue
+                signals += logic.advance(engine, ticks[done : done + room])
+                done += room
+            signals += logic.advance(engine, ticks[done:])
+            applied.append(event.key)
+        cut(None)
+        return writes
+
+
+def _write(engine: IndicatorEngine, version: int, applied: list[str],
+           partial: PartialEvent | None, signals: list[Signal]) -> StateWrite:
+    # The engine goes on changing after this write: its state is serialised now.
+    return StateWrite(symbol=engine.symbol, version=version, summary=logic.summary(engine),
+                      state=orjson.dumps(engine.to_dict()).decode(), applied=tuple(applied),
+                      partial=partial, signals=tuple(signals))

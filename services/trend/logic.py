@@ -15,11 +15,14 @@ from services.trend.models import (
     TrendSummary,
 )
 from services.trend.signals import Signal, alert_subject
-from shared.events import CloudEvent, Notification, derived_event_id, event_type, new_event
+from shared.events import CloudEvent, Notification, derived_event_id, event_type
+from shared.outbox import EventSource
 
-SOURCE = "regatta/trend"
+TREND_EVENTS = EventSource(service="trend", topic="trend-events",
+                           alerts_topic="stock-trend-alerts")
+SOURCE = TREND_EVENTS.source
 TICKS_RECORDED = event_type("stock-ingest", "stock.ticks.recorded")
-SIGNAL_DETECTED = event_type("trend", "trend.signal.detected")
+SIGNAL_DETECTED = TREND_EVENTS.type_of("trend.signal.detected")
 
 
 def resume(
@@ -38,13 +41,18 @@ def resume(
         return IndicatorEngine(symbol, config), True
 
 
+def in_order(ticks: Sequence[RecordedTick]) -> list[RecordedTick]:
+    """Ticks in the order the engine takes them: (timestamp, id)."""
+    return sorted(ticks, key=lambda t: (t.timestamp, t.id))
+
+
 def advance(engine: IndicatorEngine, ticks: Sequence[RecordedTick]) -> list[Signal]:
     """Feed ticks in (timestamp, id) order; the crossovers they complete.
 
     Each signal's ``at`` is its tick's own timestamp (not a float round trip), so its key and
     event id are the same however often the ticks are replayed.
     """
-    ordered = sorted(ticks, key=lambda t: (t.timestamp, t.id))
+    ordered = in_order(ticks)
     signals = engine.update_many(
         [t.price for t in ordered],
         [t.volume for t in ordered],
@@ -70,8 +78,8 @@ def signal_key(signal: Signal) -> str:
 def signal_event(signal: Signal) -> CloudEvent:
     """``trend.signal.detected``, its id derived from the signal's key (replays repeat it)."""
     data = SignalDetected(subject=signal.subject, **signal.model_dump(exclude={"subject"}))
-    return new_event(
-        SOURCE, SIGNAL_DETECTED, data.model_dump(mode="json"), subject=signal.symbol,
+    return TREND_EVENTS.event(
+        "trend.signal.detected", data.model_dump(mode="json"), subject=signal.symbol,
         event_id=derived_event_id(SOURCE, "signal", signal.symbol, signal_key(signal)),
     )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,15 +19,28 @@ from shared.dynamo import (
     CursorError,
     batch_get,
     batch_write,
+    cancellation_reasons,
+    condition_failed,
     from_item,
     start_key,
     to_item,
     to_value,
 )
+from shared.faults import fault_point
+from shared.outbox import Outbox
 
 SIGNAL_KEYS = {"symbol", "signal_key"}
 SUMMARY_FIELDS = ("symbol", "trend", "as_of", "price", "ticks_seen")
-STATE_FIELDS = ("symbol", "version", "state", "last_events")
+STATE_FIELDS = ("symbol", "version", "state", "last_events", "partial")
+
+
+@dataclass(frozen=True)
+class PartialEvent:
+    """An event a state write applied only in part: its key and how many of its ticks, in
+    (timestamp, id) order, the state holds."""
+
+    key: str
+    ticks: int
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,9 @@ class StoredState:
     version: int
     document: dict[str, Any]
     last_events: tuple[str, ...] = ()
-    """Keys of the events the last write applied."""
+    """Keys of the events the last write had applied in full (of its batch)."""
+    partial: PartialEvent | None = None
+    """The event the last write stopped inside, if it did."""
 
 
 @dataclass(frozen=True)
@@ -53,21 +68,31 @@ class Loaded:
 
 
 def _stored(item: dict[str, Any]) -> StoredState:
+    partial = from_item(item["partial"]["M"]) if "partial" in item else None
     return StoredState(
         item["symbol"]["S"], int(item["version"]["N"]), orjson.loads(item["state"]["S"]),
         tuple(v["S"] for v in item.get("last_events", {}).get("L", [])),
+        PartialEvent(partial["key"], int(partial["ticks"])) if partial else None,
     )
 
 
-@dataclass
-class SymbolUpdate:
-    """What one batch changes for one symbol: its new state, its applied events, its signals."""
+@dataclass(frozen=True)
+class StateWrite:
+    """One transaction of a symbol: its state after some of a batch's ticks, and the signals
+    those ticks completed (rows, ``trend.signal.detected`` events and alert texts).
+
+    ``version`` is the version this write stores; the table must still hold ``version - 1``
+    (none at all for 1). ``applied`` are the keys of the batch's events applied in full up to
+    this write; ``partial`` the event it stops inside, if any.
+    """
 
     symbol: str
-    expected_version: int  # 0: no state stored yet
-    engine: IndicatorEngine
-    event_keys: list[str] = field(default_factory=list)
-    signals: list[Signal] = field(default_factory=list)
+    version: int
+    summary: TrendSummary
+    state: str
+    applied: tuple[str, ...]
+    partial: PartialEvent | None = None
+    signals: tuple[Signal, ...] = ()
 
 
 class TrendStore:
@@ -76,16 +101,20 @@ class TrendStore:
     One item per symbol holds its whole engine state (a JSON string: floats round-trip
     exactly, no Decimal) and a version; every write is conditional on the version read, so
     a worker that lost a symbol to another (after a visibility timeout) cannot overwrite the
-    newer state. Applied event ids are remembered (``trend-idempotency``) so that a
-    redelivered event is recognised and skipped.
+    newer state. A write that completes signals commits them, their events and their alerts
+    (the outbox) in the same transaction. Applied event ids are remembered
+    (``trend-idempotency``) so that a redelivered event is recognised and skipped. ``outbox``
+    is needed only to commit (the API reads).
     """
 
     def __init__(self, dynamodb: Any, *, state_table: str, signals_table: str,
-                 idempotency_table: str, remember_seconds: int = 7 * 24 * 3600) -> None:
+                 idempotency_table: str, outbox: Outbox | None = None,
+                 remember_seconds: int = 7 * 24 * 3600) -> None:
         self.dynamodb = dynamodb
         self.state_table = state_table
         self.signals_table = signals_table
         self.idempotency_table = idempotency_table
+        self.outbox = outbox
         self.remember_seconds = remember_seconds
 
     async def load(self, symbols: Sequence[str], event_keys: Sequence[str]) -> Loaded:
@@ -119,65 +148,82 @@ class TrendStore:
                                                 Key={"symbol": {"S": symbol}})
         return _stored(response["Item"]) if "Item" in response else None
 
-    async def save_signals(self, signals: Sequence[Signal]) -> None:
-        """Store signals (idempotent: a signal's key and content follow from its ticks).
-
-        Called before `commit`, so that no committed state lacks the signals it produced.
-        """
-        if signals:
-            await batch_write(self.dynamodb, {self.signals_table: [
-                {"PutRequest": {"Item": self._signal_item(s)}} for s in signals]})
-
-    async def commit(self, updates: Sequence[SymbolUpdate], *,
+    async def commit(self, writes: Mapping[str, Sequence[StateWrite]], *,
                      unrecorded: Iterable[str] = ()) -> set[str]:
-        """Store a batch's states and applied event ids; the symbols that lost a race.
+        """Store a batch's state writes (by symbol); the keys of the events now applied.
 
-            1. each symbol state  PutItem if its version is still the one read, with the keys
-                                  of the events it applies (``last_events``)
-            2. idempotency records of those events  BatchWriteItem
+            1. each symbol's writes, in order   one transaction each (see `_write`)
+               [fault point trend.batch.committed]
+            2. idempotency records of the applied events   BatchWriteItem
 
-        A crash after 1 leaves the events marked in the state itself, so their redelivery is
-        still recognised; a crash before 1 leaves nothing applied. A symbol whose version
-        moved (another worker took it over after a visibility timeout) is not written: it is
-        returned, and its events fail and come back.
+        A crash after 1 leaves the events marked in the state itself (``last_events``, and
+        ``partial`` for an event applied in part), so their redelivery is still recognised;
+        a crash before 1 leaves nothing applied. A symbol whose version moved (another worker
+        took it over after a visibility timeout) stops at that write: the events it did not
+        apply in full are left out of the result, so they fail and come back.
         """
-        updates = [u for u in updates if u.event_keys]
-        written = await asyncio.gather(*(self._put_state(u) for u in updates))
-        lost = {u.symbol for u, ok in zip(updates, written, strict=True) if not ok}
+        done = await asyncio.gather(*(self._write_all(w) for w in writes.values() if w))
+        applied = {key for keys in done for key in keys}
+        if applied:
+            fault_point("trend.batch.committed")
         now = int(time.time())
-        keys = [k for u in updates if u.symbol not in lost for k in u.event_keys]
-        keys += sorted(unrecorded)
         records = [
             {"PutRequest": {"Item": {"id": {"S": key}, "status": {"S": "COMPLETED"},
                                      "in_progress_expiry": {"N": str(now)},
                                      "expires_at": {"N": str(now + self.remember_seconds)}}}}
-            for key in keys
+            for key in sorted(applied | set(unrecorded))
         ]
         if records:
             await batch_write(self.dynamodb, {self.idempotency_table: records})
-        return lost
+        return applied
 
-    async def _put_state(self, update: SymbolUpdate) -> bool:
-        engine = update.engine
-        condition: dict[str, Any] = (
-            {"ConditionExpression": "version = :version",
-             "ExpressionAttributeValues": {":version": to_value(update.expected_version)}}
-            if update.expected_version else
-            {"ConditionExpression": "attribute_not_exists(symbol)"})
+    async def _write_all(self, writes: Sequence[StateWrite]) -> tuple[str, ...]:
+        applied: tuple[str, ...] = ()
+        for write in writes:
+            if not await self._write(write):
+                break
+            applied = write.applied
+        return applied
+
+    async def _write(self, write: StateWrite) -> bool:
+        """One state write: a conditional PutItem, or with signals a transaction::
+
+            [0]        state        version := v, IF version = v - 1 (absent for v = 1)
+            [1..n]     signals      one row each (keys follow from the ticks)
+            [n+1..3n]  outbox       trend.signal.detected and the alert text of each
+
+        False if the state moved since it was read.
+        """
+        document: dict[str, Any] = {
+            **write.summary.model_dump(mode="json"),
+            "version": write.version,
+            "state": write.state,
+            "last_events": list(write.applied),
+            "updated_at": time.time(),
+        }
+        if write.partial:
+            document["partial"] = {"key": write.partial.key, "ticks": write.partial.ticks}
+        put: dict[str, Any] = {"TableName": self.state_table, "Item": to_item(document)}
+        if write.version > 1:
+            put |= {"ConditionExpression": "version = :version",
+                    "ExpressionAttributeValues": {":version": to_value(write.version - 1)}}
+        else:
+            put["ConditionExpression"] = "attribute_not_exists(symbol)"
         try:
-            await self.dynamodb.put_item(
-                TableName=self.state_table,
-                Item=to_item({
-                    **logic.summary(engine).model_dump(mode="json"),
-                    "version": update.expected_version + 1,
-                    "state": orjson.dumps(engine.to_dict()).decode(),
-                    "last_events": update.event_keys,
-                    "updated_at": time.time(),
-                }),
-                **condition,
-            )
+            if not write.signals:
+                await self.dynamodb.put_item(**put)
+                return True
+            if self.outbox is None:
+                raise RuntimeError("this TrendStore has no outbox to commit signals with")
+            await self.outbox.commit(
+                [{"Put": put}, *({"Put": {"TableName": self.signals_table,
+                                          "Item": self._signal_item(s)}}
+                                 for s in write.signals)],
+                [logic.signal_event(s) for s in write.signals],
+                alerts=[(logic.alert(s), write.symbol) for s in write.signals])
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            reasons = cancellation_reasons(exc)
+            if condition_failed(exc) or (reasons and reasons[0] == "ConditionalCheckFailed"):
                 return False
             raise
         return True

@@ -1,32 +1,37 @@
-"""The trend worker process: ``python -m services.trend.worker``."""
+"""The trend worker process: ``python -m services.trend.worker``.
+
+It applies tick events to the trend state and relays the signals' events and alerts that
+each state write commits (the outbox).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.trend.consumers import TrendUpdater
+from services.trend.logic import TREND_EVENTS
 from services.trend.settings import TrendSettings
 from services.trend.store import TrendStore
 from shared.batch import batch_consumer
-from shared.events import EventPublisher
+from shared.outbox import open_outbox
+from shared.relay import OutboxRelay, outbox_relay
 from shared.worker import SqsWorker, serve
 
 
-async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
+async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
     settings: TrendSettings = aws.settings
-    sns = await aws.client("sns")
     updater = TrendUpdater(
         TrendStore(await aws.client("dynamodb"),
                    state_table=resources.table("trend-state"),
                    signals_table=resources.table("trend-signals"),
                    idempotency_table=resources.table("trend-idempotency"),
+                   outbox=await open_outbox(aws, resources, TREND_EVENTS),
                    remember_seconds=settings.trend_idempotency_days * 24 * 3600),
-        alerts=EventPublisher(sns, resources.topic_arn("stock-trend-alerts")),
-        events=EventPublisher(sns, resources.topic_arn("trend-events")),
         config=settings.indicator_config,
     )
     return [await batch_consumer(aws, resources, "trend-ticks.fifo", updater,
-                                 batch_window=settings.trend_batch_window_seconds)]
+                                 batch_window=settings.trend_batch_window_seconds),
+            await outbox_relay(aws, resources, "trend")]
 
 
 if __name__ == "__main__":

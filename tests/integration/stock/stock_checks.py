@@ -188,6 +188,21 @@ async def wait_for_trend(trends: httpx.AsyncClient, expected: dict[str, int], *,
     return views
 
 
+async def wait_for_relayed(aws: AwsClients, resources: Resources, service: str) -> None:
+    """Wait until ``service``'s outbox relay has published everything committed so far (its
+    outbox holds nothing but the relay's lease)."""
+    dynamodb = await aws.client("dynamodb")
+
+    async def relayed() -> bool:
+        response = await dynamodb.scan(TableName=resources.table(f"{service}-outbox"),
+                                       ConsistentRead=True)
+        waiting = [i for i in response["Items"] if i["shard"]["S"] != "#lease"]
+        assert not waiting and "LastEvaluatedKey" not in response, f"{len(waiting)} waiting"
+        return True
+
+    await eventually(relayed, timeout=60, interval=0.2)
+
+
 async def wait_for_empty_queue(aws: AwsClients, resources: Resources, queue: str) -> None:
     async def empty() -> bool:
         depth = await queue_depth(aws, resources, queue)

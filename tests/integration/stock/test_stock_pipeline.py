@@ -22,6 +22,7 @@ from stock_checks import (
     produce,
     stored_ticks,
     wait_for_empty_queue,
+    wait_for_relayed,
     wait_for_trend,
 )
 
@@ -37,11 +38,14 @@ TICKS = 2400
 
 @pytest_asyncio.fixture(scope="module")
 async def run(ingest: httpx.AsyncClient, trends: httpx.AsyncClient, workers: TrendWorkers,
-              alerts: Tap, signal_events: Tap, recorded_events: Tap) -> Produced:
-    """2,400 ticks of four symbols sent by the producer and fully processed by one worker."""
+              alerts: Tap, signal_events: Tap, recorded_events: Tap, aws: AwsClients,
+              stack: LocalStack) -> Produced:
+    """2,400 ticks of four symbols sent by the producer and fully processed by one worker,
+    whose relay has published every signal it committed."""
     workers.start()
     produced = await produce(ingest, SYMBOLS, TICKS, seed=11)
     await wait_for_trend(trends, {s: len(t) for s, t in produced.by_symbol.items()})
+    await wait_for_relayed(aws, stack.resources, "trend")
     return produced
 
 
@@ -142,6 +146,7 @@ async def test_redelivering_every_tick_event_changes_nothing(
     for symbol in SYMBOLS:
         assert (await trends.get(f"/trends/{symbol}")).json() == before[symbol]
         assert await all_signals(trends, symbol) == signals_before[symbol]
+    await wait_for_relayed(aws, stack.resources, "trend")  # anything queued is sent by now
     assert await alerts.drain() == []
 
 
