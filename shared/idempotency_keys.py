@@ -11,7 +11,10 @@ answer back instead of a second resource::
     same key while in flight -> 409 with Retry-After (the first has not answered yet)
 
 Keys belong to the caller: the token's ``sub`` (or the client address when anonymous), so
-one user's key never replays another user's answer. A handler that fails (an exception or a
+one user's key never replays another user's answer. The table holds neither the key nor the
+answer in the clear: the record is named by a SHA-256 of caller and key, and the answer is
+sealed (AES-GCM) with a second digest of them, so only a request carrying the key opens it
+(a calendar link's secret, say, stays unreadable at rest). A handler that fails (an exception or a
 5xx) frees its key, so the retry runs it again; an in-flight record left by a killed process
 frees itself after ``in_progress_seconds``.
 
@@ -32,6 +35,7 @@ a second one.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 import uuid
@@ -39,7 +43,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import Depends, Header, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -118,7 +124,14 @@ class RequestKeys:
     def record_id(scope: str, key: str) -> str:
         return "request#" + hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
 
-    async def begin(self, record_id: str, fingerprint: str) -> StoredResponse | None:
+    @staticmethod
+    def sealing_key(scope: str, key: str) -> bytes:
+        """The AES key that seals the stored answer: derivable from the Idempotency-Key, not
+        from the record's name."""
+        return hashlib.sha256(f"answer\0{scope}\0{key}".encode()).digest()
+
+    async def begin(self, record_id: str, fingerprint: str,
+                    sealing_key: bytes) -> StoredResponse | None:
         """Claim the key (None: run the handler) or return the stored answer to replay.
 
         UnprocessableError if the key was used for another request; ConflictError if that
@@ -144,21 +157,22 @@ class RequestKeys:
                 raise
             old = exc.response.get("Item") or await self._read(record_id)
             if not old:  # freed between the two calls: claim it again
-                return await self.begin(record_id, fingerprint)
-            return self._replay(old, fingerprint)
+                return await self.begin(record_id, fingerprint, sealing_key)
+            return self._replay(old, fingerprint, sealing_key)
         return None
 
     @staticmethod
-    def _replay(old: dict[str, Any], fingerprint: str) -> StoredResponse:
+    def _replay(old: dict[str, Any], fingerprint: str, sealing_key: bytes) -> StoredResponse:
         if old["fingerprint"]["S"] != fingerprint:
             raise UnprocessableError(
                 f"this {HEADER} was used for a different request; use a new key")
         if old["status"]["S"] == "INPROGRESS":
             raise ConflictError(f"a request with this {HEADER} is still in progress",
                                 headers={"Retry-After": "1"})
-        return StoredResponse(
-            status=int(old["response_status"]["N"]), body=old["response_body"]["B"],
-            headers={k: v["S"] for k, v in old.get("response_headers", {}).get("M", {}).items()})
+        sealed = old["response"]["B"]
+        document = orjson.loads(AESGCM(sealing_key).decrypt(sealed[:12], sealed[12:], None))
+        return StoredResponse(status=document["status"], body=document["body"].encode("latin-1"),
+                              headers=document["headers"])
 
     async def _read(self, record_id: str) -> dict[str, Any]:
         response = await self.dynamodb.get_item(TableName=self.table,
@@ -166,16 +180,18 @@ class RequestKeys:
                                                 ConsistentRead=True)
         return dict(response.get("Item") or {})
 
-    async def complete(self, record_id: str, fingerprint: str, response: Response) -> None:
-        """Keep ``response`` as the answer to replay for the key's lifetime."""
+    async def complete(self, record_id: str, fingerprint: str, sealing_key: bytes,
+                       response: Response) -> None:
+        """Keep ``response``, sealed, as the answer to replay for the key's lifetime."""
         headers = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
+        document = orjson.dumps({"status": response.status_code, "headers": headers,
+                                 "body": bytes(response.body).decode("latin-1")})
+        nonce = os.urandom(12)
         await self.dynamodb.put_item(
             TableName=self.table,
             Item={"id": {"S": record_id}, "status": {"S": "COMPLETED"},
                   "fingerprint": {"S": fingerprint},
-                  "response_status": {"N": str(response.status_code)},
-                  "response_body": {"B": bytes(response.body)},
-                  "response_headers": {"M": {k: {"S": v} for k, v in headers.items()}},
+                  "response": {"B": nonce + AESGCM(sealing_key).encrypt(nonce, document, None)},
                   "expires_at": {"N": str(int(time.time()) + self.keep_seconds)}},
         )
 
@@ -243,9 +259,10 @@ class IdempotentRoute(APIRoute):
                 return await handler(request)
             keys: RequestKeys = request.app.state.request_keys
             record_id = keys.record_id(scope, key)
+            sealing_key = keys.sealing_key(scope, key)
             request.state.idempotency_record = record_id
             fingerprint = _fingerprint(request, await request.body())
-            stored = await keys.begin(record_id, fingerprint)
+            stored = await keys.begin(record_id, fingerprint, sealing_key)
             if stored is not None:
                 return stored.to_response()
             try:
@@ -256,7 +273,7 @@ class IdempotentRoute(APIRoute):
             if response.status_code >= 500 or response.status_code in _NOT_STORED:
                 await _release_quietly(keys, record_id)
             else:
-                await keys.complete(record_id, fingerprint, response)
+                await keys.complete(record_id, fingerprint, sealing_key, response)
             return response
 
         return idempotent

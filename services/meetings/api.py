@@ -42,8 +42,9 @@ from shared.auth import AdminUser, OptionalUser, ensure_admin
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import AuthError, ProblemError
 from shared.http import from_state
+from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotencyKey, IdempotentRoute
 
-router = APIRouter(prefix="/meetings", tags=["meetings"])
+router = APIRouter(prefix="/meetings", tags=["meetings"], route_class=IdempotentRoute)
 
 
 Store = Annotated[MeetingStore, from_state("store")]
@@ -181,9 +182,9 @@ async def calendar(
 
 @router.post("/calendar/links", status_code=status.HTTP_201_CREATED,
              summary="A link to the calendar feed for calendar apps, which send no token "
-                     "(admins)", responses=ADMINS)
+                     "(admins)", responses={**ADMINS, **IDEMPOTENT_CREATE})
 async def create_calendar_link(admin: AdminUser, links: Links, request: Request,
-                               settings: Settings) -> NewCalendarLink:
+                               settings: Settings, _: IdempotencyKey = None) -> NewCalendarLink:
     link, key = await links.create(created_by=admin.id, now=datetime.now(UTC))
     url = request.url_for("calendar").include_query_params(key=key)
     if settings.public_base_url:  # behind CloudFront the request names the internal ALB

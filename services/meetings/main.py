@@ -38,6 +38,7 @@ def build_app(settings: MeetingsSettings | None = None) -> FastAPI:
             routers=[router],
             on_startup=on_startup,
             ready_check=table_ready("meetings"),
+            idempotency_table="meetings-idempotency",
             clients=("dynamodb",),
             description="Meety: book meetings by chatting; admins approve them and get a "
             "calendar feed; attendees get their invitation by e-mail.",

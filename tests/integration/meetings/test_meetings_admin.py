@@ -326,3 +326,27 @@ async def test_docs_are_served_under_the_prefix(client: httpx.AsyncClient) -> No
     assert set(schema.json()["paths"]) >= {
         "/meetings/chat", "/meetings", "/meetings/pending", "/meetings/calendar.ics",
         "/meetings/{meeting_id}"}
+
+
+async def test_a_retried_calendar_link_create_replays_the_same_link_sealed_at_rest(
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], aws: AwsClients,
+    stack: LocalStack,
+) -> None:
+    """POST /meetings/calendar/links with an Idempotency-Key: the retry returns the same link
+    and key (one link exists), and the idempotency table, which keeps that answer for the
+    replay, holds neither the key's secret nor the Idempotency-Key in the clear."""
+    idempotency_key = f"link-{uuid.uuid4()}"
+    h = {**headers["admin"], "Idempotency-Key": idempotency_key}
+    first = await client.post("/meetings/calendar/links", headers=h)
+    second = await client.post("/meetings/calendar/links", headers=h)
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json() and second.headers["idempotent-replayed"] == "true"
+    secret = first.json()["key"].partition(".")[2]
+    dynamodb = await aws.client("dynamodb")
+    items = (await dynamodb.scan(TableName=stack.resources.table("meetings-idempotency"))
+             )["Items"]
+    stored = [i for i in items if i["id"]["S"].startswith("request#")]
+    assert stored, "the answer was not kept for replays"
+    text = str(stored).encode()
+    assert secret.encode() not in text and idempotency_key.encode() not in text
+    assert first.json()["id"].encode() not in text  # the whole answer is sealed
