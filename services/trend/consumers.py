@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import orjson
 from pydantic import ValidationError
@@ -47,9 +48,11 @@ class TrendUpdater:
     e-mail alert repeats.
     """
 
-    def __init__(self, store: TrendStore, *, config: IndicatorConfig) -> None:
+    def __init__(self, store: TrendStore, *, config: IndicatorConfig,
+                 alert_window: timedelta = timedelta(0)) -> None:
         self.store = store
         self.config = config
+        self.alert_window = alert_window
 
     async def __call__(self, events: Sequence[CloudEvent]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(events)
@@ -115,9 +118,12 @@ class TrendUpdater:
         writes: list[StateWrite] = []
         applied: list[str] = []
         signals: list[Signal] = []
+        throttle = logic.AlertThrottle.from_json(stored and stored.alerting, self.alert_window)
 
         def cut(partial: PartialEvent | None) -> None:
-            writes.append(_write(engine, version + len(writes) + 1, applied, partial, signals))
+            alerts = [s for s in signals if throttle.admit(s)]
+            writes.append(_write(engine, version + len(writes) + 1, applied, partial, signals,
+                                 alerts, throttle.to_json()))
             signals.clear()
 
         for _, event, data in lane:
@@ -137,8 +143,10 @@ class TrendUpdater:
 
 
 def _write(engine: IndicatorEngine, version: int, applied: list[str],
-           partial: PartialEvent | None, signals: list[Signal]) -> StateWrite:
+           partial: PartialEvent | None, signals: list[Signal], alerts: list[Signal],
+           alerting: str) -> StateWrite:
     # The engine goes on changing after this write: its state is serialised now.
     return StateWrite(symbol=engine.symbol, version=version, summary=logic.summary(engine),
                       state=orjson.dumps(engine.to_dict()).decode(), applied=tuple(applied),
-                      partial=partial, signals=tuple(signals))
+                      partial=partial, signals=tuple(signals), alerts=tuple(alerts),
+                      alerting=alerting)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from services.trend.indicators import IndicatorConfig, IndicatorEngine, InvalidIndicatorState
 from services.trend.models import (
@@ -112,3 +115,40 @@ def trend_view(engine: IndicatorEngine) -> TrendPublic:
         indicators=engine.values(),
         ignored=IgnoredTicks(duplicates=state.duplicates, out_of_order=state.out_of_order),
     )
+
+
+@dataclass
+class AlertThrottle:
+    """At most one e-mail alert per symbol and direction per ``window``, by tick time.
+
+    Signals inside the window of the last alert of their direction still become signal rows
+    and ``trend.signal.detected`` events; only their e-mail is held back, and counted. Times
+    are the ticks' own, so a replayed batch throttles exactly as the first run did.
+    """
+
+    window: timedelta
+    last_alert: dict[str, datetime] = field(default_factory=dict)
+    suppressed: int = 0
+
+    def admit(self, signal: Signal) -> bool:
+        """Whether ``signal`` is e-mailed (and remembered as its direction's last alert)."""
+        last = self.last_alert.get(signal.direction.value)
+        if last is not None and signal.at - last < self.window:
+            self.suppressed += 1
+            return False
+        self.last_alert[signal.direction.value] = signal.at
+        return True
+
+    def to_json(self) -> str:
+        return orjson.dumps({"last_alert": {d: t.isoformat() for d, t in self.last_alert.items()},
+                             "suppressed": self.suppressed}).decode()
+
+    @classmethod
+    def from_json(cls, text: str | None, window: timedelta) -> AlertThrottle:
+        """The throttle as stored with a symbol's state (a fresh one when there is none)."""
+        if not text:
+            return cls(window)
+        document = orjson.loads(text)
+        return cls(window, {d: datetime.fromisoformat(t)
+                            for d, t in document.get("last_alert", {}).items()},
+                   int(document.get("suppressed", 0)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from services.trend.signals import Direction, Trend
 
@@ -46,6 +46,17 @@ class TrendList(BaseModel):
     items: list[TrendSummary]
 
 
+class AlertsPublic(BaseModel):
+    """The e-mail alert throttle of a symbol: at most one alert per direction per window."""
+
+    window_seconds: int = 0
+    last_up: AwareDatetime | None = None
+    """Tick time of the last up-cross alert sent."""
+    last_down: AwareDatetime | None = None
+    suppressed: int = 0
+    """Signals whose e-mail the window held back (their events still went out)."""
+
+
 class TrendPublic(TrendSummary):
     """GET /trends/{symbol}: indicators at the last tick, null while warming up.
 
@@ -54,6 +65,7 @@ class TrendPublic(TrendSummary):
 
     indicators: dict[str, float | None]
     ignored: IgnoredTicks
+    alerts: AlertsPublic = Field(default_factory=lambda: AlertsPublic())
 
 
 class SignalPublic(BaseModel):

@@ -2,7 +2,7 @@
 
 from typing import Self
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from services.trend.indicators import IndicatorConfig
 from shared.settings import PlatformSettings
@@ -28,6 +28,9 @@ class TrendSettings(PlatformSettings):
     trend_batch_window_seconds: float = 0.2
     # How long an applied event id is remembered (redeliveries come within minutes).
     trend_idempotency_days: int = 7
+    # At most one e-mail alert per symbol and direction in this many seconds of tick time
+    # (0: every signal is e-mailed); held-back alerts are counted in GET /trends/{symbol}.
+    trend_alert_window_seconds: int = Field(default=900, ge=0, le=7 * 24 * 3600)
 
     @model_validator(mode="after")
     def _periods_make_sense(self) -> Self:

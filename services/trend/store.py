@@ -31,7 +31,7 @@ from shared.outbox import Outbox
 
 SIGNAL_KEYS = {"symbol", "signal_key"}
 SUMMARY_FIELDS = ("symbol", "trend", "as_of", "price", "ticks_seen")
-STATE_FIELDS = ("symbol", "version", "state", "last_events", "partial")
+STATE_FIELDS = ("symbol", "version", "state", "last_events", "partial", "alerting")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class StoredState:
     """Keys of the events the last write had applied in full (of its batch)."""
     partial: PartialEvent | None = None
     """The event the last write stopped inside, if it did."""
+    alerting: str | None = None
+    """The alert throttle's memory (`logic.AlertThrottle` as JSON)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def _stored(item: dict[str, Any]) -> StoredState:
         item["symbol"]["S"], int(item["version"]["N"]), orjson.loads(item["state"]["S"]),
         tuple(v["S"] for v in item.get("last_events", {}).get("L", [])),
         PartialEvent(partial["key"], int(partial["ticks"])) if partial else None,
+        item["alerting"]["S"] if "alerting" in item else None,
     )
 
 
@@ -93,6 +96,10 @@ class StateWrite:
     applied: tuple[str, ...]
     partial: PartialEvent | None = None
     signals: tuple[Signal, ...] = ()
+    alerts: tuple[Signal, ...] = ()
+    """The signals that are e-mailed (the throttle holds back the others' alerts)."""
+    alerting: str | None = None
+    """The alert throttle's memory after this write."""
 
 
 class TrendStore:
@@ -190,7 +197,8 @@ class TrendStore:
 
             [0]        state        version := v, IF version = v - 1 (absent for v = 1)
             [1..n]     signals      one row each (keys follow from the ticks)
-            [n+1..3n]  outbox       trend.signal.detected and the alert text of each
+            [n+1..]    outbox       trend.signal.detected of each, and the alert texts the
+                                    throttle lets through
 
         False if the state moved since it was read.
         """
@@ -203,6 +211,8 @@ class TrendStore:
         }
         if write.partial:
             document["partial"] = {"key": write.partial.key, "ticks": write.partial.ticks}
+        if write.alerting:
+            document["alerting"] = write.alerting
         put: dict[str, Any] = {"TableName": self.state_table, "Item": to_item(document)}
         if write.version > 1:
             put |= {"ConditionExpression": "version = :version",
@@ -220,7 +230,7 @@ class TrendStore:
                                           "Item": self._signal_item(s)}}
                                  for s in write.signals)],
                 [logic.signal_event(s) for s in write.signals],
-                alerts=[(logic.alert(s), write.symbol) for s in write.signals])
+                alerts=[(logic.alert(s), write.symbol) for s in write.alerts])
         except ClientError as exc:
             reasons = cancellation_reasons(exc)
             if condition_failed(exc) or (reasons and reasons[0] == "ConditionalCheckFailed"):

@@ -6,6 +6,7 @@ each state write commits (the outbox).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from services.trend.consumers import TrendUpdater
@@ -28,6 +29,7 @@ async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
                    outbox=await open_outbox(aws, resources, TREND_EVENTS),
                    remember_seconds=settings.trend_idempotency_days * 24 * 3600),
         config=settings.indicator_config,
+        alert_window=timedelta(seconds=settings.trend_alert_window_seconds),
     )
     return [await batch_consumer(aws, resources, "trend-ticks.fifo", updater,
                                  batch_window=settings.trend_batch_window_seconds),
