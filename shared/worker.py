@@ -10,7 +10,10 @@
 - FIFO: a failure stops the rest of its message group in the batch (released, in order);
   other groups carry on.
 - SIGTERM: stop receiving, let in-flight records finish within ``stop_timeout``, release
-  received-but-unstarted records (visibility 0) and return, so the process exits 0.
+  received-but-unstarted records (visibility 0) and return, so the process exits 0. A handler
+  still running at ``stop_timeout`` is cancelled; its record stays invisible (then comes back
+  as a failure would), or with ``release_on_stop`` is released (visibility 0) at once: for
+  long handlers (an encode) that record their own interruption and resume elsewhere.
 - Idempotency by event id (``IdempotencyStore``): a redelivered or duplicated event has no
   second effect.
 - A handler that needs to know which delivery it runs for (its SQS message id, how often it
@@ -81,6 +84,8 @@ class WorkerConfig:
     stop_timeout: float = 25.0
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
+    # Release (visibility 0) a record whose handler the stop timeout cut off, not back off.
+    release_on_stop: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,10 +245,13 @@ class SqsWorker(Generic[T]):
                     drain.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await drain
+                    cut_off = (Outcome.RELEASED if self.config.release_on_stop
+                               else Outcome.FAILED)
                     for record in records:
-                        # Cut off mid-handler: leave it invisible; it is redelivered later.
+                        # Cut off mid-handler: leave it invisible (it is redelivered later),
+                        # or release it for another worker to take at once.
                         if record.outcome is None and record.started is not None:
-                            record.outcome = Outcome.FAILED
+                            record.outcome = cut_off
             else:
                 await drain
         finally:
@@ -292,6 +300,11 @@ class SqsWorker(Generic[T]):
                         record.claim = key
                     await self.handler(record.payload)
                 except asyncio.CancelledError:
+                    # Cut off by a stop: a released record must not find its own claim
+                    # INPROGRESS when it comes back at once.
+                    if claimed and self.config.release_on_stop:
+                        with contextlib.suppress(Exception):
+                            await self.idempotency.release(key)  # type: ignore[union-attr,arg-type]
                     raise
                 except Exception as exc:
                     log.warning("message.failed", error=str(exc)[:500],

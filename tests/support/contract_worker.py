@@ -8,7 +8,8 @@ handled exactly as in a service) and leaves a trace the test reads:
 
 Configuration (besides the stack's AWS_* variables): QUEUE_URL, TRACE_DIR, IDEMPOTENCY_TABLE,
 and optionally HANDLER_SECONDS, CONCURRENCY, VISIBILITY_TIMEOUT, HEARTBEAT_INTERVAL,
-STOP_TIMEOUT, IN_PROGRESS_TIMEOUT, BACKOFF_BASE.
+STOP_TIMEOUT, IN_PROGRESS_TIMEOUT, BACKOFF_BASE, RELEASE_ON_STOP (1: release a handler the
+stop timeout cuts off).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ async def main() -> None:
             heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL", "0")) or None,
             stop_timeout=float(env.get("STOP_TIMEOUT", "10")),
             backoff_base=float(env.get("BACKOFF_BASE", "0")),
+            release_on_stop=env.get("RELEASE_ON_STOP", "0") == "1",
         )
         worker = SqsWorker(await aws.client("sqs"), env["QUEUE_URL"], handle,
                            idempotency=store, config=config, name="contract")

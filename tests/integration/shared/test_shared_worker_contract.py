@@ -317,6 +317,44 @@ async def test_sigterm_finishes_in_flight_releases_the_rest_and_exits_0(
     assert await queues.depth(queue.url) == {"visible": 0, "in_flight": len(released)}
 
 
+@pytest.mark.parametrize("release", [True, False], ids=["release_on_stop", "default"])
+async def test_sigterm_past_the_stop_timeout_cuts_the_handler_off(
+    queues, stack, tmp_path, release: bool
+) -> None:
+    """A handler still running at the stop timeout is cancelled and the process exits 0. With
+    ``release_on_stop`` its message is visible again at once (the queue's visibility is 60 s)
+    and its idempotency claim is gone, so the next worker handles it straight away; without,
+    it stays invisible for a failure's backoff (the default)."""
+    queue = await queues.make(visibility_timeout=60, max_receive_count=5)
+    await queues.send(queue, [event("long").to_json()])
+    trace = tmp_path / "worker"
+    # A failure's backoff would be 15-30 s: a released record does not wait for it.
+    process = start_worker(stack, queue.url, trace, HANDLER_SECONDS=120, STOP_TIMEOUT=1,
+                           BACKOFF_BASE=30, RELEASE_ON_STOP=int(release))
+    try:
+        async def started() -> list[str]:
+            return lines(trace / "started")
+
+        await eventually(started, timeout=20, interval=0.05)
+        process.signal(signal.SIGTERM)
+        assert await exit_code(process, within=20) == 0
+    finally:
+        process.stop()
+    assert lines(trace / "effects") == []
+    if not release:
+        assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 1}
+        return
+    assert await queues.depth(queue.url) == {"visible": 1, "in_flight": 0}
+    again = start_worker(stack, queue.url, trace, HANDLER_SECONDS=0)
+    try:
+        async def handled() -> list[str]:
+            return lines(trace / "effects")
+
+        assert await eventually(handled, timeout=20) == ["long"]
+    finally:
+        again.stop()
+
+
 async def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(
     queues, stack, tmp_path
 ) -> None:
