@@ -60,6 +60,8 @@ POSTER = f"{THUMBNAILS_DIR}/poster.jpg"
 # 2-vCPU box, 0.6-0.7x when other work shares it (bench/bench_media.py); slower presets trade
 # much more CPU for bitrate efficiency.
 DEFAULT_PRESET = "veryfast"
+# A stopped encode (cancelled: drain, lease lost) gets this long to exit on SIGTERM.
+STOP_GRACE_SECONDS = 3.0
 
 ProgressCallback = Callable[[float], Awaitable[None] | None]
 
@@ -383,7 +385,7 @@ async def encode(
 
     `on_progress` receives a percentage (0-100, non-decreasing; sync or async callable).
     `input_rotate` (clockwise degrees) overrides the file's display rotation. Cancelling the
-    task kills ffmpeg.
+    task stops ffmpeg (SIGTERM, then SIGKILL after `STOP_GRACE_SECONDS`) before it returns.
     """
     out = Path(out_dir)
     _prepare_out_dir(out, frame_capture=frame_capture)
@@ -414,9 +416,7 @@ async def encode(
         returncode = await proc.wait()
         await drain
     except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await _stop(proc)
         drain.cancel()
         raise
     if returncode != 0:
@@ -439,6 +439,21 @@ async def encode(
         speed=round(duration / elapsed, 3) if elapsed > 0 else 0.0,
         peak_rss_bytes=peak_rss,
     )
+
+
+async def _stop(proc: asyncio.subprocess.Process, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Stop ffmpeg: SIGTERM (it closes its files), then SIGKILL if it is still there after
+    ``grace`` seconds; returns once it has exited."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
 
 def encode_sync(*args: Any, **kwargs: Any) -> EncodeResult:
