@@ -9,8 +9,12 @@ at the first stage not recorded as done, using only the record and the buckets: 
 outlives a run. The encode stage uploads its outputs before it is recorded as done.
 
 Failures: a bad source, bad metadata or failed output check ends the job in ``error`` with the
-stage and reason, and ``media.job.failed`` is published; anything else (AWS unreachable, a
+stage and reason, and ``media.job.failed`` commits with it; anything else (AWS unreachable, a
 bug) is retried by redelivery, and recorded as the job's error on the queue's last delivery.
+
+Events commit with the change they announce (the outbox, see `JobStore`), and only while the
+run still holds the job's lease: a run whose lease was taken over stops and commits nothing.
+A run stopped by the worker's drain records the interruption; it is not a failure.
 """
 
 from __future__ import annotations
