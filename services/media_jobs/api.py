@@ -23,7 +23,6 @@ from services.media_jobs.store import (
     JobStore,
     JobSupersededError,
     OutputBucket,
-    RetryQueue,
     SourceBucket,
 )
 from shared.auth import AdminUser, CurrentUser
@@ -38,7 +37,6 @@ outputs_router = APIRouter(prefix="/media", tags=["outputs"])
 Store = Annotated[JobStore, from_state("store")]
 Source = Annotated[SourceBucket, from_state("source")]
 Outputs = Annotated[OutputBucket, from_state("outputs")]
-Retries = Annotated[RetryQueue, from_state("retries")]
 Settings = Annotated[MediaJobsSettings, from_state("settings")]
 Guid = Annotated[str, Path(description="The job's guid", max_length=64)]
 
@@ -102,16 +100,17 @@ async def get_job(guid: Guid, store: Store) -> MediaJob:
 @router.post("/jobs/{guid}/retry", status_code=status.HTTP_202_ACCEPTED,
              summary="Run a failed (or stuck) job again from its failed stage (admins)",
              responses=ADMIN)
-async def retry_job(guid: Guid, admin: AdminUser, store: Store, retries: Retries,
+async def retry_job(guid: Guid, admin: AdminUser, store: Store,
                     settings: Settings) -> MediaJob:
     job = await store.get(guid)
     stage = logic.retry_stage(job, now=datetime.now(UTC),
                               stuck_after=timedelta(seconds=settings.media_stuck_after_seconds))
     try:
+        # The next attempt and media.job.retry.requested (which the worker's queue receives)
+        # commit together: no retry is lost between the write and the message.
         job = await store.request_retry(job, stage, now=datetime.now(UTC))
     except JobSupersededError:
         raise ConflictError(f"job {guid} changed meanwhile; read it and try again") from None
-    await retries.send(logic.RetryCommand(guid=guid, attempt=job.attempt))
     return job
 
 

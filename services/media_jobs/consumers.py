@@ -15,7 +15,7 @@ from services.media_jobs.logic import (
 )
 from services.media_jobs.models import Trigger
 from services.media_jobs.options import JobOptions, KeyKind
-from services.media_jobs.store import JobStore
+from services.media_jobs.store import JobStore, RetryQueue
 from services.media_jobs.workflow import Workflow
 from shared.logging import get_logger
 from shared.worker import current_delivery
@@ -91,30 +91,58 @@ class UploadsConsumer:
 
 
 class DeadLettersConsumer:
-    """Ends the jobs of the uploads queue's messages that failed every delivery.
+    """Ends the jobs of the uploads queue's messages that failed every delivery, unless their
+    last delivery was only interrupted.
 
     An unexpected error on the last delivery records the job's failure before the message goes
     to the DLQ; a worker that died on it (killed, out of memory, stopped past its drain) could
     not, and would leave the job in its stage for good. Here the job is recorded as failed at
     that stage and ``media.job.failed`` goes out; an admin's retry runs it again. A notification
     that never got as far as its job makes it first, so it too ends as a job to see and retry.
+
+    A drain (SIGTERM: deploy, scale-in, Spot reclaim) is no reason to fail a job, but SQS
+    counts its delivery all the same. A job whose last run was interrupted (``interrupted_at``
+    is set; a run that starts a stage clears it, so a crash after it still counts) is put back
+    on the uploads queue as a new message, up to ``max_interruptions`` drains per job.
     """
 
     WHY = ("the worker stopped during this stage on every delivery of the job's message, "
            "which went to the dead-letter queue")
 
-    def __init__(self, uploads: UploadsConsumer, workflow: Workflow) -> None:
+    def __init__(self, uploads: UploadsConsumer, workflow: Workflow, *, requeue: RetryQueue,
+                 max_interruptions: int) -> None:
         self.uploads = uploads
         self.workflow = workflow
+        self.requeue = requeue
+        self.max_interruptions = max_interruptions
 
     async def __call__(self, message: UploadMessage) -> None:
         if isinstance(message, S3TestEvent):
             return
         if isinstance(message, RetryCommand):
-            await self.workflow.give_up(message.guid, owner=_owner(), why=self.WHY,
-                                        attempt=message.attempt)
-            return
-        for record in message.records:
-            guid = await self.uploads.open_job(record)
-            if guid is not None:
-                await self.workflow.give_up(guid, owner=_owner(), why=self.WHY)
+            targets = [(message.guid, message.attempt)]
+        else:
+            targets = []
+            for record in message.records:
+                guid = await self.uploads.open_job(record)
+                if guid is not None:
+                    targets.append((guid, None))
+        for guid, attempt in targets:
+            why = await self.requeue_interrupted(guid, attempt)
+            if why:
+                await self.workflow.give_up(guid, owner=_owner(), why=why, attempt=attempt)
+
+    async def requeue_interrupted(self, guid: str, attempt: int | None) -> str | None:
+        """Put the job back on the uploads queue if its last run was interrupted: None when
+        it did, else why the job fails."""
+        job = await self.uploads.jobs.find(guid)
+        if job is None or job.interrupted_at is None or job.status in logic.TERMINAL \
+                or (attempt is not None and attempt != job.attempt):
+            return self.WHY
+        if job.interruptions > self.max_interruptions:
+            return (f"the job's run was interrupted {job.interruptions} times (worker drains), "
+                    f"more than the {self.max_interruptions} allowed")
+        await self.requeue.send(RetryCommand(guid=guid, attempt=job.attempt))
+        log.info("job.requeued_after_interruption", guid=guid,
+                 interruptions=job.interruptions, attempt=job.attempt)
+        return None

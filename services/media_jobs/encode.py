@@ -60,6 +60,8 @@ POSTER = f"{THUMBNAILS_DIR}/poster.jpg"
 # 2-vCPU box, 0.6-0.7x when other work shares it (bench/bench_media.py); slower presets trade
 # much more CPU for bitrate efficiency.
 DEFAULT_PRESET = "veryfast"
+# A stopped encode (cancelled: drain, lease lost) gets this long to exit on SIGTERM.
+STOP_GRACE_SECONDS = 3.0
 
 ProgressCallback = Callable[[float], Awaitable[None] | None]
 
@@ -400,8 +402,9 @@ async def encode(
 
     `on_progress` receives a percentage (0-100, non-decreasing; sync or async callable).
     `input_rotate` (clockwise degrees) overrides the file's display rotation; `input_format`
-    (the probe's `MediaInfo.container`) is forced on ffmpeg. Cancelling the task kills ffmpeg;
-    so does running past `settings.time_limit`, which fails the encode.
+    (the probe's `MediaInfo.container`) is forced on ffmpeg. Cancelling the task stops ffmpeg
+    (SIGTERM, then SIGKILL after `STOP_GRACE_SECONDS`) before it returns; running past
+    `settings.time_limit` stops it too, and fails the encode.
     """
     out = Path(out_dir)
     _prepare_out_dir(out, frame_capture=frame_capture)
@@ -435,9 +438,7 @@ async def encode(
             returncode = await proc.wait()
             await drain
     except BaseException as exc:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await _stop(proc)
         drain.cancel()
         if isinstance(exc, TimeoutError) and deadline.expired():
             raise EncodeError(f"ffmpeg ran longer than the limit of {limit:g} s for a "
@@ -463,6 +464,21 @@ async def encode(
         speed=round(duration / elapsed, 3) if elapsed > 0 else 0.0,
         peak_rss_bytes=peak_rss,
     )
+
+
+async def _stop(proc: asyncio.subprocess.Process, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Stop ffmpeg: SIGTERM (it closes its files), then SIGKILL if it is still there after
+    ``grace`` seconds; returns once it has exited."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
 
 def encode_sync(*args: Any, **kwargs: Any) -> EncodeResult:

@@ -28,6 +28,7 @@ from services.media_jobs.models import (
 from services.media_jobs.options import JobOptions, KeyKind, classify_key, decode_key
 from shared.auth import User
 from shared.errors import ConflictError, UnprocessableError
+from shared.events import event_type
 
 STAGES: tuple[Stage, ...] = tuple(Stage)
 TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.ERROR})
@@ -190,8 +191,14 @@ class S3TestEvent(BaseModel):
     bucket: str | None = None
 
 
+# POST /media/jobs/{guid}/retry commits this event (the outbox); the uploads queue subscribes
+# to it on media-events, so it arrives there as a `RetryCommand`.
+RETRY_REQUESTED = event_type("media-jobs", "media.job.retry.requested")
+
+
 class RetryCommand(BaseModel):
-    """Sent to the queue by POST /media/jobs/{guid}/retry: run ``attempt`` of the job."""
+    """Run ``attempt`` of the job: a ``media.job.retry.requested`` event (an admin's retry) or
+    this model's JSON, sent straight to the queue (a job the DLQ consumer puts back)."""
 
     kind: Literal["retry"] = "retry"
     guid: str
@@ -223,6 +230,9 @@ def parse_message(body: str | bytes) -> UploadMessage:
             return S3TestEvent(bucket=document.get("Bucket"))
         if document.get("kind") == "retry":
             return RetryCommand.model_validate(document)
+        if document.get("specversion") and document.get("type") == RETRY_REQUESTED:
+            data = document["data"]
+            return RetryCommand(guid=data["guid"], attempt=data["attempt"])
         if isinstance(document.get("Records"), list):
             return S3Notification(records=[
                 _object_created(r) for r in document["Records"]

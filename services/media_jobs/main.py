@@ -6,18 +6,18 @@ from fastapi import FastAPI
 
 from services.media_jobs.api import outputs_router, router
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store import JobStore, OutputBucket, RetryQueue, SourceBucket
+from services.media_jobs.store import MEDIA_EVENTS, JobStore, OutputBucket, SourceBucket
 from shared.http import ServiceSpec, create_app, table_ready
+from shared.outbox import open_outbox
 
 
 async def on_startup(app: FastAPI) -> None:
     aws, resources = app.state.aws, app.state.resources
     s3 = await aws.client("s3")
-    app.state.store = JobStore(await aws.client("dynamodb"), resources.table("media-jobs"))
+    app.state.store = JobStore(await aws.client("dynamodb"), resources.table("media-jobs"),
+                               outbox=await open_outbox(aws, resources, MEDIA_EVENTS))
     app.state.source = SourceBucket(s3, resources.bucket("media-source"))
     app.state.outputs = OutputBucket(s3, resources.bucket("media-output"))
-    app.state.retries = RetryQueue(await aws.client("sqs"),
-                                   await resources.queue_url(aws, "media-jobs-uploads"))
 
 
 def build_app(settings: MediaJobsSettings | None = None) -> FastAPI:
@@ -28,7 +28,7 @@ def build_app(settings: MediaJobsSettings | None = None) -> FastAPI:
             routers=[router, outputs_router],
             on_startup=on_startup,
             ready_check=table_ready("media-jobs"),
-            clients=("dynamodb", "s3", "sqs"),
+            clients=("dynamodb", "s3"),
             description="Upload a video, get HLS and DASH renditions, thumbnails and a poster: "
                         "probe, never-upscale profile, one-decode encode, validated outputs.",
             tags=[{"name": "media", "description": "Uploads and jobs"},

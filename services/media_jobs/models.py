@@ -252,6 +252,12 @@ class MediaJob(BaseModel):
     error: JobError | None = None
     stages: dict[Stage, StageRun] = {}
     attempt: int = Field(1, description="1, then +1 per retry")
+    interruptions: int = Field(
+        0, description="Runs a worker's drain stopped (deploy, scale-in, Spot reclaim); "
+                       "they never fail the job")
+    interrupted_at: Timestamp | None = Field(
+        None, description="When a drain stopped the last run (cleared when a run starts a "
+                          "stage)")
     submitted_by: Submitter | None = None
     created_at: Timestamp
     updated_at: Timestamp

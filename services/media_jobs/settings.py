@@ -66,6 +66,10 @@ class MediaJobsSettings(PlatformSettings):
     media_encode_time_limit_factor: float = Field(20, gt=0)
     # A running job without a heartbeat for this long is stuck: an admin may retry or delete it.
     media_stuck_after_seconds: int = Field(300, ge=30)
+    # A run renews its job lease this often; a run that finds it taken over stops its encode.
+    media_lease_check_seconds: float = Field(5.0, gt=0, le=40)
+    # Drains (SIGTERM) that a job may go through before the DLQ consumer stops putting it back.
+    media_max_interruptions: int = Field(20, ge=0)
 
     @field_validator("media_default_ladder")
     @classmethod

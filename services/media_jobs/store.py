@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,8 +29,22 @@ from services.media_jobs.models import (
     UploadPart,
 )
 from services.media_jobs.options import ArchiveClass
-from shared.dynamo import CursorError, from_item, query_page, start_key, to_item, to_value
+from shared.dynamo import (
+    CursorError,
+    cancellation_reasons,
+    from_item,
+    query_page,
+    start_key,
+    to_item,
+    to_value,
+)
 from shared.errors import NotFoundError, ProblemError
+from shared.events import CloudEvent, derived_event_id
+from shared.outbox import EventSource, Outbox
+
+# The service's events: committed with the job change they announce (shared.outbox), published
+# to media-events by the relay in the worker process.
+MEDIA_EVENTS = EventSource(service="media-jobs", topic="media-events")
 
 LISTING = "job"  # the single partition of the by-created index
 INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
@@ -39,10 +54,16 @@ INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
 ARCHIVE_TAG = "archive"
 OUTPUT_DIRS = (CMAF_DIR, HLS_DIR, DASH_DIR, THUMBNAILS_DIR)
 CHUNK_BYTES = 1024 * 1024
+# Commits that lose a race with another transaction on the job (TransactionConflict) go again.
+COMMIT_ATTEMPTS = 3
 
 
 class JobSupersededError(Exception):
     """The job record changed under a running workflow (retried, deleted or finished)."""
+
+
+class LeaseLostError(JobSupersededError):
+    """The run's job lease belongs to another run now: it must commit nothing more."""
 
 
 class SourceTooLargeError(ValueError):
@@ -71,6 +92,17 @@ def _job_item(job: MediaJob) -> dict[str, Any]:
     return to_item(document)
 
 
+def event_to_publish(job: MediaJob, name: str, data: dict[str, Any]) -> CloudEvent:
+    """The event ``name`` about ``job`` (its attempt), to commit with the change it announces.
+
+    Its id is derived from guid, attempt and name: a change committed twice (it cannot be, but
+    a relay publishes at least once) carries the same id, and consumers drop the copy.
+    """
+    return MEDIA_EVENTS.event(
+        name, data, subject=job.guid,
+        event_id=derived_event_id(MEDIA_EVENTS.source, job.guid, str(job.attempt), name))
+
+
 def _job(item: dict[str, Any]) -> MediaJob:
     return MediaJob.model_validate(from_item(item))
 
@@ -86,12 +118,15 @@ class JobStore:
     """Job records in the media-jobs table, keyed by guid.
 
     Every write a workflow makes is conditional on the attempt it runs for, so a job retried
-    or deleted meanwhile is never overwritten by a stale worker (JobSupersededError).
+    or deleted meanwhile is never overwritten by a stale worker (JobSupersededError). A write
+    that announces something (retry requested, completed, failed) commits its event with it
+    through the ``outbox``, and can be fenced by the run's lease (`JobLeases.fence`).
     """
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, *, outbox: Outbox | None = None) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        self.outbox = outbox
 
     async def get(self, guid: str) -> MediaJob:
         """The job, or NotFoundError (also for a pending upload whose URL expired)."""
@@ -136,7 +171,8 @@ class JobStore:
         return True
 
     async def begin_stage(self, job: MediaJob, stage: Stage, *, now: datetime) -> MediaJob:
-        """Record that ``stage`` starts (again); the job's status becomes the stage."""
+        """Record that ``stage`` starts (again); the job's status becomes the stage. A run that
+        starts a stage was not interrupted (yet): ``interrupted_at`` goes."""
         previous = job.stages.get(stage) or StageRun()
         run = StageRun(started_at=now, runs=previous.runs + 1)
         return await self._update(
@@ -144,14 +180,17 @@ class JobStore:
             sets={"status": stage, f"stages.{stage}": run.model_dump(mode="json"),
                   "progress": logic.overall_progress(stage), "updated_at": _stamp(now),
                   "heartbeat_at": _stamp(now)},
+            remove=("interrupted_at",),
             condition=self._running(job),
             values=self._attempt(job),
         )
 
     async def finish_stage(self, job: MediaJob, stage: Stage, fields: dict[str, Any], *,
-                           now: datetime) -> MediaJob:
+                           now: datetime, events: Sequence[CloudEvent] = (),
+                           fence: dict[str, Any] | None = None) -> MediaJob:
         """Record ``stage`` as done with what it found (``fields``), once: a stage that is
-        already recorded as done makes this raise JobSupersededError."""
+        already recorded as done makes this raise JobSupersededError. ``events`` commit with
+        it (the outbox), only while ``fence`` (the run's lease) holds."""
         run = job.stages.get(stage) or StageRun(started_at=now, runs=1)
         seconds = round((now - (run.started_at or now)).total_seconds(), 3)
         following = logic.next_stage(stage)
@@ -169,7 +208,8 @@ class JobStore:
             job.guid, sets=sets,
             condition=f"{self._running(job)} AND attribute_not_exists(#stages.#s.completed_at)",
             names={"#stages": "stages", "#s": str(stage)},
-            values=self._attempt(job),
+            values=self._attempt(job), events=events, fence=fence,
+            fault=f"media.{stage}.committed",
         )
 
     async def set_progress(self, job: MediaJob, progress: int, *, now: datetime) -> None:
@@ -183,26 +223,58 @@ class JobStore:
                            condition=self._running(job), values=self._attempt(job),
                            returns="NONE")
 
-    async def fail(self, job: MediaJob, stage: Stage, message: str, *,
-                   now: datetime) -> MediaJob:
-        """Record the job as failed at ``stage``."""
+    async def fail(self, job: MediaJob, stage: Stage, message: str, *, now: datetime,
+                   events: Sequence[CloudEvent] = (),
+                   fence: dict[str, Any] | None = None) -> MediaJob:
+        """Record the job as failed at ``stage``; ``events`` commit with it (see
+        `finish_stage`)."""
         error = JobError(stage=stage, message=message[:2000], at=now)
         return await self._update(
             job.guid,
             sets={"status": JobStatus.ERROR, "error": error.model_dump(mode="json"),
                   "ended_at": _stamp(now), "updated_at": _stamp(now)},
-            condition=self._running(job), values=self._attempt(job))
+            condition=self._running(job), values=self._attempt(job),
+            events=events, fence=fence, fault="media.failed.committed")
 
     async def request_retry(self, job: MediaJob, stage: Stage, *, now: datetime) -> MediaJob:
-        """Make ``job`` (as read) run again from ``stage`` as its next attempt."""
+        """Make ``job`` (as read) run again from ``stage`` as its next attempt.
+
+        ``media.job.retry.requested`` commits with the change: the uploads queue subscribes to
+        it, so the worker runs the attempt even if this process dies right after the commit.
+        """
+        attempt = job.attempt + 1
+        event = event_to_publish(
+            job.model_copy(update={"attempt": attempt}), "media.job.retry.requested",
+            {"guid": job.guid, "attempt": attempt, "stage": str(stage)})
         return await self._update(
             job.guid,
-            sets={"status": stage, "attempt": job.attempt + 1, "updated_at": _stamp(now),
+            sets={"status": stage, "attempt": attempt, "updated_at": _stamp(now),
                   "heartbeat_at": _stamp(now), "progress": logic.overall_progress(stage)},
-            remove=("error", "ended_at"),
+            remove=("error", "ended_at", "interrupted_at"),
             condition="#attempt = :attempt AND #status = :seen",
             values={**self._attempt(job), ":seen": job.status},
+            events=[event], fault="media.retry.committed",
         )
+
+    async def record_interruption(self, job: MediaJob, *, now: datetime) -> None:
+        """Count a run of ``job`` that a worker's drain stopped (SIGTERM: deploy, scale-in,
+        Spot reclaim); ``interrupted_at`` stays until the next run starts a stage, so the
+        DLQ consumer can tell a message whose last delivery was interrupted from a crash."""
+        try:
+            await self.dynamodb.update_item(
+                TableName=self.table, Key=_key(job.guid),
+                UpdateExpression="SET interruptions = if_not_exists(interruptions, :zero) + :one,"
+                                 " interrupted_at = :now, updated_at = :now",
+                ConditionExpression=f"attribute_exists(guid) AND ({self._running(job)})",
+                ExpressionAttributeNames={"#attempt": "attempt", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":zero": to_value(0), ":one": to_value(1), ":now": to_value(_stamp(now)),
+                    **{k: to_value(str(v)) if isinstance(v, StrEnum) else to_value(v)
+                       for k, v in self._attempt(job).items()}})
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise JobSupersededError(f"job {job.guid} changed under the workflow") from None
+            raise
 
     async def delete(self, job: MediaJob) -> None:
         """Delete a job record as read (NotFoundError if gone, ConflictError-free: a record
@@ -259,6 +331,8 @@ class JobStore:
         self, guid: str, *, sets: dict[str, Any], condition: str,
         values: dict[str, Any], names: dict[str, str] | None = None,
         remove: Sequence[str] = (), returns: str = "ALL_NEW",
+        events: Sequence[CloudEvent] = (), fence: dict[str, Any] | None = None,
+        fault: str | None = None,
     ) -> MediaJob:
         aliases = {"#status": "status", "#attempt": "attempt", "#source": "source",
                    **(names or {})}
@@ -278,31 +352,62 @@ class JobStore:
         condition = f"attribute_exists(guid) AND ({condition})"
         # DynamoDB refuses names and values the expressions do not use.
         used = set(re.findall(r"[#:]\w+", f"{expression} {condition}"))
+        update = {
+            "TableName": self.table, "Key": _key(guid), "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {k: v for k, v in aliases.items() if k in used},
+            "ExpressionAttributeValues": {k: to_value(str(v) if isinstance(v, StrEnum) else v)
+                                          for k, v in bound.items() if k in used}}
+        if events or fence:
+            await self._commit(guid, update, events, fence, fault)
+            found = await self.find(guid) if returns == "ALL_NEW" else None
+            if returns == "ALL_NEW" and found is None:
+                raise JobSupersededError(f"job {guid} is gone")
+            return found  # type: ignore[return-value]
         try:
-            response = await self.dynamodb.update_item(
-                TableName=self.table, Key=_key(guid), UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={k: v for k, v in aliases.items() if k in used},
-                ExpressionAttributeValues={k: to_value(str(v) if isinstance(v, StrEnum) else v)
-                                           for k, v in bound.items() if k in used},
-                ReturnValues=returns)
+            response = await self.dynamodb.update_item(**update, ReturnValues=returns)
         except ClientError as exc:
             if _condition_failed(exc):
                 raise JobSupersededError(f"job {guid} changed under the workflow") from None
             raise
         return _job(response["Attributes"]) if returns == "ALL_NEW" else None  # type: ignore[return-value]
 
+    async def _commit(self, guid: str, update: dict[str, Any], events: Sequence[CloudEvent],
+                      fence: dict[str, Any] | None, fault: str | None) -> None:
+        """The update, the lease check and the events in one transaction (the outbox)."""
+        if self.outbox is None:
+            raise RuntimeError("this JobStore has no outbox: it cannot commit events")
+        writes = [{"Update": update}, *([fence] if fence else [])]
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                await self.outbox.commit(writes, events, fault=fault)
+                return
+            except ClientError as exc:
+                reasons = cancellation_reasons(exc)
+                if reasons is None:
+                    raise
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and fence:
+                    raise LeaseLostError(f"job {guid}: the run lost its lease") from None
+                if "ConditionalCheckFailed" in reasons:
+                    raise JobSupersededError(f"job {guid} changed under the workflow") from None
+                if attempt == COMMIT_ATTEMPTS or "TransactionConflict" not in reasons:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
+
 
 class JobLeases:
     """One workflow run per job at a time, in the service's idempotency table.
 
-    A lease belongs to the SQS message that runs the job and lasts ``seconds`` unless renewed.
-    The same message, redelivered after its worker died, takes its lease back at once;
-    another message (a duplicate notification) waits until the lease has expired::
+    A lease belongs to the SQS message that runs the job and lasts ``seconds`` unless renewed;
+    each acquisition is a new run with a token of its own. The same message, redelivered after
+    its worker died, takes its lease back at once; another message (a duplicate notification)
+    waits until the lease has expired. Whoever takes the lease over makes the previous run's
+    renewals fail: that run stops (`Workflow`) and its commits, fenced by its token, fail::
 
-        acquire   put if  no lease | lease expired | owner = this message
-        renew     owner = this message   -> lease_until := now + seconds
-        release   delete if owner = this message
+        acquire   put if  no lease | lease expired | owner = this message   -> new run token
+        renew     owner = this message and run = this run  -> lease_until := now + seconds
+        fence     the same condition, as a ConditionCheck in a commit's transaction
+        release   delete if owner = this message and run = this run
     """
 
     def __init__(self, dynamodb: Any, table: str, *, seconds: int) -> None:
@@ -314,13 +419,19 @@ class JobLeases:
     def _id(guid: str) -> dict[str, Any]:
         return {"S": f"media-job-lease:{guid}"}
 
-    async def acquire(self, guid: str, owner: str) -> bool:
-        """Take the job's lease for ``owner``; False while another owner holds it."""
-        now = int(time.time())
+    def _held(self, guid: str, owner: str, run: str) -> dict[str, Any]:
+        return {"ConditionExpression": "#owner = :owner AND #run = :run",
+                "ExpressionAttributeNames": {"#owner": "owner", "#run": "run"},
+                "ExpressionAttributeValues": {":owner": {"S": owner}, ":run": {"S": run}}}
+
+    async def acquire(self, guid: str, owner: str) -> str | None:
+        """Take the job's lease for ``owner``: the new run's token, or None while another
+        owner holds it."""
+        now, run = int(time.time()), uuid.uuid4().hex
         try:
             await self.dynamodb.put_item(
                 TableName=self.table,
-                Item={"id": self._id(guid), "owner": {"S": owner},
+                Item={"id": self._id(guid), "owner": {"S": owner}, "run": {"S": run},
                       "lease_until": {"N": str(now + self.seconds)},
                       "expires_at": {"N": str(now + 7 * 24 * 3600)}},
                 ConditionExpression="attribute_not_exists(id) OR lease_until < :now"
@@ -330,36 +441,35 @@ class JobLeases:
             )
         except ClientError as exc:
             if _condition_failed(exc):
-                return False
+                return None
             raise
-        return True
+        return run
 
-    async def renew(self, guid: str, owner: str) -> bool:
-        """Extend ``owner``'s lease; False if it is no longer theirs."""
+    async def renew(self, guid: str, owner: str, run: str) -> bool:
+        """Extend the lease of ``owner``'s ``run``; False if it is no longer theirs."""
+        held = self._held(guid, owner, run)
         try:
             await self.dynamodb.update_item(
                 TableName=self.table, Key={"id": self._id(guid)},
-                UpdateExpression="SET lease_until = :until",
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":until": {"N": str(int(time.time()) + self.seconds)},
-                                           ":owner": {"S": owner}},
-            )
+                UpdateExpression="SET lease_until = :until", **held | {
+                    "ExpressionAttributeValues": held["ExpressionAttributeValues"] | {
+                        ":until": {"N": str(int(time.time()) + self.seconds)}}})
         except ClientError as exc:
             if _condition_failed(exc):
                 return False
             raise
         return True
 
-    async def release(self, guid: str, owner: str) -> None:
-        """Give the lease up (if it is still ``owner``'s)."""
+    def fence(self, guid: str, owner: str, run: str) -> dict[str, Any]:
+        """A TransactWriteItems entry that holds only while ``run`` holds the lease."""
+        return {"ConditionCheck": {"TableName": self.table, "Key": {"id": self._id(guid)},
+                                   **self._held(guid, owner, run)}}
+
+    async def release(self, guid: str, owner: str, run: str) -> None:
+        """Give the lease up (if it is still ``owner``'s ``run``'s)."""
         try:
             await self.dynamodb.delete_item(
-                TableName=self.table, Key={"id": self._id(guid)},
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
+                TableName=self.table, Key={"id": self._id(guid)}, **self._held(guid, owner, run))
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
@@ -574,7 +684,8 @@ class RangeNotSatisfiableError(ProblemError):
 
 
 class RetryQueue:
-    """Sends retry commands to the uploads queue, where the worker picks them up."""
+    """Puts a job back on the uploads queue as a retry command of its current attempt (the DLQ
+    consumer, for a job whose last delivery was interrupted by a drain)."""
 
     def __init__(self, sqs: Any, queue_url: str) -> None:
         self.sqs = sqs

@@ -7,19 +7,29 @@ from typing import Any
 from services.media_jobs.consumers import DeadLettersConsumer, UploadsConsumer
 from services.media_jobs.logic import parse_message
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store import JobLeases, JobStore, OutputBucket, SourceBucket
+from services.media_jobs.store import (
+    MEDIA_EVENTS,
+    JobLeases,
+    JobStore,
+    OutputBucket,
+    RetryQueue,
+    SourceBucket,
+)
 from services.media_jobs.workflow import Workflow
-from shared.events import EventPublisher
+from shared.outbox import open_outbox
+from shared.relay import OutboxRelay, outbox_relay
 from shared.worker import SqsWorker, consumer, serve
 
 QUEUE = "media-jobs-uploads"
 
 
-async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
+async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
     settings: MediaJobsSettings = aws.settings
     dynamodb, s3 = await aws.client("dynamodb"), await aws.client("s3")
     queue = resources.topology.queues[QUEUE]
-    jobs = JobStore(dynamodb, resources.table("media-jobs"))
+    # Completed and failed events commit with the job's change; the relay publishes them.
+    jobs = JobStore(dynamodb, resources.table("media-jobs"),
+                    outbox=await open_outbox(aws, resources, MEDIA_EVENTS))
     source = SourceBucket(s3, resources.bucket("media-source"))
     workflow = Workflow(
         jobs=jobs,
@@ -28,21 +38,27 @@ async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
                          seconds=queue.visibility_timeout),
         source=source,
         outputs=OutputBucket(s3, resources.bucket("media-output")),
-        events=EventPublisher(await aws.client("sns"), resources.topic_arn("media-events")),
         settings=settings,
     )
     uploads = UploadsConsumer(jobs, workflow, source_bucket=source.bucket,
                               defaults=settings.default_options,
                               max_receive_count=queue.max_receive_count)
-    # Its DLQ: the jobs of messages whose worker died on every delivery end as failed.
-    dead_letters = DeadLettersConsumer(uploads, workflow)
+    # Its DLQ: the jobs of messages whose worker died on every delivery end as failed; those
+    # whose last delivery was only interrupted (a drain) go back on the queue.
+    dead_letters = DeadLettersConsumer(
+        uploads, workflow, max_interruptions=settings.media_max_interruptions,
+        requeue=RetryQueue(await aws.client("sqs"),
+                           await resources.queue_url(aws, "media-jobs-uploads")))
     # No more messages than encodes in flight: a received message waits unextended otherwise.
     slots = settings.media_worker_concurrency
     return [
+        # A drain that outlasts the stop timeout stops the encode and releases its message
+        # (visibility 0) for another worker, instead of failing it.
         await consumer(aws, resources, "media-jobs-uploads", uploads, parse=parse_message,
                        batch_size=slots, concurrency=slots),
         await consumer(aws, resources, "media-jobs-uploads", dead_letters, parse=parse_message,
                        dead_letters=True),
+        await outbox_relay(aws, resources, "media-jobs"),
     ]
 
 

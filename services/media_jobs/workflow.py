@@ -9,8 +9,12 @@ at the first stage not recorded as done, using only the record and the buckets: 
 outlives a run. The encode stage uploads its outputs before it is recorded as done.
 
 Failures: a bad source, bad metadata or failed output check ends the job in ``error`` with the
-stage and reason, and ``media.job.failed`` is published; anything else (AWS unreachable, a
+stage and reason, and ``media.job.failed`` commits with it; anything else (AWS unreachable, a
 bug) is retried by redelivery, and recorded as the job's error on the queue's last delivery.
+
+Events commit with the change they announce (the outbox, see `JobStore`), and only while the
+run still holds the job's lease: a run whose lease was taken over stops and commits nothing.
+A run stopped by the worker's drain records the interruption; it is not a failure.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -55,17 +60,17 @@ from services.media_jobs.store import (
     JobLeases,
     JobStore,
     JobSupersededError,
+    LeaseLostError,
     OutputBucket,
     SourceBucket,
     SourceTooLargeError,
+    event_to_publish,
 )
 from shared.aws import UNREACHABLE_ERRORS
-from shared.events import EventPublisher, derived_event_id, event_type, new_event
+from shared.events import CloudEvent
 from shared.logging import bound_contextvars, get_logger
 
 log = get_logger("media_jobs.workflow")
-
-SOURCE = "regatta/media-jobs"
 
 
 class JobFailedError(Exception):
@@ -74,6 +79,15 @@ class JobFailedError(Exception):
 
 class JobLeasedError(Exception):
     """Another delivery holds the job's lease (it runs the job, or did until it died)."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The lease one run holds on its job: the delivery (owner) and the run's token."""
+
+    guid: str
+    owner: str
+    run: str
 
 
 # Failures that another delivery would meet again: they end the job instead of retrying it.
@@ -118,6 +132,8 @@ class Workspace:
         self.root = root
         self.bucket = source
         self._source: Path | None = None
+        # Events the running stage announces: they commit with the stage's end.
+        self.events: list[CloudEvent] = []
 
     async def source_file(self, job: MediaJob) -> Path:
         """The job's source video on local disk, downloaded on first use in this run."""
@@ -139,19 +155,19 @@ class Workspace:
 
     def clean(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.root.parent.rmdir()  # the job's folder, once no run uses it
 
 
 class Workflow:
     """Runs jobs to completion; one run per job at a time (see `JobLeases`)."""
 
     def __init__(self, *, jobs: JobStore, leases: JobLeases, source: SourceBucket,
-                 outputs: OutputBucket, events: EventPublisher,
-                 settings: MediaJobsSettings) -> None:
+                 outputs: OutputBucket, settings: MediaJobsSettings) -> None:
         self.jobs = jobs
         self.leases = leases
         self.source = source
         self.outputs = outputs
-        self.events = events
         self.settings = settings
         self.steps: dict[Stage, StageStep] = {
             Stage.INGEST: self.ingest,
@@ -171,18 +187,52 @@ class Workflow:
         the job's current attempt (a retry command for an older one is stale). With
         ``last_delivery``, an unexpected failure is recorded as the job's error before it
         is raised (the message then goes to the DLQ).
+
+        A run whose lease another run takes over stops at once (its ffmpeg too) and returns:
+        the other run has the job. A run cancelled by the worker's drain (SIGTERM) stops its
+        ffmpeg, records the interruption on the job and lets the cancellation through: the
+        worker releases its message for another worker to resume the job.
         """
         with bound_contextvars(guid=guid), contextlib.suppress(JobLeasedError):
-            async with self._leased(guid, owner, attempt) as job:
-                if job is None:
+            async with self._leased(guid, owner, attempt) as held:
+                if held is None:
                     return
-                workspace = Workspace(self.settings.media_work_dir / guid, self.source)
-                await asyncio.to_thread(workspace.clean)  # leftovers of a killed run
+                job, lease = held
+                # A folder per run: a run taken over may still be stopping beside its successor.
+                workspace = Workspace(self.settings.media_work_dir / guid / lease.run,
+                                      self.source)
                 try:
-                    async with self._heartbeat(job, owner):
-                        await self._run(job, workspace, last_delivery=last_delivery)
+                    await self._supervised(job, lease, workspace, last_delivery=last_delivery)
                 finally:
                     await asyncio.to_thread(workspace.clean)
+
+    async def _supervised(self, job: MediaJob, lease: Lease, workspace: Workspace, *,
+                          last_delivery: bool) -> None:
+        """`_run` in a task of its own, stopped when the lease is lost."""
+        run = asyncio.create_task(self._run(job, workspace, lease, last_delivery=last_delivery))
+        lost = asyncio.Event()
+
+        def stop() -> None:
+            lost.set()
+            run.cancel()
+
+        async with self._heartbeat(job, lease, on_lost=stop):
+            try:
+                await run
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if lost.is_set() and not (current and current.cancelling()):
+                    log.warning("job.stopped_lease_lost")
+                    return
+                await self._interrupted(job)
+                raise
+
+    async def _interrupted(self, job: MediaJob) -> None:
+        log.info("job.interrupted")
+        try:
+            await self.jobs.record_interruption(job, now=_now())
+        except (JobSupersededError, *UNREACHABLE_ERRORS, ClientError) as exc:
+            log.warning("job.interruption_not_recorded", error=str(exc))
 
     async def give_up(self, guid: str, *, owner: str, why: str,
                       attempt: int | None = None) -> None:
@@ -195,19 +245,22 @@ class Workflow:
         `JobLeasedError` says to come back later.
         """
         with bound_contextvars(guid=guid):
-            async with self._leased(guid, owner, attempt) as job:
-                if job is not None:
-                    await self._fail(job, Stage(job.status), why)
+            async with self._leased(guid, owner, attempt) as held:
+                if held is not None:
+                    job, lease = held
+                    await self._fail(job, Stage(job.status), why, lease)
 
     @contextlib.asynccontextmanager
-    async def _leased(self, guid: str, owner: str,
-                      attempt: int | None) -> AsyncIterator[MediaJob | None]:
-        """The job leased to ``owner`` for the block, or None when it has nothing to run: gone,
-        waiting for its upload, ended, or not at ``attempt`` any more (a stale retry command).
-        `JobLeasedError` when another delivery holds the lease."""
-        if not await self.leases.acquire(guid, owner):
+    async def _leased(self, guid: str, owner: str, attempt: int | None,
+                      ) -> AsyncIterator[tuple[MediaJob, Lease] | None]:
+        """The job and the lease of this run for the block, or None when it has nothing to
+        run: gone, waiting for its upload, ended, or not at ``attempt`` any more (a stale
+        retry command). `JobLeasedError` when another delivery holds the lease."""
+        run = await self.leases.acquire(guid, owner)
+        if run is None:
             log.info("job.running_elsewhere")
             raise JobLeasedError(f"job {guid} is leased to another delivery")
+        lease = Lease(guid, owner, run)
         try:
             job = await self.jobs.find(guid)
             if job is None or job.status in logic.TERMINAL or job.status is JobStatus.PENDING:
@@ -216,12 +269,16 @@ class Workflow:
             elif attempt is not None and attempt != job.attempt:
                 log.info("job.stale_retry", attempt=attempt, current=job.attempt)
                 job = None
-            yield job
+            yield (job, lease) if job is not None else None
         finally:
             with contextlib.suppress(*UNREACHABLE_ERRORS, ClientError):
-                await self.leases.release(guid, owner)
+                await self.leases.release(guid, owner, run)
 
-    async def _run(self, job: MediaJob, workspace: Workspace, *, last_delivery: bool) -> None:
+    def _fence(self, lease: Lease) -> dict[str, Any]:
+        return self.leases.fence(lease.guid, lease.owner, lease.run)
+
+    async def _run(self, job: MediaJob, workspace: Workspace, lease: Lease, *,
+                   last_delivery: bool) -> None:
         stage = logic.resume_stage(job)
         log.info("job.run", attempt=job.attempt, stage=stage)
         try:
@@ -229,51 +286,61 @@ class Workflow:
                 job = await self.jobs.begin_stage(job, stage, now=_now())
                 started = time.perf_counter()
                 with bound_contextvars(stage=str(stage)):
+                    workspace.events = []
                     fields = await self.steps[stage](job, workspace)
-                    job = await self.jobs.finish_stage(job, stage, fields, now=_now())
+                    job = await self.jobs.finish_stage(
+                        job, stage, fields, now=_now(), events=workspace.events,
+                        fence=self._fence(lease) if workspace.events else None)
                     log.info("job.stage_done", runs=job.stages[stage].runs,
                              seconds=round(time.perf_counter() - started, 3))
                 stage = logic.next_stage(stage)
             log.info("job.complete", hls_url=job.outputs.hls_url if job.outputs else None)
+        except LeaseLostError:
+            log.warning("job.lease_lost", stage=stage)
         except JobSupersededError:
             log.info("job.superseded", stage=stage)
         except TERMINAL_ERRORS as exc:
             assert stage is not None
-            await self._fail(job, stage, reason(exc))
+            await self._fail(job, stage, reason(exc), lease)
         except Exception as exc:
             if last_delivery and stage is not None:
-                await self._fail(job, stage, f"gave up after the last delivery: {reason(exc)}")
+                await self._fail(job, stage, f"gave up after the last delivery: {reason(exc)}",
+                                 lease)
             raise
 
-    async def _fail(self, job: MediaJob, stage: Stage, message: str) -> None:
+    async def _fail(self, job: MediaJob, stage: Stage, message: str, lease: Lease) -> None:
         now = _now()
         log.warning("job.failed", stage=stage, reason=message)
         failed = job.model_copy(update={
             "status": JobStatus.ERROR, "error": JobError(stage=stage, message=message, at=now),
             "ended_at": now})
-        # The event goes first: if recording fails, the redelivery publishes it again with
-        # the same id (consumers drop the copy), rather than never.
-        await self._publish(failed, "media.job.failed", logic.failed_event(failed))
+        # The event commits with the failure, and only while this run holds the lease.
         with contextlib.suppress(JobSupersededError):
-            await self.jobs.fail(job, stage, message, now=now)
-
-    async def _publish(self, job: MediaJob, name: str, data: dict[str, Any]) -> None:
-        await self.events.publish([new_event(
-            SOURCE, event_type("media-jobs", name), data, subject=job.guid,
-            event_id=derived_event_id(SOURCE, job.guid, str(job.attempt), name))])
+            await self.jobs.fail(
+                job, stage, message, now=now, fence=self._fence(lease),
+                events=[event_to_publish(failed, "media.job.failed", logic.failed_event(failed))])
 
     @contextlib.asynccontextmanager
-    async def _heartbeat(self, job: MediaJob, owner: str) -> AsyncIterator[None]:
-        """Renew the lease and the record's heartbeat while the run goes on."""
+    async def _heartbeat(self, job: MediaJob, lease: Lease,
+                         on_lost: Callable[[], None]) -> AsyncIterator[None]:
+        """Renew the lease (every ``media_lease_check_seconds``) and the record's heartbeat
+        (every third of a lease) while the run goes on; ``on_lost`` when another run took the
+        lease over."""
         interval = max(1.0, self.leases.seconds / 3)
+        check = min(interval, self.settings.media_lease_check_seconds)
 
         async def beat() -> None:
+            last_beat = time.monotonic()
             while True:
-                await asyncio.sleep(interval)
+                await asyncio.sleep(check)
                 try:
-                    if not await self.leases.renew(job.guid, owner):
+                    if not await self.leases.renew(job.guid, lease.owner, lease.run):
                         log.warning("job.lease_lost")
-                    await self.jobs.heartbeat(job, now=_now())
+                        on_lost()
+                        return
+                    if time.monotonic() - last_beat >= interval:
+                        last_beat = time.monotonic()
+                        await self.jobs.heartbeat(job, now=_now())
                 except JobSupersededError:
                     return
                 except (*UNREACHABLE_ERRORS, ClientError) as exc:
@@ -416,9 +483,9 @@ class Workflow:
         outputs = logic.playback_outputs(job, self.settings.media_public_base_url)
         done = job.model_copy(update={"outputs": outputs, "status": JobStatus.COMPLETE,
                                       "ended_at": now, "progress": 100})
-        # Published before the stage is recorded: a crash in between publishes it again on
-        # redelivery, with the same event id.
-        await self._publish(done, "media.job.completed", logic.completed_event(done))
+        # Committed with the stage's end (the job's completion), in one transaction.
+        workspace.events.append(
+            event_to_publish(done, "media.job.completed", logic.completed_event(done)))
         return {"outputs": outputs.model_dump(mode="json"),
                 "ended_at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
 

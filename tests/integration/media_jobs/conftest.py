@@ -45,9 +45,26 @@ class MediaService:
         self.worker.signal(signal.SIGKILL)
         self.worker.wait(15)
 
-    def start_worker(self) -> None:
-        self.worker = ServiceProcess.worker("services.media_jobs.worker", self.env,
+    def start_worker(self, **env: str) -> None:
+        """Start the worker (again), with ``env`` on top of the session's environment."""
+        self.worker = ServiceProcess.worker("services.media_jobs.worker", self.env | env,
                                             log_path=self.logs / "worker.log").start()
+
+    def ffmpeg_pids(self, worker: ServiceProcess | None = None) -> list[int]:
+        """The ffmpeg processes a worker (the session's by default) runs now."""
+        process = (worker or self.worker).process
+        assert process is not None
+        return [pid for pid in _children(process.pid) if _running_ffmpeg(pid)]
+
+
+def _running_ffmpeg(pid: int) -> bool:
+    """Whether ``pid`` is an ffmpeg that has not exited (a zombie has)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return b"ffmpeg" in Path(command.decode(errors="replace")).name.encode() and state != "Z"
 
 
 def _children(pid: int) -> list[int]:

@@ -301,14 +301,16 @@ async def test_a_retried_job_runs_again_from_its_failed_stage(
     assert (job["status"], job["attempt"], job["error"]["stage"]) == ("error", 2, "probe")
     assert job["stages"]["ingest"]["runs"] == 1 and job["stages"]["probe"]["runs"] == 2
 
-    async def two_failures() -> bool:
+    async def two_failures_and_the_retry() -> bool:
         await events.drain()
-        assert [e["data"]["attempt"] for e in events.about(guid)] == [1, 2]
+        assert [(e["type"].split(".")[-2], e["data"]["attempt"])
+                for e in events.about(guid)] == [("failed", 1), ("requested", 2), ("failed", 2)]
         return True
 
-    await eventually(two_failures, timeout=30)
-    assert {e["type"] for e in events.about(guid)} == {
-        event_type("media-jobs", "media.job.failed")}
+    await eventually(two_failures_and_the_retry, timeout=30)
+    requested = events.about(guid)[1]
+    assert requested["type"] == event_type("media-jobs", "media.job.retry.requested")
+    assert requested["data"] == {"guid": guid, "attempt": 2, "stage": "probe"}
 
 
 async def test_retry_and_delete_refuse_jobs_in_the_wrong_state(

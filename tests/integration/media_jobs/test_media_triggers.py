@@ -236,4 +236,5 @@ async def test_a_worker_killed_on_the_last_delivery_ends_the_job_as_failed(
     await assert_playable(job)
     await asyncio.sleep(2)
     await events.drain()
-    assert [e["type"].split(".")[-2] for e in events.about(guid)] == ["failed", "completed"]
+    assert [e["type"].split(".")[-2] for e in events.about(guid)] == [
+        "failed", "requested", "completed"]

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from services.media_jobs.logic import (
+    RETRY_REQUESTED,
     RetryCommand,
     S3Notification,
     S3TestEvent,
     UnknownMessageError,
     derived_guid,
     guid_from_upload_key,
+    new_job,
     parse_message,
 )
-from services.media_jobs.options import KeyKind
+from services.media_jobs.models import Trigger
+from services.media_jobs.options import JobOptions, KeyKind
+from services.media_jobs.store import event_to_publish
 
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
@@ -91,6 +96,19 @@ def test_the_test_event_and_retry_commands_are_recognised():
     assert isinstance(test, S3TestEvent) and test.bucket == "b"
     retry = parse_message(RetryCommand(guid=GUID, attempt=3).to_json())
     assert retry == RetryCommand(guid=GUID, attempt=3)
+
+
+def test_a_retry_requested_event_is_a_retry_command():
+    """An admin's retry arrives as the event the API committed (raw delivery from SNS)."""
+    job = new_job(GUID, trigger=Trigger.VIDEO, options=JobOptions(), now=datetime.now(UTC))
+    event = event_to_publish(job.model_copy(update={"attempt": 2}), "media.job.retry.requested",
+                             {"guid": GUID, "attempt": 2, "stage": "probe"})
+    assert event.type == RETRY_REQUESTED
+    assert parse_message(event.to_json()) == RetryCommand(guid=GUID, attempt=2)
+    other = event.model_copy(update={"type": RETRY_REQUESTED.replace("retry.requested",
+                                                                     "completed")})
+    with pytest.raises(UnknownMessageError):
+        parse_message(other.to_json())
 
 
 def test_an_sns_envelope_is_unwrapped():
