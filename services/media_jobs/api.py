@@ -29,8 +29,9 @@ from shared.auth import AdminUser, CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import ConflictError, NotFoundError
 from shared.http import from_state
+from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 
-router = APIRouter(prefix="/media", tags=["media"])
+router = APIRouter(prefix="/media", tags=["media"], route_class=IdempotentRoute)
 outputs_router = APIRouter(prefix="/media", tags=["outputs"])
 
 
@@ -50,12 +51,14 @@ CORS = {"Access-Control-Allow-Origin": "*",
 
 @router.post("/uploads", status_code=status.HTTP_201_CREATED,
              summary="Get a presigned upload for a video (the job starts when it arrives)",
-             responses={422: {"description": "Not a video name, too large, or bad options"}})
+             responses={**IDEMPOTENT_CREATE,
+                        422: {"description": "Not a video name, too large, or bad options; or "
+                                             "an Idempotency-Key used with another request"}})
 async def create_upload(body: UploadCreate, user: CurrentUser, store: Store, source: Source,
-                        settings: Settings, response: Response) -> UploadTicket:
+                        settings: Settings, response: Response, guid: NewId) -> UploadTicket:
     logic.check_upload_size(body, max_bytes=settings.media_upload_max_bytes)
     expires = settings.media_upload_url_seconds
-    job = logic.pending_upload(body, user, bucket=source.bucket,
+    job = logic.pending_upload(body, user, bucket=source.bucket, guid=guid,
                                defaults=settings.default_options, expires_in=expires)
     assert job.source is not None and job.upload_expires_at is not None
     content_type = logic.upload_content_type(body)
@@ -69,6 +72,8 @@ async def create_upload(body: UploadCreate, user: CurrentUser, store: Store, sou
                                          expires=expires)
         upload = SingleUpload(url=url, headers={"Content-Type": content_type},
                               content_length=body.size)
+    # False when a retry of this request (same Idempotency-Key, hence the same guid) finds the
+    # job its first run made: the answer names that job again, with freshly signed URLs.
     await store.create(job)
     response.headers["Location"] = f"/media/jobs/{job.guid}"
     return UploadTicket(guid=job.guid, key=job.source.key, bucket=source.bucket,

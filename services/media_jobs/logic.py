@@ -272,11 +272,12 @@ def new_job(
 
 def pending_upload(
     body: UploadCreate, user: User, *, bucket: str, defaults: JobOptions, expires_in: int,
-    now: datetime | None = None,
+    guid: str | None = None, now: datetime | None = None,
 ) -> MediaJob:
-    """The record of an upload about to happen; the job starts when the object arrives."""
+    """The record of an upload about to happen; the job starts when the object arrives.
+    ``guid`` defaults to a random one."""
     now = now or datetime.now(UTC)
-    guid = str(uuid.uuid4())
+    guid = guid or str(uuid.uuid4())
     options = body.options or defaults
     if options.output_prefix and is_reserved_prefix(options.output_prefix):
         raise UnprocessableError("options.output_prefix must not start with a job guid")

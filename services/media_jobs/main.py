@@ -28,6 +28,7 @@ def build_app(settings: MediaJobsSettings | None = None) -> FastAPI:
             routers=[router, outputs_router],
             on_startup=on_startup,
             ready_check=table_ready("media-jobs"),
+            idempotency_table="media-idempotency",
             clients=("dynamodb", "s3"),
             description="Upload a video, get HLS and DASH renditions, thumbnails and a poster: "
                         "probe, never-upscale profile, one-decode encode, validated outputs.",

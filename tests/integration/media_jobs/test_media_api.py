@@ -340,3 +340,23 @@ async def test_delete_removes_the_outputs_and_the_record(
     assert (await client.get(f"/media/jobs/{job['guid']}")).status_code == 404
     for url in (job["outputs"]["hls_url"], job["outputs"]["poster"]):
         assert (await client.get(url)).status_code == 404
+
+
+async def test_a_retried_upload_request_names_the_same_job(
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]]
+) -> None:
+    """POST /media/uploads with an Idempotency-Key: the retry replays the first ticket (one
+    pending job); another body with that key is 422; without a key, two requests are two jobs."""
+    key = {"Idempotency-Key": f"upload-{uuid.uuid4()}"}
+    h = {**headers["alice"], **key}
+    first = await client.post("/media/uploads", json=upload_body(), headers=h)
+    second = await client.post("/media/uploads", json=upload_body(), headers=h)
+    assert first.status_code == second.status_code == 201, second.text
+    assert second.json() == first.json() and second.headers["idempotent-replayed"] == "true"
+    assert second.headers["location"] == first.headers["location"]
+    other = await client.post("/media/uploads", json=upload_body(filename="other.mp4"),
+                              headers=h)
+    assert other.status_code == 422
+    plain = [await client.post("/media/uploads", json=upload_body(), headers=headers["alice"])
+             for _ in range(2)]
+    assert plain[0].json()["guid"] != plain[1].json()["guid"]
