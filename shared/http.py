@@ -35,6 +35,7 @@ from shared.errors import (
 )
 from shared.idempotency_keys import RequestKeys
 from shared.logging import configure_logging, get_logger
+from shared.ratelimit import RateLimits
 from shared.settings import PlatformSettings
 from shared.topology import Resources
 
@@ -327,6 +328,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
         openapi_tags=spec.tags or None,
     )
     app.state.settings = settings
+    app.state.rate_limits = RateLimits.from_settings(settings)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=spec.max_body_bytes)
 

@@ -67,6 +67,17 @@ class PlatformSettings(BaseSettings):
     cognito_issuer: str = ""
     cognito_jwks_url: str = ""
 
+    # Per-process token buckets (shared.ratelimit): `anonymous` routes count by client
+    # address, `user` routes by caller; a request takes a token, `burst` is the bucket's size
+    # and `per_minute` its refill. Off only for benchmarks and test suites.
+    rate_limits_enabled: bool = True
+    rate_limit_anonymous_per_minute: float = Field(default=60.0, gt=0)
+    rate_limit_anonymous_burst: int = Field(default=20, ge=1)
+    rate_limit_user_per_minute: float = Field(default=300.0, gt=0)
+    rate_limit_user_burst: int = Field(default=60, ge=1)
+    # Buckets kept per limiter (least recently used dropped first): bounds the memory.
+    rate_limit_max_clients: int = Field(default=50_000, ge=1)
+
     # The platform's public origin (https://<CloudFront or custom domain>, set by Terraform).
     # Links a service hands out start with it: behind CloudFront and the internal ALB a
     # request's own host and scheme name the ALB. Empty (local runs): derived from the request.

@@ -43,6 +43,7 @@ from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import AuthError, ProblemError
 from shared.events import EventPublisher, event_type, new_event
 from shared.http import from_state
+from shared.ratelimit import RATE_LIMITED, ClientRateLimited
 
 SOURCE = "regatta/meetings"
 router = APIRouter(prefix="/meetings", tags=["meetings"])
@@ -78,9 +79,9 @@ async def publish(events: EventPublisher, name: str, meeting: Meeting) -> None:
 
 @router.post("/chat", summary="Talk to Meety, the scheduling assistant (anyone)",
              responses={409: {"description": "Another message of this conversation is being "
-                                             "handled right now"}})
+                                             "handled right now"}, **RATE_LIMITED})
 async def chat(body: ChatRequest, conversations: Conversations, store: Store, events: Events,
-               settings: Settings) -> ChatReply:
+               settings: Settings, _limited: ClientRateLimited) -> ChatReply:
     now = datetime.now(UTC)
     try:
         return await _turn(body, conversations, store, events, settings, now=now)
