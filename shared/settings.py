@@ -67,6 +67,12 @@ class PlatformSettings(BaseSettings):
     cognito_issuer: str = ""
     cognito_jwks_url: str = ""
 
+    # Signing keys (shared.auth.JwksCache): the key set is fetched again once it is older than
+    # the TTL (a key the pool removed stops verifying then) or when a token names an unknown
+    # kid, but never more than once per refresh interval, whatever tokens arrive.
+    cognito_jwks_ttl_seconds: float = Field(default=3600.0, gt=0)
+    cognito_jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+
     # Per-process token buckets (shared.ratelimit): `anonymous` routes count by client
     # address, `user` routes by caller; a request takes a token, `burst` is the bucket's size
     # and `per_minute` its refill. Off only for benchmarks and test suites.
