@@ -30,6 +30,7 @@ from shared.auth import AdminUser, CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import ConflictError, NotFoundError
 from shared.http import from_state
+from shared.ratelimit import UserRateLimited
 
 router = APIRouter(prefix="/media", tags=["media"])
 outputs_router = APIRouter(prefix="/media", tags=["outputs"])
@@ -54,7 +55,8 @@ CORS = {"Access-Control-Allow-Origin": "*",
              summary="Get a presigned upload for a video (the job starts when it arrives)",
              responses={422: {"description": "Not a video name, too large, or bad options"}})
 async def create_upload(body: UploadCreate, user: CurrentUser, store: Store, source: Source,
-                        settings: Settings, response: Response) -> UploadTicket:
+                        settings: Settings, response: Response,
+                        _limited: UserRateLimited) -> UploadTicket:
     logic.check_upload_size(body, max_bytes=settings.media_upload_max_bytes)
     expires = settings.media_upload_url_seconds
     job = logic.pending_upload(body, user, bucket=source.bucket,

@@ -175,6 +175,7 @@ async def pending_meetings(_: AdminUser, store: Store, limit: Limit = 20,
                                        "description": "An RFC 5545 calendar"}})
 async def calendar(
     user: OptionalUser,
+    _limited: ClientRateLimited,
     links: Links,
     store: Store,
     settings: Settings,
