@@ -2,13 +2,16 @@
 
 Tokens are RS256 JWTs checked against the user pool's JWKS: signature, ``exp``, issuer,
 ``token_use == "access"`` and ``client_id``. The key set is fetched once, cached, and fetched
-again (at most every 30 s) when a token names an unknown ``kid`` (key rotation).
+again when a token names an unknown ``kid`` (key rotation) or the cached set is older than its
+TTL, at most once per refresh interval (settings ``COGNITO_JWKS_TTL_SECONDS``,
+``COGNITO_JWKS_MIN_REFRESH_SECONDS``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -18,6 +21,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from shared.errors import AuthError, AwsUnavailableError, ForbiddenError, InvalidTokenError
+from shared.logging import get_logger
+
+log = get_logger("shared.auth")
 
 ADMINS_GROUP = "admins"
 
@@ -35,15 +41,28 @@ class User(BaseModel):
 
 
 class JwksCache:
-    """The user pool's signing keys, fetched lazily and refreshed on an unknown kid."""
+    """The user pool's signing keys, fetched lazily and kept for ``ttl`` seconds.
 
-    def __init__(self, url: str, *, min_refresh_interval: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    The set is fetched again when a token names a kid it lacks (key rotation) or once it is
+    older than ``ttl`` (so a key the pool removed stops verifying within ``ttl``), but never
+    more than once per ``min_refresh_interval``, whatever tokens arrive: a flood of tokens with
+    made-up kids costs at most one fetch per interval. When a refetch of a stale set fails, the
+    keys in hand keep verifying (logged as ``jwks.refresh_failed``) and the fetch is tried again
+    after the interval; with no keys yet, it is AwsUnavailableError (503). ``clock`` gives
+    monotonic seconds (injectable for tests), ``transport`` the HTTP transport.
+    """
+
+    def __init__(self, url: str, *, ttl: float = 3600.0, min_refresh_interval: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
+        self.ttl = ttl
         self.min_refresh_interval = min_refresh_interval
         self._transport = transport
+        self._clock = clock
         self._keys: dict[str, Any] = {}
-        self._fetched_at = float("-inf")
+        self._fetched_at: float | None = None  # last successful fetch
+        self._attempted_at: float | None = None  # last fetch, successful or not
         self._lock = asyncio.Lock()
 
     async def _fetch(self) -> None:
@@ -51,23 +70,39 @@ class JwksCache:
             async with httpx.AsyncClient(transport=self._transport, timeout=5.0) as client:
                 response = await client.get(self.url)
                 response.raise_for_status()
-        except httpx.HTTPError as exc:
+            keys = {
+                jwk["kid"]: jwt.PyJWK(jwk, algorithm="RS256").key
+                for jwk in response.json().get("keys", [])
+            }
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError,
+                jwt.PyJWTError) as exc:
             raise AwsUnavailableError(f"cannot fetch JWKS from {self.url}: {exc}") from exc
-        self._keys = {
-            jwk["kid"]: jwt.PyJWK(jwk, algorithm="RS256").key
-            for jwk in response.json().get("keys", [])
-        }
-        self._fetched_at = time.monotonic()
+        self._keys = keys
+        self._fetched_at = self._clock()
+
+    def _fresh(self, now: float) -> bool:
+        return self._fetched_at is not None and now - self._fetched_at < self.ttl
 
     async def key(self, kid: str) -> Any:
         """The public key for ``kid``; InvalidTokenError if the pool has no such key."""
-        if kid in self._keys:
+        if kid in self._keys and self._fresh(self._clock()):
             return self._keys[kid]
         async with self._lock:
-            if kid not in self._keys and (
-                time.monotonic() - self._fetched_at >= self.min_refresh_interval
-            ):
-                await self._fetch()
+            now = self._clock()
+            wanted = kid not in self._keys or not self._fresh(now)
+            allowed = (self._attempted_at is None
+                       or now - self._attempted_at >= self.min_refresh_interval)
+            if wanted and allowed:
+                self._attempted_at = now
+                try:
+                    await self._fetch()
+                except AwsUnavailableError as exc:
+                    if self._fetched_at is None:
+                        raise
+                    log.warning("jwks.refresh_failed", error=str(exc),
+                                retry_in_s=self.min_refresh_interval)
+            if self._fetched_at is None:
+                raise AwsUnavailableError(f"the JWKS at {self.url} could not be fetched yet")
         if kid not in self._keys:
             raise InvalidTokenError("token signed with an unknown key")
         return self._keys[kid]

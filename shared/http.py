@@ -7,6 +7,7 @@ Every service builds its app the same way::
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -35,6 +36,7 @@ from shared.errors import (
 )
 from shared.idempotency_keys import RequestKeys
 from shared.logging import configure_logging, get_logger
+from shared.ratelimit import RateLimits
 from shared.settings import PlatformSettings
 from shared.topology import Resources
 
@@ -42,6 +44,9 @@ log = get_logger("shared.http")
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
+# A caller's X-Request-Id becomes the correlation id of every event the request publishes and
+# of every log line it writes, so only a short, plain token is kept as it is.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # AWS answers that mean "try again later" rather than "you asked for something wrong".
 # SQS, SNS and STS say "Throttling", DynamoDB "ThrottlingException", S3 "SlowDown" (botocore's
 # standard retry mode lists the same throttling codes).
@@ -179,6 +184,21 @@ def install_problem_handlers(app: FastAPI) -> None:
         return response
 
 
+def request_id_of(header: bytes | None) -> str:
+    """The request id to use for a caller's ``X-Request-Id`` header value: the value itself
+    when it is 1..64 characters of ``A-Z a-z 0-9 . _ -``, otherwise a fresh id (a replaced
+    value is logged, escaped and cut short)."""
+    if header is None:
+        return uuid.uuid4().hex
+    received = header.decode("latin-1")
+    if REQUEST_ID.fullmatch(received):
+        return received
+    request_id = uuid.uuid4().hex
+    log.warning("request.id_replaced", received=repr(received[:80]), length=len(received),
+                request_id=request_id)
+    return request_id
+
+
 class RequestContextMiddleware:
     """Binds a request id into the log context, logs one line per request, caps body size."""
 
@@ -191,8 +211,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode()[:128] or uuid.uuid4().hex
         clear_contextvars()
+        request_id = request_id_of(headers.get(b"x-request-id"))
         bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
@@ -307,7 +327,8 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
             app.state.verifier = TokenVerifier(
                 issuer=settings.cognito_issuer,
                 client_id=settings.cognito_client_id,
-                jwks=JwksCache(settings.cognito_jwks_url),
+                jwks=JwksCache(settings.cognito_jwks_url, ttl=settings.cognito_jwks_ttl_seconds,
+                               min_refresh_interval=settings.cognito_jwks_min_refresh_seconds),
             )
             if spec.idempotency_table:
                 app.state.request_keys = RequestKeys(
@@ -329,6 +350,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
         openapi_tags=spec.tags or None,
     )
     app.state.settings = settings
+    app.state.rate_limits = RateLimits.from_settings(settings)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=spec.max_body_bytes)
 

@@ -72,6 +72,23 @@ class PlatformSettings(BaseSettings):
     cognito_issuer: str = ""
     cognito_jwks_url: str = ""
 
+    # Signing keys (shared.auth.JwksCache): the key set is fetched again once it is older than
+    # the TTL (a key the pool removed stops verifying then) or when a token names an unknown
+    # kid, but never more than once per refresh interval, whatever tokens arrive.
+    cognito_jwks_ttl_seconds: float = Field(default=3600.0, gt=0)
+    cognito_jwks_min_refresh_seconds: float = Field(default=30.0, ge=0)
+
+    # Per-process token buckets (shared.ratelimit): `anonymous` routes count by client
+    # address, `user` routes by caller; a request takes a token, `burst` is the bucket's size
+    # and `per_minute` its refill. Off only for benchmarks and test suites.
+    rate_limits_enabled: bool = True
+    rate_limit_anonymous_per_minute: float = Field(default=60.0, gt=0)
+    rate_limit_anonymous_burst: int = Field(default=20, ge=1)
+    rate_limit_user_per_minute: float = Field(default=300.0, gt=0)
+    rate_limit_user_burst: int = Field(default=60, ge=1)
+    # Buckets kept per limiter (least recently used dropped first): bounds the memory.
+    rate_limit_max_clients: int = Field(default=50_000, ge=1)
+
     # The platform's public origin (https://<CloudFront or custom domain>, set by Terraform).
     # Links a service hands out start with it: behind CloudFront and the internal ALB a
     # request's own host and scheme name the ALB. Empty (local runs): derived from the request.

@@ -30,6 +30,7 @@ from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import ConflictError, NotFoundError
 from shared.http import from_state
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
+from shared.ratelimit import UserRateLimited
 
 router = APIRouter(prefix="/media", tags=["media"], route_class=IdempotentRoute)
 outputs_router = APIRouter(prefix="/media", tags=["outputs"])
@@ -55,7 +56,8 @@ CORS = {"Access-Control-Allow-Origin": "*",
                         422: {"description": "Not a video name, too large, or bad options; or "
                                              "an Idempotency-Key used with another request"}})
 async def create_upload(body: UploadCreate, user: CurrentUser, store: Store, source: Source,
-                        settings: Settings, response: Response, guid: NewId) -> UploadTicket:
+                        settings: Settings, response: Response, guid: NewId,
+                        _limited: UserRateLimited) -> UploadTicket:
     logic.check_upload_size(body, max_bytes=settings.media_upload_max_bytes)
     expires = settings.media_upload_url_seconds
     job = logic.pending_upload(body, user, bucket=source.bucket, guid=guid,

@@ -43,6 +43,7 @@ from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import AuthError, ProblemError
 from shared.http import from_state
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotencyKey, IdempotentRoute
+from shared.ratelimit import RATE_LIMITED, ClientRateLimited
 
 router = APIRouter(prefix="/meetings", tags=["meetings"], route_class=IdempotentRoute)
 
@@ -65,9 +66,9 @@ ICS = "text/calendar"
 
 @router.post("/chat", summary="Talk to Meety, the scheduling assistant (anyone)",
              responses={409: {"description": "Another message of this conversation is being "
-                                             "handled right now"}})
+                                             "handled right now"}, **RATE_LIMITED})
 async def chat(body: ChatRequest, conversations: Conversations, store: Store,
-               settings: Settings) -> ChatReply:
+               settings: Settings, _limited: ClientRateLimited) -> ChatReply:
     now = datetime.now(UTC)
     try:
         return await _turn(body, conversations, store, settings, now=now)
@@ -160,6 +161,7 @@ async def pending_meetings(_: AdminUser, store: Store, limit: Limit = 20,
                                        "description": "An RFC 5545 calendar"}})
 async def calendar(
     user: OptionalUser,
+    _limited: ClientRateLimited,
     links: Links,
     store: Store,
     settings: Settings,

@@ -14,6 +14,7 @@ from shared.auth import CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.http import from_state
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
+from shared.ratelimit import UserRateLimited
 
 router = APIRouter(prefix="/recipes", tags=["recipes"], route_class=IdempotentRoute)
 
@@ -89,7 +90,8 @@ async def get_recipe(recipe_id: RecipeId, store: Store, response: Response) -> R
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Share a recipe",
              responses={413: {"description": "Body larger than 64 KiB"}, **IDEMPOTENT_CREATE})
 async def create_recipe(body: RecipeCreate, user: CurrentUser, store: Store,
-                        response: Response, recipe_id: NewId) -> Recipe:
+                        response: Response, recipe_id: NewId,
+                        _limited: UserRateLimited) -> Recipe:
     recipe = await store.create(logic.new_recipe(body, user, recipe_id=recipe_id))
     response.headers["Location"] = f"/recipes/{recipe.id}"
     response.headers["ETag"] = logic.etag(recipe)
@@ -100,7 +102,7 @@ async def create_recipe(body: RecipeCreate, user: CurrentUser, store: Store,
             responses={**CHANGES, 412: {"description": "If-Match names an old version"}})
 async def replace_recipe(
     recipe_id: RecipeId, body: RecipeCreate, user: CurrentUser, store: Store,
-    response: Response,
+    response: Response, _limited: UserRateLimited,
     if_match: Annotated[str | None, Header(description="ETag from a GET, e.g. \"3\"")] = None,
 ) -> Recipe:
     expected = logic.parse_if_match(if_match)
@@ -118,19 +120,22 @@ async def replace_recipe(
 
 @router.delete("/{recipe_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a recipe (author or admin)", responses=CHANGES)
-async def delete_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store) -> Response:
+async def delete_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
+                        _limited: UserRateLimited) -> Response:
     await store.delete(recipe_id, lambda recipe: logic.ensure_may_change(recipe, user))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{recipe_id}/likes", summary="Like a recipe (once per user)",
              responses=NOT_FOUND)
-async def like_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store) -> LikeStatus:
+async def like_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
+                      _limited: UserRateLimited) -> LikeStatus:
     likes, _ = await store.like(recipe_id, user.id)
     return LikeStatus(likes=likes, liked=True)
 
 
 @router.delete("/{recipe_id}/likes", summary="Take a like back", responses=NOT_FOUND)
-async def unlike_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store) -> LikeStatus:
+async def unlike_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
+                        _limited: UserRateLimited) -> LikeStatus:
     likes, _ = await store.unlike(recipe_id, user.id)
     return LikeStatus(likes=likes, liked=False)

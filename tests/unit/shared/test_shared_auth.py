@@ -312,3 +312,131 @@ def test_ensure_admin_says_what_the_route_takes() -> None:
     with pytest.raises(ForbiddenError):
         ensure_admin(user)
     assert ensure_admin(admin) is admin
+
+
+class Clock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def timed_verifier(server: JwksServer, clock: Clock, *, ttl: float = 3600,
+                   min_refresh_interval: float = 30) -> TokenVerifier:
+    return TokenVerifier(issuer=ISSUER, client_id=CLIENT_ID, jwks=server.cache(
+        ttl=ttl, min_refresh_interval=min_refresh_interval, clock=clock))
+
+
+async def test_unknown_kids_within_the_interval_cost_no_fetch_after_it_one(
+    server: JwksServer, signing_key, other_key
+) -> None:
+    """One fetch per refresh interval at most: a stream of tokens with made-up kids spread
+    over the interval costs nothing more; the first unknown kid after it, one refetch."""
+    clock = Clock()
+    verifier = timed_verifier(server, clock, min_refresh_interval=30)
+    await verifier.verify(sign(access_claims(), signing_key))
+    assert server.fetches == 1
+
+    for n in range(29):
+        clock.now += 1
+        with pytest.raises(InvalidTokenError, match="unknown key"):
+            await verifier.verify(sign(access_claims(), other_key, kid=f"made-up-{n}"))
+    assert server.fetches == 1
+
+    clock.now += 1  # 30 s after the fetch
+    server.keys["key-2"] = other_key.public_key()
+    user = await verifier.verify(sign(access_claims(), other_key, kid="key-2"))
+    assert user.username == "alice"
+    assert server.fetches == 2
+
+
+async def test_removed_key_stops_verifying_after_the_ttl(
+    server: JwksServer, signing_key, other_key
+) -> None:
+    """A key the pool drops keeps verifying from the cache until the set is older than the TTL;
+    then the set is fetched again and tokens signed with that key are refused."""
+    clock = Clock()
+    server.keys["key-2"] = other_key.public_key()
+    verifier = timed_verifier(server, clock, ttl=600)
+    old_key_token = sign(access_claims(), other_key, kid="key-2")
+    await verifier.verify(old_key_token)
+    assert server.fetches == 1
+
+    # GIVEN the pool removes key-2
+    del server.keys["key-2"]
+    # THEN the cached set still holds it until the TTL is up, without a fetch
+    clock.now += 599
+    await verifier.verify(old_key_token)
+    assert server.fetches == 1
+
+    # WHEN the TTL has passed, THEN the set is refetched and key-2 no longer verifies
+    clock.now += 1
+    with pytest.raises(InvalidTokenError, match="unknown key"):
+        await verifier.verify(old_key_token)
+    assert server.fetches == 2
+    # while the key that stayed goes on verifying from the new set
+    await verifier.verify(sign(access_claims(), signing_key))
+    assert server.fetches == 2
+
+
+async def test_stale_keys_keep_verifying_while_the_refetch_fails(
+    server: JwksServer, signing_key
+) -> None:
+    """A JWKS outage after the TTL signs nobody out: the keys in hand keep verifying, and the
+    refetch is tried again once per interval, not on every request."""
+    clock = Clock()
+    verifier = timed_verifier(server, clock, ttl=600, min_refresh_interval=30)
+    token = sign(access_claims(), signing_key)
+    await verifier.verify(token)
+
+    server.down = True
+    clock.now += 600
+    for _ in range(5):
+        assert (await verifier.verify(token)).username == "alice"
+    assert server.fetches == 2  # the first fetch, then one failed refetch
+
+    clock.now += 30
+    await verifier.verify(token)
+    assert server.fetches == 3
+
+    server.down = False
+    clock.now += 30
+    await verifier.verify(token)
+    assert server.fetches == 4
+    clock.now += 599  # fresh again: no fetch until the next TTL
+    await verifier.verify(token)
+    assert server.fetches == 4
+
+
+async def test_unreachable_jwks_is_not_fetched_on_every_request(
+    server: JwksServer, signing_key
+) -> None:
+    """With no keys yet and the endpoint down, requests get 503 and cost at most one fetch
+    per interval."""
+    clock = Clock()
+    server.down = True
+    verifier = timed_verifier(server, clock, min_refresh_interval=30)
+    token = sign(access_claims(), signing_key)
+
+    for _ in range(5):
+        with pytest.raises(AwsUnavailableError):
+            await verifier.verify(token)
+    assert server.fetches == 1
+
+    server.down = False
+    clock.now += 30
+    assert (await verifier.verify(token)).username == "alice"
+    assert server.fetches == 2
+
+
+async def test_malformed_jwks_is_unavailable(signing_key) -> None:
+    """A JWKS answer that is not a key set is a 503 ("try later"), not a crash."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"keys": [{}]}))
+    verifier = TokenVerifier(issuer=ISSUER, client_id=CLIENT_ID,
+                             jwks=JwksCache(JWKS_URL, transport=transport))
+
+    with pytest.raises(AwsUnavailableError):
+        await verifier.verify(sign(access_claims(), signing_key))

@@ -28,7 +28,12 @@ from shared.errors import (
     PreconditionFailedError,
     PublishError,
 )
-from shared.http import PROBLEM_JSON, RequestContextMiddleware, install_problem_handlers
+from shared.http import (
+    PROBLEM_JSON,
+    RequestContextMiddleware,
+    install_problem_handlers,
+    request_id_of,
+)
 from shared.settings import PlatformSettings
 
 MAX_BODY = 1024
@@ -305,6 +310,50 @@ async def test_request_id_is_generated_when_absent(client: httpx.AsyncClient) ->
 
     assert len(first.headers["x-request-id"]) == 32
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("value", [b"a", b"req-abc_1.2", b"A" * 64,
+                                   b"3f2c9a1e-77b0-4c2e-9d1e-5a6b7c8d9e0f"])
+def test_a_plain_request_id_is_kept(value: bytes) -> None:
+    """1..64 characters of letters, digits, dot, underscore and hyphen are taken as they are."""
+    with capture_logs() as logs:
+        assert request_id_of(value) == value.decode()
+    assert logs == []
+
+
+@pytest.mark.parametrize("value", [b"", b"A" * 65, b"req 1", b"req\nforged=1", b"a/b", b"a:b",
+                                   b"{\"$ne\": 1}", "caf\u00e9".encode(), b"\xff\xfe",
+                                   b"<script>"])
+def test_an_unsafe_request_id_is_replaced_and_logged(value: bytes) -> None:
+    """Anything else (empty, too long, spaces, control or non-ASCII characters, punctuation)
+    is replaced by a fresh id, and the replacement is logged with what was received."""
+    with capture_logs() as logs:
+        request_id = request_id_of(value)
+
+    assert request_id != value.decode("latin-1")
+    assert len(request_id) == 32 and int(request_id, 16) >= 0
+    assert [(e["event"], e["log_level"], e["request_id"], e["length"]) for e in logs] == [
+        ("request.id_replaced", "warning", request_id, len(value))]
+    assert "\n" not in logs[0]["received"]
+
+
+def test_no_request_id_gives_a_fresh_one_silently() -> None:
+    with capture_logs() as logs:
+        first, second = request_id_of(None), request_id_of(None)
+    assert first != second and len(first) == len(second) == 32
+    assert logs == []
+
+
+@pytest.mark.parametrize("value", [b"x" * 65, b"\xff\xfe", b"a b"])
+async def test_an_unsafe_request_id_never_reaches_the_response(client: httpx.AsyncClient,
+                                                               value: bytes) -> None:
+    """Through the middleware: a caller's unsafe id (not even UTF-8) is not echoed, and the
+    request is served with a fresh id."""
+    response = await client.get("/dishes", headers=[(b"x-request-id", value)])
+
+    assert response.status_code == 200
+    assert response.headers["x-request-id"].encode() != value
+    assert len(response.headers["x-request-id"]) == 32
 
 
 @pytest.mark.parametrize(
