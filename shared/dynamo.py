@@ -201,3 +201,20 @@ async def query_page(
             raise CursorError("cursor is not valid for this listing") from None
         raise
     return response["Items"], response.get("LastEvaluatedKey")
+
+
+def condition_failed(exc: ClientError) -> bool:
+    """Whether a write failed because its ConditionExpression did not hold."""
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def cancellation_reasons(exc: ClientError) -> list[str | None] | None:
+    """Per-item reason codes of a cancelled TransactWriteItems (None for any other error).
+
+    The list follows the transaction's items; an item that did not cause the cancellation
+    has ``None`` (DynamoDB says "None").
+    """
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        return None
+    return [None if r.get("Code") in (None, "None") else r["Code"]
+            for r in exc.response.get("CancellationReasons", [])]

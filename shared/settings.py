@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Literal, Self
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -31,6 +31,15 @@ class PlatformSettings(BaseSettings):
     # Workers: long-poll wait, and the drain budget after SIGTERM (ECS kills at stopTimeout).
     worker_wait_time_seconds: int = 20
     worker_stop_timeout: float = 25.0
+
+    # The outbox (shared.outbox): shards spread its writes over DynamoDB partitions (about
+    # 1,000 writes/s each); the relay polls every `poll` seconds while messages keep coming,
+    # slowing to `idle_poll` when there are none; with a stats path, the relay writes its
+    # commit-to-publish lags there when it stops (benchmarks read it).
+    outbox_shards: int = Field(default=1, ge=1, le=64)
+    outbox_poll_seconds: float = Field(default=0.1, gt=0, le=5)
+    outbox_idle_poll_seconds: float = Field(default=0.5, gt=0, le=30)
+    outbox_stats_path: str | None = None
 
     # When set, the process counts its AWS API calls by operation and writes them to this
     # JSON file when its clients close (benchmarks read it; see shared.aws.ApiCallCounter).

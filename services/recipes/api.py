@@ -12,27 +12,18 @@ from services.recipes.settings import RecipesSettings
 from services.recipes.store import RecipeStore, SearchIndex
 from shared.auth import CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
-from shared.errors import PreconditionFailedError
-from shared.events import EventPublisher, event_type, new_event
 from shared.http import from_state
 
-SOURCE = "regatta/recipes"
 router = APIRouter(prefix="/recipes", tags=["recipes"])
 
 
 Store = Annotated[RecipeStore, from_state("store")]
 Search = Annotated[SearchIndex, from_state("search")]
-Events = Annotated[EventPublisher, from_state("events")]
 Settings = Annotated[RecipesSettings, from_state("settings")]
 RecipeId = Annotated[str, "the recipe's id"]
 
 NOT_FOUND = {404: {"description": "No recipe has this id"}}
 CHANGES = {403: {"description": "Not the author or an admin"}, **NOT_FOUND}
-
-
-async def publish(events: EventPublisher, name: str, data: dict, recipe_id: str) -> None:
-    await events.publish([new_event(SOURCE, event_type("recipes", name), data,
-                                    subject=recipe_id)])
 
 
 @router.get("", summary="Browse and search recipes")
@@ -96,11 +87,10 @@ async def get_recipe(recipe_id: RecipeId, store: Store, response: Response) -> R
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Share a recipe",
              responses={413: {"description": "Body larger than 64 KiB"}})
-async def create_recipe(body: RecipeCreate, user: CurrentUser, store: Store, events: Events,
+async def create_recipe(body: RecipeCreate, user: CurrentUser, store: Store,
                         response: Response) -> Recipe:
     recipe = logic.new_recipe(body, user)
     await store.create(recipe)
-    await publish(events, "recipe.created", recipe.model_dump(mode="json"), recipe.id)
     response.headers["Location"] = f"/recipes/{recipe.id}"
     response.headers["ETag"] = logic.etag(recipe)
     return recipe
@@ -109,49 +99,38 @@ async def create_recipe(body: RecipeCreate, user: CurrentUser, store: Store, eve
 @router.put("/{recipe_id}", summary="Replace a recipe (author or admin)",
             responses={**CHANGES, 412: {"description": "If-Match names an old version"}})
 async def replace_recipe(
-    recipe_id: RecipeId, body: RecipeCreate, user: CurrentUser, store: Store, events: Events,
+    recipe_id: RecipeId, body: RecipeCreate, user: CurrentUser, store: Store,
     response: Response,
     if_match: Annotated[str | None, Header(description="ETag from a GET, e.g. \"3\"")] = None,
 ) -> Recipe:
-    current = await store.get(recipe_id)
-    logic.ensure_may_change(current, user)
     expected = logic.parse_if_match(if_match)
-    if expected is not None and expected != current.version:
-        raise PreconditionFailedError(
-            f"If-Match is version {expected}, the recipe is at version {current.version}")
-    # Without If-Match the last write wins; with it, the store re-checks the version
+
+    def change(current: Recipe) -> Recipe:
+        logic.ensure_may_change(current, user)
+        return logic.replaced_recipe(current, body)
+
+    # Without If-Match the last write wins; with it, the store checks the version
     # atomically, so of two racing PUTs with the same ETag exactly one succeeds.
-    recipe = await store.replace(logic.replaced_recipe(current, body), expected_version=expected)
-    await publish(events, "recipe.updated", recipe.model_dump(mode="json"), recipe.id)
+    recipe = await store.replace(recipe_id, change, expected_version=expected)
     response.headers["ETag"] = logic.etag(recipe)
     return recipe
 
 
 @router.delete("/{recipe_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a recipe (author or admin)", responses=CHANGES)
-async def delete_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
-                        events: Events) -> Response:
-    recipe = await store.get(recipe_id)
-    logic.ensure_may_change(recipe, user)
-    await store.delete(recipe_id)
-    await publish(events, "recipe.deleted", recipe.model_dump(mode="json"), recipe_id)
+async def delete_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store) -> Response:
+    await store.delete(recipe_id, lambda recipe: logic.ensure_may_change(recipe, user))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{recipe_id}/likes", summary="Like a recipe (once per user)",
              responses=NOT_FOUND)
-async def like_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
-                      events: Events) -> LikeStatus:
-    likes, changed = await store.like(recipe_id, user.id)
-    if changed:
-        await publish(events, "recipe.liked", {"id": recipe_id, "likes": likes}, recipe_id)
+async def like_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store) -> LikeStatus:
+    likes, _ = await store.like(recipe_id, user.id)
     return LikeStatus(likes=likes, liked=True)
 
 
 @router.delete("/{recipe_id}/likes", summary="Take a like back", responses=NOT_FOUND)
-async def unlike_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store,
-                        events: Events) -> LikeStatus:
-    likes, changed = await store.unlike(recipe_id, user.id)
-    if changed:
-        await publish(events, "recipe.unliked", {"id": recipe_id, "likes": likes}, recipe_id)
+async def unlike_recipe(recipe_id: RecipeId, user: CurrentUser, store: Store) -> LikeStatus:
+    likes, _ = await store.unlike(recipe_id, user.id)
     return LikeStatus(likes=likes, liked=False)

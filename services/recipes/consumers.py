@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from services.recipes import logic
 from services.recipes.models import Recipe
-from services.recipes.store import RecipeStore, SearchIndex
-from shared.events import CloudEvent, event_type
+from services.recipes.store import RECIPE_EVENTS, RecipeStore, SearchIndex
+from shared.events import CloudEvent
 from shared.logging import get_logger
 
 log = get_logger("recipes.consumers")
 
-CREATED = event_type("recipes", "recipe.created")
-UPDATED = event_type("recipes", "recipe.updated")
-DELETED = event_type("recipes", "recipe.deleted")
+CREATED = RECIPE_EVENTS.type_of("recipe.created")
+UPDATED = RECIPE_EVENTS.type_of("recipe.updated")
+DELETED = RECIPE_EVENTS.type_of("recipe.deleted")
 
 
 class SearchIndexer:

@@ -6,19 +6,18 @@ from fastapi import FastAPI
 
 from services.recipes.api import router
 from services.recipes.settings import RecipesSettings
-from services.recipes.store import RecipeStore, SearchIndex
-from shared.events import EventPublisher
+from services.recipes.store import RECIPE_EVENTS, RecipeStore, SearchIndex
 from shared.http import ServiceSpec, create_app, table_ready
+from shared.outbox import open_outbox
 
 
 async def on_startup(app: FastAPI) -> None:
     aws, resources = app.state.aws, app.state.resources
     dynamodb = await aws.client("dynamodb")
     app.state.store = RecipeStore(dynamodb, recipes_table=resources.table("recipes"),
-                                  likes_table=resources.table("recipe-likes"))
+                                  likes_table=resources.table("recipe-likes"),
+                                  outbox=await open_outbox(aws, resources, RECIPE_EVENTS))
     app.state.search = SearchIndex(dynamodb, resources.table("recipe-search"))
-    app.state.events = EventPublisher(await aws.client("sns"),
-                                      resources.topic_arn("recipes-events"))
 
 
 def build_app(settings: RecipesSettings | None = None) -> FastAPI:

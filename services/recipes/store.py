@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from services.recipes.models import Recipe, RecipeSort
-from shared.dynamo import CursorError, from_item, query_page, start_key, to_item, to_value
-from shared.errors import NotFoundError, PreconditionFailedError
+from shared.dynamo import (
+    CursorError,
+    cancellation_reasons,
+    condition_failed,
+    from_item,
+    query_page,
+    start_key,
+    to_item,
+    to_value,
+)
+from shared.errors import ConflictError, NotFoundError, PreconditionFailedError
+from shared.events import CloudEvent
+from shared.outbox import EventSource, Outbox
+
+RECIPE_EVENTS = EventSource(service="recipes", topic="recipes-events")
+# Read-check-write rounds before a write that keeps losing its race gives up (409).
+OPTIMISTIC_ATTEMPTS = 5
+LIKE_ATTEMPTS = 30  # many people may like one recipe at the same moment
 
 LISTING = "recipe"  # the single partition of the listing indexes
 INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
@@ -21,10 +39,6 @@ INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
 # What PUT replaces; identity, author, likes and created_at stay as they are.
 CONTENT_FIELDS = ("title", "description", "ingredients", "steps", "tags", "servings",
                   "prep_minutes", "updated_at")
-
-
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 def _recipe_item(recipe: Recipe) -> dict[str, Any]:
@@ -52,10 +66,12 @@ def _key(recipe_id: str) -> dict[str, Any]:
 class RecipeStore:
     """Recipes and likes, in the service's own tables."""
 
-    def __init__(self, dynamodb: Any, *, recipes_table: str, likes_table: str) -> None:
+    def __init__(self, dynamodb: Any, *, recipes_table: str, likes_table: str,
+                 outbox: Outbox) -> None:
         self.dynamodb = dynamodb
         self.recipes_table = recipes_table
         self.likes_table = likes_table
+        self.outbox = outbox
 
     async def get(self, recipe_id: str) -> Recipe:
         """The recipe, or NotFoundError."""
@@ -77,66 +93,83 @@ class RecipeStore:
         return found
 
     async def create(self, recipe: Recipe) -> None:
-        """Store a new recipe (its id is fresh, so the condition only guards against bugs)."""
-        await self.dynamodb.put_item(
-            TableName=self.recipes_table,
-            Item=_recipe_item(recipe),
-            ConditionExpression="attribute_not_exists(id)",
-        )
+        """Store a new recipe; ``recipe.created`` leaves with it."""
+        await self.outbox.commit(
+            [{"Put": {"TableName": self.recipes_table, "Item": _recipe_item(recipe),
+                      "ConditionExpression": "attribute_not_exists(id)"}}],
+            [self._event("recipe.created", recipe)],
+            fault="recipes.create.committed")
 
-    async def replace(self, recipe: Recipe, *, expected_version: int | None = None) -> Recipe:
-        """Replace a recipe's content and bump its version; returns the stored recipe.
+    async def replace(self, recipe_id: str, change: Callable[[Recipe], Recipe], *,
+                      expected_version: int | None = None) -> Recipe:
+        """Replace a recipe's content with ``change(current)``; ``recipe.updated`` leaves with it.
 
-        Only the content fields are written: a whole-item put would write back the likes
-        counter as read before, losing every like that landed in between. With
-        ``expected_version``, PreconditionFailedError unless the stored version still is that.
-        NotFoundError if the recipe does not exist (never an upsert).
+        Only the content fields and the version are written: a whole-item put would write back
+        the likes counter as read, losing every like that landed in between. The write is
+        conditional on the version read, so the event carries exactly what was stored; a
+        concurrent change makes it read again (last writer wins), unless ``expected_version``
+        (If-Match) was given: then PreconditionFailedError. NotFoundError if the recipe does
+        not exist (never an upsert).
         """
-        content = recipe.model_dump(mode="json", include=set(CONTENT_FIELDS))
-        names = {f"#{name}": name for name in (*content, "version")}
-        values = {f":{k}": to_value(v) for k, v in content.items() if v is not None}
-        values[":one"] = to_value(1)
-        expression = "SET " + ", ".join(
-            [f"#{k} = :{k}" for k, v in content.items() if v is not None]
-            + ["#version = #version + :one"]
-        )
-        if absent := [f"#{k}" for k, v in content.items() if v is None]:
-            expression += " REMOVE " + ", ".join(absent)
-        condition = "attribute_exists(id)"
-        if expected_version is not None:
-            condition += " AND #version = :expected"
-            values[":expected"] = to_value(expected_version)
-        try:
-            response = await self.dynamodb.update_item(
-                TableName=self.recipes_table,
-                Key=_key(recipe.id),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                await self.get(recipe.id)  # NotFoundError if it was deleted meanwhile
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            current = await self.get(recipe_id)
+            if expected_version is not None and expected_version != current.version:
                 raise PreconditionFailedError(
-                    "the recipe changed since you read it; fetch it again"
-                ) from None
-            raise
-        return _recipe(response["Attributes"])
+                    f"If-Match is version {expected_version}, "
+                    f"the recipe is at version {current.version}")
+            recipe = change(current)
+            content = recipe.model_dump(mode="json", include=set(CONTENT_FIELDS))
+            names = {f"#{name}": name for name in (*content, "version")}
+            values = {f":{k}": to_value(v) for k, v in content.items() if v is not None}
+            values |= {":version": to_value(recipe.version), ":read": to_value(current.version)}
+            expression = "SET " + ", ".join(
+                [f"#{k} = :{k}" for k, v in content.items() if v is not None]
+                + ["#version = :version"])
+            if absent := [f"#{k}" for k, v in content.items() if v is None]:
+                expression += " REMOVE " + ", ".join(absent)
+            update = {"Update": {
+                "TableName": self.recipes_table, "Key": _key(recipe_id),
+                "UpdateExpression": expression,
+                "ConditionExpression": "attribute_exists(id) AND #version = :read",
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+            if await self._committed([update], self._event("recipe.updated", recipe),
+                                     fault="recipes.update.committed"):
+                return recipe
+        raise ConflictError("the recipe keeps changing; try again")
 
-    async def delete(self, recipe_id: str) -> None:
-        """Delete a recipe; NotFoundError if it is already gone."""
+    async def delete(self, recipe_id: str, check: Callable[[Recipe], None]) -> Recipe:
+        """Delete a recipe once ``check(current)`` passes; ``recipe.deleted`` leaves with it.
+
+        Conditional on the version read, so the event names the version that was deleted.
+        NotFoundError if it is already gone.
+        """
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            current = await self.get(recipe_id)
+            check(current)
+            delete = {"Delete": {
+                "TableName": self.recipes_table, "Key": _key(recipe_id),
+                "ConditionExpression": "attribute_exists(id) AND #version = :read",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":read": to_value(current.version)}}}
+            if await self._committed([delete], self._event("recipe.deleted", current),
+                                     fault="recipes.delete.committed"):
+                return current
+        raise ConflictError("the recipe keeps changing; try again")
+
+    async def _committed(self, writes: list[dict[str, Any]], event: CloudEvent, *,
+                         fault: str) -> bool:
+        """Commit ``writes`` with ``event``; False if the item changed since it was read."""
         try:
-            await self.dynamodb.delete_item(
-                TableName=self.recipes_table,
-                Key=_key(recipe_id),
-                ConditionExpression="attribute_exists(id)",
-            )
+            await self.outbox.commit(writes, [event], fault=fault)
         except ClientError as exc:
-            if _condition_failed(exc):
-                raise NotFoundError(f"recipe {recipe_id} does not exist") from None
+            reasons = cancellation_reasons(exc)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
             raise
+        return True
+
+    def _event(self, name: str, recipe: Recipe) -> CloudEvent:
+        return RECIPE_EVENTS.event(name, recipe.model_dump(mode="json"), subject=recipe.id)
 
     async def list_page(
         self, sort: RecipeSort, *, limit: int, after: dict[str, Any] | None
@@ -193,10 +226,12 @@ class RecipeStore:
         return await self._toggle(recipe_id, user_id, like=False)
 
     async def _toggle(self, recipe_id: str, user_id: str, *, like: bool) -> tuple[int, bool]:
-        # One transaction: the like row and the counter move together or not at all.
+        # One transaction: the like row, the counter and the event move together or not at all.
         #   [0] like row    Put if absent (like) / Delete if present (unlike)
-        #   [1] recipe      ADD likes +-1, only if the recipe exists
-        # Cancelled on [0] alone means "already in that state": a no-op, not an error.
+        #   [1] recipe      ADD likes +-1, only if the recipe exists and the count is as read
+        #   [2] outbox      recipe.liked / recipe.unliked with the new count
+        # Cancelled on [0] means "already in that state": a no-op, not an error. On [1] the
+        # recipe is gone (404) or another like moved the count first: read it again.
         key = {"recipe_id": {"S": recipe_id}, "user_id": {"S": user_id}}
         row: dict[str, Any]
         if like:
@@ -205,25 +240,35 @@ class RecipeStore:
         else:
             row = {"Delete": {"TableName": self.likes_table, "Key": key,
                               "ConditionExpression": "attribute_exists(user_id)"}}
-        counter = {"Update": {
-            "TableName": self.recipes_table,
-            "Key": _key(recipe_id),
-            "UpdateExpression": "ADD likes :delta",
-            "ConditionExpression": "attribute_exists(id)",
-            "ExpressionAttributeValues": {":delta": {"N": "1" if like else "-1"}},
-        }}
-        try:
-            await self.dynamodb.transact_write_items(TransactItems=[row, counter])
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        delta = 1 if like else -1
+        for attempt in range(LIKE_ATTEMPTS):
+            seen = (await self.get(recipe_id)).likes
+            counter = {"Update": {
+                "TableName": self.recipes_table,
+                "Key": _key(recipe_id),
+                "UpdateExpression": "ADD likes :delta",
+                "ConditionExpression": "attribute_exists(id) AND likes = :seen",
+                "ExpressionAttributeValues": {":delta": to_value(delta), ":seen": to_value(seen)},
+            }}
+            name = "recipe.liked" if like else "recipe.unliked"
+            event = RECIPE_EVENTS.event(name, {"id": recipe_id, "likes": seen + delta},
+                                        subject=recipe_id)
+            try:
+                await self.outbox.commit([row, counter], [event],
+                                         fault=f"recipes.{'like' if like else 'unlike'}.committed")
+            except ClientError as exc:
+                reasons = cancellation_reasons(exc)
+                if not reasons:
+                    raise
+                if reasons[0] == "ConditionalCheckFailed":
+                    return (await self.get(recipe_id)).likes, False
+                if reasons[1] == "ConditionalCheckFailed":
+                    # Full jitter keeps many likers of one recipe from colliding in lockstep.
+                    await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+                    continue
                 raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise NotFoundError(f"recipe {recipe_id} does not exist") from None
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return (await self.get(recipe_id)).likes, False
-            raise
-        return (await self.get(recipe_id)).likes, True
+            return seen + delta, True
+        raise ConflictError("the recipe's likes keep changing; try again")
 
     async def likers(self, recipe_id: str) -> list[str]:
         """Ids of the users who like a recipe."""
@@ -343,7 +388,7 @@ class SearchIndex:
                 ExpressionAttributeValues={":version": to_value(version)},
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True

@@ -6,17 +6,21 @@ from typing import Any
 
 from services.recipes.consumers import SearchIndexer
 from services.recipes.settings import RecipesSettings
-from services.recipes.store import RecipeStore, SearchIndex
+from services.recipes.store import RECIPE_EVENTS, RecipeStore, SearchIndex
+from shared.outbox import open_outbox
+from shared.relay import OutboxRelay, outbox_relay
 from shared.worker import SqsWorker, consumer, serve
 
 
-async def build(aws: Any, resources: Any) -> list[SqsWorker[Any]]:
+async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
     dynamodb = await aws.client("dynamodb")
     store = RecipeStore(dynamodb, recipes_table=resources.table("recipes"),
-                        likes_table=resources.table("recipe-likes"))
+                        likes_table=resources.table("recipe-likes"),
+                        outbox=await open_outbox(aws, resources, RECIPE_EVENTS))
     indexer = SearchIndexer(SearchIndex(dynamodb, resources.table("recipe-search")), store)
     return [await consumer(aws, resources, "recipes-search-index", indexer,
-                           idempotency_table="recipes-idempotency")]
+                           idempotency_table="recipes-idempotency"),
+            await outbox_relay(aws, resources, "recipes")]
 
 
 if __name__ == "__main__":

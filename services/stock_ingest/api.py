@@ -24,12 +24,9 @@ from services.stock_ingest.settings import StockIngestSettings
 from services.stock_ingest.store import TickArchive, TickStore
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import (
-    AwsUnavailableError,
     ProblemError,
-    PublishError,
     UnprocessableError,
 )
-from shared.events import EventPublisher
 from shared.http import from_state
 
 router = APIRouter(prefix="/stocks", tags=["stocks"])
@@ -37,7 +34,6 @@ router = APIRouter(prefix="/stocks", tags=["stocks"])
 
 Store = Annotated[TickStore, from_state("store")]
 Archive = Annotated[TickArchive, from_state("archive")]
-Events = Annotated[EventPublisher, from_state("events")]
 Settings = Annotated[StockIngestSettings, from_state("settings")]
 
 
@@ -68,15 +64,14 @@ TICKS_BODY = {
         "its own: good ones are recorded, bad ones reported by index. A tick without `id` gets "
         "one derived from its content, so a retried request is deduplicated end to end. "
         "202 comes only once every accepted tick is in the archive and the table and its "
-        "events are published."
+        "events are committed to the outbox (published within about a second)."
     ),
     openapi_extra={"requestBody": TICKS_BODY},
     responses={400: {"description": "Not JSON"},
                413: {"description": "Body larger than 512 KiB"},
                422: {"description": "No valid tick, or not a tick body"}},
 )
-async def record_ticks(request: Request, store: Store, archive: Archive,
-                       events: Events) -> TickReceipt:
+async def record_ticks(request: Request, store: Store, archive: Archive) -> TickReceipt:
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -93,17 +88,14 @@ async def record_ticks(request: Request, store: Store, archive: Archive,
                                           and "ticks" in body))
     batch_id = batch_id_of(batch.ticks)
     groups = logic.by_symbol(batch.ticks)
-    # Durable first (archive and table), then counted and announced; each step at once.
-    # A failure after the first answers 503: the client's retry repeats every step without
-    # a second effect (same keys, a batch id counted once, the same event ids).
+    # Durable first (archive and table), then counted and announced together: each symbol's
+    # statistics and its event commit in one transaction (the outbox). A failure on the way
+    # answers 503: the client's retry repeats every step without a second effect (same keys,
+    # a batch id counted once, the same event ids).
     await asyncio.gather(archive.put(batch_id, batch.ticks),
                          store.record(batch.ticks, received_at))
-    try:
-        await asyncio.gather(
-            store.count(batch_id, [logic.SymbolBatch.of(s, t) for s, t in groups.items()]),
-            events.publish(logic.recorded_events(batch_id, groups)))
-    except PublishError as exc:
-        raise AwsUnavailableError(f"ticks recorded but not announced: {exc}") from None
+    events = {e.subject: e for e in logic.recorded_events(batch_id, groups)}
+    await store.count(batch_id, [logic.SymbolBatch.of(s, t) for s, t in groups.items()], events)
     return TickReceipt(accepted=len(batch.ticks), duplicates=batch.duplicates,
                        rejected=batch.rejected, batch_id=batch_id)
 

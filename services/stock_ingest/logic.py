@@ -14,10 +14,12 @@ from services.stock_ingest.models import (
     TicksRecorded,
 )
 from shared.errors import UnprocessableError
-from shared.events import CloudEvent, derived_event_id, event_type, new_event
+from shared.events import CloudEvent, derived_event_id
+from shared.outbox import EventSource
 
-SOURCE = "regatta/stock-ingest"
-TICKS_RECORDED = event_type("stock-ingest", "stock.ticks.recorded")
+TICK_EVENTS = EventSource(service="stock-ingest", topic="stock-ticks.fifo")
+SOURCE = TICK_EVENTS.source
+TICKS_RECORDED = TICK_EVENTS.type_of("stock.ticks.recorded")
 # Tick keys start with the year's digits: these bounds lie below and above every one of them.
 LOWEST_KEY, HIGHEST_KEY = "0", "9"
 
@@ -47,9 +49,8 @@ def recorded_events(batch_id: str, groups: dict[str, list[Tick]]) -> list[CloudE
     five minutes and the trend consumer skips event ids it has applied.
     """
     return [
-        new_event(
-            SOURCE,
-            TICKS_RECORDED,
+        TICK_EVENTS.event(
+            "stock.ticks.recorded",
             TicksRecorded(
                 symbol=symbol,
                 batch_id=batch_id,

@@ -8,11 +8,12 @@ from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
 from services.stock_ingest.api import router
+from services.stock_ingest.logic import TICK_EVENTS
 from services.stock_ingest.models import TickBatchCreate, TickCreate
 from services.stock_ingest.settings import StockIngestSettings
 from services.stock_ingest.store import TickArchive, TickStore
-from shared.events import EventPublisher
 from shared.http import ServiceSpec, create_app, table_ready
+from shared.outbox import open_outbox
 
 
 async def on_startup(app: FastAPI) -> None:
@@ -20,11 +21,10 @@ async def on_startup(app: FastAPI) -> None:
     app.state.store = TickStore(await aws.client("dynamodb"),
                                 ticks_table=resources.table("stock-ticks"),
                                 symbols_table=resources.table("stock-symbols"),
+                                outbox=await open_outbox(aws, resources, TICK_EVENTS),
                                 write_concurrency=settings.write_concurrency)
     app.state.archive = TickArchive(await aws.client("s3"), resources.bucket("stock-archive"),
                                     fetch_concurrency=settings.candles_fetch_concurrency)
-    app.state.events = EventPublisher(await aws.client("sns"),
-                                      resources.topic_arn("stock-ticks.fifo"))
 
 
 def with_tick_schemas(app: FastAPI) -> FastAPI:
@@ -54,7 +54,7 @@ def build_app(settings: StockIngestSettings | None = None) -> FastAPI:
             routers=[router],
             on_startup=on_startup,
             ready_check=table_ready("stock-ticks"),
-            clients=("dynamodb", "sns", "s3"),
+            clients=("dynamodb", "s3"),
             description="Record stock ticks: raw archive in S3, curated ticks in DynamoDB, "
                         "one event per symbol and request; tick history and SQL candles.",
             # 500 ticks with every optional field are about 230 KB.

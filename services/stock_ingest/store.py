@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from shared.dynamo import (
     CursorError,
     batch_get,
     batch_write,
+    cancellation_reasons,
     from_item,
     query_page,
     start_key,
@@ -24,6 +25,9 @@ from shared.dynamo import (
     to_value,
 )
 from shared.errors import AwsUnavailableError
+from shared.events import CloudEvent
+from shared.faults import fault_point
+from shared.outbox import Outbox
 
 TICK_KEYS = {"symbol", "tick_key"}
 STATISTICS_ATTEMPTS = 6
@@ -52,9 +56,10 @@ def _summary(item: dict[str, Any]) -> SymbolSummary:
 class TickStore:
     """Curated ticks (one item per tick) and per-symbol statistics, in the service's tables."""
 
-    def __init__(self, dynamodb: Any, *, ticks_table: str, symbols_table: str,
+    def __init__(self, dynamodb: Any, *, ticks_table: str, symbols_table: str, outbox: Outbox,
                  write_concurrency: int = 4) -> None:
         self.dynamodb = dynamodb
+        self.outbox = outbox
         self.ticks_table = ticks_table
         self.symbols_table = symbols_table
         self.write_concurrency = write_concurrency
@@ -66,30 +71,35 @@ class TickStore:
         await batch_write(self.dynamodb, {self.ticks_table: requests},
                           concurrency=self.write_concurrency)
 
-    async def count(self, batch_id: str, batches: Sequence[logic.SymbolBatch]) -> None:
-        """Add a request's ticks to its symbols' statistics, once per batch id.
+    async def count(self, batch_id: str, batches: Sequence[logic.SymbolBatch],
+                    events: Mapping[str, CloudEvent]) -> None:
+        """Add a request's ticks to its symbols' statistics, once per batch id, and queue each
+        symbol's ``stock.ticks.recorded`` event (``events`` by symbol) with its count.
 
-        One consistent read of every symbol's row, then one write per symbol, conditional on
-        the version read. A row remembers the last `RECENT_BATCHES` batch ids it counted, so a
-        retried request is not counted twice. A symbol whose row moved meanwhile (a
-        concurrent request) is read and written again.
+        One consistent read of every symbol's row, then one transaction per symbol: the row,
+        conditional on the version read, and the symbol's event in the outbox. A row remembers
+        the last `RECENT_BATCHES` batch ids it counted, so a retried request is neither counted
+        nor announced twice. A symbol whose row moved meanwhile (a concurrent request) is read
+        and written again.
         """
         pending = list(batches)
         for attempt in range(STATISTICS_ATTEMPTS):
             current = await self._rows([b.symbol for b in pending])
             written = await asyncio.gather(
-                *(self._count_one(batch_id, b, current.get(b.symbol)) for b in pending))
+                *(self._count_one(batch_id, b, current.get(b.symbol), events[b.symbol])
+                  for b in pending))
             pending = [b for b, done in zip(pending, written, strict=True) if not done]
             if not pending:
+                fault_point("stock.ticks.committed")
                 return
             await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
         raise AwsUnavailableError("symbol statistics kept changing under concurrent requests")
 
     async def _count_one(self, batch_id: str, batch: logic.SymbolBatch,
-                         row: dict[str, Any] | None) -> bool:
+                         row: dict[str, Any] | None, event: CloudEvent) -> bool:
         recent = row["recent_batches"] if row else []
         if batch_id in recent:
-            return True  # a retried request: counted already
+            return True  # a retried request: counted and announced already
         current = SymbolSummary.model_validate(row) if row else None
         version = row["version"] if row else 0
         item = {
@@ -97,17 +107,18 @@ class TickStore:
             "version": version + 1,
             "recent_batches": [*recent, batch_id][-RECENT_BATCHES:],
         }
+        put: dict[str, Any] = {
+            "TableName": self.symbols_table,
+            "Item": to_item(item),
+            "ConditionExpression": ("version = :version" if version
+                                    else "attribute_not_exists(symbol)"),
+        }
+        if version:
+            put["ExpressionAttributeValues"] = {":version": to_value(version)}
         try:
-            await self.dynamodb.put_item(
-                TableName=self.symbols_table,
-                Item=to_item(item),
-                ConditionExpression=("version = :version" if version
-                                     else "attribute_not_exists(symbol)"),
-                **({"ExpressionAttributeValues": {":version": to_value(version)}}
-                   if version else {}),
-            )
+            await self.outbox.commit([{"Put": put}], [event])
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if cancellation_reasons(exc) == ["ConditionalCheckFailed", None]:
                 return False
             raise
         return True

@@ -26,9 +26,13 @@ def stock_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def ingest_url(stack: LocalStack, stock_logs: Path) -> Iterator[str]:
-    """The URL of a stock-ingest API process."""
-    with ServiceProcess.api("services.stock_ingest.main:app", stack.env,
-                            log_path=stock_logs / "ingest.log") as api:
+    """The URL of a stock-ingest API process; its worker relays the events it commits."""
+    with (
+        ServiceProcess.api("services.stock_ingest.main:app", stack.env,
+                           log_path=stock_logs / "ingest.log") as api,
+        ServiceProcess.worker("services.stock_ingest.worker", stack.env,
+                              log_path=stock_logs / "ingest-worker.log"),
+    ):
         yield api.url
 
 

@@ -1,0 +1,196 @@
+"""The transactional outbox: an event leaves only with its committed change.
+
+A service never publishes to SNS itself. It commits its change and the events that change
+implies in one DynamoDB transaction, the events as items of its own outbox table; the outbox
+relay (`shared.relay`, running in the service's worker process) publishes committed items to
+SNS and then deletes them::
+
+    API / worker                         outbox table                  relay
+    ------------                         ------------                  -----
+    TransactWriteItems([change...,  ->   shard "0", seq <time>-<id>    Query shard in seq order
+                        outbox put...])   (nothing published yet)      PublishBatch (10 a call)
+    answer the client                                                  BatchWrite delete
+
+A process killed after the commit loses nothing: the items wait for the relay. A relay killed
+between publishing and deleting publishes those items again on its next turn (at least once;
+consumers are idempotent by event id and FIFO topics drop the same deduplication id).
+
+Declare a service's events once, as an `EventSource`, and build an `Outbox` from it::
+
+    RECIPES = EventSource(service="recipes", topic="recipes-events")
+    outbox = Outbox(dynamodb, resources.table("recipes-outbox"), RECIPES)
+    await outbox.commit([put_recipe], [RECIPES.event("recipe.created", data, subject=id)])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.events import CloudEvent, Notification, event_type, new_event
+from shared.faults import fault_point
+
+TRANSACTION_LIMIT = 100  # TransactWriteItems' item limit
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """A service's events: its CloudEvents ``source``, type prefix and the topic they go to."""
+
+    service: str
+    topic: str
+    alerts_topic: str | None = None
+
+    @property
+    def source(self) -> str:
+        return f"regatta/{self.service}"
+
+    def type_of(self, name: str) -> str:
+        """The full event type of ``name``, e.g. ``dev.regatta.recipes.recipe.created.v1``."""
+        return event_type(self.service, name)
+
+    def event(self, name: str, data: Any, *, subject: str, partitionkey: str | None = None,
+              event_id: str | None = None) -> CloudEvent:
+        """A new event of this source (the current correlation id rides along)."""
+        return new_event(self.source, self.type_of(name), data, subject=subject,
+                         partitionkey=partitionkey, event_id=event_id)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One committed message waiting for the relay, as stored in the outbox table."""
+
+    shard: str
+    seq: str
+    topic: str
+    body: str
+    committed_ms: int
+    event_type: str | None = None
+    subject: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_event(self) -> bool:
+        return self.event_type is not None
+
+    def key(self) -> dict[str, Any]:
+        return {"shard": {"S": self.shard}, "seq": {"S": self.seq}}
+
+    def item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {**self.key(), "topic": {"S": self.topic},
+                                "body": {"S": self.body},
+                                "committed_ms": {"N": str(self.committed_ms)}}
+        for name, value in (("event_type", self.event_type), ("subject", self.subject)):
+            if value is not None:
+                item[name] = {"S": value}
+        if self.attributes:
+            item["attributes"] = {"M": {k: {"S": v} for k, v in self.attributes.items()}}
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> OutboxMessage:
+        def text(name: str) -> str | None:
+            return item[name]["S"] if name in item else None
+
+        return cls(
+            shard=item["shard"]["S"], seq=item["seq"]["S"], topic=item["topic"]["S"],
+            body=item["body"]["S"], committed_ms=int(item["committed_ms"]["N"]),
+            event_type=text("event_type"), subject=text("subject"),
+            attributes={k: v["S"] for k, v in item.get("attributes", {}).get("M", {}).items()},
+        )
+
+    def to_event(self) -> CloudEvent:
+        return CloudEvent.model_validate_json(self.body)
+
+    def to_notification(self) -> Notification:
+        return Notification(subject=self.subject or "", message=self.body,
+                            attributes=dict(self.attributes))
+
+
+def outbox_table(service: str) -> str:
+    """The logical name of a service's outbox table in the topology."""
+    return f"{service}-outbox"
+
+
+def shard_of(aggregate: str, shards: int) -> str:
+    """The outbox shard of an aggregate: all its messages share one, so they stay in order."""
+    if shards == 1:
+        return "0"
+    digest = hashlib.blake2b(aggregate.encode(), digest_size=4).digest()
+    return str(int.from_bytes(digest, "big") % shards)
+
+
+class Outbox:
+    """Commits a change with the events it implies, in one DynamoDB transaction.
+
+    ``shards`` spreads the outbox over that many partitions (DynamoDB writes about 1,000 items
+    a second to one partition); an aggregate's messages always share a shard, in commit order.
+    """
+
+    def __init__(self, dynamodb: Any, table: str, source: EventSource, *,
+                 shards: int = 1) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.source = source
+        self.shards = shards
+        self._last_ns = 0
+
+    def _seq(self, suffix: str) -> tuple[str, int]:
+        # Strictly increasing within the process, so one commit's messages keep their order.
+        now = max(time.time_ns(), self._last_ns + 1)
+        self._last_ns = now
+        return f"{now:020d}-{suffix}", now // 1_000_000
+
+    def message(self, event: CloudEvent) -> OutboxMessage:
+        """The outbox message publishing ``event`` to the source's topic."""
+        aggregate = event.partitionkey or event.subject or event.id
+        seq, committed_ms = self._seq(event.id)
+        return OutboxMessage(
+            shard=shard_of(aggregate, self.shards), seq=seq, topic=self.source.topic,
+            body=event.to_json(), committed_ms=committed_ms, event_type=event.type)
+
+    def alert(self, notification: Notification, *, aggregate: str) -> OutboxMessage:
+        """The outbox message sending a plain-text ``notification`` to the alerts topic."""
+        if self.source.alerts_topic is None:
+            raise ValueError(f"{self.source.service} declares no alerts topic")
+        digest = hashlib.sha256(notification.message.encode()).hexdigest()[:16]
+        seq, committed_ms = self._seq(digest)
+        return OutboxMessage(
+            shard=shard_of(aggregate, self.shards), seq=seq, topic=self.source.alerts_topic,
+            body=notification.message, committed_ms=committed_ms,
+            subject=notification.subject, attributes=dict(notification.attributes))
+
+    def puts(self, messages: Sequence[OutboxMessage]) -> list[dict[str, Any]]:
+        """TransactWriteItems entries that put ``messages`` into the outbox."""
+        return [{"Put": {"TableName": self.table, "Item": m.item()}} for m in messages]
+
+    async def commit(self, writes: Sequence[dict[str, Any]], events: Sequence[CloudEvent] = (),
+                     *, alerts: Sequence[tuple[Notification, str]] = (),
+                     fault: str | None = None) -> None:
+        """Apply ``writes`` (TransactWriteItems entries) and queue ``events`` atomically.
+
+        ``alerts`` are (notification, aggregate) pairs for the source's alerts topic. The
+        outbox entries follow ``writes``, so a TransactionCanceledException's reasons keep the
+        indexes of ``writes``. ``fault`` names the fault point reached right after the commit.
+        """
+        messages = [self.message(e) for e in events]
+        messages += [self.alert(n, aggregate=a) for n, a in alerts]
+        items = [*writes, *self.puts(messages)]
+        if len(items) > TRANSACTION_LIMIT:
+            raise ValueError(f"a transaction holds at most {TRANSACTION_LIMIT} items, "
+                             f"not {len(items)}")
+        if len(items) == 1 and "Put" in items[0] and not writes:
+            await self.dynamodb.put_item(**items[0]["Put"])
+        else:
+            await self.dynamodb.transact_write_items(TransactItems=items)
+        if fault:
+            fault_point(fault)
+
+
+async def open_outbox(aws: Any, resources: Any, source: EventSource) -> Outbox:
+    """The outbox of ``source``'s service, in its own table (``<service>-outbox``)."""
+    return Outbox(await aws.client("dynamodb"), resources.table(outbox_table(source.service)),
+                  source, shards=aws.settings.outbox_shards)

@@ -1,0 +1,238 @@
+"""The outbox relay: publishes a service's committed outbox messages to SNS, then retires them.
+
+One relay runs in each service's worker process. Several may run (one per worker task): a
+lease item in the outbox table lets exactly one of them publish at a time, and another takes
+over within ``lease_seconds`` of the holder dying. Each turn the holder reads every shard in
+commit order (a consistent Query), publishes what it found in that order (PublishBatch, ten a
+call) and deletes it::
+
+    query shard -> publish -> [fault point outbox.relay.published] -> delete
+
+A relay that dies between publishing and deleting publishes those messages again when it (or
+its successor) next runs: at least once. Event ids do not change, so FIFO topics drop the
+second copy within five minutes and idempotent consumers skip it; plain-text alerts (e-mail)
+cannot be deduplicated, which is why that window is kept to one PublishBatch call.
+
+AWS failures never stop the relay: it logs them, backs off exponentially with jitter (up to
+``max_backoff``) and tries again; the messages wait in the table meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.aws import UNREACHABLE_ERRORS
+from shared.dynamo import batch_write
+from shared.errors import AwsUnavailableError, PublishError
+from shared.events import EventPublisher
+from shared.faults import fault_point
+from shared.logging import get_logger
+from shared.outbox import OutboxMessage, outbox_table
+
+log = get_logger("shared.relay")
+
+LEASE_KEY = {"shard": {"S": "#lease"}, "seq": {"S": "#lease"}}
+_RETRYABLE = (*UNREACHABLE_ERRORS, ClientError, PublishError, AwsUnavailableError)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by the nearest-rank method (0 if empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))]
+
+
+class OutboxRelay:
+    """Publishes one outbox table's messages to their topics until ``stop()``."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        publishers: Mapping[str, EventPublisher],
+        table: str,
+        *,
+        shards: int = 1,
+        batch: int = 100,
+        poll_seconds: float = 0.1,
+        idle_poll_seconds: float = 0.5,
+        lease_seconds: float = 15.0,
+        max_backoff: float = 10.0,
+        stats_path: str | None = None,
+        name: str = "relay",
+    ) -> None:
+        self.dynamodb = dynamodb
+        self.publishers = dict(publishers)
+        self.table = table
+        self.shards = [str(s) for s in range(shards)]
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.idle_poll_seconds = idle_poll_seconds
+        self.lease_seconds = lease_seconds
+        self.max_backoff = max_backoff
+        self.stats_path = stats_path
+        self.name = name
+        self.owner = uuid.uuid4().hex
+        self.published = 0
+        self.lags_ms: list[float] = []
+        self._lease_until = 0.0
+        self._stopping = asyncio.Event()
+        self._rng = random.Random()
+
+    def stop(self) -> None:
+        """Finish the current turn, give up the lease and return from ``run``."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Relay until stopped; AWS failures are retried with backoff, never raised."""
+        log.info("relay.started", relay=self.name, table=self.table)
+        failures = 0
+        pause = self.poll_seconds
+        while not self.stopping:
+            try:
+                if not await self._hold_lease():
+                    await self._sleep(self.lease_seconds / 3)
+                    continue
+                found = await self.drain_once()
+                failures = 0
+            except _RETRYABLE as exc:
+                failures += 1
+                delay = self._rng.uniform(0, min(self.max_backoff, 0.2 * 2**failures))
+                log.warning("relay.failed", relay=self.name, error=type(exc).__name__,
+                            detail=str(exc)[:200], retry_in=round(delay, 2))
+                await self._sleep(delay)
+                continue
+            # Busy: go again at once. Idle: poll at `poll_seconds`, slowing to the idle pace.
+            pause = 0.0 if found else min(self.idle_poll_seconds,
+                                          max(self.poll_seconds, pause * 1.5))
+            if pause:
+                await self._sleep(pause)
+        await self._release_lease()
+        self._write_stats()
+        log.info("relay.stopped", relay=self.name, published=self.published,
+                 **self.lag_summary())
+
+    async def drain_once(self) -> int:
+        """Publish and retire up to ``batch`` messages of every shard; how many it published."""
+        total = 0
+        for shard in self.shards:
+            response = await self.dynamodb.query(
+                TableName=self.table,
+                KeyConditionExpression="#shard = :shard",
+                ExpressionAttributeNames={"#shard": "shard"},
+                ExpressionAttributeValues={":shard": {"S": shard}},
+                ConsistentRead=True,
+                Limit=self.batch,
+            )
+            messages = [OutboxMessage.from_item(i) for i in response["Items"]]
+            if messages:
+                await self._publish(messages)
+                total += len(messages)
+        return total
+
+    async def _publish(self, messages: list[OutboxMessage]) -> None:
+        # Runs of one topic and kind keep the commit order across the batch.
+        for (topic, is_event), run in groupby(messages, key=lambda m: (m.topic, m.is_event)):
+            publisher = self.publishers[topic]
+            chunk = list(run)
+            if is_event:
+                await publisher.publish([m.to_event() for m in chunk])
+            else:
+                await publisher.notify([m.to_notification() for m in chunk])
+        fault_point("outbox.relay.published")
+        await batch_write(self.dynamodb, {self.table: [
+            {"DeleteRequest": {"Key": m.key()}} for m in messages]})
+        now_ms = time.time() * 1000
+        self.lags_ms += [now_ms - m.committed_ms for m in messages]
+        del self.lags_ms[:-100_000]
+        self.published += len(messages)
+        log.info("relay.published", relay=self.name, count=len(messages),
+                 lag_ms=round(now_ms - messages[0].committed_ms, 1))
+
+    async def _hold_lease(self) -> bool:
+        now = time.time()
+        if now < self._lease_until - self.lease_seconds * 2 / 3:
+            return True  # renewed less than a third of a lease ago
+        try:
+            await self.dynamodb.put_item(
+                TableName=self.table,
+                Item={**LEASE_KEY, "owner": {"S": self.owner},
+                      "expires": {"N": f"{now + self.lease_seconds:.3f}"}},
+                ConditionExpression="attribute_not_exists(#owner) OR #owner = :me"
+                                    " OR expires < :now",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": self.owner},
+                                           ":now": {"N": f"{now:.3f}"}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            if self._lease_until:
+                log.info("relay.lease_lost", relay=self.name)
+            self._lease_until = 0.0
+            return False
+        if not self._lease_until:
+            log.info("relay.lease_taken", relay=self.name)
+        self._lease_until = now + self.lease_seconds
+        return True
+
+    async def _release_lease(self) -> None:
+        if not self._lease_until:
+            return
+        try:
+            await self.dynamodb.delete_item(
+                TableName=self.table, Key=LEASE_KEY, ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": self.owner}})
+        except _RETRYABLE as exc:  # the lease expires by itself
+            log.warning("relay.release_failed", relay=self.name, error=type(exc).__name__)
+        self._lease_until = 0.0
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    def lag_summary(self) -> dict[str, float]:
+        """Commit-to-publish lag of the messages relayed so far: p50, p99 and max in ms."""
+        lags = self.lags_ms
+        return {"lag_p50_ms": round(percentile(lags, 0.5), 1),
+                "lag_p99_ms": round(percentile(lags, 0.99), 1),
+                "lag_max_ms": round(max(lags, default=0.0), 1)}
+
+    def _write_stats(self) -> None:
+        if not self.stats_path:
+            return
+        path = Path(self.stats_path)
+        document = {"published": self.published, **self.lag_summary(),
+                    "lags_ms": [round(x, 1) for x in self.lags_ms]}
+        partial = path.with_name(f".{path.name}.tmp")
+        partial.write_text(json.dumps(document))
+        partial.replace(path)
+
+
+async def outbox_relay(aws: Any, resources: Any, service: str) -> OutboxRelay:
+    """The relay of ``service``'s outbox, publishing to the topics the service owns."""
+    sns = await aws.client("sns")
+    settings = aws.settings
+    publishers = {topic: EventPublisher(sns, resources.topic_arn(topic))
+                  for topic in resources.topology.owned_by(service)["topics"]}
+    return OutboxRelay(
+        await aws.client("dynamodb"), publishers, resources.table(outbox_table(service)),
+        shards=settings.outbox_shards, poll_seconds=settings.outbox_poll_seconds,
+        idle_poll_seconds=settings.outbox_idle_poll_seconds,
+        stats_path=settings.outbox_stats_path, name=f"{service}-relay")
