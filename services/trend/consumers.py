@@ -65,8 +65,10 @@ class TrendUpdater:
                 continue
             lanes.setdefault(data.symbol, []).append((index, event, data))
 
-        loaded = await self.store.load(
-            list(lanes), [event.key for lane in lanes.values() for _, event, _ in lane])
+        # The same event twice in one receive (a producer's retry, a redelivery) is one key:
+        # BatchGetItem refuses a list with repeated keys, and would fail the whole batch.
+        loaded = await self.store.load(list(lanes), list(dict.fromkeys(
+            event.key for lane in lanes.values() for _, event, _ in lane)))
         updates: list[tuple[SymbolUpdate, list[int]]] = []
         for symbol, lane in lanes.items():
             stored = loaded.states.get(symbol)
@@ -77,7 +79,7 @@ class TrendUpdater:
             update = SymbolUpdate(symbol, stored.version if stored else 0, engine)
             indexes = []
             for index, event, data in lane:
-                if event.key in loaded.applied:
+                if event.key in loaded.applied or event.key in update.event_keys:
                     outcomes[index] = Outcome.DUPLICATE
                     continue
                 update.signals += logic.advance(engine, data.ticks)
