@@ -197,7 +197,8 @@ def procfile_processes(env: dict[str, str], logs: Path) -> list[Proc]:
 
 
 def points_of(proc: Proc) -> list[str]:
-    return [*API_POINTS.get(proc.name, []), RELAY_POINT]
+    """The fault points ``proc`` can reach: its API's commits, or a worker's outbox relay."""
+    return API_POINTS.get(proc.name, []) if proc.kind == "api" else [RELAY_POINT]
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,6 +214,7 @@ class Ledger:
     server_errors: list[str] = field(default_factory=list)  # 5xx other than 503
     recipes_created: set[str] = field(default_factory=set)
     recipes_deleted: set[str] = field(default_factory=set)
+    recipes_delete_tried: set[str] = field(default_factory=set)
     recipe_versions: dict[str, int] = field(default_factory=dict)
     meetings_confirmed: set[str] = field(default_factory=set)
     decisions: dict[str, str] = field(default_factory=dict)  # meeting id -> last status
@@ -306,6 +308,7 @@ class Load:
                     mine.pop(rid, None)
             elif roll < 0.6:
                 rid = self.rng.choice(list(mine))
+                self.ledger.recipes_delete_tried.add(rid)  # an unanswered delete may commit
                 r = await call(self.http, self.ledger, "recipes.delete", "DELETE",
                                f"{base}/recipes/{rid}", headers=self.auth(user))
                 if r is not None and r.status_code in (204, 404):
@@ -517,7 +520,7 @@ class Duplicator:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.drain()
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1)
 
     async def close(self) -> None:
         sqs, sns = await self.aws.client("sqs"), await self.aws.client("sns")
@@ -544,7 +547,7 @@ class Chaos:
         self.kills[proc.name] += 1
         await asyncio.sleep(self.rng.uniform(0.2, 3.0))
         point = None
-        if self.kills.total() % 2 == 0:
+        if self.kills.total() % 2 == 0 and points_of(proc):
             point = f"{self.rng.choice(points_of(proc))}@{self.rng.randint(1, 3)}"
             self.armed[point.partition("@")[0]] += 1
         await asyncio.to_thread(proc.start, point)
@@ -635,8 +638,8 @@ async def reconcile(aws: AwsClients, stack: LocalStack, ledger: Ledger, dup: Dup
                           f"its tokens (missing {len(index_tokens(recipe) - rows.get(rid, set()))},"
                           f" extra {len(rows.get(rid, set()) - index_tokens(recipe))})")
     for rid in ledger.recipes_created - set(recipes):
-        if rid not in ledger.recipes_deleted:
-            f.lost.append(f"recipe {rid}: created (201) but not in the table")
+        if rid not in ledger.recipes_delete_tried:
+            f.lost.append(f"recipe {rid}: created (201), never deleted, not in the table")
         if rows.get(rid):
             f.lost.append(f"recipe {rid}: deleted but still in the search index")
     for rid, version in ledger.recipe_versions.items():
@@ -780,6 +783,10 @@ async def reconcile(aws: AwsClients, stack: LocalStack, ledger: Ledger, dup: Dup
                           f"attempt {job.get('attempt')}")
     await media.aclose()
 
+    for name, count in (await outbox_backlog(aws, stack)).items():
+        if count:
+            f.stuck.append(f"{name}: {count} events committed, never relayed")
+
     # Dead-letter queues.
     sqs = await aws.client("sqs")
     for name in load_topology().queues:
@@ -800,6 +807,32 @@ def _close(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is b
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
+async def all_ready(http: httpx.AsyncClient, urls: dict[str, str]) -> bool:
+    """Every API answers GET /readyz with 200."""
+    for url in urls.values():
+        try:
+            if (await http.get(f"{url}/readyz", timeout=5)).status_code != 200:
+                return False
+        except httpx.TransportError:
+            return False
+    return True
+
+
+async def outbox_backlog(aws: AwsClients, stack: LocalStack) -> dict[str, int]:
+    """Items waiting in each service's outbox table (tables named ``*-outbox``, if any)."""
+    dynamodb, backlog = await aws.client("dynamodb"), {}
+    for name in load_topology().tables:
+        if name.endswith("-outbox"):
+            # The relay's lease item (shard "#lease") is no event.
+            response = await dynamodb.scan(
+                TableName=stack.resources.table(name), Select="COUNT", ConsistentRead=True,
+                FilterExpression="NOT begins_with(#shard, :hash)",
+                ExpressionAttributeNames={"#shard": "shard"},
+                ExpressionAttributeValues={":hash": {"S": "#"}})
+            backlog[name] = int(response["Count"])
+    return backlog
 
 
 def fault_points_triggered(workdir: Path) -> Counter[str]:
@@ -872,14 +905,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 depths = await queue_depths(aws, stack)
                 busy = {q: n for q, n in depths.items() if n and not q.endswith("dlq")
                         and not q.endswith("dlq.fifo")}
-                jobs_running = False
-                for guid in ledger.media_uploaded:
+                jobs_running = not await all_ready(load.http, urls)
+                for guid in ledger.media_uploaded if not jobs_running else ():
                     job = (await load.http.get(f"{urls['media-jobs']}/media/jobs/{guid}")).json()
                     jobs_running |= job.get("status") not in ("complete", "error")
+                busy |= {t: n for t, n in (await outbox_backlog(aws, stack)).items() if n}
                 quiet = quiet + 1 if not busy and not jobs_running else 0
                 if quiet >= 5:
                     break
             settle_seconds = time.monotonic() - settle_began
+            for _ in range(120):  # the checks read through the APIs
+                if await all_ready(load.http, urls):
+                    break
+                await asyncio.sleep(1)
             await dup.drain()
             stop.set()
             await asyncio.gather(*background)
