@@ -12,9 +12,9 @@ Procfile (the gateway aside) as its own process pointed at the proxy. Then, for 
   batches go to POST /stocks/ticks (each batch retried until accepted, as the producer does);
   a few tiny media jobs run, and a broken upload's failed job is retried by an admin;
 - kills: ``--kills`` SIGKILLs of random API and worker processes at random moments, each
-  restarted after a short pause; every other restart arms a fault point of that process
-  (``REGATTA_FAULT_POINTS``: the process dies the next time it reaches the point, e.g. just
-  after a write committed) and the process is restarted clean when it dies;
+  restarted after a short pause with one of its fault points armed (``REGATTA_FAULT_POINTS``:
+  the process dies the first or second time it reaches the point, e.g. just after a write
+  committed, or a relay just after SNS accepted a batch) and is restarted clean when it dies;
 - the AWS endpoint misbehaves: throttling errors in each protocol's own format, 503s,
   connections reset before a request is forwarded and after it was applied, and
   ``--blackouts`` outages of 2-10 s (connections refused, or held unanswered and dropped);
@@ -131,6 +131,7 @@ class Proc:
         self.starts += 1
         if first:  # before the load: it must come up (a busy machine imports slowly)
             self.service.start(timeout=300)
+            self.expected_down = False
             return
         # Not ready in time (an outage, or an armed point hit at once): the monitor sees it.
         with contextlib.suppress(RuntimeError):
@@ -384,7 +385,8 @@ class Load:
                               "id": f"{symbol}-{seq}", "price": round(price, 4),
                               "volume": self.rng.randint(1, 500)})
                 seq, at = seq + 1, at + timedelta(seconds=1)
-            give_up = time.monotonic() + 90
+            # A batch in hand is sent until accepted, for a while past the load's end.
+            give_up = max(time.monotonic(), self.deadline) + 90
             while True:  # as the producer: the same request again until it is accepted
                 r = await call(self.http, self.ledger, "stock.ticks", "POST",
                                f"{base}/stocks/ticks", json={"ticks": batch})
@@ -406,7 +408,7 @@ class Load:
             if not self.running():
                 break
             ticket = None
-            for _ in range(10):
+            for _ in range(30):  # a restarting API can take a while on a busy machine
                 r = await call(self.http, self.ledger, "media.upload", "POST",
                                f"{base}/media/uploads", headers=self.auth("alice"),
                                json={"filename": f"chaos-{kind}.mp4", "size": path.stat().st_size})
@@ -418,7 +420,7 @@ class Load:
                 continue
             self.ledger.media_jobs[ticket["guid"]] = kind
             plan = ticket["upload"]
-            for _ in range(10):
+            for _ in range(30):
                 r = await call(self.http, self.ledger, "media.put", "PUT", plan["url"],
                                content=path.read_bytes(), headers=plan["headers"])
                 if r is not None and r.status_code == 200:
@@ -547,8 +549,8 @@ class Chaos:
         self.kills[proc.name] += 1
         await asyncio.sleep(self.rng.uniform(0.2, 3.0))
         point = None
-        if self.kills.total() % 2 == 0 and points_of(proc):
-            point = f"{self.rng.choice(points_of(proc))}@{self.rng.randint(1, 3)}"
+        if points_of(proc):
+            point = f"{self.rng.choice(points_of(proc))}@{self.rng.randint(1, 2)}"
             self.armed[point.partition("@")[0]] += 1
         await asyncio.to_thread(proc.start, point)
 
@@ -860,7 +862,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         env = {**stack.env, "AWS_ENDPOINT_URL": proxy.url, "LOG_LEVEL": args.log_level,
                "WORKER_STOP_TIMEOUT": "5"}
         procs = procfile_processes(env, workdir)
-        await asyncio.gather(*(asyncio.to_thread(p.start, first=True) for p in procs))
+        # Each process starts with one of its fault points armed for its 2nd-6th reach, so
+        # every placed point fires early while the load runs (then the monitor restarts it).
+        chaos_rng = random.Random(args.seed + 1)
+        await asyncio.gather(*(asyncio.to_thread(
+            p.start, f"{chaos_rng.choice(points_of(p))}@{chaos_rng.randint(2, 6)}"
+            if points_of(p) else None, first=True) for p in procs))
         urls = {p.name: p.service.url for p in procs if p.kind == "api"}
         from services.media_jobs.testclips import TINY, make_clip
 
@@ -879,6 +886,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             began = time.monotonic()
             load = Load(urls, tokens, ledger, rng, began + args.seconds, workdir)
             chaos = Chaos(procs, proxy, rng)
+            chaos.armed.update(p.armed.partition("@")[0] for p in procs if p.armed)
             stop = asyncio.Event()
             proxy.rates = FaultRates(throttle=args.throttle, unavailable=args.throttle / 2,
                                      reset_before=args.throttle / 2, reset_after=args.throttle / 4)
