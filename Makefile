@@ -10,7 +10,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media chaos install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media nlu-corpus chaos install clean
 
 install: $(STAMP)
 
@@ -69,6 +69,9 @@ bench-stock: $(STAMP)
 
 bench-media: $(STAMP)
 	@$(PY) bench/bench_media.py
+
+nlu-corpus: $(STAMP)
+	@$(PY) bench/nlu_corpus.py
 
 # The fault suite: mixed load while processes are killed and AWS misbehaves, then the
 # reconciliation table (lost, duplicated, stuck, DLQ). Options: make chaos ARGS="--seconds 60".

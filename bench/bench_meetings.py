@@ -26,6 +26,7 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import bench_nlu  # noqa: E402
+from bench.loadgen import outbox_report  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
 from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
 from shared.emulator import Emulator  # noqa: E402
@@ -208,9 +210,11 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
                                    admin_user.password))["AccessToken"]
         # Opening at 8 leaves room for the seeded 8:00 meetings before the users' slots.
         env = {**stack.env, "LOG_LEVEL": "WARNING", "MEETINGS_OPENS": "08:00"}
+        relay_stats = Path(tempfile.mkdtemp(prefix="bench-meetings-")) / "outbox.json"
         with (
             ServiceProcess.api("services.meetings.main:app", env) as api,
-            ServiceProcess.worker("services.meetings.worker", env) as worker,
+            ServiceProcess.worker("services.meetings.worker",
+                                  {**env, "OUTBOX_STATS_PATH": str(relay_stats)}) as worker,
         ):
             meter = CpuMeter({"API": api.process.pid, "worker": worker.process.pid,
                               "emulator": emulator.process.pid})
@@ -234,6 +238,7 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
     for line in (*report("paced", *paced, think_ms), *report("saturated", *saturated, 0)):
         print(line)
     print(f"CPU per turn (paced): {meter.per_turn(len(paced[0].latencies_ms))}")
+    print(outbox_report([relay_stats]))
     print(f"understand(): {rate:,.0f} calls/s (one core, in-process, "
           f"{len(bench_nlu.load_calls())}-utterance corpus)")
 

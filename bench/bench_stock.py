@@ -38,6 +38,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_indicators import make_stream, run  # noqa: E402
+from bench.loadgen import outbox_report  # noqa: E402
 from services.stock_ingest.archive import partition_prefixes, read_archive_object  # noqa: E402
 from services.stock_ingest.producer import mock_ticks  # noqa: E402
 from services.stock_ingest.sender import Delivery, TickSender  # noqa: E402
@@ -177,16 +178,20 @@ async def pipeline(args: argparse.Namespace) -> int:
                "WRITE_CONCURRENCY": str(args.write_concurrency)}
 
         def counted(name: str) -> dict[str, str]:
-            return {**env, "AWS_CALL_COUNTS_PATH": str(counts_dir / f"{name}.json")}
+            return {**env, "AWS_CALL_COUNTS_PATH": str(counts_dir / f"{name}.json"),
+                    "OUTBOX_STATS_PATH": str(counts_dir / f"{name}.outbox.json")}
 
         ingest = ServiceProcess.api("services.stock_ingest.main:app", counted("ingest"),
                                     log_path=counts_dir / "ingest.log")
+        # Its relay publishes the events the API commits to the outbox.
+        relay = ServiceProcess.worker("services.stock_ingest.worker", counted("ingest-worker"),
+                                      log_path=counts_dir / "ingest-worker.log")
         trend_api = ServiceProcess.api("services.trend.main:app", counted("trend-api"),
                                        log_path=counts_dir / "trend-api.log")
         workers = [ServiceProcess.worker("services.trend.worker", counted(f"worker-{i}"),
                                          log_path=counts_dir / f"worker-{i}.log")
                    for i in range(args.workers)]
-        processes = [ingest, trend_api, *workers]
+        processes = [ingest, relay, trend_api, *workers]
         try:
             for process in processes:
                 process.start(timeout=120)
@@ -212,6 +217,7 @@ async def pipeline(args: argparse.Namespace) -> int:
                 problems = await verify(aws, stack, expected, trends, start,
                                         start + timedelta(seconds=per_symbol_span + 1))
             named = [("emulator (moto)", emulator.process), ("stock-ingest API", ingest.process),
+                     ("stock-ingest worker (relay)", relay.process),
                      *((f"trend worker {i}", w.process) for i, w in enumerate(workers)),
                      ("trend API", trend_api.process)]
             cpu = {name: cpu_seconds(p.pid) for name, p in named if p is not None}
@@ -220,8 +226,9 @@ async def pipeline(args: argparse.Namespace) -> int:
             for process in processes:
                 process.stop()
         pipeline_calls: Counter[str] = Counter()
-        for name in ["ingest", *(f"worker-{i}" for i in range(args.workers))]:
+        for name in ["ingest", "ingest-worker", *(f"worker-{i}" for i in range(args.workers))]:
             pipeline_calls.update(json.loads((counts_dir / f"{name}.json").read_text())["calls"])
+        outbox = outbox_report([counts_dir / "ingest-worker.outbox.json"])
         read_calls = Counter(json.loads((counts_dir / "trend-api.json").read_text())["calls"])
     if args.keep:
         print(f"logs and call counts kept in {folder}")
@@ -246,12 +253,14 @@ async def pipeline(args: argparse.Namespace) -> int:
     print(f"   latency 202 -> trend state: p50 {watcher.percentile(50) * 1000:,.0f} ms, "
           f"p99 {watcher.percentile(99) * 1000:,.0f} ms (poll every {args.poll * 1000:.0f} ms)")
     print(f"   deepest trend queue seen: {deepest} messages")
+    print(f"   {outbox}")
     print(f"   exactly once (table, archive, trend): "
           f"{'yes' if not problems else 'NO: ' + '; '.join(problems)}")
     print("   CPU seconds used (start-up and checks included): " + ", ".join(
         f"{name} {seconds:.1f}" for name, seconds in cpu.items()))
     print("\n2. AWS API calls")
-    print(call_table("pipeline (stock-ingest API + trend workers)", pipeline_calls, args.ticks))
+    print(call_table("pipeline (stock-ingest API and worker, trend workers)", pipeline_calls,
+                     args.ticks))
     print(f"target <= {CALLS_TARGET} per 1,000 ticks: "
           f"{'met' if calls_per_k <= CALLS_TARGET else 'NOT met'}")
     print(call_table("read API polled by the bench (trend API)", read_calls, args.ticks))

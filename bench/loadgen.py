@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
@@ -66,3 +68,25 @@ async def run_load(
         await asyncio.gather(*(client(session) for _ in range(clients)))
     elapsed = time.perf_counter() - started
     return LoadResult(clients, elapsed, len(latencies) + errors, errors, latencies)
+
+
+def outbox_report(paths: list[Path]) -> str:
+    """One line on the outbox relays' commit-to-publish lag, from the stats files the relays
+    write when they stop (OUTBOX_STATS_PATH); the lags of every relay are pooled."""
+    lags: list[float] = []
+    published = 0
+    for path in paths:
+        if path.exists():
+            document = json.loads(path.read_text())
+            published += document["published"]
+            lags += document["lags_ms"]
+    if not lags:
+        return "outbox: nothing relayed (no stats written)"
+    lags.sort()
+
+    def at(q: float) -> float:
+        return lags[min(len(lags) - 1, max(0, int(q * len(lags) + 0.5) - 1))]
+
+    verdict = "met" if at(0.99) < 1000 else "NOT met"
+    return (f"outbox: {published:,} messages relayed; commit -> published p50 {at(0.5):,.0f} ms, "
+            f"p99 {at(0.99):,.0f} ms, max {lags[-1]:,.0f} ms (target p99 < 1,000 ms: {verdict})")

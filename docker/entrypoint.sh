@@ -29,6 +29,16 @@ if [ -n "${REGATTA_ENV_FILE:-}" ]; then
     done < "$REGATTA_ENV_FILE"
 fi
 
+# uvicorn believes X-Forwarded-For/-Proto only from the addresses in FORWARDED_ALLOW_IPS (its
+# --forwarded-allow-ips; in ECS the VPC's CIDR, where the ALB and CloudFront's VPC origin
+# are). A wildcard would let any client choose its own address and scheme.
+case "${FORWARDED_ALLOW_IPS:-}" in
+    *'*'*)
+        echo "entrypoint: FORWARDED_ALLOW_IPS must name the proxies' addresses, not '*'" >&2
+        exit 2
+        ;;
+esac
+
 if [ "$#" -eq 0 ]; then
     echo "entrypoint: no command given" >&2
     exit 2

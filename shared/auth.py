@@ -117,7 +117,9 @@ class TokenVerifier:
         )
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
+    """The bearer token of a request (None without an Authorization header); AuthError if
+    the header is not `Bearer <token>`."""
     header = request.headers.get("authorization")
     if not header:
         return None
@@ -138,7 +140,7 @@ async def optional_user(
     _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None,
 ) -> User | None:
     """The caller if a valid token is present; None for anonymous requests."""
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None:
         return None
     verifier: TokenVerifier = request.app.state.verifier

@@ -34,7 +34,7 @@ UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
     ConnectTimeoutError,
     ConnectionClosedError,
     ReadTimeoutError,
-    OSError,
+    OSError,  # ConnectionResetError, ConnectionRefusedError, TimeoutError...
 )
 
 
@@ -68,16 +68,41 @@ class ApiCallCounter:
         partial.replace(path)
 
 
-def client_config(settings: PlatformSettings, *, pool: int = 64) -> AioConfig:
-    """Retry and timeout policy shared by every client."""
+def client_config(settings: PlatformSettings, *, pool: int = 64,
+                  service: str | None = None) -> AioConfig:
+    """Retry and timeout policy shared by every client.
+
+    A call gives up after ``aws_max_attempts`` tries of at most ``aws_connect_timeout`` +
+    ``aws_read_timeout`` seconds each (`worst_case_call_seconds`), so an API request fails
+    well inside the load balancer's 60 s origin timeout, with a 503 rather than a 504. SQS
+    reads wait longer than the workers' long poll, which holds a response open by design.
+    """
+    read_timeout = settings.aws_read_timeout
+    if service == "sqs":
+        read_timeout = max(read_timeout, settings.worker_wait_time_seconds + 5)
     return AioConfig(
         region_name=settings.aws_region,
-        retries={"mode": "standard", "max_attempts": 3},
-        connect_timeout=3,
-        read_timeout=30,
+        retries={"mode": "standard", "max_attempts": settings.aws_max_attempts},
+        connect_timeout=settings.aws_connect_timeout,
+        read_timeout=read_timeout,
         max_pool_connections=pool,
         s3={"addressing_style": "path"},
+        # botocore presigns S3 URLs with SigV2 unless told otherwise: SigV2 cannot sign a
+        # Content-Length (media-jobs binds an upload's size with it) and newer regions
+        # refuse it. Requests were SigV4 already.
+        signature_version="s3v4" if service == "s3" else None,
     )
+
+
+def worst_case_call_seconds(settings: PlatformSettings) -> float:
+    """The longest one non-SQS AWS call can take, retries included.
+
+    botocore's standard mode waits at most ``min(20, 2 ** (attempt - 1))`` seconds before
+    each retry (full jitter).
+    """
+    attempts = settings.aws_max_attempts
+    backoff = sum(min(20, 2**retry) for retry in range(attempts - 1))
+    return attempts * (settings.aws_connect_timeout + settings.aws_read_timeout) + backoff
 
 
 class AwsClients:
@@ -123,7 +148,7 @@ class AwsClients:
                 service,
                 region_name=self.settings.aws_region,
                 endpoint_url=self.settings.aws_endpoint_url,
-                config=client_config(self.settings),
+                config=client_config(self.settings, service=service),
             )
             self._clients[service] = await self._stack.enter_async_context(creator)
         return self._clients[service]

@@ -36,7 +36,7 @@ from structlog.contextvars import bound_contextvars
 
 from shared.events import parse_event
 from shared.logging import get_logger
-from shared.worker import Outcome, Parser, Record, SqsWorker, WorkerConfig
+from shared.worker import Outcome, Parser, Record, SqsWorker, WorkerConfig, platform_config
 
 log = get_logger("shared.batch")
 
@@ -165,18 +165,12 @@ async def batch_consumer(
 ) -> SqsBatchWorker[Any]:
     """An SqsBatchWorker for a topology queue, tuned like `shared.worker.consumer`."""
     declared = resources.topology.queues[queue]
-    settings = aws.settings
     return SqsBatchWorker(
         await aws.client("sqs"),
         await resources.queue_url(aws, queue),
         handler,
         parse=parse,
-        config=WorkerConfig(
-            visibility_timeout=declared.visibility_timeout,
-            wait_time_seconds=settings.worker_wait_time_seconds,
-            stop_timeout=settings.worker_stop_timeout,
-            **config,
-        ),
+        config=platform_config(aws.settings, queue, declared.visibility_timeout, **config),
         name=queue,
         batch_window=batch_window,
     )

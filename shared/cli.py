@@ -3,7 +3,8 @@
     regatta up                 start everything (what `make run` calls)
     regatta token alice        sign in and print an access token
     regatta queues             queue and DLQ depths
-    regatta dlq QUEUE          messages waiting in a queue's DLQ
+    regatta dlq QUEUE          a queue's DLQ: depth, and the messages waiting
+    regatta redrive QUEUE      move a queue's DLQ back to the queue (--max N)
     regatta events             tail every platform event as it is published
     regatta produce            send stock ticks to the stock-ingest API
 """
@@ -23,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shared import redrive as redrive_kit
 from shared.aws import AwsClients
 from shared.cognito import DEMO_USERS, ensure_user_pool, sign_in
 from shared.emulator import EMULATOR_ENV, Emulator, port_in_use
@@ -220,31 +222,88 @@ def queues() -> None:
 @app.command()
 def dlq(
     queue: Annotated[str, typer.Argument(help="a queue name from infra/topology.yaml")],
-    limit: int = 10,
+    limit: Annotated[int, typer.Option(min=0, max=10, help="messages to show (0: only the "
+                                       "depth, touching no message)")] = 10,
 ) -> None:
-    """Print (without consuming) the messages waiting in QUEUE's dead-letter queue."""
+    """Show QUEUE's dead-letter queue: its depth, then up to --limit messages.
+
+    SQS has no peek: showing a message receives it (with visibility 0, so it stays in the DLQ),
+    which adds one to its ApproximateReceiveCount. The depth comes from GetQueueAttributes and
+    touches nothing; --limit 0 shows only that.
+    """
     settings = _settings()
-    if queue not in load_topology().queues:
-        _fail(f"unknown queue {queue}; known: {', '.join(load_topology().queues)}")
+    _known_queue(queue)
 
     async def run() -> None:
         async with AwsClients(settings) as aws:
             resources = await Resources.discover(aws)
             sqs = await aws.client("sqs")
-            url = await resources.queue_url(aws, dlq_name(queue))
-            response = await sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=min(limit, 10), VisibilityTimeout=0,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"])
-            messages = response.get("Messages", [])
-            if not messages:
-                typer.echo(f"{dlq_name(queue)} is empty")
+            name = dlq_name(queue)
+            url = await resources.queue_url(aws, name)
+            counts = await redrive_kit.depth(sqs, url)
+            typer.echo(f"{name}: {counts.visible} waiting, {counts.in_flight} in flight")
+            if not limit or not counts.visible + counts.in_flight:
+                return
+            messages = await redrive_kit.look(sqs, url, limit)
+            typer.echo(f"showing {len(messages)}; note: SQS has no peek, so each one shown was "
+                       "received once more (its receive count went up by one)", err=True)
             for message in messages:
-                typer.echo(json.dumps({"message_id": message["MessageId"],
-                                       "receive_count": message["Attributes"].get(
-                                           "ApproximateReceiveCount"),
-                                       "body": message["Body"]}))
+                typer.echo(json.dumps({"message_id": message.message_id,
+                                       "receive_count": message.receive_count,
+                                       "group_id": message.group_id,
+                                       "attributes": message.attributes,
+                                       "body": message.body}))
 
     asyncio.run(run())
+
+
+@app.command()
+def redrive(
+    queue: Annotated[str, typer.Argument(help="a queue name from infra/topology.yaml")],
+    max_messages: Annotated[int | None, typer.Option("--max", min=1, help="move at most this "
+                                                     "many (default: all)")] = None,
+) -> None:
+    """Move messages from QUEUE's dead-letter queue back to QUEUE, to be handled again.
+
+    Without --max it starts SQS's message-move task where the endpoint has one (as the
+    console's "Start DLQ redrive" does; it reports a count, not ids). With --max, or where
+    there is no such task (the local emulator), it receives, sends and deletes: body, message
+    attributes and FIFO group are kept, and every moved message is printed with its old and
+    new id. Fix the cause first: a message that fails again returns to the DLQ.
+    """
+    settings = _settings()
+    _known_queue(queue)
+
+    async def run() -> redrive_kit.RedriveReport:
+        async with AwsClients(settings) as aws:
+            resources = await Resources.discover(aws)
+            sqs = await aws.client("sqs")
+            return await redrive_kit.redrive(
+                sqs, dlq_url=await resources.queue_url(aws, dlq_name(queue)),
+                dlq_arn=resources.queue_arn(dlq_name(queue)),
+                source_url=await resources.queue_url(aws, queue),
+                source_arn=resources.queue_arn(queue), limit=max_messages)
+
+    report = asyncio.run(run())
+    for moved in report.moved:
+        typer.echo(json.dumps({"dlq_message_id": moved.dlq_message_id,
+                               "message_id": moved.message_id, "group_id": moved.group_id}))
+    summary = {"queue": queue, "from": dlq_name(queue), "method": report.method,
+               "moved": report.count}
+    if report.task_handle:
+        summary |= {"task_status": report.task_status, "task_failure": report.task_failure}
+    if report.fallback_reason:
+        summary["move_task_unavailable"] = report.fallback_reason
+    if report.failed:
+        summary["not_moved"] = report.failed
+    typer.echo(json.dumps(summary))
+    if report.failed or report.task_failure:
+        raise typer.Exit(1)
+
+
+def _known_queue(queue: str) -> None:
+    if queue not in load_topology().queues:
+        _fail(f"unknown queue {queue}; known: {', '.join(load_topology().queues)}")
 
 
 @app.command()

@@ -25,13 +25,15 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from shared.auth import JwksCache, TokenVerifier
 from shared.aws import UNREACHABLE_ERRORS, AwsClients
-from shared.dynamo import CursorError
+from shared.dynamo import CursorError, cancellation_reasons
 from shared.errors import (
     AuthError,
     AwsUnavailableError,
     ForbiddenError,
     ProblemError,
+    PublishError,
 )
+from shared.idempotency_keys import RequestKeys
 from shared.logging import configure_logging, get_logger
 from shared.settings import PlatformSettings
 from shared.topology import Resources
@@ -59,6 +61,26 @@ RETRYABLE_AWS_CODES = {
     "InternalServerError",
     "InternalFailure",
 }
+
+# Why a transaction was cancelled, when trying again later may succeed.
+TRANSIENT_CANCELLATION_CODES = {"ThrottlingError", "TransactionConflict",
+                                "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+
+
+def aws_error_is_transient(exc: ClientError) -> bool:
+    """Whether an AWS error means "try again later" (503) rather than a bug (500).
+
+    Throttling and busy codes, any 5xx from AWS, and a transaction cancelled only by
+    throttling or a conflicting transaction are transient.
+    """
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    if code in RETRYABLE_AWS_CODES or status >= 500:
+        return True
+    reasons = cancellation_reasons(exc)
+    return bool(reasons) and all(
+        r is None or r in TRANSIENT_CANCELLATION_CODES for r in reasons) and any(reasons)
+
 
 OnStartup = Callable[[FastAPI], Awaitable[None]]
 ReadyCheck = Callable[[FastAPI], Awaitable[None]]
@@ -130,10 +152,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _aws_down(_: Request, exc: AwsUnavailableError) -> JSONResponse:
         return _unavailable(str(exc))
 
+    @app.exception_handler(PublishError)
+    async def _publish_failed(_: Request, exc: PublishError) -> JSONResponse:
+        return _unavailable(str(exc))
+
     @app.exception_handler(ClientError)
     async def _aws_error(_: Request, exc: ClientError) -> JSONResponse:
         code = exc.response.get("Error", {}).get("Code", "")
-        if code in RETRYABLE_AWS_CODES:
+        if aws_error_is_transient(exc):
+            log.warning("aws.unavailable", code=code)
             return _unavailable(f"AWS is busy ({code})")
         log.error("aws.error", code=code, exc_info=exc)
         return problem(500, "Internal Server Error", "an unexpected error occurred")
@@ -228,6 +255,8 @@ class ServiceSpec:
     version: str = "1.0.0"
     max_body_bytes: int = 64 * 1024
     tags: list[dict[str, Any]] = field(default_factory=list)
+    # Where Idempotency-Key records live (shared.idempotency_keys), for routes that take one.
+    idempotency_table: str | None = None
 
 
 def from_state(name: str) -> Any:
@@ -280,6 +309,11 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
                 client_id=settings.cognito_client_id,
                 jwks=JwksCache(settings.cognito_jwks_url),
             )
+            if spec.idempotency_table:
+                app.state.request_keys = RequestKeys(
+                    await aws.client("dynamodb"), app.state.resources.table(spec.idempotency_table),
+                    keep_seconds=settings.request_keys_keep_seconds,
+                    in_progress_seconds=settings.request_keys_in_progress_seconds)
             await spec.on_startup(app)
             log.info("service.started", prefix=spec.prefix)
             yield

@@ -37,6 +37,7 @@ from shared.dynamo import batch_write
 from shared.errors import AwsUnavailableError, PublishError
 from shared.events import EventPublisher
 from shared.faults import fault_point
+from shared.health import liveness_file, touch
 from shared.logging import get_logger
 from shared.outbox import OutboxMessage, outbox_table
 
@@ -70,6 +71,7 @@ class OutboxRelay:
         lease_seconds: float = 15.0,
         max_backoff: float = 10.0,
         stats_path: str | None = None,
+        liveness_file: str | None = None,
         name: str = "relay",
     ) -> None:
         self.dynamodb = dynamodb
@@ -82,6 +84,7 @@ class OutboxRelay:
         self.lease_seconds = lease_seconds
         self.max_backoff = max_backoff
         self.stats_path = stats_path
+        self.liveness_file = liveness_file
         self.name = name
         self.owner = uuid.uuid4().hex
         self.published = 0
@@ -106,10 +109,12 @@ class OutboxRelay:
         while not self.stopping:
             try:
                 if not await self._hold_lease():
+                    self._alive()  # a standby is healthy: it asked and was told to wait
                     await self._sleep(self.lease_seconds / 3)
                     continue
                 found = await self.drain_once()
                 failures = 0
+                self._alive()
             except _RETRYABLE as exc:
                 failures += 1
                 delay = self._rng.uniform(0, min(self.max_backoff, 0.2 * 2**failures))
@@ -203,6 +208,11 @@ class OutboxRelay:
             log.warning("relay.release_failed", relay=self.name, error=type(exc).__name__)
         self._lease_until = 0.0
 
+    def _alive(self) -> None:
+        if self.liveness_file:
+            with contextlib.suppress(OSError):  # the health check reports a stale file
+                touch(self.liveness_file)
+
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
@@ -235,4 +245,5 @@ async def outbox_relay(aws: Any, resources: Any, service: str) -> OutboxRelay:
         await aws.client("dynamodb"), publishers, resources.table(outbox_table(service)),
         shards=settings.outbox_shards, poll_seconds=settings.outbox_poll_seconds,
         idle_poll_seconds=settings.outbox_idle_poll_seconds,
-        stats_path=settings.outbox_stats_path, name=f"{service}-relay")
+        stats_path=settings.outbox_stats_path, name=f"{service}-relay",
+        liveness_file=str(liveness_file(settings.worker_liveness_dir, outbox_table(service))))

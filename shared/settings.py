@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -28,9 +29,23 @@ class PlatformSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # AWS calls: per-attempt limits and attempts (shared.aws.client_config); the defaults keep
+    # one call under 60 s in all, so API requests fail inside the edge's origin timeout.
+    aws_connect_timeout: float = Field(default=2.0, gt=0, le=30)
+    aws_read_timeout: float = Field(default=10.0, gt=0, le=120)
+    aws_max_attempts: int = Field(default=3, ge=1, le=10)
+
     # Workers: long-poll wait, and the drain budget after SIGTERM (ECS kills at stopTimeout).
     worker_wait_time_seconds: int = 20
     worker_stop_timeout: float = 25.0
+    # Pauses after failed receive calls: exponential from base, equal jitter, at most cap.
+    worker_receive_backoff_base: float = Field(default=1.0, gt=0)
+    worker_receive_backoff_cap: float = Field(default=30.0, gt=0)
+    # Liveness (shared.health): a worker touches <dir>/<queue> on progress; its health check
+    # fails when that file is older than the stall time (well above the 20 s long poll and a
+    # visibility-heartbeat interval, which is a third of the queue's visibility timeout).
+    worker_liveness_dir: str = "/tmp/regatta-liveness"
+    worker_stall_seconds: float = Field(default=120.0, gt=0)
 
     # The outbox (shared.outbox): shards spread its writes over DynamoDB partitions (about
     # 1,000 writes/s each); the relay polls every `poll` seconds while messages keep coming,
@@ -40,6 +55,11 @@ class PlatformSettings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.1, gt=0, le=5)
     outbox_idle_poll_seconds: float = Field(default=0.5, gt=0, le=30)
     outbox_stats_path: str | None = None
+
+    # Idempotency-Key records (shared.idempotency_keys): how long a key replays its answer,
+    # and how long a request may hold it in progress before a retry may run again.
+    request_keys_keep_seconds: int = Field(default=24 * 3600, ge=60)
+    request_keys_in_progress_seconds: int = Field(default=60, ge=1, le=900)
 
     # When set, the process counts its AWS API calls by operation and writes them to this
     # JSON file when its clients close (benchmarks read it; see shared.aws.ApiCallCounter).
@@ -51,6 +71,22 @@ class PlatformSettings(BaseSettings):
     # so issuer and JWKS URL are separate settings (both derived when unset).
     cognito_issuer: str = ""
     cognito_jwks_url: str = ""
+
+    # The platform's public origin (https://<CloudFront or custom domain>, set by Terraform).
+    # Links a service hands out start with it: behind CloudFront and the internal ALB a
+    # request's own host and scheme name the ALB. Empty (local runs): derived from the request.
+    public_base_url: str = ""
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _origin_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
+                or parts.fragment:
+            raise ValueError(f"{value!r} is not an http(s) base URL such as https://example.com")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _derive_cognito_urls(self) -> Self:

@@ -136,7 +136,7 @@ class ServiceProcess:
         """``python -m <module>``, e.g. ``services.recipes.worker``."""
         return cls([sys.executable, "-m", module], env, **kwargs)
 
-    def start(self, timeout: float = 30.0) -> ServiceProcess:
+    def start(self, timeout: float = 90.0) -> ServiceProcess:
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=output,
                                         stderr=subprocess.STDOUT)
@@ -263,3 +263,70 @@ class TopicTap:
     def about(self, subject: str) -> list[dict[str, Any]]:
         """The events kept so far whose subject is ``subject``."""
         return [e for e in self.events if e.get("subject") == subject]
+
+
+class EventTap:
+    """A queue subscribed to a topic with raw delivery that collects every event it receives.
+
+        async with EventTap.open(aws, resources, "recipes-events") as tap:
+            await tap.drain()
+            tap.about(recipe_id)
+    """
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.received: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, aws: AwsClients, resources: Resources,
+                   topic: str) -> AsyncIterator[EventTap]:
+        """A new queue subscribed to ``topic``; unsubscribed and deleted on exit."""
+        sqs, sns = await aws.client("sqs"), await aws.client("sns")
+        name = f"{topic.removesuffix('.fifo')}-tap-{uuid.uuid4().hex[:8]}"
+        fifo = topic.endswith(".fifo")
+        queue_url = (await sqs.create_queue(
+            QueueName=name + (".fifo" if fifo else ""),
+            Attributes={"FifoQueue": "true"} if fifo else {}))["QueueUrl"]
+        queue_arn = (await sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+        subscription = await sns.subscribe(
+            TopicArn=resources.topic_arn(topic), Protocol="sqs", Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True)
+        try:
+            yield cls(sqs, queue_url)
+        finally:
+            await sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+            await sqs.delete_queue(QueueUrl=queue_url)
+
+    async def drain(self, wait: int = 1) -> int:
+        """Receive until a receive comes back empty; returns how many arrived."""
+        count = 0
+        while True:
+            response = await self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                return count
+            for message in messages:
+                self.received.append((json.loads(message["Body"]),
+                                      message.get("MessageAttributes", {})))
+            await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)
+            ])
+            count += len(messages)
+
+    def about(self, subject: str) -> list[dict[str, Any]]:
+        """The events whose subject is ``subject``, in arrival order."""
+        return [event for event, _ in self.received if event.get("subject") == subject]
+
+
+
+def armed(env: dict[str, str], point: str, nth: int = 1) -> dict[str, str]:
+    """``env`` with fault point ``point`` armed: a process started with it dies by SIGKILL
+    the ``nth`` time it reaches that point (see shared.faults)."""
+    return {**env, "REGATTA_FAULT_POINTS": f"{point}@{nth}"}

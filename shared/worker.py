@@ -10,7 +10,14 @@
 - FIFO: a failure stops the rest of its message group in the batch (released, in order);
   other groups carry on.
 - SIGTERM: stop receiving, let in-flight records finish within ``stop_timeout``, release
-  received-but-unstarted records (visibility 0) and return, so the process exits 0.
+  received-but-unstarted records (visibility 0) and return, so the process exits 0. A handler
+  the stop timeout cuts off gives up its idempotency claim and its message is made visible
+  again at once, so the next worker runs it instead of meeting an "in progress" claim.
+- A failed receive (AWS unreachable, throttled) is retried after a capped exponential backoff
+  with jitter (`receive_backoff_seconds`), reset by the next completed receive.
+- Liveness: with ``WorkerConfig.liveness_file`` set, the worker touches that file after every
+  completed receive (messages or none) and every visibility-heartbeat round of the batch in
+  hand; `shared.health` fails a worker whose file has gone stale.
 - Idempotency by event id (``IdempotencyStore``): a redelivered or duplicated event has no
   second effect.
 - A handler that needs to know which delivery it runs for (its SQS message id, how often it
@@ -36,6 +43,7 @@ from structlog.contextvars import bound_contextvars
 from shared.aws import UNREACHABLE_ERRORS
 from shared.errors import TopologyError
 from shared.events import CloudEvent, parse_event
+from shared.health import liveness_file, touch
 from shared.idempotency import Claim, IdempotencyStore
 from shared.logging import get_logger
 from shared.topology import dlq_name
@@ -43,6 +51,10 @@ from shared.topology import dlq_name
 log = get_logger("shared.worker")
 
 T = TypeVar("T")
+
+# Bound on each DynamoDB call that settles a cut-off record: ECS kills the task a few seconds
+# after the drain budget (stopTimeout = drain + 5 s), and the batch must still be settled.
+CUT_OFF_CALL_SECONDS = 3.0
 
 
 class Outcome(StrEnum):
@@ -67,6 +79,7 @@ class Record(Generic[T]):
     outcome: Outcome | None = None
     started: float | None = None
     claim: str | None = None  # idempotency key this execution holds while it runs
+    handled: bool = False  # the handler returned: its effect has happened
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,10 @@ class WorkerConfig:
     stop_timeout: float = 25.0
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
+    # Waits after failed receive calls: base * 2^(n-1) seconds, equal jitter, at most cap.
+    receive_backoff_base: float = 1.0
+    receive_backoff_cap: float = 30.0
+    liveness_file: str | None = None  # touched on progress (see shared.health)
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,17 @@ def backoff_seconds(receive_count: int, *, base: float, cap: float, rng: random.
     return int(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
+def receive_backoff_seconds(failures: int, *, base: float, cap: float,
+                            rng: random.Random) -> float:
+    """Pause after ``failures`` failed receive calls in a row: capped exponential, equal jitter.
+
+    Between half the ceiling and the ceiling, where the ceiling is ``base * 2^(failures-1)``
+    capped at ``cap``; so a fleet of workers that lost AWS together does not retry in step.
+    """
+    ceiling = min(cap, base * 2 ** min(max(failures - 1, 0), 62))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
 class SqsWorker(Generic[T]):
     """Consumes one queue until ``stop()``; see the module docstring for the contract."""
 
@@ -137,6 +165,8 @@ class SqsWorker(Generic[T]):
         self.fifo = queue_url.endswith(".fifo")
         self._stopping = asyncio.Event()
         self._rng = random.Random()
+        self._receive_failures = 0
+        self._liveness_warned = False
         self.stats: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
 
     def stop(self) -> None:
@@ -191,9 +221,21 @@ class SqsWorker(Generic[T]):
         try:
             response = receive.result()
         except (*UNREACHABLE_ERRORS, ClientError) as exc:
-            log.warning("worker.receive_failed", worker=self.name, error=str(exc))
-            await asyncio.sleep(1 + self._rng.random())
+            self._receive_failures += 1
+            delay = receive_backoff_seconds(self._receive_failures,
+                                            base=self.config.receive_backoff_base,
+                                            cap=self.config.receive_backoff_cap, rng=self._rng)
+            log.warning("worker.receive_failed", worker=self.name, error=str(exc),
+                        failures=self._receive_failures, retry_in_s=round(delay, 3))
+            # A stop request ends the pause at once.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
             return []
+        if self._receive_failures:
+            log.info("worker.receive_recovered", worker=self.name,
+                     failures=self._receive_failures)
+            self._receive_failures = 0
+        self._mark_progress()
         return [
             Record(
                 message_id=m["MessageId"],
@@ -204,6 +246,16 @@ class SqsWorker(Generic[T]):
             )
             for m in response.get("Messages", [])
         ]
+
+    def _mark_progress(self) -> None:
+        if not self.config.liveness_file:
+            return
+        try:
+            touch(self.config.liveness_file)
+        except OSError as exc:
+            if not self._liveness_warned:  # once: the health check will say the rest
+                log.warning("worker.liveness_failed", worker=self.name, error=str(exc))
+                self._liveness_warned = True
 
     async def process(self, records: Sequence[Record[T]]) -> list[Record[T]]:
         """Handle one received batch and settle every record with SQS."""
@@ -240,14 +292,50 @@ class SqsWorker(Generic[T]):
                     drain.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await drain
-                    for record in records:
-                        # Cut off mid-handler: leave it invisible; it is redelivered later.
-                        if record.outcome is None and record.started is not None:
-                            record.outcome = Outcome.FAILED
+                    cut = [r for r in records if r.outcome is None and r.started is not None]
+                    outcomes = await asyncio.gather(*(self._cut_off(r) for r in cut))
+                    for record, outcome in zip(cut, outcomes, strict=True):
+                        record.outcome = outcome
             else:
                 await drain
         finally:
             stop.cancel()
+
+    async def _cut_off(self, record: Record[T]) -> Outcome:
+        """Settle a record whose handler the stop timeout cancelled.
+
+        Its claim would otherwise stay INPROGRESS for about the visibility timeout while the
+        message comes back much sooner: every redelivery in that window fails "in progress" and
+        burns a receive, and a queue with few receives sends an unhandled message to the DLQ.
+        So, as Powertools expires the in-progress record of a timed-out Lambda, the claim is
+        deleted first and the message then made visible at once (RELEASED).
+        """
+        with bound_contextvars(message_id=record.message_id, receive_count=record.receive_count):
+            if record.handled:
+                # Cancelled while recording completion: the effect happened, so finish the
+                # record and delete the message rather than run the handler twice.
+                if record.claim:
+                    try:
+                        await asyncio.wait_for(self.idempotency.complete(record.claim),  # type: ignore[union-attr]
+                                               CUT_OFF_CALL_SECONDS)
+                    except (*UNREACHABLE_ERRORS, ClientError) as exc:  # TimeoutError is an OSError
+                        log.warning("idempotency.complete_failed", error=str(exc))
+                log.info("message.handled", cut_off=True)
+                return Outcome.SUCCEEDED
+            if record.claim:
+                try:
+                    await asyncio.wait_for(self.idempotency.release(record.claim),  # type: ignore[union-attr]
+                                           CUT_OFF_CALL_SECONDS)
+                except (*UNREACHABLE_ERRORS, ClientError) as exc:  # TimeoutError is an OSError
+                    # The claim then blocks redeliveries until it expires; the visibility
+                    # backoff keeps them from burning receives meanwhile.
+                    log.warning("idempotency.release_failed", error=str(exc))
+                    log.warning("message.cut_off", released=False)
+                    return Outcome.FAILED
+            # A cut during begin() may leave a claim we cannot prove is ours; it is not
+            # deleted (it could be another worker's), and it expires on its own.
+            log.warning("message.cut_off", released=True)
+            return Outcome.RELEASED
 
     async def _run_group(self, group: list[Record[T]], semaphore: asyncio.Semaphore) -> None:
         for index, record in enumerate(group):
@@ -291,6 +379,7 @@ class SqsWorker(Generic[T]):
                         claimed = True
                         record.claim = key
                     await self.handler(record.payload)
+                    record.handled = True
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -321,6 +410,9 @@ class SqsWorker(Generic[T]):
             running = [r for r in records if r.started is not None and r.outcome is None]
             if running:
                 await self._change_visibility(running, self.config.visibility_timeout)
+            # A batch in hand whose visibility is being kept counts as progress: a long
+            # handler (an encode) must not make its worker look stalled.
+            self._mark_progress()
             if self.idempotency:
                 for record in running:
                     if record.claim:
@@ -430,7 +522,6 @@ async def consumer(
         # A claim lasts as long as the message stays invisible; the heartbeat extends both.
         store = IdempotencyStore(await aws.client("dynamodb"), resources.table(idempotency_table),
                                  in_progress_timeout=max(declared.visibility_timeout - 2, 1))
-    settings = aws.settings
     return SqsWorker(
         sqs,
         await resources.queue_url(aws, name),
@@ -438,14 +529,24 @@ async def consumer(
         parse=parse,
         idempotency=store,
         key_of=key_of,
-        config=WorkerConfig(
-            visibility_timeout=declared.visibility_timeout,
-            wait_time_seconds=settings.worker_wait_time_seconds,
-            stop_timeout=settings.worker_stop_timeout,
-            **config,
-        ),
+        config=platform_config(aws.settings, name, declared.visibility_timeout, **config),
         name=name,
     )
+
+
+def platform_config(settings: Any, name: str, visibility_timeout: int,
+                    **overrides: Any) -> WorkerConfig:
+    """A consumer's tuning from the platform settings (WORKER_*) and its queue's visibility
+    timeout; its liveness file is named after ``name``, the queue (or DLQ) it consumes."""
+    return WorkerConfig(**{
+        "visibility_timeout": visibility_timeout,
+        "wait_time_seconds": settings.worker_wait_time_seconds,
+        "stop_timeout": settings.worker_stop_timeout,
+        "receive_backoff_base": settings.worker_receive_backoff_base,
+        "receive_backoff_cap": settings.worker_receive_backoff_cap,
+        "liveness_file": str(liveness_file(settings.worker_liveness_dir, name)),
+        **overrides,
+    })
 
 
 def serve(

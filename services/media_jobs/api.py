@@ -67,8 +67,10 @@ async def create_upload(body: UploadCreate, user: CurrentUser, store: Store, sou
             job.source.key, content_type, size=body.size,
             part_bytes=settings.media_multipart_part_bytes, expires=expires)
     else:
-        url = await source.presigned_put(job.source.key, content_type, expires=expires)
-        upload = SingleUpload(url=url, headers={"Content-Type": content_type})
+        url = await source.presigned_put(job.source.key, content_type, size=body.size,
+                                         expires=expires)
+        upload = SingleUpload(url=url, headers={"Content-Type": content_type},
+                              content_length=body.size)
     await store.create(job)
     response.headers["Location"] = f"/media/jobs/{job.guid}"
     return UploadTicket(guid=job.guid, key=job.source.key, bucket=source.bucket,

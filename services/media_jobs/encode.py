@@ -47,7 +47,7 @@ from services.media_jobs.manifests import (
     rewrite_media_playlist,
     rewrite_mpd,
 )
-from services.media_jobs.probe import MediaError
+from services.media_jobs.probe import SAFE_INPUT_OPTIONS, MediaError, forced_format
 
 CMAF_DIR = "cmaf"
 HLS_DIR = "hls"
@@ -109,6 +109,16 @@ class EncodeSettings:
     0: every codec's own default, nothing set (x264: 1.5x the CPUs per rung); N: N per rung."""
     cpus: int | None = None
     """CPUs the encode may use; None: all this process may run on."""
+    time_limit_factor: float | None = None
+    """ffmpeg is stopped (and the encode fails) after ``time_limit_base`` seconds plus this
+    many times the source's duration; None: no limit."""
+    time_limit_base: float = 300.0
+
+    def time_limit(self, duration: float) -> float | None:
+        """Seconds an encode of a ``duration`` seconds source may take (None: unbounded)."""
+        if self.time_limit_factor is None:
+            return None
+        return self.time_limit_base + self.time_limit_factor * max(0.0, duration)
 
 
 @dataclass(frozen=True)
@@ -284,13 +294,18 @@ def rung_graph(
     return graph
 
 
-def input_args(source: Path, *, input_rotate: int | None) -> list[str]:
-    """Input options; a rotation override replaces the file's display matrix."""
-    args: list[str] = []
+def input_args(source: Path, *, input_rotate: int | None,
+               input_format: str | None = None) -> list[str]:
+    """Input options: local files only, an accepted container format only (``input_format``,
+    the format the probe found, is forced so ffmpeg cannot detect another); a rotation
+    override replaces the file's display matrix."""
+    args = [arg for name, value in SAFE_INPUT_OPTIONS.items() for arg in (f"-{name}", value)]
+    if input_format is not None:
+        args += ["-f", forced_format(input_format)]
     if input_rotate is not None:
         # -display_rotation is counter-clockwise; ours is clockwise like the phones' tag.
         args += ["-display_rotation", str((-input_rotate) % 360)]
-    return [*args, "-i", str(source)]
+    return [*args, "-i", str(source.absolute())]
 
 
 def build_command(
@@ -303,6 +318,7 @@ def build_command(
     frame_rate: float,
     frame_capture: bool,
     input_rotate: int | None = None,
+    input_format: str | None = None,
     deinterlace: bool = False,
     settings: EncodeSettings = EncodeSettings(),
 ) -> list[str]:
@@ -328,7 +344,7 @@ def build_command(
     cmd = [
         ffmpeg_path(), "-hide_banner", "-nostdin", "-y", "-loglevel", "warning",
         "-nostats", "-progress", "pipe:1", *before_input,
-        *input_args(source, input_rotate=input_rotate),
+        *input_args(source, input_rotate=input_rotate, input_format=input_format),
         "-filter_complex", ";".join(graph),
         "-map_metadata", "-1", "-map_chapters", "-1",
     ]  # fmt: skip
@@ -376,22 +392,25 @@ async def encode(
     on_progress: ProgressCallback | None = None,
     frame_rate: float = 0.0,
     input_rotate: int | None = None,
+    input_format: str | None = None,
     deinterlace: bool = False,
     settings: EncodeSettings = EncodeSettings(),
 ) -> EncodeResult:
     """Encode `source_path` into `out_dir` (empty or missing) and post-process the manifests.
 
     `on_progress` receives a percentage (0-100, non-decreasing; sync or async callable).
-    `input_rotate` (clockwise degrees) overrides the file's display rotation. Cancelling the
-    task kills ffmpeg.
+    `input_rotate` (clockwise degrees) overrides the file's display rotation; `input_format`
+    (the probe's `MediaInfo.container`) is forced on ffmpeg. Cancelling the task kills ffmpeg;
+    so does running past `settings.time_limit`, which fails the encode.
     """
     out = Path(out_dir)
     _prepare_out_dir(out, frame_capture=frame_capture)
     cmd = build_command(
         Path(source_path), out, rungs, has_audio=has_audio, duration=duration,
         frame_rate=frame_rate, frame_capture=frame_capture, input_rotate=input_rotate,
-        deinterlace=deinterlace, settings=settings,
+        input_format=input_format, deinterlace=deinterlace, settings=settings,
     )  # fmt: skip
+    limit = settings.time_limit(duration)
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *cmd,
@@ -404,20 +423,25 @@ async def encode(
     drain = asyncio.create_task(_collect_lines(proc.stderr, stderr_tail))
     peak_rss: int | None = None
     reported = 0.0
+    deadline = asyncio.timeout(limit)
     try:
-        async for out_time in _progress_reports(proc.stdout):
-            peak_rss = _max(peak_rss, _peak_rss(proc.pid))
-            percent = min(99.0, 100.0 * out_time / duration) if duration > 0 else 0.0
-            if on_progress is not None and percent >= reported:
-                reported = percent
-                await _call(on_progress, round(percent, 1))
-        returncode = await proc.wait()
-        await drain
-    except BaseException:
+        async with deadline:
+            async for out_time in _progress_reports(proc.stdout):
+                peak_rss = _max(peak_rss, _peak_rss(proc.pid))
+                percent = min(99.0, 100.0 * out_time / duration) if duration > 0 else 0.0
+                if on_progress is not None and percent >= reported:
+                    reported = percent
+                    await _call(on_progress, round(percent, 1))
+            returncode = await proc.wait()
+            await drain
+    except BaseException as exc:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
         drain.cancel()
+        if isinstance(exc, TimeoutError) and deadline.expired():
+            raise EncodeError(f"ffmpeg ran longer than the limit of {limit:g} s for a "
+                              f"{duration:.1f} s source and was stopped") from exc
         raise
     if returncode != 0:
         detail = " | ".join(line for line in stderr_tail if line.strip()) or "no output"

@@ -279,6 +279,7 @@ def pending_upload(
         created_at=now,
         updated_at=now,
         upload_expires_at=now + timedelta(seconds=expires_in),
+        upload_size=body.size,
     )
 
 

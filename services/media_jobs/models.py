@@ -105,12 +105,15 @@ class PresignedRequest(BaseModel):
 
 class UploadPart(PresignedRequest):
     part_number: int
+    content_length: int = Field(description="The part's exact size: its URL is signed with it")
 
 
 class SingleUpload(PresignedRequest):
     """Upload the whole file with one PUT (the response's ETag is all S3 needs)."""
 
     method: Literal["PUT"] = "PUT"
+    content_length: int = Field(
+        description="The file's exact size (the declared one): the URL is signed with it")
 
 
 class MultipartUpload(BaseModel):
@@ -258,6 +261,9 @@ class MediaJob(BaseModel):
         None, description="Last sign of life of the worker running the job")
     upload_expires_at: Timestamp | None = Field(
         None, description="Pending jobs: when the upload URL expires")
+    upload_size: int | None = Field(
+        None, description="Jobs of POST /media/uploads: the declared size, the most the "
+        "uploaded object may be")
 
 
 class MediaJobPage(BaseModel):

@@ -4,16 +4,28 @@ Errors::
 
     MediaError                    any media problem (probe, encode, output checks)
     ├── NotMediaError             not an audio/video container at all
+    │   └── RefusedFormatError    a format the pipeline does not decode (a playlist, a file
+    │                             list, an image, ...): refused before it is demuxed
     ├── UnreadableMediaError      a container we recognise, but truncated or corrupt
     ├── NoVideoStreamError        readable, but nothing to encode
     ├── ZeroDurationError         readable, but no measurable duration
+    ├── SourceLimitError          beyond a bound: picture size, duration, streams, read time
     ├── EncodeError               (encode.py) ffmpeg failed
     └── CheckFailed               (checks.py) an output check failed
+
+Untrusted input: libavformat would follow whatever a file names (an HLS playlist's or a concat
+list's `file:///etc/passwd` or `http://169.254.169.254/...`). So only local files are read
+(`protocol_whitelist=file`), only the container formats in `ACCEPTED_FORMATS` are demuxed
+(`format_whitelist`, checked after format detection and before the demuxer reads a header;
+encode.py forces the detected format on ffmpeg), text that names other files is refused
+before anything opens it, and `SourceLimits` bounds what the probe and the encoder decode.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -25,6 +37,34 @@ from pydantic import BaseModel, ConfigDict
 
 Rotation = Literal[0, 90, 180, 270]
 ScanType = Literal["progressive", "interlaced"]
+
+# Demuxers (libavformat names) of the containers the upload allow-list's extensions name, plus
+# raw H.264 / HEVC / MPEG video elementary streams: none of them opens another file or URL
+# (mov's external data references stay off, libavformat's default). Anything else is refused:
+# playlists and manifests (hls, dash), lists (concat), image sequences and still images
+# (image2, *_pipe), session descriptions (sdp, rtsp), data/subfile/tee tricks, ...
+ACCEPTED_FORMATS: tuple[str, ...] = (
+    "mov", "mp4", "m4a", "3gp", "3g2", "mj2",  # one demuxer: QuickTime / ISO BMFF
+    "matroska", "webm", "avi", "asf", "flv", "mpeg", "mpegts", "mxf",
+    "h264", "hevc", "mpegvideo",
+)
+# The libavformat options every open of an untrusted source carries.
+SAFE_INPUT_OPTIONS: dict[str, str] = {
+    "protocol_whitelist": "file",
+    "format_whitelist": ",".join(ACCEPTED_FORMATS),
+}
+# Text formats that name other files or URLs, by how they start (lower case, after a BOM and
+# blank space): named in the refusal, and refused before libavformat sees them.
+_REFERENCING_TEXT: tuple[tuple[bytes, str], ...] = (
+    (b"#extm3u", "an HLS/M3U playlist"),
+    (b"ffconcat version", "an ffconcat list"),
+    (b"<?xml", "an XML document (a DASH manifest, a SMIL playlist, ...)"),
+    (b"<mpd", "a DASH manifest"),
+    (b"<smil", "a SMIL playlist"),
+    (b"<asx", "an ASX playlist"),
+    (b"[playlist]", "a PLS playlist"),
+    (b"v=0", "an SDP session description"),
+)
 
 # AVFieldOrder: 0 unknown, 1 progressive, 2..5 the interlaced field orders.
 _FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
@@ -50,6 +90,84 @@ class NoVideoStreamError(MediaError):
 
 class ZeroDurationError(MediaError):
     """The container reports no measurable duration."""
+
+
+class RefusedFormatError(NotMediaError):
+    """A format the pipeline does not decode, refused before its demuxer reads anything."""
+
+
+class SourceLimitError(MediaError):
+    """The source is beyond a bound of `SourceLimits`."""
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """What a source may be (settings: ``MEDIA_SOURCE_MAX_*``, ``MEDIA_PROBE_MAX_SECONDS``)."""
+
+    max_width: int = 4096
+    max_height: int = 4096
+    """Coded picture size (before rotation: a portrait phone video is checked as stored)."""
+    max_duration: float = 4 * 3600.0
+    max_streams: int = 32
+    max_probe_seconds: float = 60.0
+    """Wall time the probe may spend opening, demuxing and decoding the source."""
+
+
+def accepted_format(name: str) -> bool:
+    """Whether a demuxer name as libavformat reports it (``mov,mp4,m4a,3gp,3g2,mj2``) is one
+    the pipeline decodes."""
+    return any(alias in ACCEPTED_FORMATS for alias in name.split(","))
+
+
+def forced_format(name: str) -> str:
+    """The ``-f`` value that makes ffmpeg use the demuxer the probe found, without detecting
+    the format again; ValueError for a format that is not accepted."""
+    for alias in name.split(","):
+        if alias in ACCEPTED_FORMATS:
+            return alias
+    raise ValueError(f"container format {name!r} is not accepted")
+
+
+def referencing_text(head: bytes) -> str | None:
+    """What a file starting with ``head`` is when it is a text format that names other files
+    or URLs (a playlist, a list, a manifest); None otherwise."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    for start, what in _REFERENCING_TEXT:
+        if text.startswith(start):
+            return what
+    return None
+
+
+def limit_violations(limits: SourceLimits, *, width: int, height: int, duration: float,
+                     streams: int) -> list[str]:
+    """Why a source with these facts is beyond ``limits`` (nothing: it is within them)."""
+    found = []
+    if width > limits.max_width or height > limits.max_height:
+        found.append(f"its picture is {width}x{height}, larger than "
+                     f"{limits.max_width}x{limits.max_height}")
+    if duration > limits.max_duration:
+        found.append(f"it lasts {duration:g} s, longer than {limits.max_duration:g} s")
+    if streams > limits.max_streams:
+        found.append(f"it has {streams} streams, more than {limits.max_streams}")
+    return found
+
+
+class _Deadline:
+    """The probe's time budget."""
+
+    def __init__(self, seconds: float, name: str) -> None:
+        self.seconds = seconds
+        self.name = name
+        self.end = time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise self.error()
+
+    def error(self) -> SourceLimitError:
+        return SourceLimitError(
+            f"{self.name}: beyond the source limits: reading it took longer than "
+            f"{self.seconds:g} s")
 
 
 # Facts a file may lack default to None: stored job records drop None values.
@@ -115,29 +233,51 @@ class MediaInfo(BaseModel):
         return bool(self.audio)
 
 
-def probe(path: str | Path) -> MediaInfo:
+def probe(path: str | Path, limits: SourceLimits = SourceLimits()) -> MediaInfo:
     """Probe a local file; raise a `MediaError` subclass when it cannot be encoded."""
     path = Path(path)
     size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    what = referencing_text(head)
+    if what is not None:
+        raise RefusedFormatError(f"{path.name}: {what}, not a video; files that name other "
+                                 "files or URLs are refused")
+    deadline = _Deadline(limits.max_probe_seconds, path.name)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        # A path without a scheme: the file protocol; the whitelists stop anything else.
+        container = av.open(str(path.absolute()), options=SAFE_INPUT_OPTIONS,
+                            metadata_errors="ignore", timeout=limits.max_probe_seconds)
+    except av.error.ExitError as exc:
+        raise deadline.error() from exc
+    except av.error.ArgumentError as exc:
+        # EINVAL: the detected format is not on the whitelist (its header was never read).
+        raise RefusedFormatError(
+            f"{path.name}: not a video container the pipeline accepts (accepted: "
+            f"{', '.join(ACCEPTED_FORMATS)})") from exc
     except av.error.FFmpegError as exc:
-        if _looks_like_container(path):
+        if _looks_like_container(head):
             raise UnreadableMediaError(f"{path.name}: container is truncated or corrupt") from exc
         raise NotMediaError(f"{path.name}: not an audio/video file") from exc
     with container:
-        if container.format.name.endswith("_pipe") or container.format.name == "image2":
-            raise NotMediaError(f"{path.name}: a still image, not a video")
+        if not accepted_format(container.format.name):  # the whitelist already said no
+            raise RefusedFormatError(
+                f"{path.name}: container format {container.format.name} is not accepted")
         stream = _first_video_stream(container)
         if stream is None:
             raise NoVideoStreamError(f"{path.name}: no video stream")
         duration = _duration(container, stream)
         if duration is None or duration <= 0:
             raise ZeroDurationError(f"{path.name}: no measurable duration")
-        first_frame = _first_frame(container, stream, path.name)
+        beyond = limit_violations(
+            limits, width=stream.codec_context.width, height=stream.codec_context.height,
+            duration=duration, streams=len(container.streams))
+        if beyond:
+            raise SourceLimitError(f"{path.name}: beyond the source limits: {'; '.join(beyond)}")
+        first_frame = _first_frame(container, stream, path.name, deadline)
         video = _video_info(stream, first_frame)
         audio = [_audio_info(s) for s in container.streams.audio]
-        _check_tail(container, duration, path.name)
+        _check_tail(container, duration, path.name, deadline)
         bit_rate = container.bit_rate or round(size * 8 / duration)
         return MediaInfo(
             container=container.format.name,
@@ -149,11 +289,9 @@ def probe(path: str | Path) -> MediaInfo:
         )
 
 
-def _looks_like_container(path: Path) -> bool:
+def _looks_like_container(head: bytes) -> bool:
     # libavformat says "invalid data" both for a text file and for an mp4 cut before its moov:
     # the magic bytes tell the two apart.
-    with path.open("rb") as fh:
-        head = fh.read(200)
     if len(head) < 8:
         return False
     return (
@@ -185,17 +323,23 @@ def _duration(container: av.container.InputContainer, stream: av.VideoStream) ->
 
 
 def _first_frame(
-    container: av.container.InputContainer, stream: av.VideoStream, name: str
+    container: av.container.InputContainer, stream: av.VideoStream, name: str,
+    deadline: _Deadline,
 ) -> av.VideoFrame:
     try:
-        for frame in container.decode(stream):
-            return frame
+        for packet in container.demux(stream):
+            deadline.check()
+            for frame in packet.decode():
+                return frame  # type: ignore[return-value]
+    except av.error.ExitError as exc:
+        raise deadline.error() from exc
     except av.error.FFmpegError as exc:
         raise UnreadableMediaError(f"{name}: video cannot be decoded ({exc})") from exc
     raise UnreadableMediaError(f"{name}: video stream has no decodable frame")
 
 
-def _check_tail(container: av.container.InputContainer, duration: float, name: str) -> None:
+def _check_tail(container: av.container.InputContainer, duration: float, name: str,
+                deadline: _Deadline) -> None:
     """Demux the last seconds: a file cut short still reports its full duration in headers."""
     start = (container.start_time or 0) / av.time_base
     try:
@@ -206,11 +350,14 @@ def _check_tail(container: av.container.InputContainer, duration: float, name: s
     untimed = 0
     try:
         for packet in container.demux():
+            deadline.check()
             if packet.pts is None or packet.time_base is None:
                 untimed += packet.size
                 continue
             packet_end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
             end = packet_end if end is None else max(end, packet_end)
+    except av.error.ExitError as exc:
+        raise deadline.error() from exc
     except av.error.FFmpegError as exc:
         raise UnreadableMediaError(f"{name}: media data is corrupt ({exc})") from exc
     if end is None and untimed:

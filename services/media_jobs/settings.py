@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from services.media_jobs.encode import EncodeSettings, available_cpus
 from services.media_jobs.ladder import LADDERS
 from services.media_jobs.options import ArchiveClass, JobOptions
+from services.media_jobs.probe import SourceLimits
 from shared.settings import PlatformSettings
 
 MiB = 1024 * 1024
@@ -53,6 +54,16 @@ class MediaJobsSettings(PlatformSettings):
     media_worker_concurrency: int = Field(1, ge=1, le=10)
     # The encode stage writes its progress at most this often (the issue asks for <= 5 s).
     media_progress_interval_seconds: float = Field(2.0, gt=0, le=5)
+    # Bounds of an (untrusted) source: beyond one, the job fails at probe with the reason.
+    # Coded picture size, duration and stream count; wall time of the probe's reads.
+    media_source_max_width: int = Field(4096, ge=16, le=16384)
+    media_source_max_height: int = Field(4096, ge=16, le=16384)
+    media_source_max_duration_seconds: float = Field(4 * 3600, gt=0)
+    media_source_max_streams: int = Field(32, ge=1)
+    media_probe_max_seconds: float = Field(60, gt=0)
+    # The encode fails (ffmpeg is stopped) after 300 s plus this many times the source's
+    # duration (a 1080p ladder takes about 1x on 2 vCPUs, a 2160p one several times that).
+    media_encode_time_limit_factor: float = Field(20, gt=0)
     # A running job without a heartbeat for this long is stuck: an admin may retry or delete it.
     media_stuck_after_seconds: int = Field(300, ge=30)
 
@@ -79,10 +90,20 @@ class MediaJobsSettings(PlatformSettings):
                           ladder=self.media_default_ladder)
 
     @property
+    def source_limits(self) -> SourceLimits:
+        """What the probe accepts as a source."""
+        return SourceLimits(max_width=self.media_source_max_width,
+                            max_height=self.media_source_max_height,
+                            max_duration=self.media_source_max_duration_seconds,
+                            max_streams=self.media_source_max_streams,
+                            max_probe_seconds=self.media_probe_max_seconds)
+
+    @property
     def encode_settings(self) -> EncodeSettings:
         """The encoder settings; concurrent encodes of one worker split its CPUs between them."""
         cpus = max(1, available_cpus() // self.media_worker_concurrency)
         return EncodeSettings(preset=self.media_encode_preset,
                               cascade_scaling=self.media_encode_cascade,
                               encoder_threads=self.media_encoder_threads,
-                              cpus=cpus)
+                              cpus=cpus,
+                              time_limit_factor=self.media_encode_time_limit_factor)

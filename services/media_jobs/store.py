@@ -414,14 +414,19 @@ class SourceBucket:
         tags.append({"Key": ARCHIVE_TAG, "Value": str(storage_class)})
         await self.s3.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
 
-    async def presigned_put(self, key: str, content_type: str, *, expires: int) -> str:
+    async def presigned_put(self, key: str, content_type: str, *, size: int,
+                            expires: int) -> str:
+        """A PUT URL signed (SigV4) with the Content-Type and a Content-Length of ``size``:
+        S3 refuses a body of any other size."""
         return str(await self.s3.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type,
+                                  "ContentLength": size},
             ExpiresIn=expires))
 
     async def multipart_plan(self, key: str, content_type: str, *, size: int, part_bytes: int,
                              expires: int) -> MultipartUpload:
-        """Start a multipart upload and presign every request the client needs."""
+        """Start a multipart upload and presign every request the client needs: one PUT per
+        part, each signed with its exact Content-Length, so the parts add up to ``size``."""
         started = await self.s3.create_multipart_upload(Bucket=self.bucket, Key=key,
                                                         ContentType=content_type)
         upload_id = started["UploadId"]
@@ -432,9 +437,10 @@ class SourceBucket:
             return str(await self.s3.generate_presigned_url(
                 operation, Params=target | params, ExpiresIn=expires))
 
-        parts = [UploadPart(method="PUT", part_number=n, url=await sign("upload_part",
-                                                                        PartNumber=n))
-                 for n in range(1, count + 1)]
+        lengths = [min(part_size, size - (n - 1) * part_size) for n in range(1, count + 1)]
+        parts = [UploadPart(method="PUT", part_number=n, content_length=length,
+                            url=await sign("upload_part", PartNumber=n, ContentLength=length))
+                 for n, length in enumerate(lengths, start=1)]
         return MultipartUpload(
             upload_id=upload_id, part_size=part_size, parts=parts,
             complete=PresignedRequest(method="POST",

@@ -322,11 +322,15 @@ class Workflow:
         if video.size > self.settings.media_upload_max_bytes:
             raise JobFailedError(f"source {video.key} is {video.size} bytes, more than the "
                                  f"limit of {self.settings.media_upload_max_bytes}")
+        if job.upload_size is not None and video.size > job.upload_size:
+            raise JobFailedError(f"source {video.key} is {video.size} bytes, more than the "
+                                 f"{job.upload_size} bytes its upload declared")
         return fields | {"source": video.model_dump(mode="json")}
 
     async def probe(self, job: MediaJob, workspace: Workspace) -> dict[str, Any]:
         """Technical facts of the source (PyAV, in a thread)."""
-        info = await asyncio.to_thread(probe, await workspace.source_file(job))
+        info = await asyncio.to_thread(probe, await workspace.source_file(job),
+                                       self.settings.source_limits)
         return {"mediainfo": info.model_dump(mode="json")}
 
     async def profile(self, job: MediaJob, workspace: Workspace) -> dict[str, Any]:
@@ -362,6 +366,7 @@ class Workflow:
             on_progress=ProgressWriter(write, self.settings.media_progress_interval_seconds),
             frame_rate=info.video.frame_rate, input_rotate=options.rotation_override,
             deinterlace=profile.deinterlace, settings=self.settings.encode_settings,
+            input_format=info.container,
         )
         sent = await self.outputs.upload(out, options.outputs_prefix(job.guid), result.files)
         summary = EncodeSummary(

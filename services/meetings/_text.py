@@ -76,6 +76,62 @@ def parse_ordinal(token: str) -> int:
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u2013": "-", "\u2014": "-"})
 
+# Chat shorthand and common typos of the words the dialog needs, spelled out before anything
+# reads the text ("tmrw" -> "tomorrow", "nxt" -> "next", "mtg" -> "meeting").
+_SHORTHAND = {
+    "nxt": "next", "mtg": "meeting", "mtng": "meeting", "pls": "please", "plz": "please",
+    "thx": "thanks", "thnx": "thanks", "wk": "week", "wks": "weeks", "2day": "today",
+    "arvo": "afternoon", "u": "you", "r": "are",
+    "wensday": "wednesday", "wendsday": "wednesday", "wednsday": "wednesday",
+    "wedensday": "wednesday", "wednesay": "wednesday", "wendesday": "wednesday",
+    "wedesday": "wednesday", "thursady": "thursday", "thrusday": "thursday",
+    "thursay": "thursday", "thurday": "thursday", "thirsday": "thursday", "tuseday": "tuesday",
+    "teusday": "tuesday", "tusday": "tuesday", "tuesdy": "tuesday", "tueday": "tuesday",
+    "firday": "friday", "frday": "friday", "fridya": "friday", "mondy": "monday",
+    "monady": "monday",
+}  # fmt: skip
+_TOMORROW_TYPO = r"t[ou]?m{1,2}o?r{1,3}o{0,2}w{1,2}|tmr|tomor{1,2}o|2mor{1,2}o?w?"
+_SHORT_WORD = re.compile(
+    r"(?<![\w@.'/-])(?:(?P<tomorrow>"
+    + _TOMORROW_TYPO
+    + r")|"
+    + "|".join(sorted(_SHORTHAND, key=len, reverse=True))
+    + r")(?![\w@'/-]|\.\w)",
+    re.IGNORECASE,
+)
+# "bob(at)example(dot)com", "bob [at] example [dot] com", "meet @ 3".
+_OBFUSCATED = re.compile(r"\s*[(\[{]\s*(at|dot)\s*[)\]}]\s*", re.IGNORECASE)
+_LONE_AT = re.compile(r"(?<=\s)@(?=\s)")
+
+
+def _spell_out(m: re.Match[str]) -> str:
+    said = m.group()
+    if m["tomorrow"]:
+        return "tomorrow" if said.lower() != "tomorrow" else said
+    if said in ("U", "R"):  # an initial, not "you" / "are"
+        return said
+    return _SHORTHAND[said.lower()]
+
+
+def normalise(text: str) -> str:
+    """The text with shorthand spelled out, obfuscated e-mail symbols restored, spaces folded."""
+    text = _SPACES.sub(" ", text.translate(_QUOTES)).strip()
+    if "(" in text or "[" in text or "{" in text:
+        text = _OBFUSCATED.sub(lambda m: "@" if m[1].lower() == "at" else ".", text)
+    if " @ " in text:
+        text = _LONE_AT.sub("at", text)
+    lower = text.lower()
+    # Cheap tests first: most texts have no shorthand and skip the regex.
+    if not _SHORTHAND_WORDS.isdisjoint(lower.translate(_PUNCTUATION).split()) or any(
+        start in lower for start in ("tm", "2m", "tom", "tum")
+    ):
+        text = _SHORT_WORD.sub(_spell_out, text)
+    return text
+
+
+_SHORTHAND_WORDS = frozenset(_SHORTHAND)
+_PUNCTUATION = str.maketrans(dict.fromkeys('.,!?;:()"', " "))
+
 
 class Utterance:
     """The user's text while it is being understood: extractors claim the spans they use."""
@@ -83,7 +139,7 @@ class Utterance:
     __slots__ = ("text", "lower")
 
     def __init__(self, text: str) -> None:
-        text = _SPACES.sub(" ", text.translate(_QUOTES)).strip()
+        text = normalise(text)
         lower = text.lower()
         # A few characters change length when lower-cased; spans must stay aligned.
         self.text = text if len(lower) == len(text) else lower

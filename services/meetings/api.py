@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from starlette.datastructures import URL
 
 from services.meetings import calendar_feed, logic
 from services.meetings.dialog import (
@@ -196,9 +197,12 @@ async def calendar(
 @router.post("/calendar/links", status_code=status.HTTP_201_CREATED,
              summary="A link to the calendar feed for calendar apps, which send no token "
                      "(admins)", responses=ADMINS)
-async def create_calendar_link(admin: AdminUser, links: Links, request: Request) -> NewCalendarLink:
+async def create_calendar_link(admin: AdminUser, links: Links, request: Request,
+                               settings: Settings) -> NewCalendarLink:
     link, key = await links.create(created_by=admin.id, now=datetime.now(UTC))
     url = request.url_for("calendar").include_query_params(key=key)
+    if settings.public_base_url:  # behind CloudFront the request names the internal ALB
+        url = URL(settings.public_base_url + url.path).include_query_params(key=key)
     return NewCalendarLink(**link.model_dump(), key=key, url=str(url))
 
 

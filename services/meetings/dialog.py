@@ -14,7 +14,9 @@ Clash checking stays pure by asking the caller for the approved meetings of one 
 Flow (Lex V2 terms): ElicitIntent until the user asks for a meeting (or simply gives a value);
 then ElicitSlot in the order full_name, date, time, duration_minutes, email, except that a value
 just rejected or needing a clarification ("3 AM or 3 PM?", "which day next week?", "4 PM is
-free, shall I book that?") is asked about first; then ConfirmIntent with a summary. "Yes" ->
+free, shall I book that?", "Friday, March 6, 2026 or Wednesday, June 3, 2026?" for a numeric date
+whose two readings are both bookable, "30 or 45 minutes?" for a range of lengths) is asked
+about first; then ConfirmIntent with a summary. "Yes" ->
 Fulfilled with a draft; "no" -> Denied: the bot asks what to change (ElicitIntent, slots kept)
 and closes on a second "no". "Cancel" closes at any point. Every prompt is re-asked at most
 `max_retries` times; an unusable answer and a rejected value both count. One more failure ends
@@ -129,6 +131,8 @@ class Pending(BaseModel):
     time_candidates: list[time] = Field(default_factory=list)  # "3 AM or 3 PM?"
     week_of: date | None = None  # "next week" -> which day?
     part_of_day: PartOfDay | None = None  # "in the morning" -> what time exactly?
+    date_candidates: list[date] = Field(default_factory=list)  # "5/3": 5 March or May 3?
+    duration_candidates: list[int] = Field(default_factory=list)  # "30-45 mins": 30 or 45?
 
 
 class Session(BaseModel):
@@ -304,8 +308,10 @@ class _Step:
             return self._retry(s.slot_to_elicit, f"{NOT_UNDERSTOOD} {prompt}")
         if self.offered or self.offer_declined or pending.time_candidates or pending.part_of_day:
             return self._elicit("time")
-        if pending.week_of:
+        if pending.week_of or pending.date_candidates:
             return self._elicit("date")
+        if pending.duration_candidates:
+            return self._elicit("duration_minutes")
         missing = s.slots.missing()
         if missing:
             return self._elicit(missing[0])
@@ -357,7 +363,13 @@ class _Step:
         if "full_name" in said:
             s.full_name, changed = said["full_name"], True
         if "date" in said:
-            s.date, changed = _said_date(pending, u), True
+            day, other = _said_date(pending, u), u.date_alternative
+            if other is not None and pending.week_of is None and self._bookable(day, other):
+                # "6/3" with both readings bookable: ask rather than trust the configured order.
+                s.date, pending.date_candidates = None, sorted((day, other))
+            else:
+                s.date, pending.date_candidates = day, []
+            changed = True
             pending.week_of = None
             self._drop_offer()
         elif u.week_of:
@@ -365,7 +377,11 @@ class _Step:
         changed = self._absorb_time() or changed
         if "duration_minutes" in said:
             s.duration_minutes, changed = said["duration_minutes"], True
+            pending.duration_candidates = []
             self._drop_offer()
+        elif u.duration_options:
+            s.duration_minutes, changed = None, True
+            pending.duration_candidates = list(u.duration_options)
         if "email" in said:
             s.email, changed = said["email"], True
         return changed
@@ -407,6 +423,12 @@ class _Step:
             return None
         wanted = [t for t in candidates if (t.hour < 12) == (meridiem == "am")]
         return wanted[0] if wanted else None
+
+    def _bookable(self, *days: date) -> bool:
+        """Whether every day is one the rules accept (not past, within the horizon, a workday)."""
+        today, rules = self.local_now.date(), self.rules
+        last = today + timedelta(days=rules.horizon_days)
+        return all(today <= d <= last and d.weekday() in rules.workdays for d in days)
 
     def _drop_offer(self) -> None:
         """A new date or length makes an offered slot stale: check the original time again."""
@@ -503,6 +525,11 @@ class _Step:
                     else (f"in the {pending.part_of_day}")
                 )
                 return f"What time {where} would you like to meet?"
+        if slot == "date" and pending.date_candidates:
+            return "Did you mean " + " or ".join(map(_say_date, pending.date_candidates)) + "?"
+        if slot == "duration_minutes" and pending.duration_candidates:
+            lengths = " or ".join(str(m) for m in pending.duration_candidates)
+            return f"How long should the meeting be: {lengths} minutes?"
         if slot == "date" and pending.week_of is not None:
             this_monday = self.local_now.date() - timedelta(days=self.local_now.weekday())
             week = "this week" if pending.week_of == this_monday else "next week"

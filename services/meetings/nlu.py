@@ -16,7 +16,13 @@ Decisions worth knowing:
 - With `expecting` set, a bare answer is read as that slot: "Ana Lima" -> full_name, "3" -> time,
   "45" -> duration_minutes, "12" -> the next 12th.
 - "5/3" is month-first (May 3) unless `day_first=True`; an impossible reading ("25/3") falls back
-  to the other convention.
+  to the other convention. When both readings exist, the other one is `date_alternative`, so
+  the dialog can ask instead of trusting the convention.
+- A range of lengths ("30-45 mins", "an hour or two") fills no `duration_minutes`; the choices
+  are `duration_options`. A time range ("2-3:30pm") fills `time` and `duration_minutes`.
+- Shorthand and typos ("tmrw", "nxt", "mtg", "pls") are spelled out, and obfuscated e-mail
+  symbols ("(at)", "[dot]") restored, before anything is read (`_text.normalise`).
+- E-mail addresses come out in lower case.
 """
 
 import re
@@ -82,12 +88,23 @@ class Understanding(BaseModel):
     correction: bool = Field(
         default=False, description="The text changes a value ('actually', 'no, Thursday')."
     )
+    date_alternative: date | None = Field(
+        default=None,
+        description="The other reading of an ambiguous numeric date ('5/3': the `date` slot "
+        "holds the configured order's reading), so the dialog can ask which one was meant.",
+    )
+    duration_options: tuple[int, ...] = Field(
+        default=(),
+        description="Lengths in minutes to choose from when a range was said ('30-45 mins', "
+        "'an hour or two'); `duration_minutes` is then left empty.",
+    )
 
     @property
     def has_values(self) -> bool:
         """Whether the text gives something to schedule with (a yes/no alone does not count)."""
         said = any(name != "confirmation" for name in self.slots)
-        return said or self.week_of is not None or self.vague_time is not None
+        vague = self.week_of is not None or self.vague_time is not None
+        return said or vague or bool(self.duration_options)
 
 
 # --- e-mail ------------------------------------------------------------------------------------
@@ -119,14 +136,14 @@ def _extract_email(u: Utterance) -> str | None:
     written = _EMAIL.search(u.text)
     if written is not None:
         u.claim_match(written)
-        return written.group()
+        return written.group().lower()
     for spoken in _SPOKEN_EMAIL.finditer(u.lower):
         local = _SPOKEN_WORD.sub(lambda m: _SPOKEN_SYMBOLS[m[1]], spoken["local"])
         domain = _SPOKEN_WORD.sub(".", spoken["domain"])
         address = f"{local}@{domain}"
         if _VALID_EMAIL.fullmatch(address):
             u.claim_match(spoken)
-            return address
+            return address.lower()
     return None
 
 
@@ -140,9 +157,12 @@ _WEAK_NAME_CUE = re.compile(r"\b(?:i'm|i\s+am|im|this\s+is)\s+")
 _CONTEXT_NAME_CUE = re.compile(r"\b(?:it's|it\s+is|its)\s+")
 _NAME_WORD = re.compile(r" ?([^\W\d_]+(?:['-][^\W\d_]+)*)(\.?)")
 _NAME_HERE = re.compile(r"(?<![^\W\d_])([^\W\d_]+(?: [^\W\d_]+)?) here\b")
-_VOWEL = re.compile(r"[aeiouyà-ÿ]")
+_VOWEL = re.compile(r"[aeiouyà-ÿ\u0100-\u017f\u1ea0-\u1ef9]")
 _CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]{5,}")
-_NAME_PARTICLES = frozenset(words("da de del della der di do dos das du la le van von bin al el"))
+_NAME_PARTICLES = frozenset(
+    words("da de del della der den di do dos das du la las le los van von bin bint ibn al el")
+)
+_MAX_NAME_WORDS = 4  # not counting particles ("María José de la Cruz" has four)
 # Words that are never (part of) a name after "I'm" / "this is" or as a bare answer. Words that
 # are also common first names (May, June, Will, Grace, Mark...) are deliberately absent.
 _NOT_NAMES = frozenset(
@@ -197,14 +217,23 @@ def _format_name(words: list[str]) -> str:
     return " ".join(formatted)
 
 
-def _name_after(u: Utterance, cue: re.Match[str], *, lenient: bool) -> str | None:
+def _name_after(
+    u: Utterance, cue: re.Match[str], *, lenient: bool, capitalised: bool = False
+) -> str | None:
+    """The name right after a cue; `capitalised` takes only words written with a capital
+    (particles aside), for a cue as loose as "it's" ("it's Anne-Sophie" but "it's urgent")."""
     words: list[str] = []
     pos = cue.end()
-    while len(words) < 4:
+    names = 0
+    while names < _MAX_NAME_WORDS:
         m = _NAME_WORD.match(u.text, pos)
         initial = m is not None and len(m[1]) == 1 and m[2] == "." and m[1].isupper()
         if m is None or not (initial or _could_be_name(m[1], lenient=lenient)):
             break
+        particle = m[1].lower() in _NAME_PARTICLES
+        if capitalised and not (m[1][0].isupper() or (particle and words)):
+            break
+        names += not particle
         words.append(m[1] + m[2])
         pos = m.end()
         if m[2] and len(m[1]) > 1:
@@ -216,12 +245,12 @@ def _name_after(u: Utterance, cue: re.Match[str], *, lenient: bool) -> str | Non
 
 
 def _extract_name(u: Utterance, *, expecting_name: bool) -> str | None:
-    cues = [(_STRONG_NAME_CUE, True), (_WEAK_NAME_CUE, expecting_name)]
-    if expecting_name:
-        cues.append((_CONTEXT_NAME_CUE, True))
-    for pattern, lenient in cues:
+    cues = [(_STRONG_NAME_CUE, True, False), (_WEAK_NAME_CUE, expecting_name, False)]
+    # "it's Anne-Sophie" names someone even unasked, but only in capitals ("it's urgent").
+    cues.append((_CONTEXT_NAME_CUE, True, not expecting_name))
+    for pattern, lenient, capitalised in cues:
         for cue in pattern.finditer(u.lower):
-            name = _name_after(u, cue, lenient=lenient)
+            name = _name_after(u, cue, lenient=lenient, capitalised=capitalised)
             if name:
                 return name
     for here in _NAME_HERE.finditer(u.text):  # "Ana here"
@@ -233,7 +262,12 @@ def _extract_name(u: Utterance, *, expecting_name: bool) -> str | None:
 
 
 def _bare_name(words: list[str]) -> str | None:
-    if 1 <= len(words) <= 4 and all(_could_be_name(w, lenient=True) for w in words):
+    names = sum(w.lower() not in _NAME_PARTICLES for w in words)
+    if (
+        1 <= names <= _MAX_NAME_WORDS
+        and len(words) <= 2 * _MAX_NAME_WORDS
+        and all(_could_be_name(w, lenient=True) for w in words)
+    ):
         return _format_name(words)
     return None
 
@@ -356,7 +390,8 @@ def understand(
     u = Utterance(text)
     greeted = _claim_greeting(u)
     email = _extract_email(u)
-    duration = extract_duration(u)
+    length = extract_duration(u)
+    duration = length.minutes
     part = extract_part_of_day(u)
     day = extract_date(u, today, day_first=day_first)
     clock = extract_time(u, part=part, hours=business_hours)
@@ -396,7 +431,8 @@ def understand(
     meridiem: Literal["am", "pm"] | None = None
     if meridiem_match is not None:
         meridiem = "am" if meridiem_match["mer"] == "a" else "pm"
-    has_values = bool(slots) or week_of is not None or vague_time is not None
+    options = length.options if duration is None else ()
+    has_values = bool(slots) or week_of is not None or vague_time is not None or bool(options)
 
     cancelled = bool(_CANCEL.search(u.lower))
     answer = _yes_no(u.unclaimed_words())
@@ -416,4 +452,6 @@ def understand(
         vague_time=vague_time,
         meridiem=meridiem,
         correction=has_values and changes,
+        date_alternative=day.alternative if when == day.when else None,
+        duration_options=options,
     )

@@ -13,8 +13,9 @@ from services.recipes.store import RecipeStore, SearchIndex
 from shared.auth import CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.http import from_state
+from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 
-router = APIRouter(prefix="/recipes", tags=["recipes"])
+router = APIRouter(prefix="/recipes", tags=["recipes"], route_class=IdempotentRoute)
 
 
 Store = Annotated[RecipeStore, from_state("store")]
@@ -86,11 +87,10 @@ async def get_recipe(recipe_id: RecipeId, store: Store, response: Response) -> R
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Share a recipe",
-             responses={413: {"description": "Body larger than 64 KiB"}})
+             responses={413: {"description": "Body larger than 64 KiB"}, **IDEMPOTENT_CREATE})
 async def create_recipe(body: RecipeCreate, user: CurrentUser, store: Store,
-                        response: Response) -> Recipe:
-    recipe = logic.new_recipe(body, user)
-    await store.create(recipe)
+                        response: Response, recipe_id: NewId) -> Recipe:
+    recipe = await store.create(logic.new_recipe(body, user, recipe_id=recipe_id))
     response.headers["Location"] = f"/recipes/{recipe.id}"
     response.headers["ETag"] = logic.etag(recipe)
     return recipe

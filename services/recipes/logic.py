@@ -23,11 +23,13 @@ STOPWORDS = frozenset({
 })
 
 
-def new_recipe(body: RecipeCreate, author: User, *, now: datetime | None = None) -> Recipe:
-    """A new recipe: server-assigned id, line ids 1..n, author, likes 0, version 1."""
+def new_recipe(body: RecipeCreate, author: User, *, recipe_id: str | None = None,
+               now: datetime | None = None) -> Recipe:
+    """A new recipe: server-assigned id (random unless given), line ids 1..n, author, likes 0,
+    version 1."""
     now = now or datetime.now(UTC)
     return Recipe(
-        id=str(uuid.uuid4()),
+        id=recipe_id or str(uuid.uuid4()),
         author=Author(id=author.id, username=author.username),
         likes=0,
         version=1,

@@ -28,6 +28,7 @@ def build_app(settings: RecipesSettings | None = None) -> FastAPI:
             routers=[router],
             on_startup=on_startup,
             ready_check=table_ready("recipes"),
+            idempotency_table="recipes-idempotency",
             description="Share recipes, like them, find them by words and tags.",
         ),
         settings or RecipesSettings.load(),

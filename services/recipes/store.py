@@ -92,13 +92,27 @@ class RecipeStore:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    async def create(self, recipe: Recipe) -> None:
-        """Store a new recipe; ``recipe.created`` leaves with it."""
-        await self.outbox.commit(
-            [{"Put": {"TableName": self.recipes_table, "Item": _recipe_item(recipe),
-                      "ConditionExpression": "attribute_not_exists(id)"}}],
-            [self._event("recipe.created", recipe)],
-            fault="recipes.create.committed")
+    async def create(self, recipe: Recipe) -> Recipe:
+        """Store a new recipe, ``recipe.created`` with it; returns the stored recipe.
+
+        When a recipe with this id exists already and has the same author, the request that
+        named the id (an Idempotency-Key's) created it before: that recipe is returned, and
+        nothing is written or announced twice. Another author's id is a ConflictError.
+        """
+        try:
+            await self.outbox.commit(
+                [{"Put": {"TableName": self.recipes_table, "Item": _recipe_item(recipe),
+                          "ConditionExpression": "attribute_not_exists(id)"}}],
+                [self._event("recipe.created", recipe)],
+                fault="recipes.create.committed")
+        except ClientError as exc:
+            if cancellation_reasons(exc) != ["ConditionalCheckFailed", None]:
+                raise
+            existing = await self.get(recipe.id)
+            if existing.author.id != recipe.author.id:
+                raise ConflictError(f"recipe {recipe.id} exists already") from None
+            return existing
+        return recipe
 
     async def replace(self, recipe_id: str, change: Callable[[Recipe], Recipe], *,
                       expected_version: int | None = None) -> Recipe:
@@ -250,8 +264,8 @@ class RecipeStore:
                 "ConditionExpression": "attribute_exists(id) AND likes = :seen",
                 "ExpressionAttributeValues": {":delta": to_value(delta), ":seen": to_value(seen)},
             }}
-            name = "recipe.liked" if like else "recipe.unliked"
-            event = RECIPE_EVENTS.event(name, {"id": recipe_id, "likes": seen + delta},
+            event = RECIPE_EVENTS.event("recipe.liked" if like else "recipe.unliked",
+                                        {"id": recipe_id, "likes": seen + delta},
                                         subject=recipe_id)
             try:
                 await self.outbox.commit([row, counter], [event],

@@ -244,17 +244,25 @@ class ServiceCode:
             r"consumer\(\s*[\w.]+\s*,\s*[\w.]+\s*,\s*\"([^\"]+)\"[^)]*dead_letters=True")
 
     def published_topics(self) -> set[str]:
-        """Topics named in `topic_arn("<topic>")` calls."""
-        return self._strings(r"topic_arn\(\s*\"([^\"]+)\"")
+        """Topics named in `topic_arn("<topic>")` calls, and every topic the service owns
+        once it runs its outbox relay (`outbox_relay(...)`), which publishes to them."""
+        relayed: set[str] = set()
+        if re.search(r"\boutbox_relay\(", self.sources):
+            topics = yaml.safe_load((INFRA / "topology.yaml").read_text())["topics"]
+            relayed = {t for t, spec in topics.items() if spec["owner"] == self.name}
+        return self._strings(r"topic_arn\(\s*\"([^\"]+)\"") | relayed
 
     def queues_sent_to(self) -> set[str]:
         """Queues looked up with `queue_url(aws, "<queue>")` (to send to them directly)."""
         return self._strings(r"queue_url\(\s*\w+\s*,\s*\"([^\"]+)\"")
 
     def tables(self) -> set[str]:
-        """Tables named in `.table("<table>")` calls or `idempotency_table="<table>"`."""
+        """Tables named in `.table("<table>")` calls or `idempotency_table="<table>"`, and the
+        service's outbox table once it opens its outbox or runs its relay."""
+        outbox = {f"{self.name}-outbox"} if re.search(r"\b(open_outbox|outbox_relay)\(",
+                                                      self.sources) else set()
         return self._strings(r"\.table\(\s*\"([^\"]+)\"") | self._strings(
-            r"idempotency_table\s*=\s*\"([^\"]+)\"")
+            r"idempotency_table\s*=\s*\"([^\"]+)\"") | outbox
 
     def buckets(self) -> set[str]:
         """Buckets named in `.bucket("<bucket>")` calls."""
@@ -270,6 +278,11 @@ class ServiceCode:
             types.add(f"{prefix}.{service}.{name}.v1")
         for name in self._strings(r"publish\(\s*\w+\s*,\s*\"([a-z_]+(?:\.[a-z_]+)+)\""):
             types.add(f"{prefix}.{self.name}.{name}.v1")
+        # Names given to an EventSource's event() (or a store's _event() helper), anywhere in
+        # the call's first argument (a conditional expression names two).
+        for argument in self._strings(r"\b_?event\(\s*((?:\"[a-z_.]+\"|[^,\"])+)"):
+            for name in re.findall(r"\"([a-z_]+(?:\.[a-z_]+)+)\"", argument):
+                types.add(f"{prefix}.{self.name}.{name}.v1")
         return types
 
 

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from infra_support import ROOT
 
+from shared.topology import dlq_name
+
 
 @pytest.fixture(scope="session")
 def docker_compose(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
@@ -99,7 +101,8 @@ def test_apis_build_their_target_and_publish_the_documented_port(
 def test_workers_run_their_service_image_with_the_worker_command(
     compose_config: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
-    """A worker is its service's image with services.yaml's worker command, drain and check."""
+    """A worker is its service's image with services.yaml's worker command, drain and check
+    (the liveness of every queue and drained DLQ it consumes)."""
     for name, svc in services.items():
         if "worker" not in svc:
             continue
@@ -108,9 +111,11 @@ def test_workers_run_their_service_image_with_the_worker_command(
         assert worker["image"] == api["image"] and worker["build"] == api["build"]
         assert worker["command"] == svc["worker"]["command"]
         assert not worker.get("ports")
-        queues = [a for q in svc["worker"]["queues"] for a in ("--queue", q)]
+        consumed = svc["worker"]["queues"] + [dlq_name(q) for q in
+                                              svc["worker"].get("dead_letters", [])]
+        queues = [a for q in consumed for a in ("--queue", q)]
         assert worker["healthcheck"]["test"] == [
-            "CMD", "python", "/app/docker/healthcheck.py", *queues]
+            "CMD", "python", "/app/docker/healthcheck.py", *queues, "--relay", f"{name}-outbox"]
         drain = svc["worker"].get("drain_seconds", 25)
         assert worker["environment"]["WORKER_STOP_TIMEOUT"] == str(drain)
         grace = go_duration(worker.get("stop_grace_period", "10s"))

@@ -20,6 +20,7 @@ import pytest
 from infra_support import ROOT
 
 from shared.emulator import EMULATOR_ENV, Emulator, free_port
+from shared.topology import dlq_name
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
@@ -93,6 +94,71 @@ def test_sigterm_reaches_the_command_through_the_entrypoint() -> None:
     assert process.stdout.read().strip() == "drained"
 
 
+ECHO_APP = """
+import json
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    body = json.dumps({"client": scope["client"][0], "scheme": scope["scheme"]}).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def seen_by_the_api(services: dict[str, dict[str, Any]], tmp_path: Path, allow: str,
+                    headers: dict[str, str]) -> dict[str, str]:
+    """Client address and scheme as an app sees them when run by an API container command of
+    services.yaml (its app swapped for an echo app) with FORWARDED_ALLOW_IPS=`allow`."""
+    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    port = free_port()
+    command = list(services["meetings"]["api"]["command"])
+    command[1] = "echo_app:app"
+    command[command.index("--port") + 1] = str(port)
+    command[command.index("--host") + 1] = "127.0.0.1"
+    log = tmp_path / f"echo-{port}.log"
+    process = subprocess.Popen([str(ENTRYPOINT), *native(command)], cwd=tmp_path,
+                               env={**os.environ, "FORWARDED_ALLOW_IPS": allow},
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/", headers=headers, timeout=5)
+                return dict(response.json())
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_api_commands_believe_forwarded_headers_from_forwarded_allow_ips_only(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """As ECS runs an API (FORWARDED_ALLOW_IPS = the VPC's CIDR, standing here for 127/8):
+    behind the ALB the client is the address CloudFront saw, not one a client forged at the
+    left of X-Forwarded-For, and the scheme is the forwarded one. From a peer outside the
+    trusted range the same headers are ignored. A wildcard is refused."""
+    forwarded = {"X-Forwarded-For": "198.51.100.66, 203.0.113.9, 127.0.0.2",
+                 "X-Forwarded-Proto": "https"}
+    assert all("--forwarded-allow-ips" not in s["api"]["command"] for s in services.values())
+    assert seen_by_the_api(services, tmp_path, "127.0.0.0/8", forwarded) == {
+        "client": "203.0.113.9", "scheme": "https"}
+    assert seen_by_the_api(services, tmp_path, "10.0.0.0/16", forwarded) == {
+        "client": "127.0.0.1", "scheme": "http"}
+    refused = run_entrypoint("true", env={"FORWARDED_ALLOW_IPS": "10.0.0.0/16,*"})
+    assert refused.returncode == 2 and "FORWARDED_ALLOW_IPS" in refused.stderr
+
+
 @pytest.fixture
 def healthz_server() -> Iterator[tuple[int, dict[str, int]]]:
     """A local HTTP server answering /healthz with a status the test chooses."""
@@ -150,7 +216,8 @@ def composed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
                 key, _, value = line.partition("=")
                 env[key] = value
         env |= {"AWS_ENDPOINT_URL": emulator.url, "REGATTA_ENV_FILE": str(directory / "ids.env"),
-                "WORKER_WAIT_TIME_SECONDS": "1", "PYTHONPATH": str(ROOT)}
+                "WORKER_WAIT_TIME_SECONDS": "1", "PYTHONPATH": str(ROOT),
+                "WORKER_LIVENESS_DIR": str(directory / "liveness")}
         result = subprocess.run([sys.executable, str(PROVISION), env["REGATTA_ENV_FILE"]],
                                 capture_output=True, text=True, cwd=ROOT, timeout=120,
                                 env={**os.environ, **env, "REGATTA_ENV_FILE": ""}, check=False)
@@ -173,7 +240,7 @@ def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 
 def wait_healthy(args: list[str], env: dict[str, str], process: subprocess.Popen[bytes],
-                 log: Path, timeout: float = 60.0) -> None:
+                 log: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, f"exited {process.returncode}:\n{log.read_text()[-3000:]}"
@@ -224,9 +291,11 @@ def fleet(services: dict[str, dict[str, Any]], composed: dict[str, str],
         if "worker" in svc and (package / "worker.py").exists():
             env = {**composed, "WORKER_STOP_TIMEOUT": "5"}
             log = logs / f"{name}-worker.log"
-            queues = [a for q in svc["worker"]["queues"] for a in ("--queue", q)]
+            consumed = svc["worker"]["queues"] + [dlq_name(q) for q in
+                                                  svc["worker"].get("dead_letters", [])]
+            checks = [a for q in consumed for a in ("--queue", q)] + ["--relay", f"{name}-outbox"]
             fleet[f"{name}-worker"] = Running(start(svc["worker"]["command"], env, log), log,
-                                              env, queues)
+                                              env, checks)
     yield fleet
     for running in fleet.values():
         if running.process.poll() is None:
@@ -258,8 +327,9 @@ def test_api_runs_from_its_container_command(name: str, services: dict[str, dict
 @pytest.mark.parametrize("name", SERVICES)
 def test_worker_runs_from_its_container_command(name: str, services: dict[str, dict[str, Any]],
                                                 fleet: dict[str, Running]) -> None:
-    """The worker command passes compose's worker check, consumes every declared queue (and
-    declared DLQ), and exits 0 on SIGTERM (the worker contract ECS relies on)."""
+    """The worker command passes compose's worker check (each consumer of a declared queue or
+    DLQ, and the outbox relay, has made progress), consumes every declared queue (and declared
+    DLQ), and exits 0 on SIGTERM (the worker contract ECS relies on)."""
     svc = services[name]
     if "worker" not in svc:
         pytest.skip(f"{name} declares no worker")
@@ -272,7 +342,8 @@ def test_worker_runs_from_its_container_command(name: str, services: dict[str, d
              worker.process, worker.log)
     code = stop(worker.process, 20)
     log = worker.log.read_text()
-    assert code == 0 and '"worker.stopped"' in log, log[-3000:]
+    assert code == 0 and log.count('"worker.stopped"') == started, log[-3000:]
+    assert '"relay.stopped"' in log, log[-3000:]
 
 
 def wait_for(condition: Any, process: subprocess.Popen[bytes], log: Path,
@@ -286,6 +357,20 @@ def wait_for(condition: Any, process: subprocess.Popen[bytes], log: Path,
 
 @pytest.mark.integration
 def test_worker_healthcheck_fails_for_a_missing_queue(composed: dict[str, str]) -> None:
-    """The worker check is not a formality: an undeclared queue makes it fail."""
+    """The worker check is not a formality: a queue no consumer reports progress on fails it."""
     result = healthcheck("--queue", "no-such-queue", env=composed)
     assert result.returncode == 1 and "no-such-queue" in result.stderr
+
+
+def test_worker_healthcheck_follows_the_liveness_file(tmp_path: Path) -> None:
+    """The check passes while the queue's liveness file is younger than WORKER_STALL_SECONDS
+    and fails, naming the queue, once it is older."""
+    env = {"WORKER_LIVENESS_DIR": str(tmp_path), "WORKER_STALL_SECONDS": "30",
+           "PYTHONPATH": str(ROOT)}
+    (tmp_path / "recipes-search-index").touch()
+    assert healthcheck("--queue", "recipes-search-index", env=env).returncode == 0
+    old = time.time() - 31
+    os.utime(tmp_path / "recipes-search-index", (old, old))
+    result = healthcheck("--queue", "recipes-search-index", env=env)
+    assert result.returncode == 1
+    assert "queue recipes-search-index: no progress for 3" in result.stderr  # 31 s, or a bit more

@@ -5,6 +5,7 @@ platform kit derives from them, and every task role is least privilege."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -143,14 +144,34 @@ def test_processes_are_each_api_and_each_worker(catalog: dict[str, Any],
         assert worker["drain_seconds"] < worker["stop_timeout"] <= 120, name
 
 
+def process_spec(services: dict[str, dict[str, Any]], process: str) -> dict[str, Any]:
+    """services.yaml's api: or worker: section of "<service>-api" / "<service>-worker"."""
+    service, _, kind = process.rpartition("-")
+    return dict(services[service][kind])
+
+
+CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+
+
+def test_each_process_has_its_own_task_role(catalog: dict[str, Any]) -> None:
+    """One set of task role statements per ECS process, none shared by an API and a worker."""
+    assert set(catalog["task_statements"]) == set(catalog["processes"])
+    assert set(catalog["process_access"]) == set(catalog["processes"])
+    for name, p in catalog["process_access"].items():
+        assert (p["service"], p["kind"]) == (catalog["processes"][name]["service"],
+                                             catalog["processes"][name]["kind"])
+
+
 def test_task_roles_grant_only_the_services_own_resources(
     catalog: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
-    """Each task role names no wildcard action and only ARNs of resources the service owns:
-    its tables (and their indexes), buckets, topics it publishes, queues it consumes."""
+    """Each process's task role names no wildcard action and only ARNs of resources its
+    service owns: its tables (and their indexes), buckets, topics, queues; and exactly what
+    services.yaml declares for that process."""
     topology = load_topology()
     for name, statements in catalog["task_statements"].items():
-        owned = topology.owned_by(name)
+        service = catalog["processes"][name]["service"]
+        owned = topology.owned_by(service)
         allowed = {arn("table", t) for t in owned["tables"]}
         allowed |= {f"{a}/index/*" for a in allowed}
         allowed |= {arn("s3", b) for b in owned["buckets"]}
@@ -164,18 +185,70 @@ def test_task_roles_grant_only_the_services_own_resources(
             assert statement["actions"] and all("*" not in a for a in statement["actions"])
             assert set(statement["resources"]) <= allowed, (name, statement)
         by_sid = {s["sid"]: s for s in statements}
-        svc = services[name]
+        spec = process_spec(services, name)
         assert set(by_sid.get("Publish", {}).get("resources", [])) == {
-            arn("sns", t) for t in svc.get("publishes", [])}
-        worker = svc.get("worker", {})
+            arn("sns", t) for t in spec.get("publishes", [])}
+        consumed = set(spec.get("queues", [])) if name.endswith("-worker") else set()
         assert set(by_sid.get("Consume", {}).get("resources", [])) == {
-            arn("sqs", q) for q in worker.get("queues", [])} | {
-            arn("sqs", dlq_name(q)) for q in worker.get("dead_letters", [])}
+            arn("sqs", q) for q in consumed} | {
+            arn("sqs", dlq_name(q)) for q in spec.get("dead_letters", [])}
         assert set(by_sid.get("Send", {}).get("resources", [])) == {
-            arn("sqs", q) for q in svc.get("sends_to", [])}
+            arn("sqs", q) for q in spec.get("sends_to", [])}
         granted_tables = {r for s in statements if s["sid"].startswith("Tables")
                           for r in s["resources"] if not r.endswith("/index/*")}
-        assert granted_tables == {arn("table", t) for t in svc.get("tables", {})}
+        assert granted_tables == {arn("table", t) for t in spec.get("tables", {})}
+        granted_buckets = set(by_sid.get("BucketsList", {}).get("resources", []))
+        assert granted_buckets == {arn("s3", b) for b in spec.get("buckets", {})}
+
+
+def granted(statements: list[dict[str, Any]], action: str) -> set[str]:
+    """The resources a role's statements grant `action` on."""
+    return {r for s in statements if action in s["actions"] for r in s["resources"]}
+
+
+def test_no_api_role_consumes_a_queue(catalog: dict[str, Any]) -> None:
+    """An internet-facing API may send to its own queue at most: no API role receives,
+    deletes or hides (changes the visibility of) a message of any queue or DLQ. Every
+    worker can consume its queues, so the check is not vacuous."""
+    apis = {n for n, p in catalog["processes"].items() if p["kind"] == "api"}
+    workers = set(catalog["processes"]) - apis
+    assert apis and workers
+    for name in apis:
+        for action in CONSUME_ACTIONS:
+            assert not granted(catalog["task_statements"][name], action), (name, action)
+    consumers = {n for n in workers if catalog["processes"][n]["kind"] == "worker"
+                 and catalog["services"][catalog["processes"][n]["service"]]["worker"]["queues"]}
+    assert consumers
+    for name in consumers:
+        assert granted(catalog["task_statements"][name], "sqs:ReceiveMessage"), name
+        assert granted(catalog["task_statements"][name], "sqs:DeleteMessage"), name
+
+
+def test_objects_are_deleted_only_where_a_route_deletes_them(
+    catalog: dict[str, Any], root: Path
+) -> None:
+    """s3:DeleteObject is granted to exactly one role on one bucket: the media-jobs API on
+    its output bucket, for the admins' DELETE /media/jobs/{guid}, which deletes a job's
+    renditions. No worker deletes media, and nothing deletes an upload or the stock archive."""
+    deleters = {(name, resource) for name, statements in catalog["task_statements"].items()
+                for resource in granted(statements, "s3:DeleteObject")}
+    assert deleters == {("media-jobs-api", f"{arn('s3', 'media-output')}/*")}
+    api = (root / "services/media_jobs/api.py").read_text()
+    assert re.search(r'@router\.delete\("/jobs/\{guid\}"[\s\S]+?outputs\.delete_outputs\(',
+                     api), "the API no longer deletes outputs: drop its delete right"
+    media = root / "services/media_jobs"
+    worker_code = "\n".join(p.read_text() for p in media.glob("*.py")
+                            if p.name not in ("api.py", "store.py"))
+    assert "delete_outputs(" not in worker_code, "a worker path deletes outputs now"
+    # Only the owner's roles touch a bucket at all.
+    topology = load_topology()
+    for name, statements in catalog["task_statements"].items():
+        service = catalog["processes"][name]["service"]
+        for statement in statements:
+            for resource in statement["resources"]:
+                if resource.startswith("arn:aws:s3:::"):
+                    bucket = resource.removeprefix(f"arn:aws:s3:::{PREFIX}").split("/")[0]
+                    assert topology.buckets[bucket].owner == service, (name, resource)
 
 
 def test_read_access_cannot_write(catalog: dict[str, Any]) -> None:
@@ -191,18 +264,23 @@ def test_a_service_claiming_anothers_table_is_refused(
     """The catalog's precondition stops a plan when services.yaml grants a service a
     resource it does not own, or one that does not exist."""
     doc = yaml.safe_load((INFRA / "services.yaml").read_text())
-    doc["services"]["recipes"]["tables"]["meetings"] = "read"
-    doc["services"]["trend"]["publishes"].append("no-such-topic")
+    doc["services"]["recipes"]["api"]["tables"]["meetings"] = "read"
+    doc["services"]["trend"]["worker"]["publishes"].append("no-such-topic")
     doc["services"]["trend"]["worker"]["dead_letters"] = ["recipes-search-index"]
+    doc["services"]["media-jobs"]["api"]["buckets"]["media-output"] = ["read", "erase"]
+    doc["services"]["media-jobs"]["api"]["queues"] = ["media-jobs-uploads"]
     services_file = tmp_path / "services.yaml"
     services_file.write_text(yaml.safe_dump(doc))
     result = evaluate(terraform_bin, terraform_env, tmp_path / "root", services_file)
     assert result.returncode != 0
     message = " ".join(result.stderr.split())
-    assert "recipes: table meetings is owned by meetings" in message
-    assert "trend: topic no-such-topic is not in the topology" in message
-    assert ("trend: dead letters of recipes-search-index, a queue its worker does not consume"
-            in message)
+    assert "recipes-api: table meetings is owned by meetings" in message
+    assert "trend-worker: topic no-such-topic is not in the topology" in message
+    assert ("trend-worker: dead letters of recipes-search-index, a queue its worker does not "
+            "consume" in message)
+    assert ("media-jobs-api: bucket media-output: access read, erase is not a list of read, "
+            "write, tag, delete" in message)
+    assert "media-jobs-api: an API consumes no queue (a worker does)" in message
 
 
 def test_catalog_follows_a_new_queue(terraform_bin: str, terraform_env: dict[str, str],

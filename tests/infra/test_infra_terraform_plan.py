@@ -28,8 +28,23 @@ PLUGIN_DIRS = [os.environ.get("REGATTA_TF_PLUGIN_DIR", ""),
 
 # Points the provider's few plan-time reads at the emulator; Terraform merges *_override.tf
 # files into the configuration, so envs/dev itself stays untouched.
+# The us-east-1 alias (CloudFront's web ACL and certificate) gets the same treatment.
 EMULATOR_OVERRIDE = """
 provider "aws" {
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {
+    sts = "%(url)s"
+    ec2 = "%(url)s"
+    iam = "%(url)s"
+  }
+}
+
+provider "aws" {
+  alias                       = "us_east_1"
   access_key                  = "testing"
   secret_key                  = "testing"
   skip_credentials_validation = true
@@ -102,6 +117,16 @@ def planned(plan: dict[str, Any], address: str) -> dict[str, dict[str, Any]]:
             for r in plan["resource_changes"]
             if f'{r["module_address"]}.{r["type"]}.{r["name"]}' == address
             and r["mode"] == "managed"}
+
+
+def test_each_process_gets_its_own_task_role(plan: dict[str, Any],
+                                             services: dict[str, Any]) -> None:
+    """One task role (and policy) per API and per worker; one execution role per service."""
+    processes = {f"{n}-api" for n in services} | {
+        f"{n}-worker" for n, s in services.items() if "worker" in s}
+    assert set(planned(plan, "module.iam.aws_iam_role.task")) == processes
+    assert set(planned(plan, "module.iam.aws_iam_role_policy.task")) == processes
+    assert set(planned(plan, "module.iam.aws_iam_role.execution")) == set(services)
 
 
 def test_plan_creates_and_changes_nothing_else(plan: dict[str, Any]) -> None:
@@ -239,6 +264,33 @@ def test_every_process_runs_as_an_ecs_service(plan: dict[str, Any],
         process: f"imagedefinitions-{process.rsplit('-', 1)[0]}.json"
         for process in [*apis, *workers]}
     assert {tuple(a["input_artifacts"]) for a in deploy} == {("imagedefs",)}
+
+
+def test_worker_containers_check_that_each_consumer_makes_progress(
+    plan: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """A worker's container health check names every queue and drained DLQ it consumes (the
+    files its consumers touch), with the stall time the worker is given; an API's checks
+    /healthz as before."""
+    tasks = planned(plan, "module.ecs.aws_ecs_task_definition.process")
+    for name, svc in services.items():
+        [api] = json.loads(tasks[f"{name}-api"]["container_definitions"])
+        assert api["healthCheck"]["command"] == ["CMD", "python", "/app/docker/healthcheck.py"]
+        if "worker" not in svc:
+            continue
+        [worker] = json.loads(tasks[f"{name}-worker"]["container_definitions"])
+        consumed = svc["worker"]["queues"] + [dlq_name(q) for q in
+                                              svc["worker"].get("dead_letters", [])]
+        check = worker["healthCheck"]
+        assert check["command"] == ["CMD", "python", "/app/docker/healthcheck.py",
+                                    *[a for q in consumed for a in ("--queue", q)],
+                                    "--relay", f"{name}-outbox"], name
+        assert (check["interval"], check["retries"], check["startPeriod"]) == (30, 3, 60)
+        environment = {e["name"]: e["value"] for e in worker["environment"]}
+        assert float(environment["WORKER_STALL_SECONDS"]) > float(
+            environment["WORKER_WAIT_TIME_SECONDS"]) * 3, name
+    media = json.loads(tasks["media-jobs-worker"]["container_definitions"])[0]
+    assert "media-jobs-uploads-dlq" in media["healthCheck"]["command"]
 
 
 def test_the_web_publish_targets_the_planned_web_bucket(plan: dict[str, Any]) -> None:

@@ -178,33 +178,68 @@ def test_consumed_queues_exist_with_a_dlq_and_alarms(
         == "module.catalog.queues"
 
 
+ACCESS_SECTIONS = {"tables": "tables", "buckets": "buckets", "publishes": "topics",
+                   "sends_to": "queues"}
+
+
+def declared_access(spec: dict[str, Any]) -> dict[str, set[str]]:
+    """What one process section (api: / worker:) of services.yaml grants, by kind."""
+    return {kind: set(spec.get(kind, {} if kind in ("tables", "buckets") else []))
+            for kind in ACCESS_SECTIONS}
+
+
+def used_access(code: ServiceCode) -> dict[str, set[str]]:
+    return {"tables": code.tables(), "buckets": code.buckets(),
+            "publishes": code.published_topics(), "sends_to": code.queues_sent_to()}
+
+
 @pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
 def test_declared_access_is_what_the_code_uses(
     name: str, services: dict[str, dict[str, Any]], topology: dict[str, Any],
     service_code: Callable[[str], ServiceCode | None]
 ) -> None:
     """Tables, buckets, topics and queues sent to in the code are all declared (so the task
-    role allows them); once the service is complete, nothing more is (least privilege)."""
+    roles allow them); once the service is complete, nothing more is (least privilege)."""
     code = code_or_skip(service_code, name)
     svc = services[name]
-    used = {"tables": code.tables(), "buckets": code.buckets(),
-            "publishes": code.published_topics(), "sends_to": code.queues_sent_to()}
-    declared = {"tables": set(svc.get("tables", {})), "buckets": set(svc.get("buckets", {})),
-                "publishes": set(svc.get("publishes", [])),
-                "sends_to": set(svc.get("sends_to", []))}
+    used = used_access(code)
+    declared: dict[str, set[str]] = {kind: set() for kind in ACCESS_SECTIONS}
+    for kind in ("api", "worker"):
+        for key, names in declared_access(svc.get(kind, {})).items():
+            declared[key] |= names
+    assert not {k for k in ACCESS_SECTIONS if k in svc}, \
+        "access is declared per process (under api: and worker:), not per service"
     for kind in used:
         assert used[kind] <= declared[kind], f"{kind}: code uses {used[kind] - declared[kind]}"
-    section = {"tables": "tables", "buckets": "buckets", "publishes": "topics",
-               "sends_to": "queues"}
     for kind, names in declared.items():
         for resource in names:
-            assert topology[section[kind]][resource]["owner"] == name, resource
+            assert topology[ACCESS_SECTIONS[kind]][resource]["owner"] == name, resource
     complete = code.has_api and (code.has_worker or "worker" not in svc)
     if not complete:
         pytest.skip(f"{name} is not complete yet: only checked that its code is covered")
     for kind in used:
         assert used[kind] == declared[kind], f"{kind}: declared, unused: " \
                                              f"{declared[kind] - used[kind]}"
+
+
+@pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_each_process_declares_what_its_entry_module_looks_up(
+    name: str, kind: str, services: dict[str, dict[str, Any]],
+    service_code: Callable[[str], ServiceCode | None]
+) -> None:
+    """Every AWS resource a process looks up (main.py for the API, worker.py for the worker)
+    is declared for that process, and nothing else is: its task role is exactly that."""
+    code = code_or_skip(service_code, name)
+    svc = services[name]
+    if kind not in svc:
+        pytest.skip(f"{name} has no {kind}")
+    entry = code.directory / ("main.py" if kind == "api" else "worker.py")
+    if not entry.exists():
+        pytest.skip(f"services/{code.directory.name}/{entry.name} is not written yet")
+    used = used_access(ServiceCode(name, code.directory, entry.read_text()))
+    assert used == declared_access(svc[kind])
+    assert bool(svc[kind].get("sends_mail")) == ('client("ses")' in entry.read_text())
 
 
 @pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
@@ -219,7 +254,8 @@ def test_published_events_have_a_subscriber_or_are_terminal(
                  if t.startswith(f"{EVENT_TYPE_PREFIX}.{name}.")}
     if not published:
         pytest.skip(f"{name}'s code publishes no event yet")
-    topics = set(services[name].get("publishes", []))
+    topics = {t for kind in ("api", "worker")
+              for t in services[name].get(kind, {}).get("publishes", [])}
     subscribed = {t for q in topology["queues"].values() for s in q.get("subscriptions", [])
                   if s["topic"] in topics for t in s["event_types"]}
     emailed = any(topology["topics"][t].get("email_subscription") for t in topics)
@@ -276,14 +312,20 @@ def test_no_aws_managed_policy_is_attached(tf: TerraformTree) -> None:
         assert "managed_policy_arns" not in path.read_text(), path
 
 
-def test_each_service_has_its_own_task_and_execution_roles(tf: TerraformTree) -> None:
-    """One task role and one separate execution role per service, wired into its tasks."""
-    for role in ("task", "execution"):
-        assert expr(tf.resource("iam", "aws_iam_role", role)["for_each"]) == "var.services"
-        assert expr(tf.resource("iam", "aws_iam_role_policy", role)["for_each"]) \
-            == "var.services"
+def test_each_process_has_its_own_task_role_and_each_service_an_execution_role(
+    tf: TerraformTree
+) -> None:
+    """One task role per process (an API and its worker never share one) and one separate
+    execution role per service, each wired into its tasks."""
+    for type_ in ("aws_iam_role", "aws_iam_role_policy"):
+        assert expr(tf.resource("iam", type_, "task")["for_each"]) == "var.processes"
+        assert expr(tf.resource("iam", type_, "execution")["for_each"]) == "var.services"
+    iam = tf.module_calls()["iam"]
+    assert expr(iam["processes"]) == "module.catalog.process_access"
+    assert expr(iam["task_statements"]) == "module.catalog.task_statements"
     task_definition = tf.resource("ecs", "aws_ecs_task_definition", "process")
-    assert expr(task_definition["task_role_arn"]) == "var.task_role_arns[each.value.service]"
+    assert expr(task_definition["for_each"]) == "local.spec"
+    assert expr(task_definition["task_role_arn"]) == "var.task_role_arns[each.key]"
     assert expr(task_definition["execution_role_arn"]) \
         == "var.execution_role_arns[each.value.service]"
     task_policy = next(b for p, _, n, b in tf.blocks("data", "aws_iam_policy_document")
@@ -317,6 +359,22 @@ def test_containers_stop_after_the_worker_drain(tf: TerraformTree) -> None:
     ecs = tf.text("modules/ecs/main.tf")
     assert "stopTimeout            = each.value.stop_timeout" in ecs
     assert "WORKER_STOP_TIMEOUT      = tostring(s.svc.worker.drain_seconds)" in ecs
+
+
+def test_worker_containers_check_their_consumers_make_progress(tf: TerraformTree) -> None:
+    """A worker container's health check is docker/healthcheck.py --queue for every queue and
+    drained DLQ (dlq_name's rule), and the worker is told its stall time, a setting the kit
+    reads (the plan test checks the rendered task definitions where a provider is at hand)."""
+    ecs = tf.text("modules/ecs/main.tf")
+    assert 'command = concat(["CMD", "python", "/app/docker/healthcheck.py"], flatten([' in ecs
+    assert ("for d in s.svc.worker.dead_letters : endswith(d, \".fifo\") ? "
+            "\"${trimsuffix(d, \".fifo\")}-dlq.fifo\" : \"${d}-dlq\"") in ecs
+    assert "]) : [\"--queue\", q]" in ecs
+    assert '["--relay", "${s.service}-outbox"]' in ecs
+    assert "} if s.kind == \"worker\"" in ecs
+    assert "try(local.worker_container[each.key], {})," in ecs
+    assert 'WORKER_STALL_SECONDS = "120"' in ecs
+    assert "worker_stall_seconds" in PlatformSettings.model_fields
 
 
 def test_tasks_get_the_settings_the_code_reads_and_no_emulator(
@@ -360,6 +418,100 @@ def test_service_variables_are_settings_of_the_service(
     assert names <= fields, f"not settings of {name}: {names - fields}"
 
 
+def test_the_alb_is_a_private_origin_behind_cloudfront(tf: TerraformTree) -> None:
+    """The ALB is internal, in the private app subnets; CloudFront reaches it through a VPC
+    origin (inside AWS's network, HTTPS when the ALB has a certificate), never a public
+    custom origin; every behaviour redirects viewers to HTTPS; the web ACL on the
+    distribution is CLOUDFRONT-scoped in us-east-1 and rate-limits each client address;
+    no regional web ACL remains on the ALB."""
+    alb = tf.resource("alb", "aws_lb", "this")
+    assert alb["internal"] is True
+    calls = tf.module_calls()
+    assert expr(calls["alb"]["subnet_ids"]) == "module.network.app_subnet_ids"
+    vpc_origin = tf.resource("edge", "aws_cloudfront_vpc_origin", "alb")
+    endpoint = vpc_origin["vpc_origin_endpoint_config"][0]
+    assert expr(endpoint["arn"]) == "var.alb_arn"
+    assert expr(endpoint["origin_protocol_policy"]) == 'var.alb_https ? "https-only" : "http-only"'
+    assert expr(calls["edge"]["alb_arn"]) == "module.alb.arn"
+    assert expr(calls["edge"]["alb_https"]) == "module.alb.https"
+    distribution = tf.resource("edge", "aws_cloudfront_distribution", "this")
+    api_origin = next(o for o in distribution["origin"] if o["origin_id"] == "api")
+    assert "custom_origin_config" not in api_origin
+    assert expr(api_origin["vpc_origin_config"][0]["vpc_origin_id"]) \
+        == "aws_cloudfront_vpc_origin.alb.id"
+    behaviours = [distribution["default_cache_behavior"][0],
+                  *distribution["ordered_cache_behavior"],
+                  *distribution["dynamic"][0]["ordered_cache_behavior"]["content"]]
+    assert len(behaviours) == 3
+    assert {b["viewer_protocol_policy"] for b in behaviours} == {"redirect-to-https"}
+    # Without a certificate the ALB serves HTTP to the VPC origin; with one it must know the
+    # name CloudFront connects to, or the plan stops.
+    https = tf.resource("alb", "aws_lb_listener", "https")
+    assert expr(https["lifecycle"][0]["precondition"][0]["condition"]) \
+        == 'var.origin_domain != ""'
+
+    acl = tf.resource("edge", "aws_wafv2_web_acl", "edge")
+    assert acl["scope"] == "CLOUDFRONT" and expr(acl["provider"]) == "aws.us_east_1"
+    assert expr(distribution["web_acl_id"]) \
+        == "var.waf_enabled ? aws_wafv2_web_acl.edge[0].arn : null"
+    rules = {r["name"]: r for r in acl["rule"]}
+    rate = rules["rate-limit-per-ip"]["statement"][0]["rate_based_statement"][0]
+    assert rate["aggregate_key_type"] == "IP" and "forwarded_ip_config" not in rate
+    assert "block" in rules["rate-limit-per-ip"]["action"][0]
+    assert not [b for b in tf.blocks("resource", "aws_wafv2_web_acl")
+                if b[0].parent.name != "edge"]
+    assert not tf.blocks("resource", "aws_wafv2_web_acl_association")
+    logging = tf.resource("edge", "aws_wafv2_web_acl_logging_configuration", "edge")
+    redacted = {f["single_header"][0]["name"] for f in logging["redacted_fields"]}
+    assert "authorization" in redacted
+    providers = calls["edge"]["providers"]
+    assert {expr(k): expr(v) for k, v in providers.items()} == {"aws": "aws",
+                                                          "aws.us_east_1": "aws.us_east_1"}
+    aliased = [b for doc in tf.files.values() for b in doc.get("provider", [])
+               if "aws" in b and b["aws"].get("alias") == "us_east_1"]
+    assert aliased and aliased[0]["aws"]["region"] == "us-east-1"
+
+
+def test_a_custom_domain_is_optional_and_complete(tf: TerraformTree) -> None:
+    """domain_name and route53_zone_id default to empty (the *.cloudfront.net name); set, they
+    give an ACM certificate in us-east-1 validated through DNS, the distribution's alias with
+    TLSv1.2_2021, and A/AAAA alias records; the public base URL follows the domain."""
+    variables = tf.named("variable", "dev")
+    assert variables["domain_name"]["default"] == variables["route53_zone_id"]["default"] == ""
+    calls = tf.module_calls()
+    assert expr(calls["edge"]["domain_name"]) == "var.domain_name"
+    assert expr(calls["edge"]["route53_zone_id"]) == "var.route53_zone_id"
+    certificate = tf.resource("edge", "aws_acm_certificate", "edge")
+    assert certificate["validation_method"] == "DNS"
+    assert expr(certificate["provider"]) == "aws.us_east_1"
+    assert expr(certificate["count"]) == "local.custom_domain ? 1 : 0"
+    assert "route53_zone_id" in expr(
+        certificate["lifecycle"][0]["precondition"][0]["condition"])
+    tf.resource("edge", "aws_acm_certificate_validation", "edge")
+    alias = tf.resource("edge", "aws_route53_record", "alias")
+    assert 'toset(["A", "AAAA"])' in expr(alias["for_each"])
+    distribution = tf.resource("edge", "aws_cloudfront_distribution", "this")
+    assert expr(distribution["aliases"]) == "local.custom_domain ? [var.domain_name] : []"
+    viewer = distribution["viewer_certificate"][0]
+    assert "TLSv1.2_2021" in expr(viewer["minimum_protocol_version"])
+    assert "aws_acm_certificate_validation.edge[0].certificate_arn" in expr(
+        viewer["acm_certificate_arn"])
+    base = tf.named("output", "edge")["public_base_url"]
+    assert "local.custom_domain ? var.domain_name" in str(base["value"])
+    assert expr(calls["ecs"]["environment"]["PUBLIC_BASE_URL"]) == "module.edge.public_base_url"
+
+
+def test_api_containers_trust_forwarded_headers_from_the_vpc_only(tf: TerraformTree) -> None:
+    """Every API container gets FORWARDED_ALLOW_IPS (uvicorn's --forwarded-allow-ips) = the
+    VPC's CIDR, where the ALB and CloudFront's VPC origin interfaces are; workers get none,
+    and a wildcard is refused."""
+    assert expr(tf.module_calls()["ecs"]["forwarded_allow_ips"]) == "module.network.vpc_cidr"
+    text = tf.text("modules/ecs/main.tf")
+    assert 's.kind == "api" ? { FORWARDED_ALLOW_IPS = var.forwarded_allow_ips } : {}' in text
+    validation = tf.named("variable", "ecs")["forwarded_allow_ips"]["validation"][0]
+    assert '"*"' in expr(validation["condition"])
+
+
 def test_alb_checks_health_and_routes_by_prefix(tf: TerraformTree) -> None:
     """Health checks on /healthz every 30 s (healthy 2, unhealthy 5); `<prefix>*` rules;
     HTTPS with the certificate and a redirect, or HTTP only without one."""
@@ -396,17 +548,27 @@ def test_network_has_three_tiers_nat_toggle_and_endpoints(tf: TerraformTree) -> 
 
 
 def test_security_groups_are_least_privilege(tf: TerraformTree) -> None:
-    """ALB: 80/443 from anywhere; API tasks: only from the ALB on the app ports; workers:
+    """ALB: only CloudFront's origin-facing prefix list, on the one port its VPC origin uses,
+    nothing from an address range; API tasks: only from the ALB on the app ports; workers:
     no ingress at all."""
     ingress = {n: b for p, _, n, b in tf.blocks("resource", "aws_vpc_security_group_ingress_rule")
                if p.parent.name == "security"}
-    assert {(r["from_port"], r["cidr_ipv4"]) for n, r in ingress.items() if n.startswith("alb")} \
-        == {(80, "0.0.0.0/0"), (443, "0.0.0.0/0")}
+    assert set(ingress) == {"alb_from_cloudfront", "api_from_alb"}
+    alb = ingress["alb_from_cloudfront"]
+    assert expr(alb["prefix_list_id"]) == "data.aws_ec2_managed_prefix_list.cloudfront.id"
+    assert expr(alb["from_port"]) == expr(alb["to_port"]) == "var.origin_port"
+    assert not {"cidr_ipv4", "cidr_ipv6", "referenced_security_group_id"} & set(alb)
+    (_, _, _, prefix_list), = [b for b in tf.blocks("data", "aws_ec2_managed_prefix_list")
+                               if b[0].parent.name == "security"]
+    assert prefix_list["name"] == "com.amazonaws.global.cloudfront.origin-facing"
+    assert expr(tf.module_calls()["security"]["origin_port"]) == "local.origin_https ? 443 : 80"
     api = ingress["api_from_alb"]
     assert expr(api["referenced_security_group_id"]) == "aws_security_group.alb.id"
     assert "cidr_ipv4" not in api
     assert not any("worker" in expr(r["security_group_id"]) for r in ingress.values())
-    assert set(ingress) == {"alb_http", "alb_https", "api_from_alb"}
+    for path in tf.files:
+        if path.parent.name in ("alb", "edge"):
+            assert "0.0.0.0/0" not in path.read_text(), path
 
 
 def test_ecr_repositories_are_immutable_scanned_and_pruned(tf: TerraformTree) -> None:
@@ -630,9 +792,10 @@ def test_observability_alarms_and_dashboard_exist(tf: TerraformTree) -> None:
 
 
 def test_outputs_give_the_operator_the_urls_and_ids(tf: TerraformTree) -> None:
-    """envs/dev outputs the ALB URL, each service's URL, the Cognito ids, the CDN domain."""
+    """envs/dev outputs the public URL, each service's URL, the Cognito ids, the CDN domain;
+    service URLs are public ones (the ALB is internal)."""
     outputs = set(tf.named("output", "dev"))
-    assert {"alb_url", "service_urls", "cognito_user_pool_id", "cognito_client_id",
+    assert {"public_url", "service_urls", "cognito_user_pool_id", "cognito_client_id",
             "cloudfront_domain"} <= outputs
 
 

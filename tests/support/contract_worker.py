@@ -8,7 +8,8 @@ handled exactly as in a service) and leaves a trace the test reads:
 
 Configuration (besides the stack's AWS_* variables): QUEUE_URL, TRACE_DIR, IDEMPOTENCY_TABLE,
 and optionally HANDLER_SECONDS, CONCURRENCY, VISIBILITY_TIMEOUT, HEARTBEAT_INTERVAL,
-STOP_TIMEOUT, IN_PROGRESS_TIMEOUT, BACKOFF_BASE.
+STOP_TIMEOUT, IN_PROGRESS_TIMEOUT, BACKOFF_BASE, and the kit's WORKER_* settings for receive
+backoff and liveness (the liveness file is ``<WORKER_LIVENESS_DIR>/contract``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from shared.aws import AwsClients
 from shared.events import CloudEvent
+from shared.health import liveness_file
 from shared.idempotency import IdempotencyStore
 from shared.logging import configure_logging, get_logger
 from shared.settings import PlatformSettings
@@ -59,6 +61,9 @@ async def main() -> None:
             heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL", "0")) or None,
             stop_timeout=float(env.get("STOP_TIMEOUT", "10")),
             backoff_base=float(env.get("BACKOFF_BASE", "0")),
+            receive_backoff_base=settings.worker_receive_backoff_base,
+            receive_backoff_cap=settings.worker_receive_backoff_cap,
+            liveness_file=str(liveness_file(settings.worker_liveness_dir, "contract")),
         )
         worker = SqsWorker(await aws.client("sqs"), env["QUEUE_URL"], handle,
                            idempotency=store, config=config, name="contract")

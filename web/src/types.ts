@@ -119,12 +119,12 @@ export interface UploadTicket {
   key: string;
   bucket: string;
   upload:
-    | (PresignedRequest & { method: "PUT" })
+    | (PresignedRequest & { method: "PUT"; content_length: number })
     | {
         method: "MULTIPART";
         upload_id: string;
         part_size: number;
-        parts: (PresignedRequest & { part_number: number })[];
+        parts: (PresignedRequest & { part_number: number; content_length: number })[];
         complete: PresignedRequest;
         abort: PresignedRequest;
       };

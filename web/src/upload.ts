@@ -30,6 +30,10 @@ function put(target: PresignedRequest, body: Blob, onProgress: (sent: number) =>
 /** Send `file` as the ticket says (one PUT, or parts then CompleteMultipartUpload). */
 export async function sendFile(ticket: UploadTicket, file: File, onProgress: Progress): Promise<void> {
   const plan = ticket.upload;
+  // Each URL is signed with the exact byte count it must carry (S3 refuses any other).
+  const signed = plan.method === "PUT" ? plan.content_length
+    : plan.parts.reduce((total, part) => total + part.content_length, 0);
+  if (file.size !== signed) throw new Error(`the file is ${file.size} bytes, the upload was signed for ${signed}`);
   if (plan.method === "PUT") {
     await put(plan, file, (sent) => onProgress(sent, file.size));
     onProgress(file.size, file.size);

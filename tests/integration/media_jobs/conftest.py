@@ -74,6 +74,9 @@ def media(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "MEDIA_WORK_DIR": str(tmp_path_factory.mktemp("media-work")),
         "MEDIA_PROGRESS_INTERVAL_SECONDS": "1",
         "MEDIA_ENCODE_PRESET": "ultrafast",
+        # Below the default 4096: a source beyond it stays a small clip (1344x64).
+        "MEDIA_SOURCE_MAX_WIDTH": "1280",
+        "MEDIA_SOURCE_MAX_HEIGHT": "1280",
     }
     api = ServiceProcess.api("services.media_jobs.main:app", env, log_path=logs / "api.log")
     env["MEDIA_PUBLIC_BASE_URL"] = f"{api.url}/media/outputs"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import MULTIPART_THRESHOLD
-from media_http import assert_playable, request_upload, upload, wait_for_job
+from conftest import MULTIPART_THRESHOLD, MediaService
+from media_http import assert_playable, request_upload, send_upload, upload, wait_for_job
 
 from services.media_jobs.testclips import ClipSpec, make_clip, make_not_video
 from shared.events import event_type
@@ -118,6 +121,96 @@ async def test_a_large_file_gets_a_multipart_plan(
     assert plan["part_size"] == 64 * 1024**2
     assert [p["part_number"] for p in plan["parts"]] == [1, 2, 3, 4]
     assert (plan["complete"]["method"], plan["abort"]["method"]) == ("POST", "DELETE")
+
+
+def sigv4_signature(method: str, url: str, headers: dict[str, str], secret: str) -> str:
+    """The SigV4 query signature S3 computes for a request to presigned ``url`` carrying
+    ``headers`` (written from the SigV4 spec, not with botocore)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    params = dict(query)
+    signed = params["X-Amz-SignedHeaders"].split(";")
+    scope = params["X-Amz-Credential"].split("/", 1)[1]
+    canonical_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                               for k, v in sorted(query) if k != "X-Amz-Signature")
+    sent = {name.lower(): value for name, value in (headers | {"host": parts.netloc}).items()}
+    canonical = "\n".join([
+        method, parts.path, canonical_query, "".join(f"{h}:{sent[h].strip()}\n" for h in signed),
+        ";".join(signed), "UNSIGNED-PAYLOAD"])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", params["X-Amz-Date"], scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = f"AWS4{secret}".encode()
+    for piece in scope.split("/"):
+        key = hmac.new(key, piece.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def assert_signed_for(request: dict[str, Any], length: int, secret: str) -> None:
+    """The presigned request is SigV4, signs its Content-Length, and its signature holds for a
+    body of exactly ``length`` bytes only: S3 refuses a longer (or shorter) one."""
+    params = dict(parse_qsl(urlsplit(request["url"]).query))
+    assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert "content-length" in params["X-Amz-SignedHeaders"].split(";")
+    assert request["content_length"] == length
+    headers = request["headers"]
+    signature = params["X-Amz-Signature"]
+    assert sigv4_signature("PUT", request["url"], headers | {"Content-Length": str(length)},
+                           secret) == signature
+    for other in (length + 1, length - 1, 10 * GiB):
+        assert sigv4_signature("PUT", request["url"],
+                               headers | {"Content-Length": str(other)}, secret) != signature
+
+
+async def test_a_presigned_put_binds_the_declared_size(
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], media: MediaService
+) -> None:
+    """The single PUT is signed with the declared size as its Content-Length (and its
+    Content-Type); the pending job keeps the size for the worker's own check."""
+    size = 123_457
+    response = await client.post("/media/uploads", headers=headers["alice"],
+                                 json=upload_body(size=size))
+    ticket = response.json()
+    assert response.status_code == 201 and ticket["upload"]["method"] == "PUT"
+    assert "content-type" in dict(parse_qsl(urlsplit(ticket["upload"]["url"]).query))[
+        "X-Amz-SignedHeaders"].split(";")
+    assert_signed_for(ticket["upload"], size, media.env["AWS_SECRET_ACCESS_KEY"])
+    job = (await client.get(f"/media/jobs/{ticket['guid']}")).json()
+    assert job["upload_size"] == size
+
+
+async def test_multipart_parts_add_up_to_the_declared_size(
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], media: MediaService
+) -> None:
+    """Each part's URL is signed with that part's exact length; the lengths add up to the
+    declared size, so no plan uploads more than was declared."""
+    size = 3 * 64 * 1024**2 + 12_345
+    response = await client.post("/media/uploads", headers=headers["alice"],
+                                 json=upload_body(size=size, content_type="video/mp4"))
+    plan = response.json()["upload"]
+    assert response.status_code == 201 and plan["method"] == "MULTIPART"
+    lengths = [part["content_length"] for part in plan["parts"]]
+    assert lengths == [64 * 1024**2] * 3 + [12_345]
+    for part in plan["parts"]:
+        assert_signed_for(part, part["content_length"], media.env["AWS_SECRET_ACCESS_KEY"])
+
+
+async def test_the_worker_refuses_an_object_larger_than_its_upload_declared(
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path
+) -> None:
+    """The emulator checks no signature, so it stores a body longer than the signed size: the
+    worker's ingest refuses it (in AWS, S3 already has)."""
+    clip = await asyncio.to_thread(make_clip, ClipSpec("e2e-api", 320, 180, 2.0), clip_dir)
+    actual = clip.stat().st_size
+    response = await client.post("/media/uploads", headers=headers["alice"],
+                                 json={"filename": clip.name, "size": actual - 100})
+    assert response.status_code == 201, response.text
+    ticket = response.json()
+    await send_upload(ticket, clip)
+    job = await wait_for_job(client, ticket["guid"])
+    assert job["status"] == "error" and job["error"]["stage"] == "ingest"
+    assert job["error"]["message"] == (f"source {ticket['key']} is {actual} bytes, more than "
+                                       f"the {actual - 100} bytes its upload declared")
+    assert job["mediainfo"] is None and job["outputs"] is None
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -171,7 +171,8 @@ def test_probe_errors_are_typed(clip_dir, make, error):
 
 @pytest.mark.parametrize("extension", sorted(CONTAINER_SAMPLES))
 def test_every_allow_listed_container_probes_encodes_and_validates(clip_dir, tmp_path, extension):
-    """Each container of the upload allow-list (with a typical codec pair) goes end to end."""
+    """Each container of the upload allow-list (with a typical codec pair) goes end to end,
+    with ffmpeg held to the format the probe found, as the worker runs it."""
     assert extension in VIDEO_EXTENSIONS
     info = probe(make_container_sample(extension, clip_dir))
     assert (info.video.width, info.video.height, info.has_audio) == (320, 180, True)
@@ -180,6 +181,7 @@ def test_every_allow_listed_container_probes_encodes_and_validates(clip_dir, tmp
     encode_sync(
         make_container_sample(extension, clip_dir), tmp_path, rungs, has_audio=True,
         duration=info.duration, frame_capture=False, frame_rate=info.video.frame_rate,
+        input_format=info.container,
     )  # fmt: skip
     report = validate_local(tmp_path, source_duration=info.duration, expect_audio=True)
     assert report.ok, [str(f) for f in report.failures]

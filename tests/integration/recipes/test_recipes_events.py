@@ -5,7 +5,6 @@ A test queue subscribes to the topic with raw delivery, as the platform's own qu
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -17,61 +16,15 @@ from recipes_http import create_recipe, recipe_body
 
 from shared.aws import AwsClients
 from shared.events import event_type
-from shared.testing import LocalStack, eventually
+from shared.testing import EventTap, LocalStack, eventually
 
 SOURCE = "regatta/recipes"
 
 
-class EventTap:
-    """A queue subscribed to recipes-events that collects every event it receives."""
-
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        self.sqs = sqs
-        self.queue_url = queue_url
-        self.received: list[tuple[dict[str, Any], dict[str, Any]]] = []
-
-    async def drain(self, wait: int = 1) -> int:
-        """Receive until a receive comes back empty; returns how many arrived."""
-        count = 0
-        while True:
-            response = await self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
-                MessageAttributeNames=["All"],
-            )
-            messages = response.get("Messages", [])
-            if not messages:
-                return count
-            for message in messages:
-                self.received.append((json.loads(message["Body"]),
-                                      message.get("MessageAttributes", {})))
-            await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                for i, m in enumerate(messages)
-            ])
-            count += len(messages)
-
-    def about(self, recipe_id: str) -> list[dict[str, Any]]:
-        """The events whose subject is ``recipe_id``, in arrival order."""
-        return [event for event, _ in self.received if event.get("subject") == recipe_id]
-
-
 @pytest_asyncio.fixture(scope="module")
 async def tap(aws: AwsClients, stack: LocalStack) -> AsyncIterator[EventTap]:
-    sqs, sns = await aws.client("sqs"), await aws.client("sns")
-    name = f"recipes-events-tap-{uuid.uuid4().hex[:8]}"
-    queue_url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
-    queue_arn = (await sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
-    subscription = await sns.subscribe(
-        TopicArn=stack.resources.topic_arn("recipes-events"), Protocol="sqs",
-        Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"},
-        ReturnSubscriptionArn=True,
-    )
-    try:
-        yield EventTap(sqs, queue_url)
-    finally:
-        await sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
-        await sqs.delete_queue(QueueUrl=queue_url)
+    async with EventTap.open(aws, stack.resources, "recipes-events") as events:
+        yield events
 
 
 async def test_each_change_publishes_one_cloud_event(

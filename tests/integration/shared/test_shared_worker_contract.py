@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -17,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from shared.batch import batch_consumer
+from shared.emulator import free_port
 from shared.errors import TopologyError
 from shared.events import CloudEvent
-from shared.idempotency import IdempotencyStore
+from shared.idempotency import Claim, IdempotencyStore
 from shared.testing import ROOT, LocalStack, ServiceProcess, eventually
 from shared.topology import Resources
 from shared.worker import Outcome, SqsWorker, WorkerConfig, consumer
@@ -232,6 +236,76 @@ async def test_failed_handler_releases_its_claim(queues, sqs, store) -> None:
 # --- d. FIFO -------------------------------------------------------------------------------
 
 
+class SlowFirstCompletion(IdempotencyStore):
+    """The real store, except that its first ``complete`` call hangs: a process stopped while
+    it records an effect that already happened."""
+
+    def __init__(self, store: IdempotencyStore) -> None:
+        super().__init__(store.dynamodb, store.table)
+        self.completions = 0
+
+    async def complete(self, key: str) -> None:
+        self.completions += 1
+        if self.completions == 1:
+            await asyncio.sleep(60)
+        await super().complete(key)
+
+
+async def test_cut_off_mid_handler_deletes_its_claim_and_releases_the_message(
+    queues, sqs, store
+) -> None:
+    """A handler the stop timeout cancels leaves no INPROGRESS claim behind, and its message
+    is visible again at once (RELEASED, not FAILED with a backoff)."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    stuck = event("stuck")
+    await queues.send(queue, [stuck.to_json()])
+    entered = asyncio.Event()
+
+    async def forever(_: CloudEvent) -> None:
+        entered.set()
+        await asyncio.sleep(600)
+
+    consumer_ = worker(sqs, queue.url, forever, store=store, stop_timeout=0.2, backoff_base=60)
+    records = await queues.receive(queue.url)
+    handling = asyncio.create_task(consumer_.process(records))
+    await entered.wait()
+
+    consumer_.stop()
+    await asyncio.wait_for(handling, timeout=10)
+
+    assert [r.outcome for r in records] == [Outcome.RELEASED]
+    again = await queues.receive(queue.url)
+    assert [(name_of(r.body), r.receive_count) for r in again] == [("stuck", 2)]
+    assert await store.begin(stuck.key) is Claim.NEW  # the claim was gone, not in progress
+
+
+async def test_cut_off_while_recording_completion_keeps_the_effect_single(
+    queues, sqs, store
+) -> None:
+    """Cancelled after its handler returned but before the claim said COMPLETED, a record
+    is completed and deleted: the effect is not run a second time."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    done = event("done")
+    await queues.send(queue, [done.to_json()])
+    effects = Effects()
+    slow_store = SlowFirstCompletion(store)
+    consumer_ = worker(sqs, queue.url, effects, store=slow_store, stop_timeout=0.2)
+    records = await queues.receive(queue.url)
+    handling = asyncio.create_task(consumer_.process(records))
+
+    async def recording() -> bool:
+        return slow_store.completions == 1
+
+    await eventually(recording, timeout=10, interval=0.02)
+    consumer_.stop()
+    await asyncio.wait_for(handling, timeout=10)
+
+    assert [r.outcome for r in records] == [Outcome.SUCCEEDED]
+    assert effects.done == ["done"]
+    assert await store.begin(done.key) is Claim.ALREADY_PROCESSED
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
+
+
 async def test_fifo_failure_stops_its_group_and_not_the_others(queues, sqs) -> None:
     """On a failure in group A the rest of A's batch is released unprocessed and comes back in
     order; group B carries on."""
@@ -270,6 +344,7 @@ def start_worker(stack: LocalStack, queue_url: str, trace: Path, **env: object) 
         "QUEUE_URL": queue_url,
         "TRACE_DIR": str(trace),
         "IDEMPOTENCY_TABLE": stack.resources.table("recipes-idempotency"),
+        "WORKER_LIVENESS_DIR": str(trace / "liveness"),
         **{k: str(v) for k, v in env.items()},
     }
     trace.mkdir(parents=True, exist_ok=True)
@@ -315,6 +390,54 @@ async def test_sigterm_finishes_in_flight_releases_the_rest_and_exits_0(
     assert sorted(name_of(r.body) for r in released) == sorted(set(names) - set(started))
     assert {r.receive_count for r in released} == {2}
     assert await queues.depth(queue.url) == {"visible": 0, "in_flight": len(released)}
+
+
+async def test_handler_cut_off_by_the_stop_timeout_is_redelivered_at_once_and_runs(
+    queues, stack, tmp_path
+) -> None:
+    """A handler that outlives the stop timeout gives up its claim and its message before the
+    process exits: the message is receivable at once (not after the 30 s visibility), and the
+    next worker runs the handler instead of failing on an "in progress" claim."""
+    queue = await queues.make(visibility_timeout=30, max_receive_count=5)
+    await queues.send(queue, [event("slow").to_json()])
+    first_trace, second_trace = tmp_path / "first", tmp_path / "second"
+    # Claims last as consumer() makes them: the visibility timeout minus 2 s; a failure
+    # would wait 15-30 s (BACKOFF_BASE), so "at once" cannot come from the failure path.
+    first = start_worker(stack, queue.url, first_trace, HANDLER_SECONDS=60, STOP_TIMEOUT=1,
+                         VISIBILITY_TIMEOUT=30, IN_PROGRESS_TIMEOUT=28, BACKOFF_BASE=30)
+    try:
+        # GIVEN the worker is inside a handler that needs a minute
+        async def started() -> list[str]:
+            return lines(first_trace / "started")
+
+        await eventually(started, timeout=20, interval=0.05)
+        # WHEN ECS stops it with a 1 s drain budget
+        first.signal(signal.SIGTERM)
+        assert await exit_code(first) == 0
+    finally:
+        first.stop()
+    assert lines(first_trace / "effects") == []
+
+    # THEN the message is receivable at once, on its second delivery
+    redelivered = await queues.receive(queue.url, wait=2)
+    assert [(name_of(r.body), r.receive_count) for r in redelivered] == [("slow", 2)]
+    await queues.sqs.change_message_visibility(QueueUrl=queue.url,
+                                               ReceiptHandle=redelivered[0].receipt_handle,
+                                               VisibilityTimeout=0)
+    # AND the next worker runs the handler to its effect, well inside the claim's 28 s
+    second = start_worker(stack, queue.url, second_trace, HANDLER_SECONDS=0,
+                          VISIBILITY_TIMEOUT=30, IN_PROGRESS_TIMEOUT=28)
+    try:
+        async def effect() -> list[str]:
+            return lines(second_trace / "effects")
+
+        assert await eventually(effect, timeout=15, interval=0.1) == ["slow"]
+        second.signal(signal.SIGTERM)
+        assert await exit_code(second) == 0
+    finally:
+        second.stop()
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 0}
+    assert "IdempotencyInProgressError" not in (second_trace / "worker.log").read_text()
 
 
 async def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(
@@ -400,6 +523,83 @@ async def test_without_heartbeat_a_long_handler_is_redelivered(queues, sqs) -> N
     assert [name_of(r.body) for r in stolen] == ["long"]
 
 
+# --- h. liveness and receive backoff --------------------------------------------------------
+
+HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
+
+
+def worker_health(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The container health check of a worker consuming the contract queue."""
+    return subprocess.run([sys.executable, str(HEALTHCHECK), "--queue", "contract"],
+                          capture_output=True, text=True, timeout=30, check=False,
+                          env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
+
+
+async def test_health_check_fails_while_the_loop_is_frozen(queues, stack, tmp_path) -> None:
+    """A polling worker passes its health check; frozen (SIGSTOP) it fails once its last
+    completed receive is older than WORKER_STALL_SECONDS; resumed, it passes again."""
+    queue = await queues.make()
+    trace = tmp_path / "worker"
+    health_env = {**stack.env, "WORKER_LIVENESS_DIR": str(trace / "liveness"),
+                  "WORKER_STALL_SECONDS": "3"}
+    process = start_worker(stack, queue.url, trace, WORKER_STALL_SECONDS=3)
+    frozen = False
+    try:
+        async def healthy() -> bool:
+            return (await asyncio.to_thread(worker_health, health_env)).returncode == 0
+
+        await eventually(healthy, timeout=20, interval=0.3)
+        # WHEN the loop stops making progress (1 s long polls, so it made progress just now)
+        process.signal(signal.SIGSTOP)
+        frozen = True
+
+        async def stalled() -> subprocess.CompletedProcess[str] | None:
+            result = await asyncio.to_thread(worker_health, health_env)
+            return result if result.returncode == 1 else None
+
+        # THEN the check fails within a few seconds past the stall time, and says why
+        failed = await eventually(stalled, timeout=15, interval=0.5)
+        assert "queue contract: no progress for" in failed.stderr
+        process.signal(signal.SIGCONT)
+        frozen = False
+        await eventually(healthy, timeout=15, interval=0.3)
+        process.signal(signal.SIGTERM)
+        assert await exit_code(process) == 0
+    finally:
+        if frozen:
+            process.signal(signal.SIGCONT)
+        process.stop()
+
+
+async def test_unreachable_aws_backs_off_and_is_never_healthy(stack, tmp_path) -> None:
+    """Against an endpoint nobody answers, receives fail with growing pauses, no progress is
+    recorded (the health check fails), and SIGTERM still ends the worker at once with 0."""
+    trace = tmp_path / "worker"
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {"AWS_ENDPOINT_URL": dead, "WORKER_RECEIVE_BACKOFF_BASE": "0.2",
+           "WORKER_RECEIVE_BACKOFF_CAP": "0.8", "WORKER_STALL_SECONDS": "60"}
+    process = start_worker(stack, f"{dead}/123456789012/nobody", trace, **env)
+    try:
+        async def failures_logged() -> list[dict[str, Any]]:
+            text = (trace / "worker.log").read_text() if (trace / "worker.log").exists() else ""
+            failures = [json.loads(line) for line in text.splitlines()
+                        if '"worker.receive_failed"' in line]
+            return failures if len(failures) >= 3 else []
+
+        failures = await eventually(failures_logged, timeout=40, interval=0.2)
+        # (each failed call takes seconds: botocore retries a refused connection itself)
+        assert [f["failures"] for f in failures[:3]] == [1, 2, 3]
+        ceilings = [0.2, 0.4, 0.8]
+        assert all(c / 2 <= f["retry_in_s"] <= c for f, c in zip(failures, ceilings, strict=False))
+        result = await asyncio.to_thread(worker_health, {
+            **stack.env, "WORKER_LIVENESS_DIR": str(trace / "liveness")})
+        assert result.returncode == 1 and "no progress recorded yet" in result.stderr
+        process.signal(signal.SIGTERM)
+        assert await exit_code(process, within=10) == 0
+    finally:
+        process.stop()
+
+
 # --- consumer() ----------------------------------------------------------------------------
 
 
@@ -420,6 +620,24 @@ async def test_consumer_is_tuned_from_the_topology(aws, stack: LocalStack) -> No
     assert built.idempotency is not None
     assert built.idempotency.table == "regatta-media-idempotency"
     assert not built.fifo
+    settings = stack.settings
+    assert built.config.liveness_file == str(Path(settings.worker_liveness_dir)
+                                              / "media-jobs-uploads")
+    assert (built.config.receive_backoff_base, built.config.receive_backoff_cap) == (
+        settings.worker_receive_backoff_base, settings.worker_receive_backoff_cap)
+
+
+async def test_batch_consumer_is_tuned_like_consumer(aws, stack: LocalStack) -> None:
+    """batch_consumer() gets the same platform tuning: its liveness file is its queue's."""
+
+    async def handler(events: Any) -> list[Outcome]:
+        return [Outcome.SUCCEEDED for _ in events]
+
+    built = await batch_consumer(aws, stack.resources, "trend-ticks.fifo", handler)
+
+    assert built.config.visibility_timeout == 10 and built.fifo
+    assert built.config.liveness_file == str(Path(stack.settings.worker_liveness_dir)
+                                              / "trend-ticks.fifo")
 
 
 async def test_consumer_of_dead_letters_binds_the_queues_dlq(aws, stack: LocalStack) -> None:
@@ -433,6 +651,7 @@ async def test_consumer_of_dead_letters_binds_the_queues_dlq(aws, stack: LocalSt
     built = await consumer(aws, resources, "recipes-search-index", handler, dead_letters=True)
 
     assert built.queue_url.endswith("/regatta-recipes-search-index-dlq")
+    assert built.config.liveness_file.endswith("/recipes-search-index-dlq")
     assert built.config.visibility_timeout == resources.topology.queues[
         "recipes-search-index"].visibility_timeout
     with pytest.raises(TopologyError):

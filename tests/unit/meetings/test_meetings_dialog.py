@@ -44,6 +44,7 @@ class Chat:
     rules: SchedulingRules = DEFAULT_RULES
     approved: dict[date, list[Interval]] = field(default_factory=dict)
     session: Session = field(default_factory=Session)
+    day_first: bool = False
 
     def say(self, text: str) -> Turn:
         """One user utterance; returns the engine's turn and keeps its session."""
@@ -52,6 +53,7 @@ class Chat:
             now=self.now,
             timezone=self.timezone,
             expecting=expecting(self.session),
+            day_first=self.day_first,
             business_hours=self.rules.business_hours,
         )
         day = candidate_day(self.session, understanding, now=self.now, rules=self.rules)
@@ -462,6 +464,87 @@ def test_next_week_asks_which_day_and_places_it_in_that_week() -> None:
     assert turn.messages == ["Which day next week would you like to meet?"]
     chat.say("Tuesday")
     assert chat.session.slots.date == date(2026, 3, 17)
+
+
+@pytest.mark.parametrize("day_first", [False, True])
+def test_a_numeric_date_with_two_bookable_readings_is_asked_about(day_first: bool) -> None:
+    """'6/3' may be June 3 or March 6, both workdays ahead: Meety asks, whatever the order."""
+    chat = Chat(day_first=day_first)
+    chat.say("I'm Ana")
+    turn = chat.say("6/3")
+    assert turn.messages == ["Did you mean Friday, March 6, 2026 or Wednesday, June 3, 2026?"]
+    assert chat.session.slots.date is None
+    assert chat.session.slot_to_elicit == "date"
+
+    chat.say("June 3")
+    assert chat.session.slots.date == date(2026, 6, 3)
+    assert chat.session.pending.date_candidates == []
+    assert chat.session.slot_to_elicit == "time"
+
+
+def test_the_answer_to_which_date_can_be_a_weekday() -> None:
+    """'Friday' answers 'March 6 or June 3?' with the Friday."""
+    chat = Chat()
+    chat.say("I'm Ana")
+    chat.say("6/3")
+    chat.say("Friday")
+    assert chat.session.slots.date == date(2026, 3, 6)
+
+
+def test_a_numeric_date_with_one_bookable_reading_follows_the_configured_order() -> None:
+    """'5/3' is May 3 (a Sunday) month-first and March 5 day-first: no question either way."""
+    chat = Chat(day_first=True)
+    chat.say("I'm Ana")
+    turn = chat.say("5/3")
+    assert chat.session.slots.date == date(2026, 3, 5)
+    assert turn.messages == [PROMPTS["time"]]
+
+    chat = Chat()
+    chat.say("I'm Ana")
+    turn = chat.say("5/3")
+    assert turn.messages == ["We don't meet on Sundays.", PROMPTS["date"]]
+
+
+def test_an_unambiguous_numeric_date_is_not_asked_about() -> None:
+    """'19/3' can only be March 19."""
+    chat = Chat()
+    chat.say("I'm Ana")
+    chat.say("19/3")
+    assert chat.session.slots.date == date(2026, 3, 19)
+    assert chat.session.pending.date_candidates == []
+
+
+def test_a_range_of_lengths_is_asked_about() -> None:
+    """'30-45 mins' is not a length: Meety asks '30 or 45 minutes?', then '45' settles it."""
+    chat = Chat()
+    chat.say("I'm Ana, next Friday at 3pm")
+    turn = chat.say("30-45 mins")
+    assert turn.messages == ["How long should the meeting be: 30 or 45 minutes?"]
+    assert chat.session.slots.duration_minutes is None
+
+    chat.say("45")
+    assert chat.session.slots.duration_minutes == 45
+    assert chat.session.pending.duration_candidates == []
+    assert chat.session.slot_to_elicit == "email"
+
+
+def test_a_range_of_lengths_said_with_everything_else_is_asked_before_confirming() -> None:
+    """'an hour or two' in a full request leads to the length question, not to a summary."""
+    chat = Chat()
+    turn = chat.say("Book next Friday at 10am for an hour or two, I'm Ana Lima, ana@example.com")
+    assert turn.messages == ["How long should the meeting be: 60 or 120 minutes?"]
+    chat.say("an hour")
+    assert chat.state == DialogState.CONFIRM_INTENT
+    assert chat.session.slots.duration_minutes == 60
+
+
+def test_a_time_range_fills_start_and_length() -> None:
+    """'from 3 to 4pm' next Friday is a 60-minute meeting at 3 PM."""
+    chat = Chat()
+    chat.say("I'm Ana Lima, ana@example.com")
+    turn = chat.say("next Friday from 3 to 4pm")
+    assert chat.state == DialogState.CONFIRM_INTENT
+    assert turn.messages[0].endswith("3 PM to 4 PM (60 minutes).")
 
 
 # --- the engine's contract ---------------------------------------------------------------------

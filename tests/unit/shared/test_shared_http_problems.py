@@ -6,11 +6,17 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 from structlog.testing import capture_logs
 
+from shared.aws import client_config, worst_case_call_seconds
 from shared.dynamo import CursorError
 from shared.errors import (
     AuthError,
@@ -20,8 +26,10 @@ from shared.errors import (
     InvalidTokenError,
     NotFoundError,
     PreconditionFailedError,
+    PublishError,
 )
 from shared.http import PROBLEM_JSON, RequestContextMiddleware, install_problem_handlers
+from shared.settings import PlatformSettings
 
 MAX_BODY = 1024
 SECRET = "s3cr3t-internal-detail"
@@ -32,8 +40,12 @@ class DishCreate(BaseModel):
     servings: int = Field(ge=1)
 
 
-def _client_error(code: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": SECRET}}, "PutItem")
+def _client_error(code: str, status: int = 400, reasons: list[str] | None = None) -> ClientError:
+    response: dict = {"Error": {"Code": code, "Message": SECRET},
+                      "ResponseMetadata": {"HTTPStatusCode": status}}
+    if reasons is not None:
+        response["CancellationReasons"] = [{"Code": r} for r in reasons]
+    return ClientError(response, "PutItem")
 
 
 RAISERS: dict[str, Exception] = {
@@ -49,6 +61,18 @@ RAISERS: dict[str, Exception] = {
     "throttled": _client_error("Throttling"),
     "dynamo-throttled": _client_error("ProvisionedThroughputExceededException"),
     "aws-validation": _client_error("ValidationException"),
+    "aws-5xx": _client_error("SomethingNew", status=502),
+    "read-timeout": ReadTimeoutError(endpoint_url=f"http://{SECRET}:4566"),
+    "connection-reset": ConnectionResetError(104, "Connection reset by peer"),
+    "connection-closed": ConnectionClosedError(endpoint_url=f"http://{SECRET}:4566"),
+    "publish": PublishError(f"SNS rejected 2 events: {SECRET}"),
+    "partial-batch": AwsUnavailableError("DynamoDB left 3 batch writes unprocessed"),
+    "transaction-throttled": _client_error("TransactionCanceledException",
+                                           reasons=["None", "ThrottlingError"]),
+    "transaction-conflict": _client_error("TransactionCanceledException",
+                                          reasons=["TransactionConflict", "None"]),
+    "transaction-condition": _client_error("TransactionCanceledException",
+                                           reasons=["ConditionalCheckFailed", "None"]),
     "bug": RuntimeError(SECRET),
 }
 
@@ -141,18 +165,22 @@ async def test_auth_errors_are_401_with_www_authenticate(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("kind", ["aws-down", "endpoint", "throttled", "dynamo-throttled"])
+@pytest.mark.parametrize("kind", [
+    "aws-down", "endpoint", "throttled", "dynamo-throttled", "aws-5xx", "read-timeout",
+    "connection-reset", "connection-closed", "publish", "partial-batch",
+    "transaction-throttled", "transaction-conflict"])
 async def test_unreachable_or_busy_backend_is_503_with_retry_after(
     client: httpx.AsyncClient, kind: str
 ) -> None:
-    """An unreachable or throttling AWS gives 503 + Retry-After, never 500."""
+    """Every transient AWS failure (unreachable, timeouts, resets, throttling, 5xx, partial
+    batches, SNS refusals, throttled or conflicting transactions) gives 503 + Retry-After."""
     response = await client.get(f"/raise/{kind}")
 
     assert_problem(response, 503, "Service Unavailable")
     assert int(response.headers["retry-after"]) > 0
 
 
-@pytest.mark.parametrize("kind", ["bug", "aws-validation"])
+@pytest.mark.parametrize("kind", ["bug", "aws-validation", "transaction-condition"])
 async def test_unexpected_errors_are_500_without_details(
     client: httpx.AsyncClient, kind: str
 ) -> None:
@@ -297,3 +325,15 @@ async def test_request_id_is_echoed_on_every_error(
 
     assert response.status_code >= 400
     assert response.headers.get("x-request-id") == "req-err-1"
+
+
+def test_one_aws_call_gives_up_inside_the_edge_timeout() -> None:
+    """With the default timeouts and attempts, an AWS call (retries included) gives up well
+    before the load balancer's 60 s origin timeout, so the client gets our 503, not a 504."""
+    settings = PlatformSettings()
+    assert worst_case_call_seconds(settings) < 45
+    sqs = client_config(settings, service="sqs")
+    assert sqs.read_timeout > settings.worker_wait_time_seconds  # a long poll is no timeout
+    dynamodb = client_config(settings, service="dynamodb")
+    assert dynamodb.read_timeout == settings.aws_read_timeout
+    assert dynamodb.retries["max_attempts"] == settings.aws_max_attempts

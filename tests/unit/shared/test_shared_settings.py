@@ -101,3 +101,18 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(ValueError):
         settings.log_level = "DEBUG"  # type: ignore[misc]
+
+
+def test_public_base_url_is_an_origin_without_a_trailing_slash(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PUBLIC_BASE_URL (Terraform's https://<CloudFront or custom domain>) is kept without
+    its trailing slash, so links are base + path; empty by default (derive from the
+    request); anything but an http(s) URL with a host stops the process."""
+    assert PlatformSettings().public_base_url == ""
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://d111.cloudfront.net/")
+    assert PlatformSettings().public_base_url == "https://d111.cloudfront.net"
+    for bad in ("d111.cloudfront.net", "ftp://example.com", "https://", "https://x.com/?a=1"):
+        monkeypatch.setenv("PUBLIC_BASE_URL", bad)
+        with pytest.raises(ValueError, match="not an http"):
+            PlatformSettings()

@@ -13,6 +13,9 @@ locals {
   account     = data.aws_caller_identity.current.account_id
   name_prefix = var.name_prefix != "" ? var.name_prefix : "${local.stack}-${local.account}-"
   protect     = var.protect_resources
+  # CloudFront's VPC origin speaks HTTPS to the internal ALB when it has a certificate, HTTP
+  # otherwise; either way inside AWS's network.
+  origin_https = var.certificate_arn != ""
 }
 
 module "catalog" {
@@ -49,10 +52,11 @@ module "network" {
 }
 
 module "security" {
-  source    = "../../modules/security"
-  name      = local.stack
-  vpc_id    = module.network.vpc_id
-  app_ports = toset([for s in module.catalog.api_services : s.port])
+  source      = "../../modules/security"
+  name        = local.stack
+  vpc_id      = module.network.vpc_id
+  origin_port = local.origin_https ? 443 : 80
+  app_ports   = toset([for s in module.catalog.api_services : s.port])
 }
 
 module "messaging" {
@@ -83,18 +87,29 @@ module "auth" {
 }
 
 # One CloudFront distribution: the web app (its own bucket), the media output and every API
-# prefix (to the ALB), so the browser sees a single origin.
+# prefix (to the internal ALB, through a VPC origin), so the browser sees a single origin.
+# It is the platform's only door: its web ACL rate-limits each client address.
 module "edge" {
-  source               = "../../modules/edge"
+  source = "../../modules/edge"
+  providers = {
+    aws           = aws
+    aws.us_east_1 = aws.us_east_1
+  }
   name                 = local.stack
   region               = var.region
   origin_bucket_domain = module.data.bucket_regional_domain_names["media-output"]
   web_bucket_name      = "${local.stack}-${local.account}-web"
   access_log_bucket    = module.logs.bucket
+  alb_arn              = module.alb.arn
   alb_domain_name      = var.alb_origin_domain != "" ? var.alb_origin_domain : module.alb.dns_name
-  alb_https            = var.certificate_arn != "" && var.alb_origin_domain != ""
+  alb_https            = module.alb.https
   api_path_prefixes    = sort([for s in module.catalog.api_services : s.prefix])
   cognito_client_id    = module.auth.client_id
+  waf_enabled          = var.waf_enabled
+  waf_rate_limit       = var.waf_rate_limit
+  log_retention_days   = var.log_retention_days
+  domain_name          = var.domain_name
+  route53_zone_id      = var.route53_zone_id
   force_destroy        = !local.protect
 }
 
@@ -126,21 +141,20 @@ module "alb" {
   source              = "../../modules/alb"
   name                = local.stack
   vpc_id              = module.network.vpc_id
-  subnet_ids          = module.network.public_subnet_ids
+  subnet_ids          = module.network.app_subnet_ids
   security_group_id   = module.security.alb_security_group_id
   api_services        = module.catalog.api_services
   certificate_arn     = var.certificate_arn
+  origin_domain       = var.alb_origin_domain
   access_log_bucket   = module.logs.bucket
   deletion_protection = local.protect
-  waf_enabled         = var.waf_enabled
-  kms_key_arn         = module.encryption.key_arn
-  log_retention_days  = var.log_retention_days
 }
 
 module "iam" {
   source           = "../../modules/iam"
   name             = local.stack
   services         = module.catalog.services
+  processes        = module.catalog.process_access
   task_statements  = module.catalog.task_statements
   kms_key_arn      = module.encryption.key_arn
   ses_identity_arn = module.mail.identity_arn
@@ -170,6 +184,10 @@ module "ecs" {
   api_max_count            = var.api_max_count
   worker_min_count         = var.worker_min_count
   worker_max_count         = var.worker_max_count
+  # uvicorn trusts X-Forwarded-For/-Proto only from these addresses (FORWARDED_ALLOW_IPS): the
+  # VPC, where the ALB and CloudFront's VPC origin interfaces live. The client address is then
+  # the one CloudFront saw; a header a client forges stays to the left of it and is ignored.
+  forwarded_allow_ips = module.network.vpc_cidr
 
   # What shared/settings.py reads. AWS_ENDPOINT_URL stays unset: botocore finds AWS itself.
   environment = {
@@ -180,6 +198,9 @@ module "ecs" {
     LOG_FORMAT           = "json"
     COGNITO_USER_POOL_ID = module.auth.user_pool_id
     COGNITO_CLIENT_ID    = module.auth.client_id
+    # Links the services hand out (calendar feeds) start with the public origin, never with
+    # the internal ALB's name and scheme that a request carries behind CloudFront.
+    PUBLIC_BASE_URL = module.edge.public_base_url
   }
   platform_values = {
     cdn_base_url = module.edge.media_base_url

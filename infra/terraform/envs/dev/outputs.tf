@@ -1,21 +1,21 @@
-output "alb_url" {
-  description = "Base URL of the platform."
-  value       = module.alb.url
+output "public_url" {
+  description = "Base URL of the platform: CloudFront (or domain_name), the only way in. PUBLIC_BASE_URL of the services."
+  value       = module.edge.public_base_url
 }
 
 output "alb_dns_name" {
-  description = "The ALB's DNS name: point your domain's CNAME (or a Route 53 alias) here."
+  description = "The internal ALB's DNS name (reachable only from CloudFront's VPC origin)."
   value       = module.alb.dns_name
-}
-
-output "alb_zone_id" {
-  description = "The ALB's hosted zone id, for a Route 53 alias record."
-  value       = module.alb.zone_id
 }
 
 output "service_urls" {
   description = "Each API's base URL (its OpenAPI docs are at <url>/docs)."
-  value       = { for name, s in module.catalog.api_services : name => "${module.alb.url}${s.prefix}" }
+  value       = { for name, s in module.catalog.api_services : name => "${module.edge.public_base_url}${s.prefix}" }
+}
+
+output "web_acl_arn" {
+  description = "The CloudFront web ACL (empty with waf_enabled = false)."
+  value       = module.edge.web_acl_arn
 }
 
 output "cognito_user_pool_id" {

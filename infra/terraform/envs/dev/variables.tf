@@ -45,13 +45,25 @@ variable "codestar_connection_arn" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate (this region) for HTTPS on the ALB; empty: HTTP only, for a first deploy."
+  description = "ACM certificate (this region) for HTTPS between CloudFront and the internal ALB (needs alb_origin_domain); empty: HTTP from CloudFront's VPC origin, inside AWS's network."
   type        = string
   default     = ""
 }
 
 variable "alb_origin_domain" {
-  description = "Name CloudFront reaches the ALB at over HTTPS (a DNS name the ALB certificate covers); empty: the ALB's own DNS name over HTTP."
+  description = "The name certificate_arn covers, which CloudFront connects to the ALB by over HTTPS; empty: the ALB's own DNS name."
+  type        = string
+  default     = ""
+}
+
+variable "domain_name" {
+  description = "Custom domain for the platform (e.g. regatta.example.com): an ACM certificate in us-east-1 validated through DNS, CloudFront's alias and Route 53 A/AAAA records. Empty: the *.cloudfront.net name."
+  type        = string
+  default     = ""
+}
+
+variable "route53_zone_id" {
+  description = "Route 53 hosted zone of domain_name (required with it)."
   type        = string
   default     = ""
 }
@@ -81,9 +93,15 @@ variable "enable_interface_endpoints" {
 }
 
 variable "waf_enabled" {
-  description = "WAF web ACL on the ALB (about $8/month plus $0.60 per million requests)."
+  description = "WAF web ACL on CloudFront, with a per-client-IP rate limit (about $8/month plus $0.60 per million requests)."
   type        = bool
   default     = true
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per 5 minutes one client address may make before the edge WAF blocks it."
+  type        = number
+  default     = 2000
 }
 
 variable "workers_on_spot" {

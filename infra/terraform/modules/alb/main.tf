@@ -1,7 +1,12 @@
-# One public ALB in front of every API, routing by path prefix (each service serves its whole
-# prefix itself). Health checks as the 3-tier reference: every 30 s, healthy after 2, unhealthy
-# after 5, on the services' liveness route /healthz. With a certificate, HTTP redirects to
-# HTTPS; without one (a first deploy, before DNS and ACM), the rules sit on HTTP.
+# One internal ALB in front of every API, routing by path prefix (each service serves its whole
+# prefix itself). It sits in the private app subnets with no public address: the only way in
+# is CloudFront's VPC origin (modules/edge), and its security group admits only CloudFront's
+# origin-facing prefix list (modules/security), so neither the edge's WAF nor its rate limit
+# can be bypassed. Health checks as the 3-tier reference: every 30 s, healthy after 2,
+# unhealthy after 5, on the services' liveness route /healthz. Without a certificate the rules
+# sit on HTTP, which travels from CloudFront's VPC origin to the ALB inside AWS's network
+# only; with one (for origin_domain), HTTP redirects to HTTPS and CloudFront connects over
+# HTTPS.
 
 locals {
   https = var.certificate_arn != ""
@@ -17,11 +22,12 @@ locals {
 
 resource "aws_lb" "this" {
   #checkov:skip=CKV_AWS_150:deletion_protection follows protect_resources: off in dev so that terraform destroy completes, on for production
-  #checkov:skip=CKV2_AWS_20:The redirect exists (aws_lb_listener.http_redirect) whenever a certificate is set; before that, http_only serves the first deploy
-  #checkov:skip=CKV2_AWS_76:The Log4j rules are in AWSManagedRulesKnownBadInputsRuleSet, which waf.tf attaches; the check also demands AWSManagedRulesAnonymousIpList, whose hosting-provider rule would block API clients that run in a cloud
+  #checkov:skip=CKV2_AWS_20:The redirect exists (aws_lb_listener.http_redirect) whenever a certificate is set; without one, http_only serves CloudFront's VPC origin inside AWS's network
+  #checkov:skip=CKV2_AWS_76:Internal ALB reached only through CloudFront, whose web ACL (modules/edge) carries the Log4j rules of AWSManagedRulesKnownBadInputsRuleSet for every API request
+  #checkov:skip=CKV2_AWS_28:Internal ALB with no public address; the WAF sits on the CloudFront distribution, the only way in, where it sees the real client addresses
   name                       = var.name
   load_balancer_type         = "application"
-  internal                   = false
+  internal                   = true
   subnets                    = var.subnet_ids
   security_groups            = [var.security_group_id]
   drop_invalid_header_fields = true
@@ -63,6 +69,13 @@ resource "aws_lb_listener" "https" {
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
   certificate_arn   = var.certificate_arn
 
+  lifecycle {
+    precondition {
+      condition     = var.origin_domain != ""
+      error_message = "certificate_arn needs alb_origin_domain: the name the certificate covers, which CloudFront's VPC origin connects to over HTTPS."
+    }
+  }
+
   default_action {
     type = "fixed-response"
     fixed_response {
@@ -90,8 +103,8 @@ resource "aws_lb_listener" "http_redirect" {
 }
 
 resource "aws_lb_listener" "http_only" {
-  #checkov:skip=CKV_AWS_2:Exists only while certificate_arn is empty (a first deploy); with a certificate, http_redirect replaces it
-  #checkov:skip=CKV_AWS_103:Same as CKV_AWS_2: a plain HTTP listener has no TLS policy, and it exists only until a certificate is set
+  #checkov:skip=CKV_AWS_2:Exists only without certificate_arn; the internal ALB's only client is CloudFront's VPC origin, whose traffic stays inside AWS's network
+  #checkov:skip=CKV_AWS_103:Same as CKV_AWS_2: a plain HTTP listener has no TLS policy, and it serves only CloudFront's VPC origin inside AWS's network
   #checkov:skip=CKV2_AWS_20:Same as CKV_AWS_2: the redirect to HTTPS is http_redirect, created with the certificate
   count             = local.https ? 0 : 1
   load_balancer_arn = aws_lb.this.arn

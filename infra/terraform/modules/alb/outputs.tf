@@ -8,9 +8,14 @@ output "zone_id" {
   value       = aws_lb.this.zone_id
 }
 
-output "url" {
-  description = "Base URL of the platform (https when a certificate is set)."
-  value       = "${local.https ? "https" : "http"}://${aws_lb.this.dns_name}"
+output "arn" {
+  description = "The ALB's ARN (CloudFront's VPC origin points at it)."
+  value       = aws_lb.this.arn
+}
+
+output "https" {
+  description = "Whether the ALB serves HTTPS (CloudFront then connects over HTTPS)."
+  value       = local.https
 }
 
 output "arn_suffix" {

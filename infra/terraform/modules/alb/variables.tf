@@ -14,7 +14,7 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Public subnets, one per AZ."
+  description = "Private app subnets, one per AZ (the ALB is internal)."
   type        = list(string)
 }
 
@@ -29,7 +29,13 @@ variable "api_services" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate for HTTPS (same region). Empty: HTTP only, for a first deploy."
+  description = "ACM certificate (same region) for HTTPS between CloudFront and the ALB. Empty: HTTP, inside AWS's network from CloudFront's VPC origin."
+  type        = string
+  default     = ""
+}
+
+variable "origin_domain" {
+  description = "The name certificate_arn covers, which CloudFront connects to (required with a certificate)."
   type        = string
   default     = ""
 }
@@ -47,29 +53,6 @@ variable "deletion_protection" {
 
 variable "deregistration_delay" {
   description = "Seconds a stopping task keeps serving its in-flight requests."
-  type        = number
-  default     = 30
-}
-
-variable "waf_enabled" {
-  description = "Put a WAF web ACL (AWS managed common and known-bad-inputs rules, a per-IP rate limit) in front of the ALB."
-  type        = bool
-  default     = true
-}
-
-variable "waf_rate_limit" {
-  description = "Requests per 5 minutes one IP address may make before WAF blocks it."
-  type        = number
-  default     = 2000
-}
-
-variable "kms_key_arn" {
-  description = "Key encrypting the WAF log group."
-  type        = string
-}
-
-variable "log_retention_days" {
-  description = "Days WAF logs are kept."
   type        = number
   default     = 30
 }

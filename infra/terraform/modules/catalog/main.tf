@@ -119,11 +119,6 @@ locals {
         stop_timeout  = min(try(svc.worker.drain_seconds, 25) + 5, 120)
         ephemeral_gib = try(svc.worker.ephemeral_gib, null)
       }
-      tables       = try(svc.tables, {})
-      buckets      = try(svc.buckets, {})
-      publishes    = try(svc.publishes, [])
-      sends_to     = try(svc.sends_to, [])
-      sends_mail   = try(svc.sends_mail, false)
       environment  = try(svc.environment, {})
       platform_env = try(svc.platform_env, {})
       secrets      = try(svc.secrets, {})
@@ -139,74 +134,100 @@ locals {
     { for name, svc in local.worker_services : "${name}-worker" => { service = name, kind = "worker" } },
   )
 
+  # What each process may do (services.yaml api:/worker: tables, buckets, publishes,
+  # sends_to, sends_mail; a worker also its queues). One task role per process is built from
+  # this: an API and its worker never share one.
+  access = merge(
+    { for name, svc in local.catalog.services : "${name}-api" => { service = name, kind = "api", spec = svc.api } if try(svc.api, null) != null },
+    { for name, svc in local.catalog.services : "${name}-worker" => { service = name, kind = "worker", spec = svc.worker } if try(svc.worker, null) != null },
+  )
+  process_access = {
+    for key, p in local.access : key => {
+      service   = p.service
+      kind      = p.kind
+      tables    = try(p.spec.tables, {})
+      buckets   = { for b, l in try(p.spec.buckets, {}) : b => flatten([l]) }
+      publishes = try(p.spec.publishes, [])
+      sends_to  = try(p.spec.sends_to, [])
+      # Only a worker consumes (its queues, and the DLQs it drains).
+      queues       = p.kind == "worker" ? try(p.spec.queues, []) : []
+      dead_letters = p.kind == "worker" ? try(p.spec.dead_letters, []) : []
+      sends_mail   = try(p.spec.sends_mail, false)
+    }
+  }
+
   # Access levels of infra/services.yaml and the actions each one grants. Nothing else grants.
   table_actions = {
     read  = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query"]
     write = ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
   }
   object_actions = {
-    read  = ["s3:GetObject", "s3:GetObjectTagging"]
-    write = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging"]
+    read   = ["s3:GetObject", "s3:GetObjectTagging"]
+    write  = ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectTagging"]
+    tag    = ["s3:PutObjectTagging"]
+    delete = ["s3:DeleteObject"]
   }
   queue_actions = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
   send_actions  = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
 
   # Where infra/services.yaml names something that is not there, or not the service's own.
-  problems = flatten([
-    for name, svc in local.services : concat(
-      [for t, level in svc.tables : "${name}: table ${t} is not in the topology" if !contains(keys(local.tables), t)],
-      [for t, level in svc.tables : "${name}: table ${t} is owned by ${local.tables[t].owner}" if contains(keys(local.tables), t) && try(local.tables[t].owner, "") != name],
-      [for t, level in svc.tables : "${name}: table ${t}: access ${level} is not read or write" if !contains(["read", "write"], level)],
-      [for b, level in svc.buckets : "${name}: bucket ${b} is not in the topology" if !contains(keys(local.buckets), b)],
-      [for b, level in svc.buckets : "${name}: bucket ${b} is owned by ${local.buckets[b].owner}" if contains(keys(local.buckets), b) && try(local.buckets[b].owner, "") != name],
-      [for b, level in svc.buckets : "${name}: bucket ${b}: access ${level} is not read or write" if !contains(["read", "write"], level)],
-      [for t in svc.publishes : "${name}: topic ${t} is not in the topology" if !contains(keys(local.topics), t)],
-      [for t in svc.publishes : "${name}: topic ${t} is owned by ${local.topics[t].owner}" if contains(keys(local.topics), t) && try(local.topics[t].owner, "") != name],
-      [for q in try(svc.worker.queues, []) : "${name}: queue ${q} is not in the topology" if !contains(keys(local.queues), q)],
-      [for q in try(svc.worker.queues, []) : "${name}: queue ${q} is owned by ${local.queues[q].owner}" if contains(keys(local.queues), q) && try(local.queues[q].owner, "") != name],
-      [for q in try(svc.worker.dead_letters, []) : "${name}: dead letters of ${q}, a queue its worker does not consume" if !contains(try(svc.worker.queues, []), q)],
-      [for q in svc.sends_to : "${name}: queue ${q} is not in the topology" if !contains(keys(local.queues), q)],
-      [for q in svc.sends_to : "${name}: queue ${q} is owned by ${local.queues[q].owner}" if contains(keys(local.queues), q) && try(local.queues[q].owner, "") != name],
+  problems = concat(flatten([
+    for key, p in local.process_access : concat(
+      [for t, level in p.tables : "${key}: table ${t} is not in the topology" if !contains(keys(local.tables), t)],
+      [for t, level in p.tables : "${key}: table ${t} is owned by ${local.tables[t].owner}" if contains(keys(local.tables), t) && try(local.tables[t].owner, "") != p.service],
+      [for t, level in p.tables : "${key}: table ${t}: access ${level} is not read or write" if !contains(["read", "write"], level)],
+      [for b, levels in p.buckets : "${key}: bucket ${b} is not in the topology" if !contains(keys(local.buckets), b)],
+      [for b, levels in p.buckets : "${key}: bucket ${b} is owned by ${local.buckets[b].owner}" if contains(keys(local.buckets), b) && try(local.buckets[b].owner, "") != p.service],
+      [for b, levels in p.buckets : "${key}: bucket ${b}: access ${join(", ", levels)} is not a list of read, write, tag, delete" if length(levels) == 0 || length(setsubtract(levels, keys(local.object_actions))) > 0],
+      [for t in p.publishes : "${key}: topic ${t} is not in the topology" if !contains(keys(local.topics), t)],
+      [for t in p.publishes : "${key}: topic ${t} is owned by ${local.topics[t].owner}" if contains(keys(local.topics), t) && try(local.topics[t].owner, "") != p.service],
+      [for q in p.queues : "${key}: queue ${q} is not in the topology" if !contains(keys(local.queues), q)],
+      [for q in p.queues : "${key}: queue ${q} is owned by ${local.queues[q].owner}" if contains(keys(local.queues), q) && try(local.queues[q].owner, "") != p.service],
+      [for q in p.dead_letters : "${key}: dead letters of ${q}, a queue its worker does not consume" if !contains(p.queues, q)],
+      [for q in p.sends_to : "${key}: queue ${q} is not in the topology" if !contains(keys(local.queues), q)],
+      [for q in p.sends_to : "${key}: queue ${q} is owned by ${local.queues[q].owner}" if contains(keys(local.queues), q) && try(local.queues[q].owner, "") != p.service],
     )
+    ]), [
+    for key, p in local.access : "${key}: an API consumes no queue (a worker does)" if p.kind == "api" && try(p.spec.queues, null) != null
   ])
 
-  # The task role of each service: exactly its tables, buckets, topics and queues. The KMS and
-  # SES statements, whose ARNs are not topology names, are added by the iam module.
+  # The task role of each process: exactly its tables, buckets, topics and queues. The KMS
+  # and SES statements, whose ARNs are not topology names, are added by the iam module.
   task_statements = {
-    for name, svc in local.services : name => concat(
+    for key, p in local.process_access : key => concat(
       [
         for level in ["read", "write"] : {
           sid       = "Tables${title(level)}"
           actions   = local.table_actions[level]
-          resources = flatten([for t, l in svc.tables : ["${local.arn.dynamodb}/${var.name_prefix}${t}", "${local.arn.dynamodb}/${var.name_prefix}${t}/index/*"] if l == level])
-        } if contains(values(svc.tables), level)
+          resources = flatten([for t, l in p.tables : ["${local.arn.dynamodb}/${var.name_prefix}${t}", "${local.arn.dynamodb}/${var.name_prefix}${t}/index/*"] if l == level])
+        } if contains(values(p.tables), level)
       ],
-      length(svc.buckets) == 0 ? [] : [{
+      length(p.buckets) == 0 ? [] : [{
         sid       = "BucketsList"
         actions   = ["s3:ListBucket"]
-        resources = [for b in keys(svc.buckets) : "${local.arn.s3}${var.name_prefix}${b}"]
+        resources = [for b in keys(p.buckets) : "${local.arn.s3}${var.name_prefix}${b}"]
       }],
       [
-        for level in ["read", "write"] : {
+        for level in keys(local.object_actions) : {
           sid       = "Objects${title(level)}"
           actions   = local.object_actions[level]
-          resources = [for b, l in svc.buckets : "${local.arn.s3}${var.name_prefix}${b}/*" if l == level]
-        } if contains(values(svc.buckets), level)
+          resources = [for b, levels in p.buckets : "${local.arn.s3}${var.name_prefix}${b}/*" if contains(levels, level)]
+        } if anytrue([for levels in values(p.buckets) : contains(levels, level)])
       ],
-      length(svc.publishes) == 0 ? [] : [{
+      length(p.publishes) == 0 ? [] : [{
         sid       = "Publish"
         actions   = ["sns:Publish"]
-        resources = [for t in svc.publishes : "${local.arn.sns}:${var.name_prefix}${t}"]
+        resources = [for t in p.publishes : "${local.arn.sns}:${var.name_prefix}${t}"]
       }],
-      svc.worker == null ? [] : [{
+      length(p.queues) == 0 ? [] : [{
         sid       = "Consume"
         actions   = local.queue_actions
-        resources = concat([for q in svc.worker.queues : "${local.arn.sqs}:${var.name_prefix}${q}"], [for q in svc.worker.dead_letters : local.queues[q].dlq_arn])
+        resources = concat([for q in p.queues : "${local.arn.sqs}:${var.name_prefix}${q}"], [for q in p.dead_letters : local.queues[q].dlq_arn])
       }],
-      length(svc.sends_to) == 0 ? [] : [{
+      length(p.sends_to) == 0 ? [] : [{
         sid       = "Send"
         actions   = local.send_actions
-        resources = [for q in svc.sends_to : "${local.arn.sqs}:${var.name_prefix}${q}"]
+        resources = [for q in p.sends_to : "${local.arn.sqs}:${var.name_prefix}${q}"]
       }],
     )
   }

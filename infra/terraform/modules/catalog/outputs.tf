@@ -48,8 +48,13 @@ output "processes" {
   value       = local.processes
 }
 
+output "process_access" {
+  description = "What each process (\"<service>-api\", \"<service>-worker\") may touch: tables, buckets, publishes, sends_to, queues, dead_letters, sends_mail."
+  value       = local.process_access
+}
+
 output "task_statements" {
-  description = "Each service's task role statements on topology resources: sid, actions, resources."
+  description = "Each process's task role statements on topology resources: sid, actions, resources."
   value       = local.task_statements
 }
 

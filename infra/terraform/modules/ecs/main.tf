@@ -40,7 +40,11 @@ locals {
       s.kind == "worker" ? {
         WORKER_STOP_TIMEOUT      = tostring(s.svc.worker.drain_seconds)
         WORKER_WAIT_TIME_SECONDS = "20"
+        # The health check fails when a consumer's loop made no progress for this long.
+        WORKER_STALL_SECONDS = "120"
       } : {},
+      # uvicorn's --forwarded-allow-ips: the proxies whose X-Forwarded-* headers it believes.
+      s.kind == "api" ? { FORWARDED_ALLOW_IPS = var.forwarded_allow_ips } : {},
       { for k, v in s.svc.environment : k => tostring(v) },
       { for k, v in s.svc.platform_env : k => var.platform_values[v] if var.platform_values[v] != "" },
     )
@@ -69,6 +73,25 @@ locals {
         startPeriod = 30
       }
     } if s.kind == "api"
+  }
+
+  # A worker's check: each consumer (of a queue, or of a DLQ it drains; dlq_name()'s rule)
+  # and its outbox relay made progress within WORKER_STALL_SECONDS (docker/healthcheck.py,
+  # shared/health.py). An unhealthy worker task is replaced.
+  worker_container = {
+    for key, s in local.spec : key => {
+      healthCheck = {
+        command = concat(["CMD", "python", "/app/docker/healthcheck.py"], flatten([
+          for q in concat(s.svc.worker.queues, [
+            for d in s.svc.worker.dead_letters : endswith(d, ".fifo") ? "${trimsuffix(d, ".fifo")}-dlq.fifo" : "${d}-dlq"
+          ]) : ["--queue", q]
+        ]), ["--relay", "${s.service}-outbox"])
+        interval    = 30
+        timeout     = 5
+        retries     = 3
+        startPeriod = 60
+      }
+    } if s.kind == "worker"
   }
 }
 
@@ -126,8 +149,9 @@ resource "aws_ecs_task_definition" "process" {
   network_mode             = "awsvpc"
   cpu                      = tostring(each.value.cpu)
   memory                   = tostring(each.value.memory)
-  task_role_arn            = var.task_role_arns[each.value.service]
-  execution_role_arn       = var.execution_role_arns[each.value.service]
+  # Each process its own task role: the API's cannot consume the worker's queues.
+  task_role_arn      = var.task_role_arns[each.key]
+  execution_role_arn = var.execution_role_arns[each.value.service]
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -172,6 +196,7 @@ resource "aws_ecs_task_definition" "process" {
       }
     },
     try(local.api_container[each.key], {}),
+    try(local.worker_container[each.key], {}),
   )])
 }
 

@@ -33,7 +33,7 @@ variable "image_tag" {
 }
 
 variable "task_role_arns" {
-  description = "Task role ARN by service."
+  description = "Task role ARN by process (\"<service>-api\", \"<service>-worker\")."
   type        = map(string)
 }
 
@@ -65,6 +65,16 @@ variable "target_group_arns" {
 variable "queue_names" {
   description = "Physical queue name by logical name, for the workers' backlog metric."
   type        = map(string)
+}
+
+variable "forwarded_allow_ips" {
+  description = "FORWARDED_ALLOW_IPS of the API containers: the addresses (CIDRs) of the proxies in front of them, whose X-Forwarded-For/-Proto uvicorn believes."
+  type        = string
+
+  validation {
+    condition     = var.forwarded_allow_ips != "" && !strcontains(var.forwarded_allow_ips, "*")
+    error_message = "forwarded_allow_ips must name the proxies' addresses; \"*\" would let any client forge its address."
+  }
 }
 
 variable "environment" {

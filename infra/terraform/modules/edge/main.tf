@@ -7,6 +7,12 @@
 #   <prefix>*            each API prefix (/recipes*, /meetings*, ...) to the ALB, uncached,
 #                        with every viewer header (Authorization included) but Host
 #
+# Viewers are redirected to HTTPS on every path. The ALB is internal: CloudFront reaches it
+# through a VPC origin, so requests (and their bearer tokens) travel from the edge to the ALB
+# inside AWS's network, never over the internet, and over HTTPS too when the ALB has a
+# certificate. A web ACL (waf.tf) with a per-client rate limit guards the distribution, and
+# an optional custom domain (domain.tf) replaces the *.cloudfront.net name.
+#
 # The browser therefore never crosses an origin for the app, the APIs or playback; it calls
 # Cognito's public endpoint (config.json) and PUTs uploads to S3's presigned URLs directly.
 
@@ -247,6 +253,30 @@ resource "aws_cloudfront_origin_access_control" "web" {
   signing_protocol                  = "sigv4"
 }
 
+# The internal ALB as a VPC origin: CloudFront puts its own network interfaces into the VPC's
+# private subnets and connects from there (the VPC needs an internet gateway, which modules/
+# network has). Creating one takes several minutes.
+resource "aws_cloudfront_vpc_origin" "alb" {
+  vpc_origin_endpoint_config {
+    name                   = "${var.name}-alb"
+    arn                    = var.alb_arn
+    http_port              = 80
+    https_port             = 443
+    origin_protocol_policy = var.alb_https ? "https-only" : "http-only"
+
+    origin_ssl_protocols {
+      items    = ["TLSv1.2"]
+      quantity = 1
+    }
+  }
+
+  timeouts {
+    create = "30m"
+    update = "30m"
+    delete = "30m"
+  }
+}
+
 # /media/outputs/<guid>/hls/master.m3u8 -> <guid>/hls/master.m3u8 in the output bucket.
 resource "aws_cloudfront_function" "outputs_key" {
   name    = "${var.name}-outputs-key"
@@ -263,12 +293,12 @@ resource "aws_cloudfront_function" "outputs_key" {
 }
 
 resource "aws_cloudfront_distribution" "this" {
-  #checkov:skip=CKV_AWS_68:The APIs behind it are protected by the ALB's regional WAF; an edge WAF would need a us-east-1 web ACL at a fixed monthly cost for static files and renditions
-  #checkov:skip=CKV2_AWS_47:Same reason as CKV_AWS_68: the Log4j rule set runs in the ALB's WAF, which every API request reaches
+  #checkov:skip=CKV_AWS_68:The web ACL (waf.tf) is attached through web_acl_id whenever waf_enabled is true (the default); checkov cannot resolve the counted reference
+  #checkov:skip=CKV2_AWS_47:Same as CKV_AWS_68: the attached web ACL runs AWSManagedRulesKnownBadInputsRuleSet, which carries the Log4j rules
   #checkov:skip=CKV_AWS_86:Standard logging needs ACL-enabled buckets (the log bucket enforces owner-only); CloudFront metrics and the ALB's access logs cover requests
   #checkov:skip=CKV_AWS_310:The API origin is the one regional ALB and the buckets are regional; a failover origin group would need a second region of the whole platform
-  #checkov:skip=CKV_AWS_174:Uses the *.cloudfront.net certificate until a custom domain is configured, and CloudFront pins that certificate's minimum protocol itself
-  #checkov:skip=CKV2_AWS_42:Same reason as CKV_AWS_174: the default certificate until a custom domain is configured
+  #checkov:skip=CKV_AWS_174:With domain_name the viewer certificate is ACM's with TLSv1.2_2021; without one the *.cloudfront.net certificate, whose minimum protocol CloudFront fixes itself
+  #checkov:skip=CKV2_AWS_42:Same reason as CKV_AWS_174: the default certificate until a custom domain is configured (domain_name, domain.tf)
   #checkov:skip=CKV_AWS_374:The app and renditions are served worldwide; there is no geographic licensing constraint to enforce
   enabled             = true
   is_ipv6_enabled     = true
@@ -276,6 +306,8 @@ resource "aws_cloudfront_distribution" "this" {
   price_class         = var.price_class
   http_version        = "http2and3"
   default_root_object = "index.html"
+  aliases             = local.custom_domain ? [var.domain_name] : []
+  web_acl_id          = var.waf_enabled ? aws_wafv2_web_acl.edge[0].arn : null
 
   origin {
     origin_id                = "web"
@@ -289,14 +321,12 @@ resource "aws_cloudfront_distribution" "this" {
     origin_access_control_id = aws_cloudfront_origin_access_control.media.id
   }
 
+  # The internal ALB, through the VPC origin: never over the internet.
   origin {
     origin_id   = "api"
     domain_name = var.alb_domain_name
-    custom_origin_config {
-      http_port                = 80
-      https_port               = 443
-      origin_protocol_policy   = var.alb_https ? "https-only" : "http-only"
-      origin_ssl_protocols     = ["TLSv1.2"]
+    vpc_origin_config {
+      vpc_origin_id            = aws_cloudfront_vpc_origin.alb.id
       origin_read_timeout      = 60
       origin_keepalive_timeout = 5
     }
@@ -353,9 +383,12 @@ resource "aws_cloudfront_distribution" "this" {
     }
   }
 
-  # The *.cloudfront.net certificate; CloudFront fixes its TLS policy itself. With a custom
-  # domain, switch to an ACM certificate (us-east-1) and TLSv1.2_2021.
+  # The *.cloudfront.net certificate (CloudFront fixes its TLS policy itself), or with a
+  # custom domain its validated ACM certificate (us-east-1) and TLSv1.2_2021.
   viewer_certificate {
-    cloudfront_default_certificate = true
+    cloudfront_default_certificate = local.custom_domain ? null : true
+    acm_certificate_arn            = local.custom_domain ? aws_acm_certificate_validation.edge[0].certificate_arn : null
+    ssl_support_method             = local.custom_domain ? "sni-only" : null
+    minimum_protocol_version       = local.custom_domain ? "TLSv1.2_2021" : null
   }
 }

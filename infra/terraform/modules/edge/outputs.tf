@@ -13,14 +13,24 @@ output "domain_name" {
   value       = aws_cloudfront_distribution.this.domain_name
 }
 
+output "public_base_url" {
+  description = "The platform's public origin, https://<custom domain or *.cloudfront.net name>: PUBLIC_BASE_URL (links the services hand out start with it)."
+  value       = "https://${local.custom_domain ? var.domain_name : aws_cloudfront_distribution.this.domain_name}"
+}
+
 output "web_url" {
   description = "The web app (and, under their prefixes, the APIs)."
-  value       = "https://${aws_cloudfront_distribution.this.domain_name}/"
+  value       = "https://${local.custom_domain ? var.domain_name : aws_cloudfront_distribution.this.domain_name}/"
 }
 
 output "media_base_url" {
   description = "Base URL of the media output files: MEDIA_PUBLIC_BASE_URL."
-  value       = "https://${aws_cloudfront_distribution.this.domain_name}${local.outputs_path}"
+  value       = "https://${local.custom_domain ? var.domain_name : aws_cloudfront_distribution.this.domain_name}${local.outputs_path}"
+}
+
+output "web_acl_arn" {
+  description = "The distribution's web ACL (empty when waf_enabled is false)."
+  value       = var.waf_enabled ? aws_wafv2_web_acl.edge[0].arn : ""
 }
 
 output "web_bucket" {

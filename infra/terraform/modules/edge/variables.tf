@@ -23,15 +23,50 @@ variable "access_log_bucket" {
   type        = string
 }
 
+variable "alb_arn" {
+  description = "The internal ALB, CloudFront's VPC origin for every API prefix."
+  type        = string
+}
+
 variable "alb_domain_name" {
-  description = "Domain CloudFront reaches the ALB at: its DNS name, or with HTTPS a name its certificate covers."
+  description = "Domain CloudFront names the ALB by (the Host of its requests and, with HTTPS, the name its certificate must cover): its DNS name, or a name its certificate covers."
   type        = string
 }
 
 variable "alb_https" {
-  description = "Reach the ALB over HTTPS (needs alb_domain_name to match the ALB's certificate)."
+  description = "Reach the ALB over HTTPS (needs alb_domain_name to match the ALB's certificate); otherwise HTTP, inside AWS's network."
   type        = bool
   default     = false
+}
+
+variable "waf_enabled" {
+  description = "Attach a web ACL (AWS managed common and known-bad-inputs rules, a per-client-IP rate limit) to the distribution."
+  type        = bool
+  default     = true
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per 5 minutes one client address may make before WAF blocks it."
+  type        = number
+  default     = 2000
+}
+
+variable "log_retention_days" {
+  description = "Days WAF logs are kept."
+  type        = number
+  default     = 30
+}
+
+variable "domain_name" {
+  description = "Custom domain of the distribution (e.g. regatta.example.com); empty: the *.cloudfront.net name only."
+  type        = string
+  default     = ""
+}
+
+variable "route53_zone_id" {
+  description = "Route 53 hosted zone of domain_name: DNS validation of its certificate and the alias records (required with domain_name)."
+  type        = string
+  default     = ""
 }
 
 variable "api_path_prefixes" {

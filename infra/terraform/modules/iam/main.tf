@@ -1,8 +1,12 @@
-# Two roles per service, never shared between services:
-#   task role       what the service's code may do: exactly the tables, buckets, topics and
-#                   queues infra/services.yaml gives it (module.catalog), the platform key
-#                   through those AWS services only, and SES for the services that send mail
-#   execution role  what ECS does to start its tasks: pull its own image, write its own log
+# Roles are never shared between services, and a service's API and worker never share one:
+#   task role       one per process ("<service>-api", "<service>-worker"): what that process's
+#                   code may do, exactly the tables, buckets, topics and queues
+#                   infra/services.yaml gives that process (module.catalog), the platform key
+#                   through those AWS services only, and SES for a process that sends mail.
+#                   An internet-facing API therefore cannot consume its service's queues, and
+#                   deletes only what its routes delete.
+#   execution role  one per service: what ECS does to start its tasks: pull its own image,
+#                   write its own log
 #                   group, read its own parameters and secrets (<stack>/<service>/...) when
 #                   infra/services.yaml declares any
 # No action is a wildcard; the one "*" resource is ecr:GetAuthorizationToken, which AWS does
@@ -43,14 +47,14 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 }
 
 resource "aws_iam_role" "task" {
-  for_each           = var.services
+  for_each           = var.processes
   name               = "${var.name}-${each.key}-task"
-  description        = "What the ${each.key} service's code may do"
+  description        = "What the ${each.key} process's code may do"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
 data "aws_iam_policy_document" "task" {
-  for_each = var.services
+  for_each = var.processes
 
   dynamic "statement" {
     for_each = var.task_statements[each.key]
@@ -61,7 +65,7 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
-  # Tables, buckets and topics are encrypted with the platform key: the service may use the
+  # Tables, buckets and topics are encrypted with the platform key: the process may use the
   # key through DynamoDB, S3 and SNS, never directly.
   statement {
     sid       = "PlatformKeyThroughServices"
@@ -85,7 +89,7 @@ data "aws_iam_policy_document" "task" {
 }
 
 resource "aws_iam_role_policy" "task" {
-  for_each = var.services
+  for_each = var.processes
   name     = "${each.key}-task"
   role     = aws_iam_role.task[each.key].id
   policy   = data.aws_iam_policy_document.task[each.key].json

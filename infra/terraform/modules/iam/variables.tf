@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Stack name, e.g. regatta-dev: role names are <name>-<service>-task / -exec."
+  description = "Stack name, e.g. regatta-dev: role names are <name>-<process>-task and <name>-<service>-exec."
   type        = string
 }
 
@@ -8,8 +8,13 @@ variable "services" {
   type        = any
 }
 
+variable "processes" {
+  description = "module.catalog.process_access: one task role per process (\"<service>-api\", \"<service>-worker\"), with its sends_mail."
+  type        = any
+}
+
 variable "task_statements" {
-  description = "module.catalog.task_statements: each service's statements on topology resources."
+  description = "module.catalog.task_statements: each process's statements on topology resources."
   type        = any
 }
 
@@ -19,7 +24,7 @@ variable "kms_key_arn" {
 }
 
 variable "ses_identity_arn" {
-  description = "SES identity the services with sends_mail may send as (empty: none)."
+  description = "SES identity the processes with sends_mail may send as (empty: none)."
   type        = string
   default     = ""
 }

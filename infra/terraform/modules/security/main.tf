@@ -1,5 +1,8 @@
 # Three security groups, least privilege as in the 3-tier reference, for containers:
-#   alb      80/443 from the internet; out only to the API tasks on their app ports
+#   alb      only CloudFront's origin-facing addresses (the AWS managed prefix list), on the
+#            one port its VPC origin uses (80, or 443 with a certificate); out only to the API
+#            tasks on their app ports. Nothing on the internet, and nothing else in the VPC,
+#            reaches the ALB: CloudFront (its WAF, its rate limit) is the only way in.
 #   api      in only from the ALB on the app ports; out HTTPS (AWS APIs, Cognito JWKS)
 #   worker   no ingress at all; out HTTPS
 # HTTPS out goes through the NAT gateways or the VPC endpoints; the VPC resolver needs no rule.
@@ -8,31 +11,27 @@ locals {
   ports = { for port in var.app_ports : tostring(port) => port }
 }
 
+# CloudFront's origin-facing addresses, kept current by AWS. The list weighs about 55 entries
+# against the group's rule quota (60 by default), so it is referenced by one rule only.
+data "aws_ec2_managed_prefix_list" "cloudfront" {
+  name = "com.amazonaws.global.cloudfront.origin-facing"
+}
+
 resource "aws_security_group" "alb" {
   #checkov:skip=CKV2_AWS_5:Attached to the ALB (module alb) through this module's outputs, which checkov's graph does not follow across modules
   name        = "${var.name}-alb"
-  description = "Public ALB: HTTP and HTTPS from the internet"
+  description = "Internal ALB: only CloudFront's origin-facing addresses"
   vpc_id      = var.vpc_id
   tags        = { Name = "${var.name}-alb" }
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_http" {
-  #checkov:skip=CKV_AWS_260:Public on purpose: port 80 only redirects to HTTPS (before a certificate exists it serves the first deploy)
+resource "aws_vpc_security_group_ingress_rule" "alb_from_cloudfront" {
   security_group_id = aws_security_group.alb.id
-  description       = "HTTP from the internet (redirected to HTTPS)"
-  cidr_ipv4         = "0.0.0.0/0"
+  description       = "CloudFront (VPC origin) on the listener port"
+  prefix_list_id    = data.aws_ec2_managed_prefix_list.cloudfront.id
   ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-}
-
-resource "aws_vpc_security_group_ingress_rule" "alb_https" {
-  security_group_id = aws_security_group.alb.id
-  description       = "HTTPS from the internet"
-  cidr_ipv4         = "0.0.0.0/0"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
+  from_port         = var.origin_port
+  to_port           = var.origin_port
 }
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_api" {
