@@ -10,7 +10,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media nlu-corpus install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media nlu-corpus chaos install clean
 
 install: $(STAMP)
 
@@ -72,6 +72,11 @@ bench-media: $(STAMP)
 
 nlu-corpus: $(STAMP)
 	@$(PY) bench/nlu_corpus.py
+
+# The fault suite: mixed load while processes are killed and AWS misbehaves, then the
+# reconciliation table (lost, duplicated, stuck, DLQ). Options: make chaos ARGS="--seconds 60".
+chaos: $(STAMP)
+	@$(PY) bench/chaos.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .regatta .pytest_cache web/dist web/node_modules test-artifacts

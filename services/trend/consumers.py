@@ -75,16 +75,21 @@ class TrendUpdater:
                 continue
             lanes.setdefault(data.symbol, []).append((index, event, data))
 
-        loaded = await self.store.load(
-            list(lanes), [event.key for lane in lanes.values() for _, event, _ in lane])
+        # The same event twice in one receive (a producer's retry, a redelivery) is one key:
+        # BatchGetItem refuses a list with repeated keys, and would fail the whole batch.
+        loaded = await self.store.load(list(lanes), list(dict.fromkeys(
+            event.key for lane in lanes.values() for _, event, _ in lane)))
         writes: dict[str, list[StateWrite]] = {}
         pending: dict[str, list[tuple[int, str]]] = {}
         for symbol, lane in lanes.items():
-            fresh = [(index, event, data) for index, event, data in lane
-                     if event.key not in loaded.applied]
-            for index, event, _ in lane:
-                if event.key in loaded.applied:
+            fresh: list[tuple[int, CloudEvent, TicksRecorded]] = []
+            seen: set[str] = set()
+            for index, event, data in lane:
+                if event.key in loaded.applied or event.key in seen:
                     outcomes[index] = Outcome.DUPLICATE
+                else:
+                    fresh.append((index, event, data))
+                    seen.add(event.key)
             if fresh:
                 writes[symbol] = self._plan(symbol, loaded.states.get(symbol), fresh)
                 pending[symbol] = [(index, event.key) for index, event, _ in fresh]

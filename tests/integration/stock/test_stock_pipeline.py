@@ -28,7 +28,7 @@ from stock_checks import (
 
 from services.stock_ingest.models import format_timestamp
 from shared.aws import AwsClients
-from shared.testing import LocalStack
+from shared.testing import LocalStack, queue_depth
 
 pytestmark = pytest.mark.integration
 
@@ -147,6 +147,31 @@ async def test_redelivering_every_tick_event_changes_nothing(
         assert (await trends.get(f"/trends/{symbol}")).json() == before[symbol]
         assert await all_signals(trends, symbol) == signals_before[symbol]
     await wait_for_relayed(aws, stack.resources, "trend")  # anything queued is sent by now
+    assert await alerts.drain() == []
+
+
+async def test_two_copies_of_an_event_in_one_receive_change_nothing(
+    run: Produced, trends: httpx.AsyncClient, aws: AwsClients, stack: LocalStack,
+    alerts: Tap, recorded_events: Tap,
+) -> None:
+    """Each of five events sent twice, side by side in its group, so one receive holds both
+    copies: handled (not failed into the DLQ), and nothing changes. BatchGetItem refuses a
+    key list with repeats, which used to fail every such batch."""
+    await recorded_events.drain()
+    mine = [e for e in recorded_events.messages if e["subject"] == SYMBOLS[0]][-5:]
+    before = (await trends.get(f"/trends/{SYMBOLS[0]}")).json()
+    await alerts.drain()
+    sqs = await aws.client("sqs")
+    queue = await stack.resources.queue_url(aws, "trend-ticks.fifo")
+    response = await sqs.send_message_batch(QueueUrl=queue, Entries=[
+        {"Id": f"{i}-{copy}", "MessageBody": json.dumps(event),
+         "MessageGroupId": event["subject"], "MessageDeduplicationId": uuid.uuid4().hex}
+        for i, event in enumerate(mine) for copy in range(2)])
+    assert not response.get("Failed")
+    await wait_for_empty_queue(aws, stack.resources, "trend-ticks.fifo")
+    dlq = await queue_depth(aws, stack.resources, "trend-ticks-dlq.fifo")
+    assert dlq == {"visible": 0, "in_flight": 0}
+    assert (await trends.get(f"/trends/{SYMBOLS[0]}")).json() == before
     assert await alerts.drain() == []
 
 
