@@ -29,6 +29,8 @@ tables hold against what appeared downstream: the search index, the e-mails in t
 SES store (by Message-ID), trend state against an offline recompute from the stored ticks, the
 signals and their alerts, the media jobs and their outputs, and the dead-letter queues.
 Targets: lost 0, duplicated effects 0, stuck 0, non-poison DLQ messages 0, no 5xx but 503.
+E-mail is at least once (SNS e-mail cannot deduplicate, and SES sends what it is given): trend
+alerts sent again and meeting e-mails sent twice with the same Message-ID are counted apart.
 Exit status 1 when a target is missed.
 """
 
@@ -616,6 +618,9 @@ class Findings:
     dlq: list[str] = field(default_factory=list)
     poison: int = 0
     alerts_repeated: int = 0
+    # SES mail is at least once, as SNS e-mail is: a worker killed between SES accepting a
+    # message and recording the event as handled sends it again, with the same Message-ID.
+    mail_repeated: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
 
 
@@ -681,7 +686,7 @@ async def reconcile(aws: AwsClients, stack: LocalStack, ledger: Ledger, dup: Dup
     mails: dict[tuple[str, str], int] = Counter()
     for event_id, count in ids.items():
         if count > 1:
-            f.duplicated.append(f"e-mail Message-ID {event_id} sent {count} times")
+            f.mail_repeated.append(f"e-mail Message-ID {event_id} sent {count} times")
         if event_id in by_event:
             mails[by_event[event_id]] += 1
         else:
@@ -952,7 +957,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "proxy_faults": dict(proxy.counts), "duplicates_injected": dict(dup.injected),
         "lost": findings.lost, "duplicated": findings.duplicated, "stuck": findings.stuck,
         "dlq_non_poison": findings.dlq, "dlq_poison": findings.poison,
-        "alerts_repeated": findings.alerts_repeated, "server_errors": ledger.server_errors,
+        "alerts_repeated": findings.alerts_repeated, "mail_repeated": findings.mail_repeated,
+        "server_errors": ledger.server_errors,
         "conversations_abandoned": ledger.conversations_abandoned,
         "ticks_unacknowledged": ledger.ticks_unacknowledged,
         "facts": findings.facts, "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
@@ -983,6 +989,7 @@ def table(result: dict[str, Any]) -> str:
         ("LOST", len(result["lost"])),
         ("DUPLICATED effects", len(result["duplicated"])),
         ("e-mail alerts repeated (SNS, apart)", result["alerts_repeated"]),
+        ("e-mails sent twice (SES, same Message-ID, apart)", len(result["mail_repeated"])),
         ("STUCK", len(result["stuck"])),
         ("non-poison DLQ messages", len(result["dlq_non_poison"])),
         ("5xx other than 503", len(result["server_errors"])),

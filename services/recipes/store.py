@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +15,7 @@ from botocore.exceptions import ClientError
 from services.recipes.models import Recipe, RecipeSort
 from shared.dynamo import (
     CursorError,
+    batch_write,
     cancellation_reasons,
     condition_failed,
     from_item,
@@ -21,11 +24,16 @@ from shared.dynamo import (
     to_item,
     to_value,
 )
-from shared.errors import ConflictError, NotFoundError, PreconditionFailedError
+from shared.errors import ConflictError, NotFoundError, PreconditionFailedError, RegattaError
 from shared.events import CloudEvent
 from shared.outbox import EventSource, Outbox
 
 RECIPE_EVENTS = EventSource(service="recipes", topic="recipes-events")
+
+
+class SearchIndexBusyError(RegattaError):
+    """Another worker is indexing the same recipe; the message is retried later."""
+
 # Read-check-write rounds before a write that keeps losing its race gives up (409).
 OPTIMISTIC_ATTEMPTS = 5
 LIKE_ATTEMPTS = 30  # many people may like one recipe at the same moment
@@ -329,9 +337,10 @@ class SearchIndex:
     version they came from, so updates remove stale tokens and late events are ignored.
     """
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, *, lock_seconds: float = 25.0) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        self.lock_seconds = lock_seconds
 
     async def matching(self, tokens: set[str], *, cap: int) -> set[str]:
         """Ids of recipes that have every token (empty set if any token matches nothing)."""
@@ -361,48 +370,69 @@ class SearchIndex:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return ids
 
-    async def _doc(self, recipe_id: str) -> dict[str, Any] | None:
-        response = await self.dynamodb.get_item(
-            TableName=self.table,
-            Key={"token": {"S": f"doc:{recipe_id}"}, "recipe_id": {"S": recipe_id}},
-            ConsistentRead=True,
-        )
-        return from_item(response["Item"]) if "Item" in response else None
-
     async def apply(self, recipe_id: str, version: int, tokens: set[str]) -> bool:
         """Index ``tokens`` for version ``version`` of a recipe (empty set = deleted).
 
         Returns False when a newer version is already indexed (a late or repeated event).
+        One recipe is indexed by one worker at a time: its ``doc:`` row doubles as a lock,
+        taken by a conditional write and given back by the write that records the version.
+        Two versions indexed at once would each remove the rows the other one wrote;
+        SearchIndexBusyError makes the second wait for its message's next delivery. A worker
+        that dies holding the lock holds it no longer than ``lock_seconds``.
         """
-        doc = await self._doc(recipe_id)
-        if doc and doc["version"] >= version:
+        owner = uuid.uuid4().hex
+        doc = await self._lock(recipe_id, owner)
+        if doc.get("version", 0) >= version:
+            await self._unlock(recipe_id, owner)
             return False
-        old = set(doc["tokens"]) if doc else set()
-        writes = [
-            {"DeleteRequest": {"Key": {"token": {"S": t}, "recipe_id": {"S": recipe_id}}}}
-            for t in old - tokens
+        old = set(doc.get("tokens", []))
+        key = {"recipe_id": {"S": recipe_id}}
+        await batch_write(self.dynamodb, {self.table: [
+            {"DeleteRequest": {"Key": {"token": {"S": t}, **key}}} for t in old - tokens
         ] + [
-            {"PutRequest": {"Item": {"token": {"S": t}, "recipe_id": {"S": recipe_id}}}}
-            for t in tokens - old
-        ]
-        for start in range(0, len(writes), 25):
-            request = {self.table: writes[start : start + 25]}
-            while request:
-                response = await self.dynamodb.batch_write_item(RequestItems=request)
-                request = response.get("UnprocessedItems") or {}
-                if request:
-                    await asyncio.sleep(0.05)
+            {"PutRequest": {"Item": {"token": {"S": t}, **key}}} for t in tokens - old
+        ]})
         doc_item = to_item({"token": f"doc:{recipe_id}", "recipe_id": recipe_id,
                             "version": version, "tokens": sorted(tokens)})
-        try:
+        try:  # replacing the row drops the lock with it
             await self.dynamodb.put_item(
-                TableName=self.table,
-                Item=doc_item,
-                ConditionExpression="attribute_not_exists(version) OR version < :version",
-                ExpressionAttributeValues={":version": to_value(version)},
-            )
+                TableName=self.table, Item=doc_item,
+                ConditionExpression="lock_owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}})
         except ClientError as exc:
             if condition_failed(exc):
-                return False
+                raise SearchIndexBusyError(
+                    f"recipe {recipe_id}: the index lock expired while version {version} "
+                    "was written") from None
             raise
         return True
+
+    async def _lock(self, recipe_id: str, owner: str) -> dict[str, Any]:
+        now = time.time()
+        try:
+            response = await self.dynamodb.update_item(
+                TableName=self.table, Key=self._doc_key(recipe_id),
+                UpdateExpression="SET lock_owner = :owner, lock_until = :until",
+                ConditionExpression="attribute_not_exists(lock_until) OR lock_until < :now",
+                ExpressionAttributeValues={":owner": {"S": owner},
+                                           ":until": to_value(now + self.lock_seconds),
+                                           ":now": to_value(now)},
+                ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if condition_failed(exc):
+                raise SearchIndexBusyError(
+                    f"recipe {recipe_id} is being indexed by another worker") from None
+            raise
+        return from_item(response["Attributes"])
+
+    async def _unlock(self, recipe_id: str, owner: str) -> None:
+        with contextlib.suppress(ClientError):  # taken over meanwhile: not ours to release
+            await self.dynamodb.update_item(
+                TableName=self.table, Key=self._doc_key(recipe_id),
+                UpdateExpression="REMOVE lock_owner, lock_until",
+                ConditionExpression="lock_owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}})
+
+    @staticmethod
+    def _doc_key(recipe_id: str) -> dict[str, Any]:
+        return {"token": {"S": f"doc:{recipe_id}"}, "recipe_id": {"S": recipe_id}}

@@ -44,8 +44,6 @@ def test_the_faults_really_happened(chaos: dict[str, Any]) -> None:
 
 
 @pytest.mark.timeout(960)
-@pytest.mark.xfail(reason="the outbox is not on every service yet (meetings, media-jobs still "
-                          "publish after their commit)", strict=False)
 def test_nothing_lost(chaos: dict[str, Any]) -> None:
     assert chaos["lost"] == [], chaos["stdout"]
 
