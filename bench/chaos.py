@@ -69,6 +69,7 @@ from services.recipes.models import Recipe  # noqa: E402
 from services.trend import logic as trend_logic  # noqa: E402
 from services.trend.indicators import IndicatorConfig, IndicatorEngine  # noqa: E402
 from services.trend.models import RecordedTick  # noqa: E402
+from services.trend.settings import TrendSettings  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
 from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
 from shared.dynamo import from_item  # noqa: E402
@@ -751,13 +752,23 @@ async def reconcile(aws: AwsClients, stack: LocalStack, ledger: Ledger, dup: Dup
         if signal_rows[symbol] - keys:
             f.duplicated.append(f"{symbol}: {len(signal_rows[symbol] - keys)} signals stored "
                                 "that the recompute does not give")
+        # At most one e-mail per direction per window of tick time: the recompute throttles
+        # exactly as the worker does.
+        throttle = trend_logic.AlertThrottle(
+            timedelta(seconds=TrendSettings().trend_alert_window_seconds))
         for s in expected_signals:
             if f"{symbol}#{s.tick_id}" not in signal_events:
                 f.lost.append(f"{symbol}: signal at tick {s.tick_id} never published")
             signal_id = derived_event_id(trend_logic.SOURCE, "signal", symbol,
                                          trend_logic.signal_key(s))
-            if not alert_ids[signal_id]:
+            if throttle.admit(s) and not alert_ids[signal_id]:
                 f.lost.append(f"{symbol}: signal at tick {s.tick_id}, no e-mail alert")
+            elif alert_ids[signal_id] and throttle.last_alert.get(s.direction.value) != s.at:
+                f.duplicated.append(f"{symbol}: signal at tick {s.tick_id} e-mailed inside "
+                                    "its alert window")
+        if got.get("alerts", {}).get("suppressed", 0) != throttle.suppressed:
+            f.duplicated.append(f"{symbol}: {got.get('alerts', {}).get('suppressed')} alerts "
+                                f"held back, the recompute holds back {throttle.suppressed}")
     await trends.aclose()
     f.alerts_repeated = sum(n - 1 for n in alert_ids.values() if n > 1)
     f.facts["ticks"] = {"accepted (202)": sum(len(v) for v in ledger.ticks_accepted.values()),

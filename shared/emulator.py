@@ -54,7 +54,7 @@ class Emulator:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> Emulator:
+    def start(self, timeout: float = 90.0) -> Emulator:
         """Start the server and wait until it answers; AwsUnavailableError if it does not."""
         if port_in_use(self.port):
             raise AwsUnavailableError(f"port {self.port} is already in use")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from services.trend import logic
 from services.trend.models import AlertsPublic, SignalPage, TrendList, TrendPublic
-from services.trend.settings import TrendSettings
 from services.trend.store import TrendStore, engine_of
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import NotFoundError
@@ -19,7 +17,6 @@ router = APIRouter(prefix="/trends", tags=["trends"])
 
 
 Store = Annotated[TrendStore, from_state("store")]
-Settings = Annotated[TrendSettings, from_state("settings")]
 
 
 async def symbol_path(
@@ -39,14 +36,14 @@ async def list_trends(store: Store) -> TrendList:
 
 
 @router.get("/{symbol}", summary="Current indicators of a symbol", responses=NOT_FOUND)
-async def get_trend(symbol: Symbol, store: Store, settings: Settings) -> TrendPublic:
+async def get_trend(symbol: Symbol, store: Store) -> TrendPublic:
     stored = await store.get(symbol)
     if stored is None:
         raise NotFoundError(f"no tick of {symbol} has been processed")
-    throttle = logic.AlertThrottle.from_json(
-        stored.alerting, timedelta(seconds=settings.trend_alert_window_seconds))
+    # The window the worker applied last (the API's own setting may differ).
+    throttle = logic.AlertThrottle.from_json(stored.alerting)
     return logic.trend_view(engine_of(stored)).model_copy(update={"alerts": AlertsPublic(
-        window_seconds=settings.trend_alert_window_seconds,
+        window_seconds=int(throttle.window.total_seconds()),
         last_up=throttle.last_alert.get("up"), last_down=throttle.last_alert.get("down"),
         suppressed=throttle.suppressed)})
 

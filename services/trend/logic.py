@@ -141,14 +141,16 @@ class AlertThrottle:
 
     def to_json(self) -> str:
         return orjson.dumps({"last_alert": {d: t.isoformat() for d, t in self.last_alert.items()},
-                             "suppressed": self.suppressed}).decode()
+                             "suppressed": self.suppressed,
+                             "window_seconds": int(self.window.total_seconds())}).decode()
 
     @classmethod
-    def from_json(cls, text: str | None, window: timedelta) -> AlertThrottle:
-        """The throttle as stored with a symbol's state (a fresh one when there is none)."""
-        if not text:
-            return cls(window)
-        document = orjson.loads(text)
+    def from_json(cls, text: str | None, window: timedelta | None = None) -> AlertThrottle:
+        """The throttle as stored with a symbol's state (a fresh one when there is none),
+        with ``window`` from now on (None: the window it was stored with)."""
+        document = orjson.loads(text) if text else {}
+        if window is None:
+            window = timedelta(seconds=document.get("window_seconds", 0))
         return cls(window, {d: datetime.fromisoformat(t)
                             for d, t in document.get("last_alert", {}).items()},
                    int(document.get("suppressed", 0)))

@@ -59,7 +59,10 @@ async def trends(trend_url: str) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="module")
 def workers(stack: LocalStack, stock_logs: Path) -> Iterator[TrendWorkers]:
     """Trend worker processes this module starts; all stopped when the module ends."""
-    pool = TrendWorkers(stack.env, stock_logs / f"workers-{uuid.uuid4().hex[:6]}")
+    # Every signal is e-mailed here (these tests count alerts against signals); the alert
+    # window has its own test.
+    pool = TrendWorkers({**stack.env, "TREND_ALERT_WINDOW_SECONDS": "0"},
+                        stock_logs / f"workers-{uuid.uuid4().hex[:6]}")
     try:
         yield pool
     finally:

@@ -71,7 +71,7 @@ async def test_a_worker_killed_right_after_its_commit_sends_every_signal_once(
 ) -> None:
     # The armed worker's relay polls seldom, so what the batch commits is still in the
     # outbox when the worker dies; the restarted one polls at the usual pace.
-    env = {**stack.env, "TREND_BATCH_WINDOW_SECONDS": "0.05",
+    env = {**stack.env, "TREND_BATCH_WINDOW_SECONDS": "0.05", "TREND_ALERT_WINDOW_SECONDS": "0",
            "OUTBOX_POLL_SECONDS": "5", "OUTBOX_IDLE_POLL_SECONDS": "30"}
     worker = ServiceProcess.worker("services.trend.worker", env,
                                    log_path=tmp_path / "worker.log")
