@@ -53,13 +53,14 @@ RECIPE = {"title": "Access soup", "ingredients": [{"description": "1 leek"}],
 
 
 def bodies() -> dict[str, Any]:
+    """Fresh for every call: each tick batch names a symbol of its own."""
     return {
         "POST /recipes": RECIPE,
         "PUT /recipes/{recipe_id}": RECIPE,
         "POST /meetings/chat": {"text": "hello"},
         "PATCH /meetings/{meeting_id}": {"status": "rejected"},
         "POST /media/uploads": {"filename": "clip.mp4", "size": 1000},
-        "POST /stocks/ticks": {"symbol": "ACCX", "price": 10.5,
+        "POST /stocks/ticks": {"symbol": f"T{uuid.uuid4().hex[:7].upper()}", "price": 10.5,
                                "timestamp": datetime.now(UTC).isoformat()},
     }
 
@@ -154,9 +155,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+# Reads what a refused call must have left as it was.
+State = Callable[[], Awaitable[Any]]
+
+
 @dataclass
 class Resources:
-    """Makes the real resources path parameters name: alice's, or the admin's."""
+    """Makes the real resources path parameters name (alice's, or the admin's), each with a
+    reader of its state, or None where there is nothing a call could change."""
 
     http: httpx.AsyncClient
     apis: dict[str, str]
@@ -165,13 +171,18 @@ class Resources:
     aws: AwsClients
     day_offset: int = 0
 
-    async def recipe_id(self) -> str:
+    async def read(self, url: str, caller: Caller = Caller.admin) -> tuple[int, Any]:
+        response = await self.http.get(url, headers=self.callers[caller])
+        return response.status_code, response.text
+
+    async def recipe_id(self) -> tuple[str, State | None]:
         response = await self.http.post(f"{self.apis['recipes']}/recipes", json=RECIPE,
                                         headers=self.callers[Caller.user])
         assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        recipe_id = str(response.json()["id"])
+        return recipe_id, lambda: self.read(f"{self.apis['recipes']}/recipes/{recipe_id}")
 
-    async def meeting_id(self) -> str:
+    async def meeting_id(self) -> tuple[str, State | None]:
         # A pending meeting on a weekday of its own, far beyond the other tests' days.
         self.day_offset += 1
         day = datetime.now(UTC).date() + timedelta(days=200 + self.day_offset)
@@ -187,40 +198,61 @@ class Resources:
         yes = await self.http.post(url, json={"text": "yes",
                                               "session_id": first.json()["session_id"]})
         assert yes.status_code == 200 and yes.json()["meeting"], yes.text
-        return str(yes.json()["meeting"]["id"])
+        meeting_id = str(yes.json()["meeting"]["id"])
+        return meeting_id, lambda: self.read(f"{self.apis['meetings']}/meetings/{meeting_id}")
 
-    async def link_id(self) -> str:
+    async def link_id(self) -> tuple[str, State | None]:
         response = await self.http.post(f"{self.apis['meetings']}/meetings/calendar/links",
                                         headers=self.callers[Caller.admin])
         assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        link = response.json()
+        feed = f"{self.apis['meetings']}/meetings/calendar.ics?key={link['key']}"
 
-    async def guid(self) -> str:
+        async def opens() -> int:  # a revoked link's URL answers 401
+            return (await self.http.get(feed)).status_code
+
+        return str(link["id"]), opens
+
+    async def guid(self) -> tuple[str, State | None]:
         response = await self.http.post(f"{self.apis['media-jobs']}/media/uploads",
                                         json={"filename": "clip.mp4", "size": 1000},
                                         headers=self.callers[Caller.user])
         assert response.status_code == 201, response.text
-        return str(response.json()["guid"])
+        guid = str(response.json()["guid"])
+        return guid, lambda: self.read(f"{self.apis['media-jobs']}/media/jobs/{guid}")
 
-    async def path(self) -> str:
+    async def path(self) -> tuple[str, State | None]:
         # An output file, as the worker would have written it.
         key = f"access-{uuid.uuid4().hex[:12]}/hls/master.m3u8"
         s3 = await self.aws.client("s3")
         await s3.put_object(Bucket=self.stack.resources.bucket("media-output"), Key=key,
                             Body=b"#EXTM3U\n", ContentType="application/vnd.apple.mpegurl")
-        return key
+        return key, None
 
-    async def symbol(self) -> str:
-        return "ACCX"
+    async def symbol(self) -> tuple[str, State | None]:
+        return "ACCX", None
+
+    def made_by(self, route: str, body: Any) -> State | None:
+        """What the body of a refused create would have made: a tick batch's symbol."""
+        if route == "POST /stocks/ticks":
+            url = f"{self.apis['stock-ingest']}/stocks/{body['symbol']}/ticks"
+            return lambda: self.read(url)
+        return None
 
 
 async def call(http: httpx.AsyncClient, base: str, method: str, path: str,
-               params: dict[str, Callable[[], Awaitable[str]]], body: Any,
-               headers: dict[str, str]) -> httpx.Response:
-    """One request, with fresh resources for the path's parameters."""
+               params: dict[str, Callable[[], Awaitable[tuple[str, State | None]]]],
+               body: Any, headers: dict[str, str], made: State | None,
+               ) -> tuple[httpx.Response, list[tuple[str, State, Any]]]:
+    """One request, with fresh resources for the path's parameters; returns the answer and
+    the reader of each resource (and of what the body would make) with its state before."""
+    states = [("body's creation", made, await made())] if made else []
     for name, make in params.items():
-        path = path.replace("{" + name + "}", await make())
-    return await http.request(method, base + path, json=body, headers=headers)
+        value, state = await make()
+        path = path.replace("{" + name + "}", value)
+        if state is not None:
+            states.append((name, state, await state()))
+    return await http.request(method, base + path, json=body, headers=headers), states
 
 
 def required_body(operation: dict[str, Any]) -> bool:
@@ -232,12 +264,12 @@ async def test_every_operation_answers_every_caller_as_the_table_says(
     stack: LocalStack, aws: AwsClients, capsys: pytest.CaptureFixture[str],
 ) -> None:
     resources = Resources(http, apis, callers, stack, aws)
-    known = bodies()
+    known = set(bodies())
     undeclared: list[str] = []
     stale: list[str] = []
     wrong: list[str] = []
     unintended_2xx: list[str] = []
-    admitted = admitted_2xx = cells = operations = 0
+    admitted = admitted_2xx = refused = refused_as_declared = reread = cells = operations = 0
     for service, base in apis.items():
         schema = (await http.get(f"{base}{access.services()[service]['prefix']}/openapi.json")
                   ).json()
@@ -264,8 +296,10 @@ async def test_every_operation_answers_every_caller_as_the_table_says(
                 operations += 1
                 for caller in Caller:
                     cells += 1
-                    response = await call(http, base, method.upper(), path, params,
-                                          known.get(route), callers[caller])
+                    body = bodies().get(route)
+                    response, states = await call(http, base, method.upper(), path, params,
+                                                  body, callers[caller],
+                                                  resources.made_by(route, body))
                     status = response.status_code
                     expected = rule.verdict(caller)
                     cell = f"{service}: {route} as {caller}: {status}"
@@ -276,6 +310,7 @@ async def test_every_operation_answers_every_caller_as_the_table_says(
                         if status in (401, 403):
                             wrong.append(f"{cell}, the table admits it: {response.text[:200]}")
                         continue
+                    refused += 1
                     if 200 <= status < 300:
                         unintended_2xx.append(cell)
                     elif status != expected:
@@ -283,11 +318,20 @@ async def test_every_operation_answers_every_caller_as_the_table_says(
                     elif not response.headers.get("content-type", "").startswith(
                             "application/problem+json"):
                         wrong.append(f"{cell} is not problem+json")
+                    else:
+                        refused_as_declared += 1
+                    # Nothing happened behind the refusal: what the call named is as it was,
+                    # and what its body would have made does not exist.
+                    for name, state, before in states:
+                        reread += 1
+                        if await state() != before:
+                            wrong.append(f"{cell} changed its {name}")
         stale += [f"{service}: {route}" for route in set(table) - served]
     with capsys.disabled():
         print(f"\naccess matrix: {operations} operations x {len(Caller)} callers = {cells} "
-              f"calls; {cells - admitted} refused as declared or not, {admitted} admitted "
-              f"({admitted_2xx} of them 2xx); unintended 2xx: {len(unintended_2xx)}")
+              f"calls; {refused} to refuse ({refused_as_declared} refused as declared), "
+              f"{admitted} admitted ({admitted_2xx} of them 2xx); resources re-read after a "
+              f"refusal: {reread}; unintended 2xx: {len(unintended_2xx)}")
     assert not undeclared, f"routes missing from the access table: {undeclared}"
     assert not stale, f"access table entries no service serves: {stale}"
     assert not unintended_2xx, f"2xx where the table refuses: {unintended_2xx}"
