@@ -47,10 +47,16 @@ class Caller(StrEnum):
     other_user = "other_user"  # another signed-in user (not the owner)
     admin = "admin"  # a user in the admins group
     machine = "machine"  # a machine client's token (client credentials, scope stocks/ingest)
+    # An accepted machine client's token whose scope no route asks for.
+    unscoped_machine = "unscoped_machine"
 
     @property
     def bad_token(self) -> bool:
         return self in (Caller.expired, Caller.forged, Caller.tampered, Caller.other_client)
+
+    @property
+    def is_machine(self) -> bool:
+        return self in (Caller.machine, Caller.unscoped_machine)
 
 
 # What the suite's machine caller holds; the scope of the stock producers' app client.
@@ -98,7 +104,7 @@ class Access:
             if caller is Caller.machine and self.scope == MACHINE_CALLER_SCOPE:
                 return ADMITTED
             return 403
-        if caller is Caller.machine:
+        if caller.is_machine:
             return 403  # user routes are not for machine clients
         if caller is Caller.admin:
             return ADMITTED
@@ -124,7 +130,7 @@ class Access:
             return "—"
         parts = ["401 without a valid token"]
         if self.kind == "machine":
-            parts.append("403 users' tokens")
+            parts.append("403 users' tokens and other scopes")
         elif self.kind == "admin":
             parts.append("403 other users and machines")
         elif self.kind == "owner":

@@ -14,7 +14,9 @@ tokens. The callers (``shared.access.Caller``):
   and the original signature kept;
 - other_client: alice signed in through a second app client of the same user pool;
 - user (alice, who owns every resource a path names), other_user (bob), admin;
-- machine: the tick producers' client-credentials token (scope ``stocks/ingest``).
+- machine: the tick producers' client-credentials token (scope ``stocks/ingest``);
+- unscoped_machine: a second machine client's token, which the APIs accept (its id is in
+  their ``COGNITO_MACHINE_CLIENT_IDS``), with a scope no route asks for.
 
 Path parameters name real resources (made afresh for every call, by alice or the admin),
 bodies are valid, so that a request reaches authorization and an admitted one can succeed.
@@ -65,12 +67,40 @@ def bodies() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class MachineClient:
+    client_id: str
+    secret: str
+    scope: str
+
+
+@pytest_asyncio.fixture(scope="module")
+async def unscoped_machine(stack: LocalStack, aws: AwsClients) -> MachineClient:
+    """A second machine client, with a scope of a resource server of its own (one no route
+    asks for); the APIs accept its tokens, as they would a second kind of producer's."""
+    idp = await aws.client("cognito-idp")
+    pool = stack.settings.cognito_user_pool_id
+    server = f"access-{uuid.uuid4().hex[:8]}"
+    await idp.create_resource_server(UserPoolId=pool, Identifier=server, Name="Access test",
+                                     Scopes=[{"ScopeName": "read",
+                                              "ScopeDescription": "asked for by no route"}])
+    scope = f"{server}/read"
+    client = (await idp.create_user_pool_client(
+        UserPoolId=pool, ClientName=server, GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=[scope], ExplicitAuthFlows=[]))["UserPoolClient"]
+    return MachineClient(client["ClientId"], client["ClientSecret"], scope)
+
+
 @pytest.fixture(scope="module")
-def apis(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def apis(stack: LocalStack, unscoped_machine: MachineClient,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Every service's API as a process against the stack: base URL by service name."""
     logs = tmp_path_factory.mktemp("access")
+    env = {**stack.env, "COGNITO_MACHINE_CLIENT_IDS": ",".join(
+        [*stack.settings.cognito_machine_client_ids, unscoped_machine.client_id])}
     processes = {
-        name: ServiceProcess.api(f"services.{service['package']}.main:app", stack.env,
+        name: ServiceProcess.api(f"services.{service['package']}.main:app", env,
                                  log_path=logs / f"{name}.log")
         for name, service in access.services().items()
     }
@@ -95,8 +125,8 @@ def _segment(data: dict[str, Any]) -> str:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def callers(stack: LocalStack, aws: AwsClients,
-                  tokens: dict[str, str]) -> dict[Caller, dict[str, str]]:
+async def callers(stack: LocalStack, aws: AwsClients, tokens: dict[str, str],
+                  unscoped_machine: MachineClient) -> dict[Caller, dict[str, str]]:
     """Authorization headers by kind of caller."""
     alice = tokens["alice"]
     header = jwt.get_unverified_header(alice)
@@ -136,6 +166,11 @@ async def callers(stack: LocalStack, aws: AwsClients,
     machine = await client_credentials_token(stack.settings.cognito_token_url,
                                              stack.machine_client_id,
                                              stack.machine_client_secret, INGEST_SCOPE)
+    unscoped = await client_credentials_token(stack.settings.cognito_token_url,
+                                              unscoped_machine.client_id,
+                                              unscoped_machine.secret, unscoped_machine.scope)
+    assert jwt.decode(unscoped, options={"verify_signature": False})["scope"] == \
+        unscoped_machine.scope
     return {
         Caller.nobody: {},
         Caller.expired: auth_header(expired),
@@ -146,6 +181,7 @@ async def callers(stack: LocalStack, aws: AwsClients,
         Caller.other_user: auth_header(tokens["bob"]),
         Caller.admin: auth_header(tokens["admin"]),
         Caller.machine: auth_header(machine),
+        Caller.unscoped_machine: auth_header(unscoped),
     }
 
 

@@ -45,7 +45,7 @@ USERS = (Caller.user, Caller.other_user, Caller.admin)
     (Access.anyone, dict.fromkeys(Caller, ADMITTED)),
     (Access.signed_in, {Caller.nobody: 401, Caller.expired: 401, Caller.forged: 401,
                         Caller.tampered: 401, Caller.other_client: 401, Caller.machine: 403,
-                        **dict.fromkeys(USERS, ADMITTED)}),
+                        Caller.unscoped_machine: 403, **dict.fromkeys(USERS, ADMITTED)}),
     (Access.owner, {Caller.nobody: 401, Caller.expired: 401, Caller.forged: 401,
                     Caller.tampered: 401, Caller.other_client: 401, Caller.machine: 403,
                     Caller.user: ADMITTED, Caller.other_user: 403, Caller.admin: ADMITTED}),
@@ -54,7 +54,7 @@ USERS = (Caller.user, Caller.other_user, Caller.admin)
                     Caller.user: 403, Caller.other_user: 403, Caller.admin: ADMITTED}),
     (Access.machine(access.MACHINE_CALLER_SCOPE),
      {Caller.nobody: 401, Caller.forged: 401, Caller.machine: ADMITTED,
-      **dict.fromkeys(USERS, 403)}),
+      Caller.unscoped_machine: 403, **dict.fromkeys(USERS, 403)}),
     (Access.machine("stocks/other"), {Caller.machine: 403, Caller.admin: 403}),
 ])
 def test_verdicts(rule: Access, expected: dict[Caller, int | None]) -> None:
