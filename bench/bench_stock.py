@@ -45,7 +45,13 @@ from services.stock_ingest.sender import Delivery, TickSender  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
 from shared.cognito import DEMO_USERS  # noqa: E402
 from shared.emulator import Emulator  # noqa: E402
-from shared.testing import LocalStack, ServiceProcess, queue_depth, start_local_stack  # noqa: E402
+from shared.testing import (  # noqa: E402
+    LocalStack,
+    ServiceProcess,
+    machine_auth,
+    queue_depth,
+    start_local_stack,
+)
 
 THROUGHPUT_TARGET = 1_000
 CALLS_TARGET = 100
@@ -198,7 +204,7 @@ async def pipeline(args: argparse.Namespace) -> int:
             await asyncio.sleep(2)  # let the workers reach their first long poll
             watcher = Watcher()
             async with AwsClients(stack.settings) as aws, \
-                    httpx.AsyncClient(base_url=ingest.url, timeout=120,
+                    httpx.AsyncClient(base_url=ingest.url, timeout=120, auth=machine_auth(stack),
                                       limits=httpx.Limits(max_connections=64)) as client, \
                     httpx.AsyncClient(base_url=trend_api.url, timeout=60) as trends:
                 sender = TickSender(client, batch=args.batch, concurrency=args.concurrency,

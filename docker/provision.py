@@ -4,9 +4,9 @@
 
 Creates (or converges) every topology resource and the Cognito pool, app client, admins group
 and demo users at AWS_ENDPOINT_URL, like `regatta up` does for `make run`, then writes
-COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID to the file that the services' entrypoint loads
-(REGATTA_ENV_FILE). The file appears whole or not at all. In AWS, Terraform owns all of this:
-the script refuses to run without an emulator endpoint.
+COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID and COGNITO_MACHINE_CLIENT_IDS to the file that the
+services' entrypoint loads (REGATTA_ENV_FILE). The file appears whole or not at all. In AWS,
+Terraform owns all of this: the script refuses to run without an emulator endpoint.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ async def converge(settings: PlatformSettings, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.write_text(f"COGNITO_USER_POOL_ID={ids.user_pool_id}\n"
-                       f"COGNITO_CLIENT_ID={ids.client_id}\n")
+                       f"COGNITO_CLIENT_ID={ids.client_id}\n"
+                       f"COGNITO_MACHINE_CLIENT_IDS={ids.machine_client_id}\n")
     partial.replace(target)
     log.info("provisioner.done", env_file=str(target), user_pool_id=ids.user_pool_id)
 

@@ -5,13 +5,20 @@ Tokens are RS256 JWTs checked against the user pool's JWKS: signature, ``exp``, 
 again when a token names an unknown ``kid`` (key rotation) or the cached set is older than its
 TTL, at most once per refresh interval (settings ``COGNITO_JWKS_TTL_SECONDS``,
 ``COGNITO_JWKS_MIN_REFRESH_SECONDS``).
+
+Two kinds of caller hold access tokens. Users sign in through the web app client; their tokens
+name a ``username``. Machines (tick producers) authenticate as an app client of their own with
+OAuth 2.0 client credentials; their tokens have no ``username``, ``sub`` is the client id, and
+``scope`` lists what they may do (``stocks/ingest``). User routes (`current_user` and the
+dependencies on it) refuse machine tokens with 403; `machine_scope` routes take only machine
+tokens carrying their scope, refusing user tokens with 403.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Annotated, Any
 
 import httpx
@@ -38,6 +45,13 @@ class User(BaseModel):
     @property
     def is_admin(self) -> bool:
         return ADMINS_GROUP in self.groups
+
+
+class Machine(BaseModel):
+    """A machine caller (OAuth 2.0 client credentials), as its access token describes it."""
+
+    client_id: str  # Cognito `client_id` (also `sub`)
+    scopes: frozenset[str] = frozenset()
 
 
 class JwksCache:
@@ -109,16 +123,41 @@ class JwksCache:
 
 
 class TokenVerifier:
-    """Verifies Cognito access tokens for one user pool and app client."""
+    """Verifies Cognito access tokens for one user pool: user tokens of the web app client
+    ``client_id``, machine tokens of the ``machine_client_ids``."""
 
-    def __init__(self, *, issuer: str, client_id: str, jwks: JwksCache, leeway: float = 5.0):
+    def __init__(self, *, issuer: str, client_id: str, jwks: JwksCache, leeway: float = 5.0,
+                 machine_client_ids: Iterable[str] = ()):
         self.issuer = issuer
         self.client_id = client_id
+        self.machine_client_ids = frozenset(c for c in machine_client_ids if c)
         self.jwks = jwks
         self.leeway = leeway
 
     async def verify(self, token: str) -> User:
-        """The token's user, or InvalidTokenError naming the failed check."""
+        """The token's user; InvalidTokenError naming the failed check, ForbiddenError for a
+        valid machine token (user routes are not for machines)."""
+        claims = await self.claims(token)
+        if _is_machine(claims):
+            raise ForbiddenError("this route is for signed-in users, not machine clients")
+        return User(
+            id=claims["sub"],
+            username=claims["username"],
+            groups=frozenset(claims.get("cognito:groups", [])),
+        )
+
+    async def verify_machine(self, token: str) -> Machine:
+        """The token's machine client; InvalidTokenError naming the failed check,
+        ForbiddenError for a valid user token."""
+        claims = await self.claims(token)
+        if not _is_machine(claims):
+            raise ForbiddenError("this route is for machine clients, not signed-in users")
+        scope = claims.get("scope", "")
+        return Machine(client_id=claims["client_id"],
+                       scopes=frozenset(scope.split() if isinstance(scope, str) else ()))
+
+    async def claims(self, token: str) -> dict[str, Any]:
+        """The claims of a valid access token (user or machine), or InvalidTokenError."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -143,13 +182,17 @@ class TokenVerifier:
             raise InvalidTokenError(f"token is invalid: {exc}") from exc
         if claims["token_use"] != "access":
             raise InvalidTokenError("an access token is required")
-        if claims.get("client_id") != self.client_id:
+        # A user token comes from the web app client, a machine token from a machine client.
+        expected = self.machine_client_ids if _is_machine(claims) else {self.client_id}
+        if claims.get("client_id") not in expected:
             raise InvalidTokenError("token was issued to another client")
-        return User(
-            id=claims["sub"],
-            username=claims.get("username") or claims.get("cognito:username") or claims["sub"],
-            groups=frozenset(claims.get("cognito:groups", [])),
-        )
+        return claims
+
+
+def _is_machine(claims: dict[str, Any]) -> bool:
+    """Client-credentials tokens name no user: Cognito's user access tokens always carry
+    ``username``; a machine's has none, and its ``sub`` is its client id."""
+    return not claims.get("username")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -208,3 +251,29 @@ def ensure_admin(user: User | None, *, needs: str = "a bearer token") -> User:
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
+
+
+def machine_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Machine]]:
+    """A dependency admitting only machine clients whose token grants ``scope``::
+
+        @router.post("/ticks")
+        async def record(machine: Annotated[Machine, Depends(machine_scope("stocks/ingest"))])
+
+    401 without a (valid) token, 403 for a user's token or a machine token without the scope.
+    """
+
+    async def dependency(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None,
+    ) -> Machine:
+        token = bearer_token(request)
+        if token is None:
+            raise AuthError(f"this route needs a machine client's bearer token with scope {scope}")
+        verifier: TokenVerifier = request.app.state.verifier
+        machine = await verifier.verify_machine(token)
+        if scope not in machine.scopes:
+            raise ForbiddenError(f"this route needs the scope {scope}")
+        return machine
+
+    dependency.__name__ = f"machine_scope_{scope.replace('/', '_')}"
+    return dependency

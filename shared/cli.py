@@ -2,6 +2,7 @@
 
     regatta up                 start everything (what `make run` calls)
     regatta token alice        sign in and print an access token
+    regatta machine-token      print the tick producers' machine token (stocks/ingest)
     regatta queues             queue and DLQ depths
     regatta dlq QUEUE          a queue's DLQ: depth, and the messages waiting
     regatta redrive QUEUE      move a queue's DLQ back to the queue (--max N)
@@ -139,6 +140,11 @@ async def _provision_local(endpoint: str) -> dict[str, str]:
         "REGATTA_NAME_PREFIX": settings.regatta_name_prefix,
         "COGNITO_USER_POOL_ID": ids.user_pool_id,
         "COGNITO_CLIENT_ID": ids.client_id,
+        "COGNITO_MACHINE_CLIENT_IDS": ids.machine_client_id,
+        "COGNITO_TOKEN_URL": f"{endpoint.rstrip('/')}/oauth2/token",
+        # The tick producers' machine credential (local only), read by `regatta produce`.
+        "STOCK_PRODUCER_CLIENT_ID": ids.machine_client_id,
+        "STOCK_PRODUCER_CLIENT_SECRET": ids.machine_client_secret,
         "PYTHONUNBUFFERED": "1",
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
     }
@@ -155,7 +161,9 @@ def _banner(emulator_url: str, ports: dict[str, int], services: list[str]) -> No
     lines += [f"  emulator      {emulator_url}", "", "Demo users (local only):"]
     lines += [f"  {u.username:<6} password {u.password}" + ("  (admins)" if u.admin else "")
               for u in DEMO_USERS]
-    lines += ["", "Get a token:  .venv/bin/regatta token alice", "Stop: Ctrl-C", ""]
+    lines += ["", "Get a token:  .venv/bin/regatta token alice",
+              "Machine token (scope stocks/ingest):  .venv/bin/regatta machine-token",
+              "Send ticks:   .venv/bin/regatta produce --count 100", "Stop: Ctrl-C", ""]
     typer.echo("\n".join(lines))
 
 
@@ -191,6 +199,20 @@ def token(
             return str(auth["AccessToken"])
 
     typer.echo(asyncio.run(run()))
+
+
+@app.command("machine-token")
+def machine_token() -> None:
+    """Print a machine access token (client credentials, scope stocks/ingest) of the tick
+    producers' client, from STOCK_PRODUCER_CLIENT_ID/SECRET and COGNITO_TOKEN_URL."""
+    from services.stock_ingest.sender import MissingCredential, producer_auth
+    from shared.cognito import TokenEndpointError
+
+    try:
+        auth = producer_auth(_settings())
+        typer.echo(asyncio.run(auth.token()))
+    except (MissingCredential, TokenEndpointError) as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -365,17 +387,31 @@ def produce(
                                                   "terminal, when the end is known]")] = None,
 ) -> None:
     """Send ticks to POST /stocks/ticks: mock (seeded GBM), yfinance (falls back to mock) or
-    a CSV file; batched, paced at --rate, until --count or --duration (or Ctrl-C)."""
+    a CSV file; batched, paced at --rate, until --count or --duration (or Ctrl-C).
+
+    Authenticates as the producers' machine client (STOCK_PRODUCER_CLIENT_ID and
+    STOCK_PRODUCER_CLIENT_SECRET, token from COGNITO_TOKEN_URL; `regatta up` writes the
+    local ones)."""
     import httpx
     from rich.progress import Progress
 
     from services.stock_ingest.producer import CsvSourceError, SourceUnavailable
-    from services.stock_ingest.sender import TickSender, ticks_from
+    from services.stock_ingest.sender import (
+        MissingCredential,
+        TickSender,
+        producer_auth,
+        ticks_from,
+    )
+    from shared.cognito import TokenEndpointError
 
     names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     if not names:
         _fail("--symbols names no symbol")
-    _settings()  # picks up the ports `regatta up` chose
+    settings = _settings()  # picks up the ports and credential `regatta up` wrote
+    try:
+        auth = producer_auth(settings)
+    except MissingCredential as exc:
+        _fail(str(exc))
     port = os.environ.get("STOCK_INGEST_PORT", str(SERVICE_PORTS["stock-ingest"][1]))
     base = (url or f"http://127.0.0.1:{port}").rstrip("/")
     warn = lambda message: typer.secho(message, fg=typer.colors.YELLOW, err=True)  # noqa: E731
@@ -389,7 +425,7 @@ def produce(
     show = progress if progress is not None else (total is not None and sys.stderr.isatty())
 
     async def run() -> Any:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30, auth=auth) as client:
             with Progress(transient=False, disable=not show) as bar:
                 task = bar.add_task("ticks", total=total)
                 sender = TickSender(client, batch=batch, concurrency=concurrency,
@@ -399,7 +435,7 @@ def produce(
     with suppress(KeyboardInterrupt):
         try:
             report = asyncio.run(run())
-        except (OSError, CsvSourceError, SourceUnavailable) as exc:
+        except (OSError, CsvSourceError, SourceUnavailable, TokenEndpointError) as exc:
             _fail(str(exc))
         typer.echo(json.dumps({
             "sent": report.sent, "accepted": report.accepted, "duplicates": report.duplicates,

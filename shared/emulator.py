@@ -4,11 +4,13 @@ Run as ``python -m shared.emulator -H HOST -p PORT``: moto's application, served
 keep-alive (see ``serve``), except that DynamoDB requests are handled one at a time (see
 ``serialize_dynamodb``), a transaction copies only the items it names
 (``transactions_cost_their_items``), and FIFO queues hand out messages as SQS does when
-consumers die or share a queue (see ``fifo_receive_like_sqs``)."""
+consumers die or share a queue (see ``fifo_receive_like_sqs``), and Cognito's token endpoint
+answers the OAuth 2.0 client-credentials grant (see ``with_token_endpoint``)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -264,6 +267,152 @@ def model_data_by_service() -> None:
     MotoAPIResponse.model_data = dump  # type: ignore[method-assign]
 
 
+TOKEN_PATH = "/oauth2/token"
+_TOKEN_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+def _oauth_error(status: int, error: str, description: str,
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps({"error": error, "error_description": description}).encode()
+    return status, {"Content-Type": "application/json", "Cache-Control": "no-store",
+                    **(headers or {})}, body
+
+
+def _find_client(client_id: str) -> tuple[Any, Any] | None:
+    """The (user pool, app client) of ``client_id`` in any account and region moto holds."""
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    for regions in list(cognitoidp_backends.values()):
+        for backend in list(regions.values()):
+            for pool in list(backend.user_pools.values()):
+                client = pool.clients.get(client_id)
+                if client is not None:
+                    return pool, client
+    return None
+
+
+def client_credentials_grant(form: dict[str, list[str]], authorization: str | None,
+                             ) -> tuple[int, dict[str, str], bytes]:
+    """Cognito's token endpoint for ``grant_type=client_credentials`` over moto's user pools.
+
+    The client authenticates with HTTP Basic (``client_id:client_secret``) or with the form's
+    ``client_id`` and ``client_secret``. It must have a secret, the ``client_credentials``
+    OAuth flow and every requested scope among its AllowedOAuthScopes, each defined by a
+    resource server of its pool; no ``scope`` means all of its allowed scopes, as in Cognito.
+    The access token is signed with the pool's own key (the one whose JWKS moto serves) and
+    carries Cognito's claims for a machine: ``sub`` and ``client_id`` are the client id,
+    ``scope``, ``token_use`` "access", ``version`` 2, and no ``username``.
+    """
+    import base64
+    import hmac
+    import uuid
+    from urllib.parse import unquote_plus
+
+    from joserfc import jwt as jose_jwt
+
+    def field(name: str) -> str | None:
+        values = form.get(name)
+        return values[0] if values else None
+
+    basic = False
+    client_id, secret = field("client_id"), field("client_secret")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return _oauth_error(401, "invalid_client", "use HTTP Basic client authentication",
+                                {"WWW-Authenticate": 'Basic realm="token"'})
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return _oauth_error(401, "invalid_client", "malformed Basic credentials",
+                                {"WWW-Authenticate": 'Basic realm="token"'})
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            return _oauth_error(401, "invalid_client", "malformed Basic credentials",
+                                {"WWW-Authenticate": 'Basic realm="token"'})
+        client_id, secret, basic = unquote_plus(user), unquote_plus(password), True
+    grant = field("grant_type")
+    if grant is None:
+        return _oauth_error(400, "invalid_request", "grant_type is required")
+    if grant != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type",
+                            "this endpoint issues client_credentials grants only")
+    found = _find_client(client_id) if client_id else None
+    if found is None or not found[1].generate_secret or not secret or not hmac.compare_digest(
+            secret.encode(), found[1].secret.encode()):
+        return _oauth_error(401 if basic else 400, "invalid_client",
+                            "unknown client or wrong secret",
+                            {"WWW-Authenticate": 'Basic realm="token"'} if basic else None)
+    pool, client = found
+    config = client.extended_config
+    if not config.get("AllowedOAuthFlowsUserPoolClient") or \
+            "client_credentials" not in config.get("AllowedOAuthFlows", []):
+        return _oauth_error(400, "unauthorized_client",
+                            "the client may not use the client_credentials flow")
+    allowed = list(config.get("AllowedOAuthScopes", []))
+    defined = {f"{server.identifier}/{scope['ScopeName']}"
+               for server in pool.resource_servers.values() for scope in server.scopes or []}
+    requested = (field("scope") or "").split() or [s for s in allowed if s in defined]
+    unknown = [s for s in requested if s not in allowed or s not in defined]
+    if unknown or not requested:
+        return _oauth_error(400, "invalid_scope",
+                            f"scope not allowed for this client: {' '.join(unknown) or '(none)'}")
+    units = config.get("TokenValidityUnits", {}).get("AccessToken", "hours")
+    expires_in = int(config.get("AccessTokenValidity", 1 if units == "hours" else 60)) * \
+        _TOKEN_UNITS.get(units, 3600)
+    now = int(time.time())
+    claims = {
+        "sub": client.id,
+        "token_use": "access",
+        "scope": " ".join(dict.fromkeys(requested)),
+        "auth_time": now,
+        "iss": f"https://cognito-idp.{pool.region}.amazonaws.com/{pool.id}",
+        "exp": now + expires_in,
+        "iat": now,
+        "version": 2,
+        "jti": str(uuid.uuid4()),
+        "client_id": client.id,
+    }
+    # kid "dummy" is the one moto's jwks-public.json names for the pool's key.
+    token = jose_jwt.encode({"kid": "dummy", "alg": "RS256"}, claims, pool.json_web_key)
+    body = json.dumps({"access_token": token, "expires_in": expires_in, "token_type": "Bearer"})
+    return 200, {"Content-Type": "application/json", "Cache-Control": "no-store",
+                 "Pragma": "no-cache"}, body.encode()
+
+
+def with_token_endpoint(app: Any) -> Any:
+    """``app`` (moto's WSGI application) plus Cognito's ``POST /oauth2/token``.
+
+    moto implements the user pool API (pools, clients with secrets and OAuth scopes, resource
+    servers) but not the hosted domain's token endpoint, which machines use for OAuth 2.0
+    client credentials. In AWS that endpoint is ``https://<domain>.auth.<region>
+    .amazoncognito.com/oauth2/token``; here it is this server's ``/oauth2/token``.
+    """
+    from urllib.parse import parse_qs
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != TOKEN_PATH:
+            return app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            status, headers, body = _oauth_error(405, "invalid_request", "use POST",
+                                                 {"Allow": "POST"})
+        elif not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            status, headers, body = _oauth_error(
+                400, "invalid_request", "the body must be application/x-www-form-urlencoded")
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(min(length, 64 * 1024)).decode("latin-1")
+            status, headers, body = client_credentials_grant(
+                parse_qs(raw), environ.get("HTTP_AUTHORIZATION"))
+        reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized",
+                   405: "Method Not Allowed"}
+        start_response(f"{status} {reasons[status]}",
+                       [*headers.items(), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return application
+
+
 # The AWS services the platform calls (moto's backend names).
 PLATFORM_SERVICES = ("cognitoidp", "dynamodb", "s3", "ses", "sns", "sqs", "sts")
 
@@ -312,7 +461,7 @@ def serve(host: str, port: int, *, threads: int = 128) -> None:
     from moto.server import DomainDispatcherApplication, create_backend_app
 
     os.environ.setdefault("MOTO_PORT", str(port))  # moto builds some URLs from it
-    app = DomainDispatcherApplication(create_backend_app)
+    app = with_token_endpoint(DomainDispatcherApplication(create_backend_app))
     collect_new_objects_only()
     server = Server((host, port), app, numthreads=threads, max=threads, timeout=60,
                     request_queue_size=256, server_name="regatta-emulator")

@@ -327,6 +327,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
             app.state.verifier = TokenVerifier(
                 issuer=settings.cognito_issuer,
                 client_id=settings.cognito_client_id,
+                machine_client_ids=settings.cognito_machine_client_ids,
                 jwks=JwksCache(settings.cognito_jwks_url, ttl=settings.cognito_jwks_ttl_seconds,
                                min_refresh_interval=settings.cognito_jwks_min_refresh_seconds),
             )

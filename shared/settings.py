@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigurationError
 
@@ -71,6 +71,20 @@ class PlatformSettings(BaseSettings):
     # so issuer and JWKS URL are separate settings (both derived when unset).
     cognito_issuer: str = ""
     cognito_jwks_url: str = ""
+    # Machine app clients (OAuth 2.0 client credentials) whose tokens the services accept,
+    # comma-separated; which routes a machine may call is its token's scope (shared.auth).
+    cognito_machine_client_ids: Annotated[list[str], NoDecode] = []
+    # The pool's OAuth 2.0 token endpoint, for machines: https://<domain>.auth.<region>
+    # .amazoncognito.com/oauth2/token in AWS; <AWS_ENDPOINT_URL>/oauth2/token when unset and
+    # an endpoint is set (the emulator serves it).
+    cognito_token_url: str = ""
+
+    @field_validator("cognito_machine_client_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     # Signing keys (shared.auth.JwksCache): the key set is fetched again once it is older than
     # the TTL (a key the pool removed stops verifying then) or when a token names an unknown
@@ -112,6 +126,9 @@ class PlatformSettings(BaseSettings):
             object.__setattr__(
                 self, "cognito_issuer", f"https://cognito-idp.{self.aws_region}.amazonaws.com/{pool}"
             )
+        if self.aws_endpoint_url and not self.cognito_token_url:
+            token_url = f"{self.aws_endpoint_url.rstrip('/')}/oauth2/token"
+            object.__setattr__(self, "cognito_token_url", token_url)
         if pool and not self.cognito_jwks_url:
             base = self.aws_endpoint_url or f"https://cognito-idp.{self.aws_region}.amazonaws.com"
             jwks = f"{base.rstrip('/')}/{pool}/.well-known/jwks.json"

@@ -24,7 +24,15 @@ import pytest
 import pytest_asyncio
 
 from shared.aws import AwsClients
-from shared.cognito import DEMO_USERS, DemoUser, ensure_user_pool, sign_in
+from shared.cognito import (
+    DEMO_USERS,
+    INGEST_SCOPE,
+    ClientCredentialsAuth,
+    DemoUser,
+    client_credentials_token,
+    ensure_user_pool,
+    sign_in,
+)
 from shared.emulator import EMULATOR_ENV, Emulator, free_port
 from shared.faults import ENV_VAR as FAULT_POINTS_ENV
 from shared.settings import PlatformSettings
@@ -44,6 +52,9 @@ class LocalStack:
     settings: PlatformSettings
     resources: Resources
     users: dict[str, DemoUser] = field(default_factory=dict)
+    # The tick producers' machine client (client credentials, scope stocks/ingest).
+    machine_client_id: str = ""
+    machine_client_secret: str = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -55,6 +66,7 @@ class LocalStack:
             "REGATTA_NAME_PREFIX": self.settings.regatta_name_prefix,
             "COGNITO_USER_POOL_ID": self.settings.cognito_user_pool_id,
             "COGNITO_CLIENT_ID": self.settings.cognito_client_id,
+            "COGNITO_MACHINE_CLIENT_IDS": ",".join(self.settings.cognito_machine_client_ids),
             "LOG_FORMAT": "json",
             "WORKER_WAIT_TIME_SECONDS": "1",
             "WORKER_STOP_TIMEOUT": "10",
@@ -62,6 +74,12 @@ class LocalStack:
             # limits themselves starts its API with them on.
             "RATE_LIMITS_ENABLED": "false",
         }
+
+    @property
+    def producer_env(self) -> dict[str, str]:
+        """``env`` plus the producers' machine credential (what `regatta produce` reads)."""
+        return {**self.env, "STOCK_PRODUCER_CLIENT_ID": self.machine_client_id,
+                "STOCK_PRODUCER_CLIENT_SECRET": self.machine_client_secret}
 
 
 async def start_local_stack(emulator: Emulator, users: tuple[DemoUser, ...]) -> LocalStack:
@@ -75,9 +93,11 @@ async def start_local_stack(emulator: Emulator, users: tuple[DemoUser, ...]) -> 
         aws_endpoint_url=emulator.url,
         cognito_user_pool_id=ids.user_pool_id,
         cognito_client_id=ids.client_id,
+        cognito_machine_client_ids=[ids.machine_client_id],
     )
     return LocalStack(emulator, settings, Resources(settings, resources.account_id),
-                      {u.username: u for u in users})
+                      {u.username: u for u in users}, ids.machine_client_id,
+                      ids.machine_client_secret)
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +129,21 @@ async def tokens(stack: LocalStack, aws: AwsClients) -> dict[str, str]:
         auth = await sign_in(aws, stack.settings.cognito_client_id, user.username, user.password)
         result[user.username] = auth["AccessToken"]
     return result
+
+
+@pytest_asyncio.fixture
+async def machine_token(stack: LocalStack) -> str:
+    """A real machine access token (client credentials, scope stocks/ingest) from the
+    emulator's token endpoint, as tick producers get one; cached until near expiry."""
+    return await client_credentials_token(stack.settings.cognito_token_url,
+                                          stack.machine_client_id, stack.machine_client_secret,
+                                          INGEST_SCOPE)
+
+
+def machine_auth(stack: LocalStack) -> httpx.Auth:
+    """httpx auth for an AsyncClient that posts ticks as the producers' machine client."""
+    return ClientCredentialsAuth(stack.settings.cognito_token_url, stack.machine_client_id,
+                                 stack.machine_client_secret, INGEST_SCOPE)
 
 
 def auth_header(token: str) -> dict[str, str]:

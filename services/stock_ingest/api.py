@@ -22,6 +22,8 @@ from services.stock_ingest.models import (
 )
 from services.stock_ingest.settings import StockIngestSettings
 from services.stock_ingest.store import TickArchive, TickStore
+from shared.auth import Machine, machine_scope
+from shared.cognito import INGEST_SCOPE
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import (
     ProblemError,
@@ -35,6 +37,8 @@ router = APIRouter(prefix="/stocks", tags=["stocks"])
 Store = Annotated[TickStore, from_state("store")]
 Archive = Annotated[TickArchive, from_state("archive")]
 Settings = Annotated[StockIngestSettings, from_state("settings")]
+# Producers are machines: a client-credentials token with the scope stocks/ingest.
+Producer = Annotated[Machine, Depends(machine_scope(INGEST_SCOPE))]
 
 
 async def symbol_path(
@@ -64,14 +68,20 @@ TICKS_BODY = {
         "its own: good ones are recorded, bad ones reported by index. A tick without `id` gets "
         "one derived from its content, so a retried request is deduplicated end to end. "
         "202 comes only once every accepted tick is in the archive and the table and its "
-        "events are committed to the outbox (published within about a second)."
+        "events are committed to the outbox (published within about a second). "
+        f"Producers only: a machine client's access token with the scope `{INGEST_SCOPE}` "
+        "(OAuth 2.0 client credentials at the user pool's token endpoint); 401 without one, "
+        "403 for a user's token."
     ),
     openapi_extra={"requestBody": TICKS_BODY},
     responses={400: {"description": "Not JSON"},
+               401: {"description": "No valid bearer token"},
+               403: {"description": f"Not a machine token with the scope {INGEST_SCOPE}"},
                413: {"description": "Body larger than 512 KiB"},
                422: {"description": "No valid tick, or not a tick body"}},
 )
-async def record_ticks(request: Request, store: Store, archive: Archive) -> TickReceipt:
+async def record_ticks(request: Request, store: Store, archive: Archive,
+                       _producer: Producer) -> TickReceipt:
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:

@@ -9,15 +9,21 @@ reach the service, and the trend worker after it, in the order the source produc
 while the lanes run in parallel. A lane sends a partial batch once its oldest tick has waited
 ``linger`` seconds. A request that fails with a transport error, 429 or 5xx is retried as is
 (same ticks, same ids: the service deduplicates) with jittered backoff, honouring Retry-After.
+
+The service takes ticks only from machines: give the client ``auth=producer_auth(settings)``,
+which sends a client-credentials access token (scope ``stocks/ingest``) of the machine client
+named by ``STOCK_PRODUCER_CLIENT_ID`` and ``STOCK_PRODUCER_CLIENT_SECRET``, fetched from
+``COGNITO_TOKEN_URL`` and renewed before it expires.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +36,37 @@ from services.stock_ingest.producer import (
     mock_ticks,
     open_source,
 )
+from shared.cognito import INGEST_SCOPE, ClientCredentialsAuth
+from shared.settings import PlatformSettings
 
 TICKS_PATH = "/stocks/ticks"
 _END = object()
+CLIENT_ID_VAR = "STOCK_PRODUCER_CLIENT_ID"
+CLIENT_SECRET_VAR = "STOCK_PRODUCER_CLIENT_SECRET"
+
+
+class MissingCredential(ValueError):
+    """The producer's machine credential is not configured (the message says what to set)."""
+
+
+def producer_auth(settings: PlatformSettings,
+                  environ: Mapping[str, str] = os.environ) -> ClientCredentialsAuth:
+    """httpx auth that sends the producer's machine token (scope stocks/ingest).
+
+    The client id and secret come from ``STOCK_PRODUCER_CLIENT_ID`` and
+    ``STOCK_PRODUCER_CLIENT_SECRET`` (``regatta up`` writes the local ones to
+    .regatta/local.env; in AWS they are the Terraform machine client's, its secret in Secrets
+    Manager); the token endpoint from ``settings.cognito_token_url``.
+    """
+    client_id, secret = environ.get(CLIENT_ID_VAR, ""), environ.get(CLIENT_SECRET_VAR, "")
+    missing = [name for name, value in ((CLIENT_ID_VAR, client_id), (CLIENT_SECRET_VAR, secret),
+                                        ("COGNITO_TOKEN_URL", settings.cognito_token_url))
+               if not value]
+    if missing:
+        raise MissingCredential(
+            f"POST /stocks/ticks needs a machine credential: set {', '.join(missing)} "
+            "(locally `regatta up` writes them to .regatta/local.env)")
+    return ClientCredentialsAuth(settings.cognito_token_url, client_id, secret, INGEST_SCOPE)
 
 
 @dataclass(frozen=True)
@@ -174,6 +208,10 @@ class TickSender:
                     self._count(report, Delivery(
                         lane, ticks, receipt["accepted"], receipt["duplicates"],
                         len(receipt["rejected"]), time.perf_counter()))
+                    return
+                if response.status_code in (401, 403):  # not the ticks: the credential
+                    report.lost += len(ticks)
+                    report.errors.append(f"{response.status_code}: {response.text[:300]}")
                     return
                 if response.status_code < 500 and response.status_code != 429:
                     report.rejected += len(ticks)  # nothing valid (422), or a client error

@@ -230,8 +230,9 @@ def test_provisioner_writes_the_ids_the_services_read(composed: dict[str, str]) 
     """provision.py leaves a KEY=value file with the emulator's Cognito pool and client."""
     lines = Path(composed["REGATTA_ENV_FILE"]).read_text().splitlines()
     keys = dict(line.split("=", 1) for line in lines)
-    assert set(keys) == {"COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID"}
+    assert set(keys) == {"COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "COGNITO_MACHINE_CLIENT_IDS"}
     assert keys["COGNITO_USER_POOL_ID"].startswith("us-east-1_") and keys["COGNITO_CLIENT_ID"]
+    assert keys["COGNITO_MACHINE_CLIENT_IDS"] not in ("", keys["COGNITO_CLIENT_ID"])
 
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

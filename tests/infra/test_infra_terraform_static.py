@@ -626,6 +626,31 @@ def test_cognito_asks_more_than_the_originals_six_characters(tf: TerraformTree) 
     assert "ALLOW_USER_PASSWORD_AUTH" in client["explicit_auth_flows"]
 
 
+def test_machines_get_client_credentials_for_stocks_ingest_only(tf: TerraformTree) -> None:
+    """The tick producers' app client: a secret, client credentials only, the resource
+    server's stocks/ingest scope; a pool domain serves the token endpoint; the secret lives
+    in Secrets Manager under the platform key; the services accept the client's tokens."""
+    server = tf.resource("auth", "aws_cognito_resource_server", "stocks")
+    assert server["identifier"] == "stocks"
+    assert [s["scope_name"] for s in server["scope"]] == ["ingest"]
+    client = tf.resource("auth", "aws_cognito_user_pool_client", "stock_producer")
+    assert client["generate_secret"] is True
+    assert client["allowed_oauth_flows_user_pool_client"] is True
+    assert client["allowed_oauth_flows"] == ["client_credentials"]
+    assert "aws_cognito_resource_server.stocks.scope_identifiers" in str(
+        client["allowed_oauth_scopes"])
+    web = tf.resource("auth", "aws_cognito_user_pool_client", "web")
+    assert web["generate_secret"] is False and "allowed_oauth_scopes" not in web
+    assert tf.resource("auth", "aws_cognito_user_pool_domain", "this")["user_pool_id"]
+    secret = tf.resource("auth", "aws_secretsmanager_secret", "stock_producer")
+    assert "kms_key_arn" in str(secret["kms_key_id"])
+    value = str(tf.resource("auth", "aws_secretsmanager_secret_version", "stock_producer"))
+    assert "stock_producer.client_secret" in value and "/oauth2/token" in value
+    environment = tf.module_calls()["ecs"]["environment"]
+    assert "machine_client_ids" in str(environment["COGNITO_MACHINE_CLIENT_IDS"])
+    assert "client_secret" not in str(tf.named("output", "dev"))
+
+
 def test_edge_analytics_and_mail(tf: TerraformTree) -> None:
     """CloudFront reads media output through OAC; Glue projects the archive's hour
     partitions for Athena; SES holds the meetings identity."""

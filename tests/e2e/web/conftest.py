@@ -31,7 +31,7 @@ from web_support import (
     build_web,
 )
 
-from shared.testing import LocalStack, ServiceProcess
+from shared.testing import LocalStack, ServiceProcess, auth_header
 
 STOCK_SYMBOL = "RGTA"
 STOCK_TICKS = 160
@@ -137,8 +137,12 @@ def web_stack(stack: LocalStack, web_dist: Path,
         with ThreadPoolExecutor(len(processes)) as pool:
             list(pool.map(lambda p: p.start(timeout=180), processes))
         ticks = stock_ticks(STOCK_SYMBOL, STOCK_TICKS, datetime.now(UTC) - timedelta(minutes=1))
+        token = httpx.post(stack.settings.cognito_token_url, auth=(
+            stack.machine_client_id, stack.machine_client_secret), data={
+            "grant_type": "client_credentials", "scope": "stocks/ingest"}, timeout=30)
+        assert token.status_code == 200, token.text
         response = httpx.post(f"{apis['stock-ingest'].url}/stocks/ticks", json={"ticks": ticks},
-                              timeout=60)
+                              headers=auth_header(token.json()["access_token"]), timeout=60)
         assert response.status_code == 202, response.text
         _wait_for_trend(apis["trend"].url, STOCK_SYMBOL, STOCK_TICKS)
         yield WebStack(gateway.url, {name: api.url for name, api in apis.items()}, stack)

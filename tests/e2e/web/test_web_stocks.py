@@ -9,13 +9,15 @@ import pytest
 from conftest import STOCK_SYMBOL, WebStack
 from web_support import WebPage
 
+from shared.testing import auth_header
+
 playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 expect = playwright.expect
 pytestmark = pytest.mark.slow
 
 
 async def test_symbol_chart_draws_candles_overlays_and_signals_and_refreshes(
-    ui: WebPage, web_stack: WebStack
+    ui: WebPage, web_stack: WebStack, machine_token: str
 ) -> None:
     """The list links the symbol; its page draws candles, both SMAs, the Bollinger band and a
     marker per signal, lists indicators and signals, and picks up a new tick without reload."""
@@ -42,7 +44,8 @@ async def test_symbol_chart_draws_candles_overlays_and_signals_and_refreshes(
     tick = {"symbol": STOCK_SYMBOL, "timestamp": datetime.now(UTC).isoformat(), "price": 321.5,
             "volume": 7}
     async with httpx.AsyncClient(base_url=web_stack.apis["stock-ingest"]) as http:
-        response = await http.post("/stocks/ticks", json=tick)
+        response = await http.post("/stocks/ticks", json=tick,
+                                   headers=auth_header(machine_token))
     assert response.status_code == 202, response.text
     await expect(page.locator("#stock-headline")).to_contain_text("321.50", timeout=60_000)
     ui.assert_console_clean()

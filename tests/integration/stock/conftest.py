@@ -16,7 +16,7 @@ import pytest_asyncio
 from stock_checks import Tap, TrendWorkers
 
 from shared.aws import AwsClients
-from shared.testing import LocalStack, ServiceProcess
+from shared.testing import LocalStack, ServiceProcess, machine_auth
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +45,11 @@ def trend_url(stack: LocalStack, stock_logs: Path) -> Iterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def ingest(ingest_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=ingest_url, timeout=60) as client:
+async def ingest(ingest_url: str, stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the stock-ingest API that posts as the producers' machine client (a
+    client-credentials token with the scope stocks/ingest, from the emulator)."""
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=60,
+                                 auth=machine_auth(stack)) as client:
         yield client
 
 

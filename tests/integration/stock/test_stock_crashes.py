@@ -18,7 +18,7 @@ import pytest
 from stock_checks import Tap
 
 from services.stock_ingest.models import format_timestamp
-from shared.testing import LocalStack, ServiceProcess, armed, eventually
+from shared.testing import LocalStack, ServiceProcess, armed, eventually, machine_auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,7 +36,8 @@ async def test_ticks_killed_after_commit_are_announced_once(
                              armed(stack.env, "stock.ticks.committed"),
                              log_path=tmp_path / "api.log").start()
     try:
-        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30,
+                                     auth=machine_auth(stack)) as http:
             with pytest.raises(httpx.TransportError):
                 await http.post("/stocks/ticks", json=body)
         assert api.wait(10) == -9, "the armed process did not die at its fault point"

@@ -16,6 +16,7 @@ from stock_checks import accepted
 
 from services.stock_ingest.candles import Interval, candles_python
 from services.stock_ingest.models import format_timestamp
+from shared.testing import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -200,13 +201,14 @@ async def test_docs_are_served_under_each_prefix(ingest: httpx.AsyncClient,
 
 
 async def test_the_produce_command_sends_seeded_ticks(ingest: httpx.AsyncClient,
-                                                      ingest_url: str) -> None:
+                                                      ingest_url: str, stack: LocalStack) -> None:
     """`regatta produce` posts --count mock ticks in batches of --batch and prints a report
     of what the service accepted."""
     command = [sys.executable, "-m", "shared.cli", "produce", "--url", ingest_url,
                "--symbols", "CLIA,CLIB", "--count", "120", "--rate", "2000", "--batch", "50",
                "--seed", "4", "--no-progress"]
-    env = {**os.environ, "STOCK_INGEST_PORT": "1"}  # --url wins over the local default
+    # --url wins over the local default; the machine credential comes from the environment.
+    env = {**os.environ, **stack.producer_env, "STOCK_INGEST_PORT": "1"}
     first = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True,
                                     text=True, timeout=120)
     assert first.returncode == 0, first.stderr
@@ -219,3 +221,61 @@ async def test_the_produce_command_sends_seeded_ticks(ingest: httpx.AsyncClient,
     page = (await ingest.get("/stocks/CLIA/ticks", params={"limit": 1000})).json()
     assert len(page["items"]) == 60
 
+
+
+async def test_only_machines_with_the_ingest_scope_post_ticks(
+    ingest: httpx.AsyncClient, ingest_url: str, tokens: dict[str, str], machine_token: str,
+) -> None:
+    """POST /stocks/ticks: 401 without a token or with a forged one, 403 with a user's token
+    (an admin's too); a producer's machine token (stocks/ingest) records the tick. Refused
+    requests record nothing."""
+    body = {"ticks": [tick("AUTHZ", MORNING, 5.0)]}
+    forged = machine_token[:-8] + ("AAAAAAAA" if not machine_token.endswith("AAAAAAAA")
+                                   else "BBBBBBBB")
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as anonymous:
+        missing = await anonymous.post("/stocks/ticks", json=body)
+        malformed = await anonymous.post("/stocks/ticks", json=body,
+                                         headers={"Authorization": f"Basic {machine_token}"})
+        tampered = await anonymous.post("/stocks/ticks", json=body,
+                                        headers={"Authorization": f"Bearer {forged}"})
+        users = [await anonymous.post("/stocks/ticks", json=body,
+                                      headers={"Authorization": f"Bearer {tokens[name]}"})
+                 for name in ("alice", "admin")]
+        for response in (missing, malformed, tampered):
+            assert response.status_code == 401, response.text
+            assert response.headers["content-type"] == PROBLEM
+            assert response.headers["www-authenticate"] == "Bearer"
+        assert "stocks/ingest" in missing.json()["detail"]
+        for response in users:
+            assert response.status_code == 403, response.text
+            assert response.headers["content-type"] == PROBLEM
+            assert "machine clients" in response.json()["detail"]
+        symbols = (await anonymous.get("/stocks/symbols")).json()["items"]
+        assert "AUTHZ" not in {s["symbol"] for s in symbols}
+        accepted = await anonymous.post("/stocks/ticks", json=body,
+                                        headers={"Authorization": f"Bearer {machine_token}"})
+        assert accepted.status_code == 202, accepted.text
+        symbols = (await anonymous.get("/stocks/symbols")).json()["items"]
+        assert {s["symbol"]: s["tick_count"] for s in symbols}["AUTHZ"] == 1
+
+
+async def test_the_produce_command_without_a_credential_says_what_to_set(
+    ingest_url: str, stack: LocalStack,
+) -> None:
+    """No STOCK_PRODUCER_CLIENT_ID/SECRET: `regatta produce` stops before sending anything
+    and names the variables; a wrong secret stops at the token endpoint."""
+    command = [sys.executable, "-m", "shared.cli", "produce", "--url", ingest_url,
+               "--symbols", "NOCRED", "--count", "5", "--no-progress"]
+    # Empty, not absent: a developer's .regatta/local.env must not fill them in.
+    env = {**os.environ, **stack.env, "STOCK_PRODUCER_CLIENT_ID": "",
+           "STOCK_PRODUCER_CLIENT_SECRET": ""}
+    result = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True,
+                                     text=True, timeout=120)
+    assert result.returncode == 1
+    assert "STOCK_PRODUCER_CLIENT_ID" in result.stderr
+    assert "STOCK_PRODUCER_CLIENT_SECRET" in result.stderr
+    wrong = {**stack.producer_env, "STOCK_PRODUCER_CLIENT_SECRET": "not-the-secret"}
+    result = await asyncio.to_thread(subprocess.run, command, env={**os.environ, **wrong},
+                                     capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "invalid_client" in result.stderr

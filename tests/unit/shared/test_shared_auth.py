@@ -8,17 +8,27 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Depends, FastAPI
 from jwt.algorithms import RSAAlgorithm
 
-from shared.auth import JwksCache, TokenVerifier, User, ensure_admin
+from shared.auth import (
+    CurrentUser,
+    JwksCache,
+    Machine,
+    TokenVerifier,
+    User,
+    ensure_admin,
+    machine_scope,
+)
 from shared.errors import AuthError, AwsUnavailableError, ForbiddenError, InvalidTokenError
+from shared.http import install_problem_handlers
 
 POOL_ID = "us-east-1_TestPool"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL_ID}"
@@ -440,3 +450,85 @@ async def test_malformed_jwks_is_unavailable(signing_key) -> None:
 
     with pytest.raises(AwsUnavailableError):
         await verifier.verify(sign(access_claims(), signing_key))
+MACHINE_ID = "stock-producer-client"
+
+
+def machine_claims(**overrides: Any) -> dict[str, Any]:
+    """The claims of a Cognito client-credentials token: no username, sub = client id."""
+    now = int(time.time())
+    claims = {"sub": MACHINE_ID, "client_id": MACHINE_ID, "token_use": "access",
+              "scope": "stocks/ingest", "iss": ISSUER, "iat": now, "exp": now + 600,
+              "version": 2}
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+@pytest.fixture
+def doors(server: JwksServer) -> httpx.AsyncClient:
+    """An app with a user route and a stocks/ingest machine route, the kit's error rendering
+    and a verifier that knows one machine client."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.verifier = TokenVerifier(issuer=ISSUER, client_id=CLIENT_ID, jwks=server.cache(),
+                                       machine_client_ids=[MACHINE_ID, ""])
+
+    @app.get("/me")
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"username": user.username}
+
+    @app.post("/ticks")
+    async def ticks(machine: Annotated[Machine, Depends(machine_scope("stocks/ingest"))],
+                    ) -> dict[str, Any]:
+        return {"client_id": machine.client_id, "scopes": sorted(machine.scopes)}
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://doors")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_machine_route_takes_machine_tokens_with_the_scope(
+    doors: httpx.AsyncClient, signing_key,
+) -> None:
+    response = await doors.post("/ticks", headers=bearer(sign(machine_claims(
+        scope="stocks/read stocks/ingest"), signing_key)))
+    assert response.status_code == 200
+    assert response.json() == {"client_id": MACHINE_ID,
+                               "scopes": ["stocks/ingest", "stocks/read"]}
+
+
+@pytest.mark.parametrize(("claims", "status", "detail"), [
+    (None, 401, "needs a machine client's bearer token"),
+    ({"scope": "stocks/read"}, 403, "needs the scope stocks/ingest"),
+    ({"scope": None}, 403, "needs the scope stocks/ingest"),
+    ({"scope": "stocks/ingestion"}, 403, "needs the scope stocks/ingest"),
+    ({"client_id": "other-machine", "sub": "other-machine"}, 401, "another client"),
+    ({"client_id": CLIENT_ID, "sub": CLIENT_ID}, 401, "another client"),
+    ({"username": "alice", "sub": "alice-sub", "client_id": CLIENT_ID}, 403,
+     "not signed-in users"),
+    ({"token_use": "id"}, 401, "access token"),
+])
+async def test_machine_route_refuses_the_rest(doors: httpx.AsyncClient, signing_key,
+                                              claims: dict[str, Any] | None, status: int,
+                                              detail: str) -> None:
+    """401 without a token, for another client's or a non-access token; 403 for a user's
+    token and for a machine token without stocks/ingest (exactly: no prefix match)."""
+    headers = {} if claims is None else bearer(sign(machine_claims(**claims), signing_key))
+    response = await doors.post("/ticks", headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert detail in response.json()["detail"]
+
+
+async def test_user_routes_refuse_machine_tokens(doors: httpx.AsyncClient, signing_key) -> None:
+    """A valid machine token on a user route is 403; the user's own token passes; a token
+    without a username from the web client is 401 (no such thing as an anonymous user)."""
+    machine = await doors.get("/me", headers=bearer(sign(machine_claims(), signing_key)))
+    assert machine.status_code == 403
+    assert "not machine clients" in machine.json()["detail"]
+    user = await doors.get("/me", headers=bearer(sign(access_claims(), signing_key)))
+    assert user.json() == {"username": "alice"}
+    nameless = await doors.get("/me", headers=bearer(sign(access_claims(username=None),
+                                                          signing_key)))
+    assert nameless.status_code == 401

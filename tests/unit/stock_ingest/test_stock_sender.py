@@ -11,7 +11,13 @@ import httpx
 import pytest
 
 from services.stock_ingest.producer import mock_ticks
-from services.stock_ingest.sender import TickSender, ticks_from
+from services.stock_ingest.sender import (
+    MissingCredential,
+    TickSender,
+    producer_auth,
+    ticks_from,
+)
+from shared.settings import PlatformSettings
 
 START = datetime(2024, 6, 3, 10, tzinfo=UTC)
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE"]
@@ -105,3 +111,26 @@ def test_yfinance_falls_back_to_mock_with_a_warning(monkeypatch: pytest.MonkeyPa
                             warn=warnings.append))
     assert len(ticks) == 3 and {t["data_source"] for t in ticks} == {"mock"}
     assert len(warnings) == 1 and warnings[0].startswith("yfinance unavailable")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_credential_loses_the_ticks_without_retrying(status: int) -> None:
+    """401/403 are about the producer's credential, not the ticks: not retried, counted lost
+    (so `regatta produce` exits 1), not rejected."""
+    api = FakeIngest(fail=5, status=status)
+    report = await send(api, list(mock_ticks(["AAA"], count=10, start=START)), batch=10)
+    assert (report.lost, report.rejected, report.retries, len(api.bodies)) == (10, 0, 0, 1)
+    assert report.errors[0].startswith(str(status))
+
+
+def test_producer_auth_names_what_is_missing() -> None:
+    settings = PlatformSettings(aws_endpoint_url=None, cognito_token_url="")
+    with pytest.raises(MissingCredential) as missing:
+        producer_auth(settings, {"STOCK_PRODUCER_CLIENT_ID": "id"})
+    assert "STOCK_PRODUCER_CLIENT_SECRET, COGNITO_TOKEN_URL" in str(missing.value)
+    assert "STOCK_PRODUCER_CLIENT_ID" not in str(missing.value).split(":")[1]
+    settings = PlatformSettings(aws_endpoint_url="http://127.0.0.1:4566")
+    auth = producer_auth(settings, {"STOCK_PRODUCER_CLIENT_ID": "id",
+                                    "STOCK_PRODUCER_CLIENT_SECRET": "secret"})
+    assert (auth.token_url, auth.client_id, auth.scope) == (
+        "http://127.0.0.1:4566/oauth2/token", "id", "stocks/ingest")

@@ -84,6 +84,7 @@ module "auth" {
   source              = "../../modules/auth"
   name                = local.stack
   deletion_protection = local.protect
+  kms_key_arn         = module.encryption.key_arn
 }
 
 # One CloudFront distribution: the web app (its own bucket), the media output and every API
@@ -198,6 +199,9 @@ module "ecs" {
     LOG_FORMAT           = "json"
     COGNITO_USER_POOL_ID = module.auth.user_pool_id
     COGNITO_CLIENT_ID    = module.auth.client_id
+    # Machine clients whose tokens (client credentials) the services accept; routes check
+    # the scope (POST /stocks/ticks: stocks/ingest).
+    COGNITO_MACHINE_CLIENT_IDS = join(",", module.auth.machine_client_ids)
     # Links the services hand out (calendar feeds) start with the public origin, never with
     # the internal ALB's name and scheme that a request carries behind CloudFront.
     PUBLIC_BASE_URL = module.edge.public_base_url

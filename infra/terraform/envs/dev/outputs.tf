@@ -33,6 +33,16 @@ output "cognito_issuer" {
   value       = module.auth.issuer
 }
 
+output "cognito_token_url" {
+  description = "OAuth 2.0 token endpoint of machines (COGNITO_TOKEN_URL of tick producers)."
+  value       = module.auth.token_url
+}
+
+output "stock_producer_secret_arn" {
+  description = "Secrets Manager secret holding the tick producers' client id and secret (read it with `aws secretsmanager get-secret-value`)."
+  value       = module.auth.stock_producer_secret_arn
+}
+
 output "cloudfront_domain" {
   description = "The platform's public domain: web app at /, APIs under their prefixes, media output under /media/outputs."
   value       = module.edge.domain_name

@@ -25,3 +25,14 @@ variable "mfa" {
     error_message = "mfa must be OFF, OPTIONAL or ON."
   }
 }
+
+variable "domain_prefix" {
+  description = "Prefix of the user pool domain (<prefix>.auth.<region>.amazoncognito.com) that serves the token endpoint; empty: <name>-<account id>."
+  type        = string
+  default     = ""
+}
+
+variable "kms_key_arn" {
+  description = "KMS key that encrypts the machine client's secret in Secrets Manager."
+  type        = string
+}

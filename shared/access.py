@@ -1,0 +1,221 @@
+"""Who may call each route: the vocabulary of the declared access tables, and what each
+kind of caller must get.
+
+Every service declares, in ``services/<package>/access.py``, an ``ACCESS`` table keyed by
+``"METHOD /path"`` (the path as its OpenAPI names it) for every operation it serves; the
+health routes every service serves are declared here once (``HEALTH``). The hostile-client
+suite (``tests/integration/test_access_matrix.py``) walks every service's OpenAPI, fails on a
+route missing from the table and calls each one as every kind of caller in ``Caller``,
+expecting ``Access.verdict``. The README's "Access" section is this table rendered::
+
+    python -m shared.access --markdown      # the table (what the README holds)
+    python -m shared.access --check         # exit 1 when the README's table differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import yaml
+
+from shared.cognito import INGEST_SCOPE
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES_FILE = ROOT / "infra" / "services.yaml"
+README = ROOT / "README.md"
+
+Kind = Literal["anyone", "signed_in", "owner", "admin", "machine"]
+
+ADMITTED = None  # a verdict: the request passes authorization (whatever it then answers)
+
+
+class Caller(StrEnum):
+    """The kinds of caller the hostile-client suite sends to every route."""
+
+    nobody = "nobody"  # no Authorization header
+    expired = "expired"  # a user token past its exp, signed with the pool's own key
+    forged = "forged"  # a user token with valid claims, signed by another key (same kid)
+    tampered = "tampered"  # a user's real token with cognito:groups changed, signature kept
+    other_client = "other_client"  # a real token of another app client of the same pool
+    user = "user"  # a signed-in user (the owner of the resources the path names)
+    other_user = "other_user"  # another signed-in user (not the owner)
+    admin = "admin"  # a user in the admins group
+    machine = "machine"  # a machine client's token (client credentials, scope stocks/ingest)
+    # An accepted machine client's token whose scope no route asks for.
+    unscoped_machine = "unscoped_machine"
+
+    @property
+    def bad_token(self) -> bool:
+        return self in (Caller.expired, Caller.forged, Caller.tampered, Caller.other_client)
+
+    @property
+    def is_machine(self) -> bool:
+        return self in (Caller.machine, Caller.unscoped_machine)
+
+
+# What the suite's machine caller holds; the scope of the stock producers' app client.
+MACHINE_CALLER_SCOPE = INGEST_SCOPE
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call one route.
+
+    ``anyone``: no credential is looked at. ``signed_in``: any user's token (not a machine's).
+    ``owner``: the user the resource belongs to, or an admin; another user gets
+    ``other_user`` (403, or 404 where the route must not even confirm the resource exists).
+    ``admin``: users in the ``admins`` group. ``machine(scope)``: a machine client's token
+    carrying ``scope``; users' tokens are refused. ``also`` names another way in that the
+    suite does not exercise (e.g. a calendar link's key), shown in the README.
+    """
+
+    kind: Kind
+    scope: str | None = None
+    other_user: Literal[403, 404] = 403
+    also: str = ""
+
+    anyone: ClassVar[Access]
+    signed_in: ClassVar[Access]
+    owner: ClassVar[Access]
+    admin: ClassVar[Access]
+
+    @staticmethod
+    def machine(scope: str) -> Access:
+        return Access("machine", scope=scope)
+
+    def or_(self, also: str) -> Access:
+        """The same rule, with another way in (documented, not a token)."""
+        return Access(self.kind, self.scope, self.other_user, also)
+
+    def verdict(self, caller: Caller) -> int | None:
+        """The status ``caller`` must get, or ``ADMITTED`` (None) when authorization lets the
+        request through: 401 for no or a bad token, 403 for the wrong kind of caller."""
+        if self.kind == "anyone":
+            return ADMITTED
+        if caller is Caller.nobody or caller.bad_token:
+            return 401
+        if self.kind == "machine":
+            if caller is Caller.machine and self.scope == MACHINE_CALLER_SCOPE:
+                return ADMITTED
+            return 403
+        if caller.is_machine:
+            return 403  # user routes are not for machine clients
+        if caller is Caller.admin:
+            return ADMITTED
+        if self.kind == "admin":
+            return 403
+        if self.kind == "owner" and caller is Caller.other_user:
+            return self.other_user
+        return ADMITTED
+
+    def describe(self) -> str:
+        text = {
+            "anyone": "anyone",
+            "signed_in": "signed-in users",
+            "owner": "its owner, admins",
+            "admin": "admins",
+            "machine": f"machine clients with scope `{self.scope}`",
+        }[self.kind]
+        return f"{text}, or {self.also}" if self.also else text
+
+    def refusals(self) -> str:
+        """What the wrong callers get, as the README's table says it."""
+        if self.kind == "anyone":
+            return "—"
+        parts = ["401 without a valid token"]
+        if self.kind == "machine":
+            parts.append("403 users' tokens and other scopes")
+        elif self.kind == "admin":
+            parts.append("403 other users and machines")
+        elif self.kind == "owner":
+            parts.append("403 other users and machines" if self.other_user == 403
+                         else "404 other users; 403 machines")
+        else:
+            parts.append("403 machines")
+        return "; ".join(parts)
+
+
+Access.anyone = Access("anyone")
+Access.signed_in = Access("signed_in")
+Access.owner = Access("owner")
+Access.admin = Access("admin")
+
+AccessTable = dict[str, Access]
+
+# Served by every service (shared.http.create_app).
+HEALTH: AccessTable = {
+    "GET /healthz": Access.anyone,
+    "GET /readyz": Access.anyone,
+}
+
+
+def services() -> dict[str, dict[str, str]]:
+    """infra/services.yaml's services: name -> {package, prefix, ...}."""
+    declared: dict[str, dict[str, str]] = yaml.safe_load(SERVICES_FILE.read_text())["services"]
+    return declared
+
+
+def declared(service: str) -> AccessTable:
+    """The ``ACCESS`` table of ``service`` (a name of infra/services.yaml)."""
+    module = importlib.import_module(f"services.{services()[service]['package']}.access")
+    found: AccessTable = module.ACCESS
+    return found
+
+
+def table(service: str) -> AccessTable:
+    """Who may call every route ``service`` serves, health routes included."""
+    return {**declared(service), **HEALTH}
+
+
+def markdown() -> str:
+    """The access tables of every service as one markdown table (the README's)."""
+    lines = ["| service | route | who may call it | the others get |", "|---|---|---|---|"]
+    for service in services():
+        for route, access in declared(service).items():
+            lines.append(f"| {service} | `{route}` | {access.describe()} | "
+                         f"{access.refusals()} |")
+    for route, access in HEALTH.items():
+        lines.append(f"| every service | `{route}` | {access.describe()} | "
+                     f"{access.refusals()} |")
+    return "\n".join(lines) + "\n"
+
+
+BEGIN = "<!-- access table: generated by `python -m shared.access --markdown` -->"
+END = "<!-- end of access table -->"
+
+
+def readme_table(readme: Path = README) -> str:
+    """The table between the README's markers ('' when they are missing)."""
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        return ""
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.access", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--markdown", action="store_true", help="print the access table")
+    mode.add_argument("--check", action="store_true",
+                      help="exit 1 when the README's table is not the generated one")
+    args = parser.parse_args(argv)
+    generated = markdown()
+    if args.markdown:
+        sys.stdout.write(generated)
+        return 0
+    if readme_table() != generated:
+        sys.stderr.write("README.md's access table differs from `python -m shared.access "
+                         "--markdown`: paste its output between the markers\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
