@@ -75,7 +75,15 @@ from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
 from shared.dynamo import from_item  # noqa: E402
 from shared.emulator import Emulator  # noqa: E402
 from shared.events import derived_event_id  # noqa: E402
-from shared.testing import BOB, LocalStack, ServiceProcess, start_local_stack  # noqa: E402
+from shared.testing import (  # noqa: E402
+    BOB,
+    LocalStack,
+    ServiceProcess,
+    machine_token,
+    start_local_stack,
+)
+
+MACHINE = "tick-producer"  # the key of the producers' machine token among the load's tokens
 from shared.topology import dlq_name, load_topology  # noqa: E402
 
 # Fault points the services place after a write commits (and the outbox relay after SNS
@@ -392,7 +400,8 @@ class Load:
             give_up = max(time.monotonic(), self.deadline) + 90
             while True:  # as the producer: the same request again until it is accepted
                 r = await call(self.http, self.ledger, "stock.ticks", "POST",
-                               f"{base}/stocks/ticks", json={"ticks": batch})
+                               f"{base}/stocks/ticks", json={"ticks": batch},
+                               headers=self.auth(MACHINE))
                 if r is not None and r.status_code == 202:
                     self.ledger.ticks_accepted[symbol].update(t["id"] for t in batch)
                     break
@@ -896,6 +905,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 auth = await sign_in(aws, stack.settings.cognito_client_id, user.username,
                                      user.password)
                 tokens[user.username] = auth["AccessToken"]
+            # Tick producers are machines: a client-credentials token (scope stocks/ingest).
+            tokens[MACHINE] = await machine_token(stack)
             dup = Duplicator(aws, stack, rng, args.duplicate_rate)
             await dup.open()
             ledger = Ledger()
