@@ -1,8 +1,9 @@
 """OHLCV candles from the raw tick archive, computed by DuckDB over gzipped NDJSON.
 
-The caller lists the archive objects of `archive.partition_prefixes(start, end)`, fetches
-them, and hands them over as local files (`candles_from_files`) or bytes
-(`candles_from_objects`). DuckDB never reads S3 itself: its httpfs extension is normally
+The caller lists the archive objects of `archive.partition_prefixes(start, end)`, streams
+them to local files and hands those over (`candles_from_files`; tests also pass bytes to
+`candles_from_objects`). DuckDB reads the files as it goes, within a memory limit, spilling
+to disk beyond it. DuckDB never reads S3 itself: its httpfs extension is normally
 downloaded at run time, which these machines cannot do (the PyPI ``duckdb-ext-httpfs`` wheel
 exists only for duckdb 1.4.4), and the service's own aiobotocore client already knows the
 endpoint and credentials.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -118,6 +120,9 @@ def candles_python(
     return candles
 
 
+# One hour partition's files at a time: each tick id's first row by (us, price, volume),
+# then per-bucket partial aggregates with the (us, id) keys of their open and close, which
+# `_merge` combines across partitions (a 1d bucket spans 24 of them).
 _CANDLES_SQL = """
 WITH ticks AS (
     SELECT id, price, coalesce(volume, 0) AS volume, epoch_us("timestamp") AS us
@@ -135,9 +140,13 @@ WITH ticks AS (
 )
 SELECT
     us - ((us % $width) + $width) % $width AS bucket,
+    min(us) AS open_us,
+    first(id ORDER BY us, id) AS open_id,
     first(price ORDER BY us, id) AS open,
     max(price) AS high,
     min(price) AS low,
+    max(us) AS close_us,
+    first(id ORDER BY us DESC, id DESC) AS close_id,
     first(price ORDER BY us DESC, id DESC) AS close,
     sum(volume) AS volume,
     count(*) AS count
@@ -153,34 +162,80 @@ def candles_from_files(
     interval: Interval,
     start: datetime,
     end: datetime,
+    *,
+    memory_limit_mb: int | None = None,
 ) -> list[Candle]:
-    """Candles of ``symbol`` for ``start <= t < end`` from local ``.json.gz`` archive files."""
-    if not paths:
-        return []
+    """Candles of ``symbol`` for ``start <= t < end`` from local ``.json.gz`` archive files
+    read together (one partition, or a few small ones)."""
+    return candles_from_partitions([paths], symbol, interval, start, end,
+                                   memory_limit_mb=memory_limit_mb)
+
+
+def candles_from_partitions(
+    partitions: Iterable[Sequence[str | Path]],
+    symbol: str,
+    interval: Interval,
+    start: datetime,
+    end: datetime,
+    *,
+    memory_limit_mb: int | None = None,
+) -> list[Candle]:
+    """Candles from archive files grouped by hour partition, read one partition at a time.
+
+    Memory follows the largest partition, not the range: DuckDB aggregates each partition
+    (within ``memory_limit_mb``) and only per-bucket partial aggregates are kept and merged.
+    A tick id counts once within its partition; an id is derived from the tick's timestamp
+    (or given with it), and a tick's partition is its timestamp's hour, so the copies of a
+    tick (a batch archived again) always share one.
+    """
     width = Interval(interval).seconds * 1_000_000
-    params = {
-        "paths": [str(p) for p in paths],
-        "symbol": symbol,
-        "low": _micros(start),
-        "high": _micros(end),
-        "width": width,
-    }
+    params: dict[str, object] = {
+        "symbol": symbol, "low": _micros(start), "high": _micros(end), "width": width}
+    config: dict[str, str | bool | int] = {"autoinstall_known_extensions": False}
+    if memory_limit_mb:
+        config |= {"memory_limit": f"{memory_limit_mb}MB", "threads": 1}
+    buckets: dict[int, _Partial] = {}
     # A private in-memory database per call: connections are cheap and not thread-safe.
-    with duckdb.connect(config={"autoinstall_known_extensions": False}) as con:
-        rows = con.execute(_CANDLES_SQL, params).fetchall()
+    with duckdb.connect(config=config) as con:
+        for paths in partitions:
+            if not paths:
+                continue
+            params["paths"] = [str(p) for p in paths]
+            for row in con.execute(_CANDLES_SQL, params).fetchall():
+                partial = _Partial(*row)
+                buckets[partial.bucket] = partial.merge(buckets.get(partial.bucket))
     return [
-        Candle(
-            symbol=symbol,
-            start=_bucket_start(bucket, width),
-            open=open_,
-            high=high,
-            low=low,
-            close=close,
-            volume=int(volume),
-            count=count,
-        )
-        for bucket, open_, high, low, close, volume, count in rows
+        Candle(symbol=symbol, start=_bucket_start(bucket, width), open=p.open, high=p.high,
+               low=p.low, close=p.close, volume=int(p.volume), count=p.count)
+        for bucket, p in sorted(buckets.items())
     ]
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """One bucket's aggregates over one partition, with the keys of its open and close."""
+
+    bucket: int
+    open_us: int
+    open_id: str
+    open: float
+    high: float
+    low: float
+    close_us: int
+    close_id: str
+    close: float
+    volume: int
+    count: int
+
+    def merge(self, other: _Partial | None) -> _Partial:
+        if other is None:
+            return self
+        first = min(self, other, key=lambda p: (p.open_us, p.open_id))
+        last = max(self, other, key=lambda p: (p.close_us, p.close_id))
+        return _Partial(self.bucket, first.open_us, first.open_id, first.open,
+                        max(self.high, other.high), min(self.low, other.low), last.close_us,
+                        last.close_id, last.close, self.volume + other.volume,
+                        self.count + other.count)
 
 
 def candles_from_objects(

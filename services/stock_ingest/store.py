@@ -6,12 +6,13 @@ import asyncio
 import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from services.stock_ingest import logic
-from services.stock_ingest.archive import archive_objects, partition_prefixes
+from services.stock_ingest.archive import ARCHIVE_SUFFIX, archive_objects, partition_prefixes
 from services.stock_ingest.models import CuratedTick, SymbolSummary, Tick, format_timestamp
 from shared.dynamo import (
     CursorError,
@@ -165,6 +166,8 @@ class TickStore:
 class TickArchive:
     """The raw tick archive in S3 (layout: services.stock_ingest.archive)."""
 
+    DOWNLOAD_CHUNK = 1 << 20  # bytes read from S3 at a time by `download`
+
     def __init__(self, s3: Any, bucket: str, *, fetch_concurrency: int = 16) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -191,20 +194,43 @@ class TickArchive:
                 return keys
             request["ContinuationToken"] = response["NextContinuationToken"]
 
-    async def objects_between(self, start: datetime, end: datetime) -> list[bytes]:
-        """The archive objects of the hour partitions that can hold ticks in [start, end)."""
+    async def sizes(self, prefix: str) -> list[tuple[str, int]]:
+        """(key, size in bytes) of every object under ``prefix``."""
+        found: list[tuple[str, int]] = []
+        request = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            response = await self.s3.list_objects_v2(**request)
+            found += [(o["Key"], int(o["Size"])) for o in response.get("Contents", [])]
+            if not response.get("IsTruncated"):
+                return found
+            request["ContinuationToken"] = response["NextContinuationToken"]
+
+    async def listing(self, start: datetime, end: datetime) -> list[list[tuple[str, int]]]:
+        """(key, size) of the objects in each hour partition that can hold ticks in
+        [start, end), oldest first, empty ones left out: what a candle query would read,
+        known before reading any of it."""
         semaphore = asyncio.Semaphore(self.fetch_concurrency)
 
-        async def listed(prefix: str) -> list[str]:
+        async def listed(prefix: str) -> list[tuple[str, int]]:
             async with semaphore:
-                return await self.keys(prefix)
+                return await self.sizes(prefix)
 
-        async def fetched(key: str) -> bytes:
+        prefixes = partition_prefixes(start, end)
+        return [found for found in await asyncio.gather(*map(listed, prefixes)) if found]
+
+    async def download(self, keys: Sequence[str], folder: Path) -> list[Path]:
+        """Stream objects to files in ``folder``, `DOWNLOAD_CHUNK` bytes at a time, so memory
+        holds at most ``fetch_concurrency`` chunks whatever the objects weigh."""
+        semaphore = asyncio.Semaphore(self.fetch_concurrency)
+
+        async def fetched(number: int, key: str) -> Path:
+            path = folder / f"{number}{ARCHIVE_SUFFIX}"
             async with semaphore:
                 response = await self.s3.get_object(Bucket=self.bucket, Key=key)
                 async with response["Body"] as body:
-                    return bytes(await body.read())
+                    with path.open("wb") as file:
+                        while chunk := await body.read(self.DOWNLOAD_CHUNK):
+                            file.write(chunk)
+            return path
 
-        prefixes = partition_prefixes(start, end)
-        keys = [k for ks in await asyncio.gather(*map(listed, prefixes)) for k in ks]
-        return list(await asyncio.gather(*map(fetched, keys)))
+        return list(await asyncio.gather(*(fetched(n, k) for n, k in enumerate(keys))))

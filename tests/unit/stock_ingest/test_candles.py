@@ -14,6 +14,7 @@ from services.stock_ingest.candles import (
     Interval,
     candles_from_files,
     candles_from_objects,
+    candles_from_partitions,
     candles_python,
 )
 from services.stock_ingest.models import Tick, validate_ticks
@@ -159,3 +160,27 @@ def test_candle_json_uses_z_timestamps() -> None:
         count=4,
     )
     assert candle.model_dump(mode="json")["start"] == "2024-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("interval", list(Interval))
+def test_partitions_read_one_at_a_time_merge_into_the_same_candles(
+    ticks, tmp_path, interval: Interval,
+) -> None:
+    """Files grouped by hour partition (as the API reads them), each group aggregated on its
+    own and the partial buckets merged (a day spans 26 of them here), with every batch
+    archived twice: the reference's candles, ties on open/close included."""
+    start, end = T0, T0 + timedelta(hours=27)
+    groups: dict[str, list[Path]] = {}
+    for copy in range(2):  # the same ticks archived again under other batch ids
+        for number, (key, data) in enumerate(
+                (k, d) for s in range(0, len(ticks), 700 + copy * 300)
+                for k, d in archive_objects(batch_id(ticks[s:s + 700 + copy * 300]) + str(copy),
+                                            ticks[s:s + 700 + copy * 300])):
+            path = tmp_path / f"{copy}-{number}.json.gz"
+            path.write_bytes(data)
+            groups.setdefault(key.rsplit("/", 1)[0], []).append(path)
+    assert len(groups) >= 26
+    got = candles_from_partitions(list(groups.values()), "AAPL", interval, start, end,
+                                  memory_limit_mb=64)
+    assert got == candles_python(ticks, "AAPL", interval, start, end)
+    assert sum(c.count for c in got) == sum(1 for t in ticks if t.symbol == "AAPL")
