@@ -173,6 +173,15 @@ async def test_one_live_job_per_folder_none_nested(
     again = await pending(client, alice, output_prefix=f"shows/{run}/season-1")
     assert again.status_code == 201, again.text
     assert (await pending(client, alice, output_prefix=f"shows/{run}")).status_code == 409
+    # The folders above a deleted job's prefix forget it: their own prefix is free again.
+    inner = await pending(client, alice, output_prefix=f"albums/{run}/one")
+    assert inner.status_code == 201, inner.text
+    assert (await pending(client, alice, output_prefix=f"albums/{run}")).status_code == 409
+    deleted = await client.delete(f"/media/jobs/{inner.json()['guid']}",
+                                  headers=headers["admin"])
+    assert deleted.status_code == 204, deleted.text
+    outer = await pending(client, alice, output_prefix=f"albums/{run}")
+    assert outer.status_code == 201, outer.text
 
 
 async def test_a_retried_upload_request_keeps_its_own_prefix(
