@@ -23,11 +23,12 @@ from services.media_jobs.store import (
     JobStore,
     JobSupersededError,
     OutputBucket,
+    PrefixTakenError,
     SourceBucket,
 )
 from shared.auth import AdminUser, CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
-from shared.errors import ConflictError, NotFoundError
+from shared.errors import ConflictError, ForbiddenError, NotFoundError
 from shared.http import from_state
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import UserRateLimited
@@ -42,7 +43,7 @@ Outputs = Annotated[OutputBucket, from_state("outputs")]
 Settings = Annotated[MediaJobsSettings, from_state("settings")]
 Guid = Annotated[str, Path(description="The job's guid", max_length=64)]
 
-NOT_FOUND = {404: {"description": "No job has this guid"}}
+NOT_FOUND = {404: {"description": "No job has this guid (or it is not the caller's)"}}
 ADMIN = {403: {"description": "Not an admin"}, **NOT_FOUND,
          409: {"description": "The job is not in a state that allows this"}}
 # Outputs are public (CloudFront serves them in AWS); players on any origin may fetch them.
@@ -53,6 +54,9 @@ CORS = {"Access-Control-Allow-Origin": "*",
 @router.post("/uploads", status_code=status.HTTP_201_CREATED,
              summary="Get a presigned upload for a video (the job starts when it arrives)",
              responses={**IDEMPOTENT_CREATE,
+                        409: {"description": "options.output_prefix is, contains or is "
+                                             "inside the prefix of another of the caller's "
+                                             "jobs"},
                         422: {"description": "Not a video name, too large, or bad options; or "
                                              "an Idempotency-Key used with another request"}})
 async def create_upload(body: UploadCreate, user: CurrentUser, store: Store, source: Source,
@@ -76,32 +80,47 @@ async def create_upload(body: UploadCreate, user: CurrentUser, store: Store, sou
                               content_length=body.size)
     # False when a retry of this request (same Idempotency-Key, hence the same guid) finds the
     # job its first run made: the answer names that job again, with freshly signed URLs.
-    await store.create(job)
+    try:
+        await store.create(job)
+    except PrefixTakenError as exc:
+        raise ConflictError(str(exc)) from None
     response.headers["Location"] = f"/media/jobs/{job.guid}"
     return UploadTicket(guid=job.guid, key=job.source.key, bucket=source.bucket,
                         upload=upload, expires_at=job.upload_expires_at)
 
 
-@router.get("/jobs", summary="Jobs, newest first")
+@router.get("/jobs", summary="The caller's jobs (admins: everyone's), newest first",
+            responses={403: {"description": "submitted_by names another user (not an admin)"}})
 async def list_jobs(
+    user: CurrentUser,
     store: Store,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
+    submitted_by: Annotated[str | None, Query(
+        max_length=128, description="A submitter's user id (admins; others: their own)")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> MediaJobPage:
+    if not user.is_admin and submitted_by not in (None, user.id):
+        raise ForbiddenError("only admins list other users' jobs")
+    submitter = submitted_by if user.is_admin else user.id
     position = decode_cursor(cursor)
     if position is not None and (set(position) != {"key"} or not isinstance(position["key"],
                                                                            dict)):
         raise CursorError("cursor is not valid for this listing")
     after = position["key"] if position else None
-    items, last_key = await store.list_page(status_, limit=limit, after=after)
+    items, last_key = await store.list_page(status_, limit=limit, after=after,
+                                            submitter=submitter)
     return MediaJobPage(items=items, next_cursor=encode_cursor(last_key and {"key": last_key}))
 
 
-@router.get("/jobs/{guid}", summary="One job: status, progress, mediainfo, outputs, error",
-            responses=NOT_FOUND)
-async def get_job(guid: Guid, store: Store) -> MediaJob:
-    return await store.get(guid)
+@router.get("/jobs/{guid}", summary="One job: status, progress, mediainfo, outputs, error "
+            "(its submitter and admins)", responses=NOT_FOUND)
+async def get_job(guid: Guid, user: CurrentUser, store: Store) -> MediaJob:
+    job = await store.get(guid)
+    if not logic.may_read(job, user):
+        # The same answer as for no job at all: another user's guid is not confirmed.
+        raise NotFoundError(f"job {guid} does not exist")
+    return job
 
 
 @router.post("/jobs/{guid}/retry", status_code=status.HTTP_202_ACCEPTED,
@@ -131,7 +150,7 @@ async def delete_job(guid: Guid, admin: AdminUser, store: Store, outputs: Output
     logic.ensure_deletable(job, now=datetime.now(UTC),
                            stuck_after=timedelta(seconds=settings.media_stuck_after_seconds))
     if job.status is not JobStatus.PENDING:
-        await outputs.delete_outputs(job.options.outputs_prefix(job.guid))
+        await outputs.delete_outputs(logic.output_root(job))
     await store.delete(job)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

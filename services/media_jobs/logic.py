@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import mimetypes
@@ -50,6 +51,8 @@ _PROGRESS_SPAN: dict[Stage, tuple[int, int]] = {
     Stage.PUBLISH: (97, 99),
 }
 _UPLOAD_KEY = re.compile(rf"^{UPLOADS_PREFIX}/([0-9A-Fa-f-]{{36}})/[^/]+$")
+# Jobs started from the source bucket (no submitter) keep their outputs in this namespace.
+SHARED_NAMESPACE = "shared"
 # A custom output prefix must never be able to land on (or delete) another job's outputs.
 _GUID_LIKE = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
                         r"[0-9A-Fa-f]{12}(/|$)")
@@ -132,9 +135,28 @@ def derived_guid(bucket: str, key: str, version: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{bucket}/{key}#{version}"))
 
 
+def namespace_of(user_id: str) -> str:
+    """The submitter's folder of the output bucket: a hash of their id, never the id itself
+    (with a job's random guid under it, playback URLs cannot be guessed)."""
+    digest = hashlib.sha256(f"regatta-media-namespace\0{user_id}".encode()).hexdigest()
+    return f"u-{digest[:32]}"
+
+
+def output_root(job: MediaJob) -> str:
+    """The key prefix every output of ``job`` lives under (no trailing slash):
+    ``{namespace}/{output_prefix or guid}`` (records made before namespaces: no namespace)."""
+    folder = job.options.outputs_prefix(job.guid)
+    return f"{job.namespace}/{folder}" if job.namespace else folder
+
+
 def is_reserved_prefix(prefix: str) -> bool:
     """Whether a custom output prefix starts like a job's own ``{guid}/`` prefix."""
     return bool(_GUID_LIKE.match(prefix))
+
+
+def may_read(job: MediaJob, user: User) -> bool:
+    """Whether ``user`` may see ``job``: its submitter, or an admin."""
+    return user.is_admin or (job.submitted_by is not None and job.submitted_by.id == user.id)
 
 
 def is_guid(value: str) -> bool:
@@ -263,11 +285,12 @@ def new_job(
     guid: str, *, trigger: Trigger, options: JobOptions, source: S3Location | None = None,
     metadata: S3Location | None = None, now: datetime | None = None,
 ) -> MediaJob:
-    """A job that starts now at the ingest stage."""
+    """A job started from the source bucket (no submitter: the shared namespace), now at the
+    ingest stage."""
     now = now or datetime.now(UTC)
     return MediaJob(guid=guid, status=JobStatus.INGEST, trigger=trigger, source=source,
-                    metadata=metadata, options=options, created_at=now, updated_at=now,
-                    started_at=now)
+                    metadata=metadata, options=options, namespace=SHARED_NAMESPACE,
+                    created_at=now, updated_at=now, started_at=now)
 
 
 def pending_upload(
@@ -287,6 +310,7 @@ def pending_upload(
         source=S3Location(bucket=bucket, key=upload_key(guid, body.filename), size=body.size),
         options=options,
         submitted_by=Submitter(id=user.id, username=user.username),
+        namespace=namespace_of(user.id),
         created_at=now,
         updated_at=now,
         upload_expires_at=now + timedelta(seconds=expires_in),
@@ -328,7 +352,7 @@ def playback_outputs(job: MediaJob, base_url: str) -> JobOutputs:
     """The job's playback URLs, from what its encode stage wrote."""
     if job.encode is None:
         raise ValueError(f"job {job.guid} has no encode summary")
-    prefix = job.options.outputs_prefix(job.guid)
+    prefix = output_root(job)
 
     def url(path: str) -> str:
         return public_url(base_url, f"{prefix}/{path}")

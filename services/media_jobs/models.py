@@ -259,6 +259,10 @@ class MediaJob(BaseModel):
         None, description="When a drain stopped the last run (cleared when a run starts a "
                           "stage)")
     submitted_by: Submitter | None = None
+    namespace: str | None = Field(
+        None, description="The job's folder of the output bucket: a hash of the submitter's id "
+        "(`shared` for jobs started from the source bucket); the outputs are under "
+        "`{namespace}/{output_prefix or guid}/`. None on records made before namespaces")
     created_at: Timestamp
     updated_at: Timestamp
     started_at: Timestamp | None = None

@@ -48,6 +48,10 @@ _METADATA_ALIASES = {
     "outputPrefix": "output_prefix",
 }
 _PREFIX_PART = re.compile(r"^[A-Za-z0-9!_.*'()\- ]+$")
+# A submitter's folder in the output bucket: "u-" and 32 hex digits of a hash of their id.
+NAMESPACE = re.compile(r"^u-[0-9a-f]{32}$", re.IGNORECASE)
+MAX_PREFIX_DEPTH = 8
+MAX_PREFIX_LENGTH = 256
 
 
 class ArchiveClass(StrEnum):
@@ -108,12 +112,21 @@ class JobOptions(BaseModel):
     @field_validator("output_prefix")
     @classmethod
     def _safe_prefix(cls, value: str | None) -> str | None:
+        # Relative to the submitter's namespace, and already in its one spelling: no leading
+        # or doubled '/', no '.' or '..' parts, safe characters only. Refused, never rewritten,
+        # so two spellings cannot name one folder.
         if value is None:
             return None
-        parts = value.strip("/").split("/")
+        parts = value.split("/")
         if not all(part and part not in (".", "..") and _PREFIX_PART.match(part) for part in parts):
-            raise ValueError("must be a relative key prefix of safe characters, no '..' parts")
-        return "/".join(parts)
+            raise ValueError("must be a relative key prefix of safe characters: no leading, "
+                             "trailing or doubled '/', no '.' or '..' parts")
+        if len(parts) > MAX_PREFIX_DEPTH or len(value) > MAX_PREFIX_LENGTH:
+            raise ValueError(f"must have at most {MAX_PREFIX_DEPTH} parts and "
+                             f"{MAX_PREFIX_LENGTH} characters")
+        if NAMESPACE.match(parts[0]):
+            raise ValueError("must not start with a namespace: it is relative to yours")
+        return value
 
     @property
     def rotation_override(self) -> int | None:
@@ -121,7 +134,7 @@ class JobOptions(BaseModel):
         return None if self.input_rotate == "auto" else self.input_rotate
 
     def outputs_prefix(self, guid: str) -> str:
-        """The key prefix every output of the job lives under (no trailing slash)."""
+        """The job's folder in its namespace (no trailing slash): see `logic.output_root`."""
         return self.output_prefix or guid
 
 
@@ -181,6 +194,10 @@ def parse_metadata(document: str | bytes | dict[str, Any], defaults: JobOptions)
             known[_METADATA_ALIASES[normalised]] = value
         else:
             custom[normalised] = value
+    if isinstance(known.get("output_prefix"), str):
+        # Files written for the original spell folders "/shows/ep1/": the outer slashes go
+        # (the API takes the canonical spelling only).
+        known["output_prefix"] = known["output_prefix"].strip("/")
     src_video = known.pop("src_video", None)
     if not isinstance(src_video, str) or not src_video.strip():
         raise InvalidMetadataError("srcVideo is required")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -50,12 +51,19 @@ LISTING = "job"  # the single partition of the by-created index
 INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
     "by-created": {"guid": "S", "listing": "S", "created_at": "S"},
     "by-status": {"guid": "S", "status": "S", "created_at": "S"},
+    "by-submitter": {"guid": "S", "submitter_id": "S", "created_at": "S"},
 }
+# Items of the jobs table that reserve an output folder (their key is never a guid).
+CLAIM = "prefix#"
 ARCHIVE_TAG = "archive"
 OUTPUT_DIRS = (CMAF_DIR, HLS_DIR, DASH_DIR, THUMBNAILS_DIR)
 CHUNK_BYTES = 1024 * 1024
 # Commits that lose a race with another transaction on the job (TransactionConflict) go again.
 COMMIT_ATTEMPTS = 3
+
+
+class _JobExistsError(Exception):
+    """The guid of a job being created is taken."""
 
 
 class JobSupersededError(Exception):
@@ -64,6 +72,10 @@ class JobSupersededError(Exception):
 
 class LeaseLostError(JobSupersededError):
     """The run's job lease belongs to another run now: it must commit nothing more."""
+
+
+class PrefixTakenError(Exception):
+    """An output prefix is, contains or lies inside another live job's prefix."""
 
 
 class SourceTooLargeError(ValueError):
@@ -85,6 +97,8 @@ def _stamp(at: datetime) -> str:
 
 def _job_item(job: MediaJob) -> dict[str, Any]:
     document = job.model_dump(mode="json") | {"listing": LISTING}
+    if job.submitted_by is not None:
+        document["submitter_id"] = job.submitted_by.id  # the by-submitter index's key
     if job.upload_expires_at is not None:
         # TTL of a pending record (lazy in AWS, ignored by the emulator; code checks too).
         expiry = job.upload_expires_at + logic.PENDING_GRACE
@@ -142,15 +156,147 @@ class JobStore:
         return _job(response["Item"]) if "Item" in response else None
 
     async def create(self, job: MediaJob) -> bool:
-        """Store a new job; False when the guid is taken."""
+        """Store a new job; False when the guid is taken. A job with a custom output prefix
+        claims it in the same transaction (PrefixTakenError: see `claim_prefix`)."""
+        put = {"TableName": self.table, "Item": _job_item(job),
+               "ConditionExpression": "attribute_not_exists(guid)"}
+        if job.options.output_prefix is None or job.namespace is None:
+            try:
+                await self.dynamodb.put_item(**put)
+            except ClientError as exc:
+                if _condition_failed(exc):
+                    return False
+                raise
+            return True
         try:
-            await self.dynamodb.put_item(TableName=self.table, Item=_job_item(job),
-                                         ConditionExpression="attribute_not_exists(guid)")
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
+            await self._claim(job.guid, job.namespace, job.options.output_prefix,
+                              with_writes=[{"Put": put}])
+        except _JobExistsError:
+            return False
         return True
+
+    # --- output prefix claims ---------------------------------------------------------------
+    #
+    # A custom prefix P (in namespace N) is claimed by job G with one transaction over items
+    # keyed "prefix#N/..." in this table: the item of P itself gets claimed_by = G (only if no
+    # job claims P and none claims a folder below it: `nested` empty), and the item of each
+    # folder above P gets "G|P" added to its `nested` set (only if no job claims that folder).
+    # So two live jobs never share a folder, nor nest one's inside the other's; the claim goes
+    # with the job's record (`delete`). A job's default folder (its guid) needs no claim:
+    # guids are unique and custom prefixes cannot start with one.
+
+    async def claim_prefix(self, job: MediaJob) -> None:
+        """Claim ``job``'s custom output prefix (again: claiming one's own claim is a no-op);
+        PrefixTakenError when another live job's prefix is, contains or lies inside it."""
+        if job.options.output_prefix is not None and job.namespace is not None:
+            await self._claim(job.guid, job.namespace, job.options.output_prefix)
+
+    @staticmethod
+    def _folders(namespace: str, prefix: str) -> tuple[str, list[str]]:
+        """The claim item ids of ``prefix`` and of each folder above it."""
+        parts = prefix.split("/")
+        above = [f"{CLAIM}{namespace}/{'/'.join(parts[:n])}" for n in range(1, len(parts))]
+        return f"{CLAIM}{namespace}/{prefix}", above
+
+    def _claim_writes(self, guid: str, namespace: str, prefix: str) -> list[dict[str, Any]]:
+        own, above = self._folders(namespace, prefix)
+        entry = f"{guid}|{prefix}"
+        writes: list[dict[str, Any]] = [{"Update": {
+            "TableName": self.table, "Key": {"guid": {"S": own}},
+            "UpdateExpression": "SET claimed_by = :guid, #path = :path",
+            "ConditionExpression": "(attribute_not_exists(claimed_by) OR claimed_by = :guid)"
+                                   " AND attribute_not_exists(nested)",
+            "ExpressionAttributeNames": {"#path": "path"},
+            "ExpressionAttributeValues": {":guid": {"S": guid}, ":path": {"S": prefix}}}}]
+        writes += [{"Update": {
+            "TableName": self.table, "Key": {"guid": {"S": folder}},
+            "UpdateExpression": "ADD nested :entry",
+            "ConditionExpression": "attribute_not_exists(claimed_by)",
+            "ExpressionAttributeValues": {":entry": {"SS": [entry]}}}} for folder in above]
+        return writes
+
+    async def _claim(self, guid: str, namespace: str, prefix: str, *,
+                     with_writes: Sequence[dict[str, Any]] = ()) -> None:
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            writes = [*with_writes, *self._claim_writes(guid, namespace, prefix)]
+            try:
+                await self.dynamodb.transact_write_items(TransactItems=writes)
+                return
+            except ClientError as exc:
+                reasons = cancellation_reasons(exc)
+                if reasons is None:
+                    raise
+                if with_writes and reasons[0] == "ConditionalCheckFailed":
+                    raise _JobExistsError(guid) from None
+                if "ConditionalCheckFailed" not in reasons:
+                    if attempt == COMMIT_ATTEMPTS or "TransactionConflict" not in reasons:
+                        raise
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+            holders = await self._holders(guid, namespace, prefix)
+            if not holders or not await self._free_stale(namespace, holders) \
+                    or attempt == COMMIT_ATTEMPTS:
+                raise PrefixTakenError(
+                    f"output_prefix {prefix!r} is, contains or is inside the output prefix of "
+                    f"job {sorted(holders)[0] if holders else 'another job'}")
+
+    async def _holders(self, guid: str, namespace: str, prefix: str) -> dict[str, str]:
+        """The other jobs (guid -> prefix) whose claims stand in the way of ``prefix``."""
+        own, above = self._folders(namespace, prefix)
+        found: dict[str, str] = {}
+        for folder in [own, *above]:
+            response = await self.dynamodb.get_item(TableName=self.table,
+                                                    Key={"guid": {"S": folder}},
+                                                    ConsistentRead=True)
+            item = response.get("Item", {})
+            if "claimed_by" in item:
+                found[item["claimed_by"]["S"]] = item["path"]["S"]
+            if folder == own:
+                for entry in item.get("nested", {}).get("SS", []):
+                    holder, _, path = entry.partition("|")
+                    found[holder] = path
+        found.pop(guid, None)
+        return found
+
+    async def _free_stale(self, namespace: str, holders: dict[str, str]) -> bool:
+        """Release the claims of ``holders`` whose job is gone (a pending upload that expired
+        and that TTL deleted, or is about to); True if every holder was such a job."""
+        for holder, path in holders.items():
+            job = await self.find(holder)
+            expired = job is not None and job.status is JobStatus.PENDING and (
+                job.upload_expires_at is not None
+                and job.upload_expires_at + logic.PENDING_GRACE < datetime.now(UTC))
+            if job is not None and not expired:
+                return False
+            writes = await self._release_writes(holder, namespace, path)
+            if expired:
+                writes.append({"Delete": {"TableName": self.table, "Key": _key(holder),
+                                          "ConditionExpression": "#status = :pending",
+                                          "ExpressionAttributeNames": {"#status": "status"},
+                                          "ExpressionAttributeValues": {
+                                              ":pending": {"S": str(JobStatus.PENDING)}}}})
+            if writes:
+                with contextlib.suppress(ClientError):  # someone else freed it meanwhile
+                    await self.dynamodb.transact_write_items(TransactItems=writes)
+        return True
+
+    async def _release_writes(self, guid: str, namespace: str,
+                              prefix: str) -> list[dict[str, Any]]:
+        """The writes that give up ``guid``'s claim of ``prefix`` (none if it holds none)."""
+        own, above = self._folders(namespace, prefix)
+        response = await self.dynamodb.get_item(TableName=self.table, Key={"guid": {"S": own}},
+                                                ConsistentRead=True)
+        if response.get("Item", {}).get("claimed_by") != {"S": guid}:
+            return []
+        entry = {"SS": [f"{guid}|{prefix}"]}
+        return [{"Delete": {"TableName": self.table, "Key": {"guid": {"S": own}},
+                            "ConditionExpression": "claimed_by = :guid",
+                            "ExpressionAttributeValues": {":guid": {"S": guid}}}},
+                *({"Update": {"TableName": self.table, "Key": {"guid": {"S": folder}},
+                              "UpdateExpression": "DELETE nested :entry",
+                              "ConditionExpression": "attribute_exists(guid)",
+                              "ExpressionAttributeValues": {":entry": entry}}}
+                  for folder in above)]
 
     async def adopt_upload(self, guid: str, source: S3Location, *, now: datetime) -> bool:
         """Start the pending job whose upload just arrived; False if it is not pending for
@@ -278,37 +424,55 @@ class JobStore:
 
     async def delete(self, job: MediaJob) -> None:
         """Delete a job record as read (NotFoundError if gone, ConflictError-free: a record
-        changed meanwhile is deleted only if its attempt is the same)."""
+        changed meanwhile is deleted only if its attempt is the same), and with it, in one
+        transaction, its claim of its output prefix."""
+        delete = {"TableName": self.table, "Key": _key(job.guid),
+                  "ConditionExpression": "attribute_exists(guid) AND #attempt = :attempt",
+                  "ExpressionAttributeNames": {"#attempt": "attempt"},
+                  "ExpressionAttributeValues": {":attempt": to_value(job.attempt)}}
+        release = []
+        if job.options.output_prefix is not None and job.namespace is not None:
+            release = await self._release_writes(job.guid, job.namespace,
+                                                 job.options.output_prefix)
         try:
-            await self.dynamodb.delete_item(
-                TableName=self.table, Key=_key(job.guid),
-                ConditionExpression="attribute_exists(guid) AND #attempt = :attempt",
-                ExpressionAttributeNames={"#attempt": "attempt"},
-                ExpressionAttributeValues={":attempt": to_value(job.attempt)})
+            if release:
+                await self.dynamodb.transact_write_items(
+                    TransactItems=[{"Delete": delete}, *release])
+            else:
+                await self.dynamodb.delete_item(**delete)
         except ClientError as exc:
             if _condition_failed(exc):
                 raise NotFoundError(f"job {job.guid} does not exist") from None
             raise
 
     async def list_page(
-        self, status: JobStatus | None, *, limit: int, after: dict[str, Any] | None
+        self, status: JobStatus | None, *, limit: int, after: dict[str, Any] | None,
+        submitter: str | None = None,
     ) -> tuple[list[MediaJob], dict[str, Any] | None]:
-        """One page of jobs, newest first, from an index (no scan)."""
-        index = "by-status" if status else "by-created"
+        """One page of jobs, newest first, from an index (no scan): one submitter's
+        (``submitter``, their user id) or everyone's."""
+        index = "by-submitter" if submitter else "by-status" if status else "by-created"
         key = start_key(after, set(INDEX_KEYS[index]))
         if key and any(set(key[name]) != {kind} for name, kind in INDEX_KEYS[index].items()):
             raise CursorError("cursor is not valid for this listing")
-        if key and status and key["status"] != {"S": str(status)}:
+        if key and submitter and key["submitter_id"] != {"S": submitter}:
             raise CursorError("cursor is not valid for this listing")
-        partition, value = ("#status", status) if status else ("listing", LISTING)
+        if key and status and not submitter and key["status"] != {"S": str(status)}:
+            raise CursorError("cursor is not valid for this listing")
+        partition, value = (("submitter_id", submitter) if submitter
+                            else ("#status", status) if status else ("listing", LISTING))
+        # Pending uploads whose URL expired are gone for clients (TTL deletes lazily).
+        filters = "(attribute_not_exists(expires_at) OR expires_at > :now)"
+        values = {":partition": to_value(str(value)), ":now": to_value(int(time.time()))}
+        if submitter and status:
+            filters += " AND #status = :status"
+            values[":status"] = to_value(str(status))
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": index,
             "KeyConditionExpression": f"{partition} = :partition",
-            # Pending uploads whose URL expired are gone for clients (TTL deletes lazily).
-            "FilterExpression": "attribute_not_exists(expires_at) OR expires_at > :now",
-            "ExpressionAttributeValues": {":partition": to_value(str(value)),
-                                          ":now": to_value(int(time.time()))},
+            "FilterExpression": filters,
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
             "Limit": limit,
         }

@@ -62,6 +62,7 @@ from services.media_jobs.store import (
     JobSupersededError,
     LeaseLostError,
     OutputBucket,
+    PrefixTakenError,
     SourceBucket,
     SourceTooLargeError,
     event_to_publish,
@@ -384,6 +385,12 @@ class Workflow:
             options = job.options
         if options.output_prefix and logic.is_reserved_prefix(options.output_prefix):
             raise InvalidMetadataError("outputPrefix must not start with a job guid")
+        try:
+            # An upload's job claimed it when it was created (a no-op again); a metadata file's
+            # job learns its prefix here. Another live job's folder is never written into.
+            await self.jobs.claim_prefix(job.model_copy(update={"options": options}))
+        except PrefixTakenError as exc:
+            raise JobFailedError(str(exc)) from None
         if not video.size:
             raise JobFailedError(f"source {video.key} is empty")
         if video.size > self.settings.media_upload_max_bytes:
@@ -435,7 +442,7 @@ class Workflow:
             deinterlace=profile.deinterlace, settings=self.settings.encode_settings,
             input_format=info.container,
         )
-        sent = await self.outputs.upload(out, options.outputs_prefix(job.guid), result.files)
+        sent = await self.outputs.upload(out, logic.output_root(job), result.files)
         summary = EncodeSummary(
             thumbnails=result.thumbnails, poster=result.poster,
             audio_bitrate=result.audio_bandwidth, files=len(result.files), bytes=sent,
@@ -451,7 +458,7 @@ class Workflow:
         info, profile = self._mediainfo(job), job.encoding_profile
         assert profile is not None
         report = await validate_outputs(
-            self.outputs.outputs(job.options.outputs_prefix(job.guid)),
+            self.outputs.outputs(logic.output_root(job)),
             source_duration=info.duration,
             expect_audio=info.has_audio,
             expect_thumbnails=job.options.frame_capture,

@@ -127,6 +127,14 @@ def headers(tokens: dict[str, str]) -> dict[str, dict[str, str]]:
     return {"anonymous": {}, **{name: auth_header(token) for name, token in tokens.items()}}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _poll_as_admin(headers: dict[str, dict[str, str]]) -> None:
+    """`media_http.wait_for_job` reads jobs as the admin unless a test says otherwise."""
+    import media_http  # after register_assert_rewrite (above)
+
+    media_http.READER.update(headers["admin"])
+
+
 @pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where generated clips live for the session."""

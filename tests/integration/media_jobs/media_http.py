@@ -14,6 +14,9 @@ import m3u8
 from mpegdash.parser import MPEGDASHParser
 
 FINISHED = ("complete", "error")
+# Whose Authorization polls jobs (a job reads for its submitter and admins only): the
+# session's admin, set by conftest, unless a call names other headers.
+READER: dict[str, str] = {}
 
 
 async def request_upload(http: httpx.AsyncClient, headers: dict[str, str], clip: Path, *,
@@ -61,12 +64,15 @@ async def upload(http: httpx.AsyncClient, headers: dict[str, str], clip: Path,
 
 
 async def wait_for_job(http: httpx.AsyncClient, guid: str, *, until: tuple[str, ...] = FINISHED,
-                       timeout: float = 120.0) -> dict[str, Any]:
-    """Poll GET /media/jobs/{guid} until its status is one of ``until``; the job."""
+                       timeout: float = 120.0,
+                       headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Poll GET /media/jobs/{guid} (as ``headers``, else as `READER`) until its status is one
+    of ``until``; the job."""
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        response = await http.get(f"/media/jobs/{guid}")
+        response = await http.get(f"/media/jobs/{guid}",
+                                  headers=READER if headers is None else headers)
         if response.status_code == 200:
             job = response.json()
             if job["status"] in until:

@@ -67,24 +67,27 @@ async def test_uploads_need_a_user(client: httpx.AsyncClient,
 @pytest.mark.parametrize("actor", ACTORS)
 async def test_only_admins_retry(client: httpx.AsyncClient, headers: dict[str, dict[str, str]],
                                  failed_job: dict[str, Any], actor: str) -> None:
-    """Retry is for admins (401/403 otherwise, and the job stays as it was)."""
+    """Retry is for admins: not the job's owner (alice) either (401/403 otherwise, and the
+    job stays as it was)."""
     response = await client.post(f"/media/jobs/{failed_job['guid']}/retry",
                                  headers=headers[actor])
     expected = {"anonymous": 401, "alice": 403, "bob": 403, "admin": 202}[actor]
     assert response.status_code == expected, response.text
     if expected != 202:
-        after = (await client.get(f"/media/jobs/{failed_job['guid']}")).json()
+        after = (await client.get(f"/media/jobs/{failed_job['guid']}",
+                                  headers=headers["alice"])).json()
         assert after == failed_job
 
 
 @pytest.mark.parametrize("actor", ACTORS)
 async def test_only_admins_delete(client: httpx.AsyncClient, headers: dict[str, dict[str, str]],
                                   failed_job: dict[str, Any], actor: str) -> None:
-    """Delete is for admins (401/403 otherwise, and the job is still there)."""
+    """Delete is for admins: not the job's owner (alice) either (401/403 otherwise, and the
+    job is still there)."""
     response = await client.delete(f"/media/jobs/{failed_job['guid']}", headers=headers[actor])
     expected = {"anonymous": 401, "alice": 403, "bob": 403, "admin": 204}[actor]
     assert response.status_code == expected, response.text
-    after = await client.get(f"/media/jobs/{failed_job['guid']}")
+    after = await client.get(f"/media/jobs/{failed_job['guid']}", headers=headers["admin"])
     assert after.status_code == (404 if expected == 204 else 200)
 
 
@@ -103,7 +106,7 @@ async def test_a_small_file_gets_one_presigned_put(
     assert ticket["key"] == f"uploads/{ticket['guid']}/Summer Trip.MOV"
     assert ticket["upload"]["method"] == "PUT"
     assert ticket["upload"]["headers"] == {"Content-Type": "video/quicktime"}
-    job = (await client.get(f"/media/jobs/{ticket['guid']}")).json()
+    job = (await client.get(f"/media/jobs/{ticket['guid']}", headers=headers["bob"])).json()
     assert job["status"] == "pending" and job["options"]["frame_capture"] is False
     assert job["submitted_by"]["username"] == "bob"
 
@@ -174,7 +177,7 @@ async def test_a_presigned_put_binds_the_declared_size(
     assert "content-type" in dict(parse_qsl(urlsplit(ticket["upload"]["url"]).query))[
         "X-Amz-SignedHeaders"].split(";")
     assert_signed_for(ticket["upload"], size, media.env["AWS_SECRET_ACCESS_KEY"])
-    job = (await client.get(f"/media/jobs/{ticket['guid']}")).json()
+    job = (await client.get(f"/media/jobs/{ticket['guid']}", headers=headers["alice"])).json()
     assert job["upload_size"] == size
 
 
@@ -243,29 +246,35 @@ async def test_bad_uploads_are_422_problems(client: httpx.AsyncClient,
 async def test_listing_is_newest_first_pages_and_filters(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], done_job: dict[str, Any]
 ) -> None:
-    """GET /media/jobs: newest first across pages, by status from its index, cursors checked."""
-    guids = [(await request_upload(client, headers["alice"], Path(__file__),
+    """GET /media/jobs: the caller's own jobs newest first across pages (by-submitter index),
+    by status, cursors checked; an admin's status listing spans every user."""
+    alice = headers["alice"]
+    guids = [(await request_upload(client, alice, Path(__file__),
                                    filename=f"later-{i}.mp4"))["guid"] for i in range(3)]
     seen, cursor = [], None
     while len(seen) < 3:
-        page = (await client.get("/media/jobs", params={"limit": 2, **(
+        page = (await client.get("/media/jobs", headers=alice, params={"limit": 2, **(
             {"cursor": cursor} if cursor else {})})).json()
         seen += [job["guid"] for job in page["items"]]
         cursor = page["next_cursor"]
     assert seen[:3] == guids[::-1]
-    complete = (await client.get("/media/jobs", params={"status": "complete",
-                                                        "limit": 100})).json()["items"]
-    assert done_job["guid"] in [j["guid"] for j in complete]
-    assert {j["status"] for j in complete} == {"complete"}
+    for who in ("alice", "admin"):
+        complete = (await client.get("/media/jobs", headers=headers[who], params={
+            "status": "complete", "limit": 100})).json()["items"]
+        assert done_job["guid"] in [j["guid"] for j in complete]
+        assert {j["status"] for j in complete} == {"complete"}
     encoded = [base64.urlsafe_b64encode(json.dumps(c).encode()).decode().rstrip("=")
                for c in ({"key": 1}, {"key": [1]}, {"key": {"guid": {"S": "x"}}}, {"after": 1})]
-    for bad in ("nonsense", cursor or "x", *encoded):
-        response = await client.get("/media/jobs", params={"cursor": bad, "status": "error"})
-        assert response.status_code == 400, (bad, response.text)
+    # Alice's cursor continues only her listing: not bob's, nor an admin's by-status one.
+    for who, bad in [(w, b) for w in ("alice", "bob", "admin") for b in ("nonsense", *encoded)
+                     ] + [("bob", cursor or "x"), ("admin", cursor or "x")]:
+        response = await client.get("/media/jobs", headers=headers[who],
+                                    params={"cursor": bad, "status": "error"})
+        assert response.status_code == 400, (who, bad, response.text)
 
 
 async def test_one_job_reads_with_everything_the_reference_kept(
-    client: httpx.AsyncClient, done_job: dict[str, Any]
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], done_job: dict[str, Any]
 ) -> None:
     """GET /media/jobs/{guid}: status, progress, trigger, source, mediainfo, renditions,
     outputs, error and timestamps; unknown and malformed guids are 404."""
@@ -276,7 +285,7 @@ async def test_one_job_reads_with_everything_the_reference_kept(
     assert set(done_job["renditions"][0]) >= {"width", "height", "bitrate"}
     assert set(done_job["outputs"]) >= {"hls_url", "dash_url", "thumbnails", "poster"}
     for guid in (str(uuid.uuid4()), "not-a-guid", "x" * 64):
-        response = await client.get(f"/media/jobs/{guid}")
+        response = await client.get(f"/media/jobs/{guid}", headers=headers["admin"])
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/problem+json"
 
@@ -337,7 +346,8 @@ async def test_delete_removes_the_outputs_and_the_record(
     response = await client.delete(f"/media/jobs/{job['guid']}", headers=headers["admin"])
 
     assert response.status_code == 204
-    assert (await client.get(f"/media/jobs/{job['guid']}")).status_code == 404
+    assert (await client.get(f"/media/jobs/{job['guid']}",
+                             headers=headers["admin"])).status_code == 404
     for url in (job["outputs"]["hls_url"], job["outputs"]["poster"]):
         assert (await client.get(url)).status_code == 404
 

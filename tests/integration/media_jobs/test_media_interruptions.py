@@ -86,7 +86,8 @@ async def test_a_retry_committed_by_an_api_killed_right_after_still_runs(
                             log_path=media.logs / "api-restarted.log") as restarted:
         async with httpx.AsyncClient(base_url=restarted.url, timeout=30) as http:
             async def attempt_2_ended() -> dict[str, object]:
-                current = (await http.get(f"/media/jobs/{guid}")).json()
+                current = (await http.get(f"/media/jobs/{guid}",
+                                          headers=headers["alice"])).json()
                 assert (current["status"], current["attempt"]) == ("error", 2), current
                 return dict(current)
 
@@ -195,14 +196,14 @@ async def test_drains_mid_encode_more_often_than_max_receive_count_never_fail_th
         ticket = await upload(client, headers["bob"], clip)
         guid = ticket["guid"]
         async def encoding() -> list[int]:
-            job = (await client.get(f"/media/jobs/{guid}")).json()
+            job = (await client.get(f"/media/jobs/{guid}", headers=headers["bob"])).json()
             assert job["status"] not in ("complete", "error"), job
             return media.ffmpeg_pids()
 
         for _ in range(3):
             # GIVEN the worker runs the job's ffmpeg
             await eventually(encoding, timeout=90, interval=0.1)
-            job = (await client.get(f"/media/jobs/{guid}")).json()
+            job = (await client.get(f"/media/jobs/{guid}", headers=headers["bob"])).json()
             assert job["status"] == "encode", "the encode finished before the drain"
             # WHEN ECS stops the task (deploy, scale-in, Spot reclaim)
             media.worker.signal(signal.SIGTERM)

@@ -82,8 +82,9 @@ async def test_outputs_play_from_the_playback_urls(
     assert counts["variants"] == len(sizes)
     assert counts["representations"] == len(sizes) + has_audio
     assert counts["images"] == len(job["outputs"]["thumbnails"]) + 1 >= 2
-    assert job["outputs"]["hls_url"].endswith(f"/{job['guid']}/hls/master.m3u8")
-    assert job["outputs"]["dash_url"].endswith(f"/{job['guid']}/dash/manifest.mpd")
+    assert job["outputs"]["prefix"] == f"{job['namespace']}/{job['guid']}"  # the uploader's
+    assert job["outputs"]["hls_url"].endswith(f"/{job['outputs']['prefix']}/hls/master.m3u8")
+    assert job["outputs"]["dash_url"].endswith(f"/{job['outputs']['prefix']}/dash/manifest.mpd")
 
 
 async def test_one_completed_event_per_job_with_urls_and_renditions(
@@ -117,8 +118,8 @@ async def test_the_pass_through_answers_like_a_cdn(
     finished: dict[str, dict[str, Any]], client: httpx.AsyncClient, media: MediaService
 ) -> None:
     """The local stand-in for CloudFront: CORS preflight, HEAD, byte ranges, 404s."""
-    guid = finished["landscape"]["job"]["guid"]
-    path = f"/media/outputs/{guid}/hls/master.m3u8"
+    prefix = finished["landscape"]["job"]["outputs"]["prefix"]  # {namespace}/{guid}
+    path = f"/media/outputs/{prefix}/hls/master.m3u8"
     preflight = await client.options(path, headers={
         "Origin": "http://player.example", "Access-Control-Request-Method": "GET"})
     assert preflight.status_code == 204
@@ -129,7 +130,7 @@ async def test_the_pass_through_answers_like_a_cdn(
     part = await client.get(path, headers={"Range": "bytes=0-6"})
     assert part.status_code == 206 and part.content == b"#EXTM3U"
     assert part.headers["content-range"].startswith("bytes 0-6/")
-    for missing in (f"/media/outputs/{guid}/hls/nope.m3u8", "/media/outputs/x" * 3,
+    for missing in (f"/media/outputs/{prefix}/hls/nope.m3u8", "/media/outputs/x" * 3,
                     "/media/outputs/", f"/media/outputs/{'k' * 1000}"):
         response = await client.get(missing)
         assert response.status_code == 404

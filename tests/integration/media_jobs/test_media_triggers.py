@@ -104,8 +104,8 @@ async def test_multipart_upload_notifies_twice_and_runs_once(
 
 
 async def test_redelivered_notifications_of_one_object_make_one_job(
-    client: httpx.AsyncClient, clip_dir: Path, aws: AwsClients, stack: LocalStack,
-    media: MediaService, events: TopicTap,
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
+    aws: AwsClients, stack: LocalStack, media: MediaService, events: TopicTap,
 ) -> None:
     """An object put straight into the bucket (URL-encoded key, upper-case extension) whose
     notification arrives three times, twice while the job runs and once after, is one job."""
@@ -138,7 +138,8 @@ async def test_redelivered_notifications_of_one_object_make_one_job(
     await eventually(all_four_handled, timeout=30)
     await events.drain()
     assert [e["type"].split(".")[-2] for e in events.about(guid)] == ["completed"]
-    assert (await client.get(f"/media/jobs/{guid}")).json()["stages"] == job["stages"]
+    assert (await client.get(f"/media/jobs/{guid}",
+                             headers=headers["admin"])).json()["stages"] == job["stages"]
 
 
 @pytest_asyncio.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,10 +35,11 @@ def encoded_job(**options):
 
 @pytest.mark.parametrize("base", ["https://d1.cloudfront.net", "https://d1.cloudfront.net/"])
 def test_urls_are_the_base_plus_the_output_key(base):
-    """HLS, DASH, thumbnails and poster under {guid}/, however the base URL ends."""
+    """HLS, DASH, thumbnails and poster under {namespace}/{guid}/, however the base URL ends
+    (a job started from the bucket: the shared namespace)."""
     outputs = logic.playback_outputs(encoded_job(), base)
-    root = f"https://d1.cloudfront.net/{GUID}"
-    assert outputs.prefix == GUID
+    root = f"https://d1.cloudfront.net/shared/{GUID}"
+    assert outputs.prefix == f"shared/{GUID}"
     assert outputs.hls_url == f"{root}/hls/master.m3u8"
     assert outputs.dash_url == f"{root}/dash/manifest.mpd"
     assert outputs.thumbnails == [f"{root}/thumbnails/thumb-00001.jpg",
@@ -46,11 +48,25 @@ def test_urls_are_the_base_plus_the_output_key(base):
 
 
 def test_a_custom_prefix_is_honoured_and_url_encoded():
-    """outputPrefix replaces {guid}; characters a URL cannot carry are escaped."""
+    """outputPrefix replaces {guid} in the namespace; characters a URL cannot carry are
+    escaped."""
     outputs = logic.playback_outputs(encoded_job(output_prefix="shows/Season 1"),
                                      "http://127.0.0.1:8005/media/outputs")
     assert outputs.hls_url == \
-        "http://127.0.0.1:8005/media/outputs/shows/Season%201/hls/master.m3u8"
+        "http://127.0.0.1:8005/media/outputs/shared/shows/Season%201/hls/master.m3u8"
+
+
+def test_a_submitters_outputs_live_in_a_namespace_hashed_from_their_id():
+    """A user's namespace is "u-" and 32 hex digits of a hash of their id: the same for every
+    job of theirs, another for anyone else, and never the id itself."""
+    alice, bob = "3f1c2b5e-0000-4000-8000-000000000001", "3f1c2b5e-0000-4000-8000-000000000002"
+    ns = logic.namespace_of(alice)
+    assert ns == logic.namespace_of(alice) != logic.namespace_of(bob)
+    assert re.fullmatch(r"u-[0-9a-f]{32}", ns) and alice not in ns
+    job = encoded_job(output_prefix="shows").model_copy(update={"namespace": ns})
+    assert logic.output_root(job) == f"{ns}/shows"
+    legacy = encoded_job().model_copy(update={"namespace": None})
+    assert logic.output_root(legacy) == GUID  # records made before namespaces
 
 
 def test_a_job_without_its_encode_has_no_urls():
@@ -71,8 +87,8 @@ def test_the_completed_event_carries_urls_renditions_images_and_durations():
         "stages": {Stage.ENCODE: StageRun(started_at=NOW, completed_at=NOW, seconds=30.5)},
         "custom": {"title": "t"}})
     data = logic.completed_event(job)
-    assert data["hls_url"] == f"https://cdn/{GUID}/hls/master.m3u8"
-    assert data["poster"] == f"https://cdn/{GUID}/thumbnails/poster.jpg"
+    assert data["hls_url"] == f"https://cdn/shared/{GUID}/hls/master.m3u8"
+    assert data["poster"] == f"https://cdn/shared/{GUID}/thumbnails/poster.jpg"
     assert len(data["thumbnails"]) == 2
     assert data["renditions"] == [rendition.model_dump(mode="json")]
     assert data["stage_seconds"] == {"encode": 30.5}

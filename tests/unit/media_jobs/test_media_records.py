@@ -74,7 +74,9 @@ def test_a_pending_upload_carries_its_options_and_a_ttl():
     assert job.source.key == f"uploads/{job.guid}/Trip.MOV"
     assert job.options.archive_source is ArchiveClass.DEEP_ARCHIVE
     assert job.submitted_by.username == "alice"
+    assert job.namespace == logic.namespace_of(ALICE.id) and ALICE.id not in job.namespace
     item = _job_item(job)
+    assert item["submitter_id"] == {"S": ALICE.id}  # the by-submitter index's key
     assert int(item["expires_at"]["N"]) == int((NOW + timedelta(seconds=600)
                                                 + logic.PENDING_GRACE).timestamp())
     assert "expires_at" not in _job_item(job.model_copy(update={"upload_expires_at": None}))

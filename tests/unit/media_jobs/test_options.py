@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from services.media_jobs.options import (
     ArchiveClass,
@@ -126,6 +127,19 @@ def test_invalid_metadata_is_refused_with_a_readable_message(document, message):
     """Bad metadata raises one error whose message names the offending key in its spelling."""
     with pytest.raises(InvalidMetadataError, match=message):
         parse_metadata(document, DEFAULTS)
+
+
+@pytest.mark.parametrize("prefix", [
+    "../x", "a/../b", "./a", "/abs", "a//b", "a/", "", "a\\b", "u-" + "0" * 32 + "/x",
+    "U-" + "A" * 32, "/".join("p" * 9), "x" * 257,
+], ids=["parent", "inner-parent", "dot", "absolute", "empty-part", "trailing", "empty",
+        "backslash", "namespace", "namespace-upper", "too-deep", "too-long"])
+def test_an_output_prefix_is_relative_canonical_and_inside_the_namespace(prefix):
+    """A custom prefix is relative to the submitter's namespace: refused, not rewritten, when
+    it climbs out, is absolute, has empty parts, or names a namespace itself."""
+    with pytest.raises(ValidationError, match="output_prefix"):
+        JobOptions(output_prefix=prefix)
+    assert JobOptions(output_prefix="shows/Season 1").output_prefix == "shows/Season 1"
 
 
 def test_outputs_prefix_defaults_to_the_guid():

@@ -132,7 +132,9 @@ export async function mediaPage({ main, signal }: RouteContext): Promise<() => v
       jobsTimer = window.setTimeout(() => void refreshJobs(), 3000);
     }
   }
-  await refreshJobs();
+  // GET /media/jobs lists the caller's own jobs (an admin's: everyone's); signed out, none.
+  if (user) await refreshJobs();
+  else jobsStatus.textContent = "Sign in to see your jobs.";
   return () => {
     stopped = true;
     timers.forEach((t) => window.clearTimeout(t));

@@ -23,6 +23,12 @@ export async function playerPage({ main, params, signal }: RouteContext): Promis
       main.append(h("h1", {}, "Video not found"), h("p", {}, h("a", { href: "#/media" }, "Back to media")));
       return () => undefined;
     }
+    if (error instanceof ApiError && error.status === 401) {
+      // A job reads for its submitter and admins only.
+      main.append(h("h1", {}, "Sign in to watch"),
+        h("p", {}, h("a", { href: `#/signin?next=${encodeURIComponent(`/media/${guid}`)}` }, "Sign in")));
+      return () => undefined;
+    }
     throw error;
   }
   const title = decodeURIComponent(job.source?.key.split("/").pop() ?? guid);
