@@ -4,9 +4,10 @@ from shared.access import Access, AccessTable
 
 ACCESS: AccessTable = {
     "POST /media/uploads": Access.signed_in,  # rate-limited per user
-    # Jobs are readable by anyone today (the web app lists every job).
-    "GET /media/jobs": Access.anyone,
-    "GET /media/jobs/{guid}": Access.anyone,
+    # A user lists their own jobs (admins everyone's, filterable by submitter); a job is read by
+    # its owner and admins, and is a 404 to anyone else, so its existence is not confirmed.
+    "GET /media/jobs": Access.signed_in,
+    "GET /media/jobs/{guid}": Access("owner", other_user=404),
     "POST /media/jobs/{guid}/retry": Access.admin,
     "DELETE /media/jobs/{guid}": Access.admin,
     # The local stand-in for CloudFront's public playback URLs.
