@@ -225,6 +225,7 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
                 await seed_approved(http, admin, days[:10])
                 await measure(http, days, min(concurrency, 10), 1, 0, first=10_000)  # warm-up
                 load_before = os.getloadavg()[0]
+                measured_from = time.time()
                 meter.start()
                 paced = await measure(http, days, concurrency, conversations, think_ms, first=0)
                 meter.stop()
@@ -238,7 +239,7 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
     for line in (*report("paced", *paced, think_ms), *report("saturated", *saturated, 0)):
         print(line)
     print(f"CPU per turn (paced): {meter.per_turn(len(paced[0].latencies_ms))}")
-    print(outbox_report([relay_stats]))
+    print(outbox_report([relay_stats], since=measured_from) + " (paced and saturated runs)")
     print(f"understand(): {rate:,.0f} calls/s (one core, in-process, "
           f"{len(bench_nlu.load_calls())}-utterance corpus)")
 

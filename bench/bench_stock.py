@@ -210,6 +210,7 @@ async def pipeline(args: argparse.Namespace) -> int:
                 sender = TickSender(client, batch=args.batch, concurrency=args.concurrency,
                                     linger=args.linger, on_delivery=watcher.accepted)
                 began = time.perf_counter()
+                load_began = time.time()
                 sending = asyncio.ensure_future(sender.send(raw, rate=args.rate or None))
                 deepest = await watch(trends, watcher, sending, args.poll, aws, stack)
                 report = sending.result()
@@ -234,7 +235,7 @@ async def pipeline(args: argparse.Namespace) -> int:
         pipeline_calls: Counter[str] = Counter()
         for name in ["ingest", "ingest-worker", *(f"worker-{i}" for i in range(args.workers))]:
             pipeline_calls.update(json.loads((counts_dir / f"{name}.json").read_text())["calls"])
-        outbox = outbox_report([counts_dir / "ingest-worker.outbox.json"])
+        outbox = outbox_report([counts_dir / "ingest-worker.outbox.json"], since=load_began)
         read_calls = Counter(json.loads((counts_dir / "trend-api.json").read_text())["calls"])
     if args.keep:
         print(f"logs and call counts kept in {folder}")

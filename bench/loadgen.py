@@ -70,16 +70,20 @@ async def run_load(
     return LoadResult(clients, elapsed, len(latencies) + errors, errors, latencies)
 
 
-def outbox_report(paths: list[Path]) -> str:
+def outbox_report(paths: list[Path], since: float = 0.0) -> str:
     """One line on the outbox relays' commit-to-publish lag, from the stats files the relays
-    write when they stop (OUTBOX_STATS_PATH); the lags of every relay are pooled."""
+    write when they stop (OUTBOX_STATS_PATH); the lags of every relay are pooled. ``since``
+    (a time.time()) leaves out messages committed before it: the set-up's, while the worker
+    process was still starting."""
     lags: list[float] = []
     published = 0
     for path in paths:
         if path.exists():
             document = json.loads(path.read_text())
-            published += document["published"]
-            lags += document["lags_ms"]
+            kept = [lag for lag, at in zip(document["lags_ms"], document["committed_ms"],
+                                           strict=True) if at >= since * 1000]
+            published += len(kept)
+            lags += kept
     if not lags:
         return "outbox: nothing relayed (no stats written)"
     lags.sort()

@@ -89,6 +89,7 @@ class OutboxRelay:
         self.owner = uuid.uuid4().hex
         self.published = 0
         self.lags_ms: list[float] = []
+        self.committed_ms: list[int] = []  # when each message of lags_ms was committed
         self._lease_until = 0.0
         self._stopping = asyncio.Event()
         self._rng = random.Random()
@@ -168,7 +169,8 @@ class OutboxRelay:
                     {"DeleteRequest": {"Key": m.key()}} for m in chunk]})
                 now_ms = time.time() * 1000
                 self.lags_ms += [now_ms - m.committed_ms for m in chunk]
-                del self.lags_ms[:-100_000]
+                self.committed_ms += [m.committed_ms for m in chunk]
+                del self.lags_ms[:-100_000], self.committed_ms[:-100_000]
                 self.published += len(chunk)
         log.info("relay.published", relay=self.name, count=len(messages),
                  lag_ms=round(now_ms - messages[0].committed_ms, 1))
@@ -233,7 +235,8 @@ class OutboxRelay:
             return
         path = Path(self.stats_path)
         document = {"published": self.published, **self.lag_summary(),
-                    "lags_ms": [round(x, 1) for x in self.lags_ms]}
+                    "lags_ms": [round(x, 1) for x in self.lags_ms],
+                    "committed_ms": self.committed_ms}
         partial = path.with_name(f".{path.name}.tmp")
         partial.write_text(json.dumps(document))
         partial.replace(path)
