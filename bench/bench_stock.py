@@ -192,7 +192,10 @@ async def pipeline(args: argparse.Namespace) -> int:
         workers = [ServiceProcess.worker("services.trend.worker", counted(f"worker-{i}"),
                                          log_path=counts_dir / f"worker-{i}.log")
                    for i in range(args.workers)]
-        processes = [ingest, trend_api, *workers]
+        # The ingest API commits its events to the outbox; this process publishes them.
+        relay = ServiceProcess.worker("services.stock_ingest.worker", counted("ingest-relay"),
+                                      log_path=counts_dir / "ingest-relay.log")
+        processes = [ingest, relay, trend_api, *workers]
         try:
             for process in processes:
                 process.start(timeout=120)
@@ -218,6 +221,7 @@ async def pipeline(args: argparse.Namespace) -> int:
                 problems = await verify(aws, stack, expected, trends, start,
                                         start + timedelta(seconds=per_symbol_span + 1))
             named = [("emulator (moto)", emulator.process), ("stock-ingest API", ingest.process),
+                     ("stock-ingest relay", relay.process),
                      *((f"trend worker {i}", w.process) for i, w in enumerate(workers)),
                      ("trend API", trend_api.process)]
             cpu = {name: cpu_seconds(p.pid) for name, p in named if p is not None}
@@ -226,7 +230,7 @@ async def pipeline(args: argparse.Namespace) -> int:
             for process in processes:
                 process.stop()
         pipeline_calls: Counter[str] = Counter()
-        for name in ["ingest", *(f"worker-{i}" for i in range(args.workers))]:
+        for name in ["ingest", "ingest-relay", *(f"worker-{i}" for i in range(args.workers))]:
             pipeline_calls.update(json.loads((counts_dir / f"{name}.json").read_text())["calls"])
         read_calls = Counter(json.loads((counts_dir / "trend-api.json").read_text())["calls"])
     if args.keep:
