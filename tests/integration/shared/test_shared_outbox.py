@@ -115,15 +115,17 @@ def put(bench: Bench, item_id: str, condition: str | None = None) -> dict[str, A
     return {"Put": request}
 
 
-async def test_relay_publishes_committed_events_in_commit_order(bench: Bench) -> None:
+@pytest.mark.parametrize("shards", [1, 3])
+async def test_relay_publishes_committed_events_in_commit_order(bench: Bench, shards: int) -> None:
     """Events committed in 30 transactions reach the FIFO queue complete and in commit order
-    per symbol, and the outbox is empty afterwards."""
+    per symbol, and the outbox is empty afterwards; with several shards too, which the relay
+    drains side by side."""
     source = bench.outbox.source
+    outbox = Outbox(bench.dynamodb, bench.outbox_table, source, shards=shards)
     for seq in range(10):
         for symbol in ("AAA", "BBB", "CCC"):
-            await bench.outbox.commit([put(bench, f"{symbol}-{seq}")],
-                                      [tick(source, symbol, seq)])
-    relay = bench.relay()
+            await outbox.commit([put(bench, f"{symbol}-{seq}")], [tick(source, symbol, seq)])
+    relay = bench.relay(shards=shards)
     task = asyncio.create_task(relay.run())
     try:
         bodies = await bench.received(bench.fifo_queue, 30)
