@@ -21,7 +21,3 @@ class StockIngestSettings(PlatformSettings):
     candles_fetch_concurrency: int = 16
     # BatchWriteItem calls in flight for one request (500 ticks = 20 calls).
     write_concurrency: int = 4
-    # A request announces one event per symbol: four outbox shards (by symbol) let the relay
-    # publish four symbols' events at once. Raise it, never lower it, on a running system
-    # (messages in a shard beyond the new count would wait for good).
-    outbox_shards: int = Field(default=4, ge=1, le=64)
