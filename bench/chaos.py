@@ -71,7 +71,12 @@ from services.trend.indicators import IndicatorConfig, IndicatorEngine  # noqa: 
 from services.trend.models import RecordedTick  # noqa: E402
 from services.trend.settings import TrendSettings  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
-from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
+from shared.cognito import (  # noqa: E402
+    DEMO_USERS,
+    INGEST_SCOPE,
+    client_credentials_token,
+    sign_in,
+)
 from shared.dynamo import from_item  # noqa: E402
 from shared.emulator import Emulator  # noqa: E402
 from shared.events import derived_event_id  # noqa: E402
@@ -79,7 +84,6 @@ from shared.testing import (  # noqa: E402
     BOB,
     LocalStack,
     ServiceProcess,
-    machine_token,
     start_local_stack,
 )
 
@@ -906,7 +910,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                      user.password)
                 tokens[user.username] = auth["AccessToken"]
             # Tick producers are machines: a client-credentials token (scope stocks/ingest).
-            tokens[MACHINE] = await machine_token(stack)
+            tokens[MACHINE] = await client_credentials_token(
+                stack.settings.cognito_token_url, stack.machine_client_id,
+                stack.machine_client_secret, INGEST_SCOPE)
             dup = Duplicator(aws, stack, rng, args.duplicate_rate)
             await dup.open()
             ledger = Ledger()
