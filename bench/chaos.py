@@ -448,7 +448,9 @@ class Load:
         while self.running() and bad_jobs:
             await asyncio.sleep(3)
             guid = bad_jobs[0]
-            r = await call(self.http, self.ledger, "media.job", "GET", f"{base}/media/jobs/{guid}")
+            # A job is read by its owner and admins (404 to others, 401 anonymously).
+            r = await call(self.http, self.ledger, "media.job", "GET", f"{base}/media/jobs/{guid}",
+                           headers=self.auth("admin"))
             if r is None or r.status_code != 200 or r.json()["status"] != "error":
                 continue
             if self.ledger.media_retries[guid] >= 2:
@@ -639,7 +641,7 @@ class Findings:
 
 
 async def reconcile(aws: AwsClients, stack: LocalStack, ledger: Ledger, dup: Duplicator,
-                    urls: dict[str, str]) -> Findings:
+                    urls: dict[str, str], admin: dict[str, str]) -> Findings:
     f, r = Findings(), stack.resources
     events = {t: [e for e in dup.events[t] if "id" in e] for t in TAPPED}
     published = {t: len({e["id"] for e in events[t]}) for t in TAPPED}
@@ -793,7 +795,7 @@ async def reconcile(aws: AwsClients, stack: LocalStack, ledger: Ledger, dup: Dup
     # Media jobs: final, their outputs there, completed once.
     completed = Counter(e["data"]["guid"] for e in events["media-events"]
                         if isinstance(e.get("data"), dict) and e["type"].endswith("completed.v1"))
-    media = httpx.AsyncClient(base_url=urls["media-jobs"], timeout=30)
+    media = httpx.AsyncClient(base_url=urls["media-jobs"], timeout=30, headers=admin)
     for guid, kind in ledger.media_jobs.items():
         job = (await media.get(f"/media/jobs/{guid}")).json()
         status = job.get("status")
@@ -948,7 +950,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         and not q.endswith("dlq.fifo")}
                 jobs_running = not await all_ready(load.http, urls)
                 for guid in ledger.media_uploaded if not jobs_running else ():
-                    job = (await load.http.get(f"{urls['media-jobs']}/media/jobs/{guid}")).json()
+                    job = (await load.http.get(f"{urls['media-jobs']}/media/jobs/{guid}",
+                                               headers=load.auth("admin"))).json()
                     jobs_running |= job.get("status") not in ("complete", "error")
                 busy |= {t: n for t, n in (await outbox_backlog(aws, stack)).items() if n}
                 quiet = quiet + 1 if not busy and not jobs_running else 0
@@ -962,7 +965,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await dup.drain()
             stop.set()
             await asyncio.gather(*background)
-            findings = await reconcile(aws, stack, ledger, dup, urls)
+            findings = await reconcile(aws, stack, ledger, dup, urls, load.auth("admin"))
             await dup.close()
             await load.http.aclose()
             cpu = {p.name: p.cpu() for p in procs}
