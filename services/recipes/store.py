@@ -337,7 +337,7 @@ class SearchIndex:
     version they came from, so updates remove stale tokens and late events are ignored.
     """
 
-    def __init__(self, dynamodb: Any, table: str, *, lock_seconds: float = 25.0) -> None:
+    def __init__(self, dynamodb: Any, table: str, *, lock_seconds: float = 10.0) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.lock_seconds = lock_seconds
@@ -378,19 +378,32 @@ class SearchIndex:
         taken by a conditional write and given back by the write that records the version.
         Two versions indexed at once would each remove the rows the other one wrote;
         SearchIndexBusyError makes the second wait for its message's next delivery. A worker
-        that dies holding the lock holds it no longer than ``lock_seconds``.
+        that dies holding the lock holds it no longer than ``lock_seconds``; the tokens it was
+        writing are recorded with the lock (``writing``), so the next version removes the rows
+        such a worker left. A busy index is waited for here (up to the lock's lifetime), not
+        handed back to the queue, where every try would count towards the DLQ.
         """
         owner = uuid.uuid4().hex
-        doc = await self._lock(recipe_id, owner)
+        deadline = time.monotonic() + self.lock_seconds + 2
+        while True:
+            try:
+                doc = await self._lock(recipe_id, owner, tokens)
+                break
+            except SearchIndexBusyError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(random.uniform(0.1, 0.5))
         if doc.get("version", 0) >= version:
             await self._unlock(recipe_id, owner)
             return False
-        old = set(doc.get("tokens", []))
+        # Rows of the recorded version exist; a dead holder's may or may not.
+        recorded = set(doc.get("tokens", []))
+        maybe = recorded | set(doc.get("writing", []))
         key = {"recipe_id": {"S": recipe_id}}
         await batch_write(self.dynamodb, {self.table: [
-            {"DeleteRequest": {"Key": {"token": {"S": t}, **key}}} for t in old - tokens
+            {"DeleteRequest": {"Key": {"token": {"S": t}, **key}}} for t in maybe - tokens
         ] + [
-            {"PutRequest": {"Item": {"token": {"S": t}, **key}}} for t in tokens - old
+            {"PutRequest": {"Item": {"token": {"S": t}, **key}}} for t in tokens - recorded
         ]})
         doc_item = to_item({"token": f"doc:{recipe_id}", "recipe_id": recipe_id,
                             "version": version, "tokens": sorted(tokens)})
@@ -407,29 +420,33 @@ class SearchIndex:
             raise
         return True
 
-    async def _lock(self, recipe_id: str, owner: str) -> dict[str, Any]:
+    async def _lock(self, recipe_id: str, owner: str,
+                    tokens: set[str] | None = None) -> dict[str, Any]:
+        """Take the recipe's index lock; the doc row as it was (its ``writing`` names what a
+        holder that died was writing)."""
         now = time.time()
         try:
             response = await self.dynamodb.update_item(
                 TableName=self.table, Key=self._doc_key(recipe_id),
-                UpdateExpression="SET lock_owner = :owner, lock_until = :until",
+                UpdateExpression="SET lock_owner = :owner, lock_until = :until, writing = :tokens",
                 ConditionExpression="attribute_not_exists(lock_until) OR lock_until < :now",
                 ExpressionAttributeValues={":owner": {"S": owner},
                                            ":until": to_value(now + self.lock_seconds),
-                                           ":now": to_value(now)},
-                ReturnValues="ALL_NEW")
+                                           ":now": to_value(now),
+                                           ":tokens": to_value(sorted(tokens or ()))},
+                ReturnValues="ALL_OLD")
         except ClientError as exc:
             if condition_failed(exc):
                 raise SearchIndexBusyError(
                     f"recipe {recipe_id} is being indexed by another worker") from None
             raise
-        return from_item(response["Attributes"])
+        return from_item(response.get("Attributes", {}))
 
     async def _unlock(self, recipe_id: str, owner: str) -> None:
         with contextlib.suppress(ClientError):  # taken over meanwhile: not ours to release
             await self.dynamodb.update_item(
                 TableName=self.table, Key=self._doc_key(recipe_id),
-                UpdateExpression="REMOVE lock_owner, lock_until",
+                UpdateExpression="REMOVE lock_owner, lock_until, writing",
                 ConditionExpression="lock_owner = :owner",
                 ExpressionAttributeValues={":owner": {"S": owner}})
 

@@ -56,18 +56,23 @@ async def test_racing_versions_leave_exactly_the_latest_tokens(
         assert await rows_of(dynamodb, table, recipe_id) == versions[8]
 
 
-async def test_a_lock_left_by_a_dead_worker_expires(aws: AwsClients, stack: LocalStack) -> None:
-    """While another worker holds a recipe's index lock, applying is busy; once that lock
-    expires (its holder died), the next delivery indexes the recipe."""
+async def test_a_lock_left_by_a_dead_worker_expires_and_its_rows_are_cleaned(
+    aws: AwsClients, stack: LocalStack
+) -> None:
+    """A worker that took a recipe's index lock, wrote a token row and died: while its lock
+    lasts, indexing waits and then reports busy; once it expires, the next version indexes
+    the recipe and removes the row the dead worker left."""
     dynamodb = await aws.client("dynamodb")
     table = stack.resources.table("recipe-search")
     recipe_id = str(uuid.uuid4())
-    dead = SearchIndex(dynamodb, table, lock_seconds=1.5)
-    await dead._lock(recipe_id, "a-worker-that-died")
-    index = SearchIndex(dynamodb, table)
+    dead = SearchIndex(dynamodb, table, lock_seconds=4)
+    await dead._lock(recipe_id, "a-worker-that-died", {"stale", "soup"})
+    await dynamodb.put_item(TableName=table, Item={"token": {"S": "stale"},
+                                                   "recipe_id": {"S": recipe_id}})
+    impatient = SearchIndex(dynamodb, table, lock_seconds=0.1)  # waits about 2 s
     with pytest.raises(SearchIndexBusyError):
-        await index.apply(recipe_id, 1, {"soup"})
-    await asyncio.sleep(1.6)
+        await impatient.apply(recipe_id, 1, {"soup"})
+    index = SearchIndex(dynamodb, table)  # waits up to 12 s: past the dead worker's lock
     assert await index.apply(recipe_id, 1, {"soup"})
     assert await rows_of(dynamodb, table, recipe_id) == {"soup"}
     assert not await index.apply(recipe_id, 1, {"soup"})  # a repeated event changes nothing
