@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 from structlog.contextvars import bound_contextvars
 
 from shared.aws import UNREACHABLE_ERRORS
-from shared.errors import TopologyError
+from shared.errors import IdempotencyInProgressError, TopologyError
 from shared.events import CloudEvent, parse_event
 from shared.health import liveness_file, touch
 from shared.idempotency import Claim, IdempotencyStore
@@ -80,6 +80,8 @@ class Record(Generic[T]):
     started: float | None = None
     claim: str | None = None  # idempotency key this execution holds while it runs
     handled: bool = False  # the handler returned: its effect has happened
+    # Not before this many seconds: another execution holds the event's claim.
+    retry_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -383,6 +385,12 @@ class SqsWorker(Generic[T]):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if (isinstance(exc, IdempotencyInProgressError) and self.idempotency
+                            and record.receive_count >= 2):
+                        # In progress again: the holder is slow or was killed, and its claim
+                        # lasts until it expires. Come back then, so a copy spends one receive
+                        # per claim, not its whole receive count (into the DLQ), waiting.
+                        record.retry_after = self.idempotency.in_progress_timeout
                     log.warning("message.failed", error=str(exc)[:500],
                                 error_type=type(exc).__name__, exc_info=True)
                     # Only our own claim is released: after IdempotencyInProgressError the
@@ -446,7 +454,7 @@ class SqsWorker(Generic[T]):
         for record in failed:
             delay = backoff_seconds(record.receive_count, base=self.config.backoff_base,
                                     cap=self.config.backoff_cap, rng=self._rng)
-            await self._change_visibility([record], delay)
+            await self._change_visibility([record], max(delay, record.retry_after))
 
     async def _change_visibility(self, records: Sequence[Record[T]], seconds: int) -> None:
         for start in range(0, len(records), 10):

@@ -116,6 +116,33 @@ async def test_failed_record_waits_for_its_backoff(queues, sqs) -> None:
     assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 1}
 
 
+async def test_a_copy_meeting_a_held_claim_waits_for_the_claim_not_its_backoff(
+    queues, sqs, store
+) -> None:
+    """A copy of an event whose claim another execution holds (a killed worker's lasts until
+    it expires) meets "in progress" once with its usual backoff; meeting it again, it comes
+    back after the claim's lifetime: one receive per claim instead of running out of
+    receives (into the DLQ) meanwhile."""
+    queue = await queues.make(visibility_timeout=0, max_receive_count=5)
+    held = event("held")
+    await queues.send(queue, [held.to_json()])
+    claims = IdempotencyStore(store.dynamodb, store.table, in_progress_timeout=8)
+    assert await claims.begin(held.key) is Claim.NEW  # the execution that was killed
+    consumer_ = worker(sqs, queue.url, Effects(), store=claims)
+    first = await queues.receive(queue.url)
+    await consumer_.process(first)  # backoff_base 0: visible again at once
+    records = await queues.receive(queue.url)
+    assert records and records[0].receive_count == 2
+
+    await consumer_.process(records)
+
+    # backoff_base 0 would make it visible at once; the claim's 8 s keep it hidden.
+    assert records[0].outcome is Outcome.FAILED
+    await asyncio.sleep(3)
+    assert await queues.receive(queue.url) == []
+    assert await queues.depth(queue.url) == {"visible": 0, "in_flight": 1}
+
+
 # --- b. poison messages --------------------------------------------------------------------
 
 
@@ -195,8 +222,10 @@ async def test_concurrent_duplicate_on_two_workers_has_one_effect(queues, sqs, s
     async def fast(received: CloudEvent) -> None:
         effects.append(f"B:{received.id}")
 
-    worker_a = worker(sqs, queue.url, slow, store=store)
-    worker_b = worker(sqs, queue.url, fast, store=store)
+    # Claims last 4 s: B's second "in progress" waits that long (see the test below).
+    claims = IdempotencyStore(store.dynamodb, store.table, in_progress_timeout=4)
+    worker_a = worker(sqs, queue.url, slow, store=claims)
+    worker_b = worker(sqs, queue.url, fast, store=claims)
 
     # GIVEN worker A is inside the handler for the event
     handling = asyncio.create_task(worker_a.process(first))
@@ -211,6 +240,7 @@ async def test_concurrent_duplicate_on_two_workers_has_one_effect(queues, sqs, s
 
     a_may_finish.set()
     await handling
+    await asyncio.sleep(4.5)
     last = await queues.receive(queue.url)
     await worker_b.process(last)
 
