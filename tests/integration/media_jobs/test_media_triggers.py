@@ -225,8 +225,12 @@ async def test_a_worker_killed_on_the_last_delivery_ends_the_job_as_failed(
     assert failed["status"] == "error"
     assert failed["error"]["stage"] == "encode"
     assert "dead-letter queue" in failed["error"]["message"]
-    await events.drain()
-    assert [e["type"].split(".")[-2] for e in events.about(guid)] == ["failed"]
+
+    async def announced() -> list[str]:  # the worker's relay publishes it a moment later
+        await events.drain()
+        return [e["type"].split(".")[-2] for e in events.about(guid)]
+
+    assert await eventually(announced, timeout=30) == ["failed"]
 
     retried = await client.post(f"/media/jobs/{guid}/retry", headers=headers["admin"])
     assert retried.status_code == 202, retried.text
