@@ -45,8 +45,11 @@ web/dist/index.html: $(WEB_SOURCES)
 run: $(STAMP) web
 	@$(VENV)/bin/regatta up
 
+# Tests spread over TEST_WORKERS pytest-xdist workers; each integration folder's tests stay on
+# one worker (tests/conftest.py), so its stack starts once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 3
 test: $(STAMP) $(CHECKOV) web
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-infra: $(STAMP) $(CHECKOV)
 	@$(PY) -m pytest tests/infra

@@ -308,24 +308,29 @@ async def queue_depth(aws: AwsClients, resources: Resources, queue: str) -> dict
             "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
 
 
-class TopicTap:
-    """A throwaway queue subscribed to a topology topic (raw delivery, no filter) that keeps
-    every event published meanwhile, for tests that assert on what a service published::
+class EventTap:
+    """A throwaway queue subscribed to a topology topic that keeps every event published
+    meanwhile, for tests that assert on what a service published::
 
-        async with TopicTap.open(aws, stack.resources, "media-events") as tap:
+        async with EventTap.open(aws, stack.resources, "media-events") as tap:
             ...
-            events = await tap.drain()
+            (completed,) = await tap.settled(guid)
+
+    Services publish through their outbox relay, a moment after the commit: assert on what
+    arrived with ``settled`` (waits for the events, then for a quiet spell that would show a
+    duplicate), or drain inside ``eventually``; a bare ``drain`` right after a change races
+    the relay. ``raw=False`` keeps SNS's envelope (what e-mail and HTTP subscribers get).
     """
 
     def __init__(self, sqs: Any, url: str) -> None:
         self.sqs = sqs
         self.url = url
-        self.events: list[dict[str, Any]] = []
+        self.received: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, aws: AwsClients, resources: Resources,
-                   topic: str) -> AsyncIterator[TopicTap]:
+    async def open(cls, aws: AwsClients, resources: Resources, topic: str, *,
+                   raw: bool = True) -> AsyncIterator[EventTap]:
         """Subscribe a new queue to ``topic``; unsubscribed and deleted on exit."""
         sqs, sns = await aws.client("sqs"), await aws.client("sns")
         fifo = topic.endswith(".fifo")
@@ -336,90 +341,53 @@ class TopicTap:
                )["Attributes"]["QueueArn"]
         subscription = await sns.subscribe(
             TopicArn=resources.topic_arn(topic), Protocol="sqs", Endpoint=arn,
-            Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True)
+            Attributes={"RawMessageDelivery": "true" if raw else "false"},
+            ReturnSubscriptionArn=True)
         try:
             yield cls(sqs, url)
         finally:
             await sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
             await sqs.delete_queue(QueueUrl=url)
 
-    async def drain(self) -> list[dict[str, Any]]:
-        """Receive until the queue is empty; every event so far (JSON bodies), in order."""
-        while True:
-            response = await self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
-                                                      WaitTimeSeconds=0)
-            received = response.get("Messages", [])
-            if not received:
-                return self.events
-            self.events += [json.loads(m["Body"]) for m in received]
-            await self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                for i, m in enumerate(received)])
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every event kept so far (JSON bodies), in arrival order."""
+        return [event for event, _ in self.received]
 
-    def about(self, subject: str) -> list[dict[str, Any]]:
-        """The events kept so far whose subject is ``subject``."""
-        return [e for e in self.events if e.get("subject") == subject]
-
-
-class EventTap:
-    """A queue subscribed to a topic with raw delivery that collects every event it receives.
-
-        async with EventTap.open(aws, resources, "recipes-events") as tap:
-            await tap.drain()
-            tap.about(recipe_id)
-    """
-
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        self.sqs = sqs
-        self.queue_url = queue_url
-        self.received: list[tuple[dict[str, Any], dict[str, Any]]] = []
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, aws: AwsClients, resources: Resources,
-                   topic: str) -> AsyncIterator[EventTap]:
-        """A new queue subscribed to ``topic``; unsubscribed and deleted on exit."""
-        sqs, sns = await aws.client("sqs"), await aws.client("sns")
-        name = f"{topic.removesuffix('.fifo')}-tap-{uuid.uuid4().hex[:8]}"
-        fifo = topic.endswith(".fifo")
-        queue_url = (await sqs.create_queue(
-            QueueName=name + (".fifo" if fifo else ""),
-            Attributes={"FifoQueue": "true"} if fifo else {}))["QueueUrl"]
-        queue_arn = (await sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
-        subscription = await sns.subscribe(
-            TopicArn=resources.topic_arn(topic), Protocol="sqs", Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True)
-        try:
-            yield cls(sqs, queue_url)
-        finally:
-            await sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
-            await sqs.delete_queue(QueueUrl=queue_url)
-
-    async def drain(self, wait: int = 1) -> int:
-        """Receive until a receive comes back empty; returns how many arrived."""
-        count = 0
+    async def drain(self, wait: int = 0) -> list[dict[str, Any]]:
+        """Receive until a receive (long-polling ``wait`` seconds) comes back empty; the new
+        events, also kept."""
+        new: list[tuple[dict[str, Any], dict[str, Any]]] = []
         while True:
             response = await self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
-                MessageAttributeNames=["All"],
-            )
+                QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
+                MessageAttributeNames=["All"])
             messages = response.get("Messages", [])
             if not messages:
-                return count
-            for message in messages:
-                self.received.append((json.loads(message["Body"]),
-                                      message.get("MessageAttributes", {})))
-            await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                self.received += new
+                return [event for event, _ in new]
+            new += [(json.loads(m["Body"]), m.get("MessageAttributes", {})) for m in messages]
+            await self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                for i, m in enumerate(messages)
-            ])
-            count += len(messages)
+                for i, m in enumerate(messages)])
 
     def about(self, subject: str) -> list[dict[str, Any]]:
-        """The events whose subject is ``subject``, in arrival order."""
-        return [event for event, _ in self.received if event.get("subject") == subject]
+        """The events kept so far whose subject is ``subject``, in arrival order."""
+        return [event for event in self.events if event.get("subject") == subject]
 
+    async def settled(self, subject: str, count: int = 1, *, timeout: float = 60,
+                      quiet: int = 2) -> list[dict[str, Any]]:
+        """The events about ``subject`` once ``count`` of them have arrived and nothing more
+        came for ``quiet`` seconds (so a duplicate shows); fails after ``timeout``."""
+        async def arrived() -> bool:
+            await self.drain(wait=1)
+            assert len(self.about(subject)) >= count, (subject, self.about(subject))
+            return True
+
+        await eventually(arrived, timeout=timeout)
+        while await self.drain(wait=quiet):
+            pass
+        return self.about(subject)
 
 
 def armed(env: dict[str, str], point: str, nth: int = 1) -> dict[str, str]:

@@ -1,3 +1,24 @@
-"""Test configuration: the platform kit's fixtures (emulator, provisioned stack, tokens)."""
+"""Test configuration: the platform kit's fixtures (emulator, provisioned stack, tokens), and
+how the suite spreads over pytest-xdist's workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = ["shared.testing"]
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` the tests of one integration or e2e folder share a worker,
+    so each folder's session stack (emulator, services) starts once, not once per worker; a
+    file of its own (the access matrix, the chaos run) is a group of its own. Unit and infra
+    tests start nothing and spread freely."""
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts
+        if parts[0] in ("integration", "e2e"):
+            group = "/".join(parts[:2] if len(parts) > 2 else parts)
+            item.add_marker(pytest.mark.xdist_group(group))

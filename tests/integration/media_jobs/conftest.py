@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from shared.aws import AwsClients
-from shared.testing import LocalStack, ServiceProcess, TopicTap, auth_header
+from shared.testing import EventTap, LocalStack, ServiceProcess, auth_header
 
 # The shared helpers assert too; let pytest explain their failures.
 pytest.register_assert_rewrite("media_http")
@@ -142,7 +142,7 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def events(aws: AwsClients, stack: LocalStack) -> AsyncIterator[TopicTap]:
+async def events(aws: AwsClients, stack: LocalStack) -> AsyncIterator[EventTap]:
     """Every event published on media-events during the session."""
-    async with TopicTap.open(aws, stack.resources, "media-events") as tap:
+    async with EventTap.open(aws, stack.resources, "media-events") as tap:
         yield tap

@@ -20,7 +20,7 @@ from media_http import assert_playable, request_upload, send_upload, upload, wai
 
 from services.media_jobs.testclips import ClipSpec, make_clip, make_not_video
 from shared.events import event_type
-from shared.testing import TopicTap, eventually
+from shared.testing import EventTap, eventually
 
 ACTORS = ("anonymous", "alice", "bob", "admin")
 GiB = 1024**3
@@ -295,7 +295,7 @@ async def test_one_job_reads_with_everything_the_reference_kept(
 
 async def test_a_retried_job_runs_again_from_its_failed_stage(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]],
-    failed_job: dict[str, Any], events: TopicTap,
+    failed_job: dict[str, Any], events: EventTap,
 ) -> None:
     """Retry sends the job back to the worker as attempt 2, from the failed stage; ingest is
     not run again; the source is still not a video, so attempt 2 fails the same way."""

@@ -24,7 +24,7 @@ from services.media_jobs.testclips import (
 )
 from shared.aws import AwsClients
 from shared.events import event_type
-from shared.testing import LocalStack, TopicTap, eventually
+from shared.testing import EventTap, LocalStack, eventually
 
 # name: (how the job starts, stage it fails at, words its reason contains)
 CASES: dict[str, tuple[str, str, str]] = {
@@ -46,7 +46,7 @@ def _as(source: Path, directory: Path, name: str) -> Path:
 
 @pytest_asyncio.fixture(scope="module")
 async def failed(client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
-                 aws: AwsClients, stack: LocalStack, events: TopicTap,
+                 aws: AwsClients, stack: LocalStack, events: EventTap,
                  tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every bad source started at once and waited for: the finished job, by case."""
     work = tmp_path_factory.mktemp("bad")
@@ -92,7 +92,7 @@ def test_bad_source_fails_the_job_at_its_stage_with_a_reason(
 
 
 async def test_each_failure_publishes_one_failed_event(
-    failed: dict[str, dict[str, Any]], events: TopicTap
+    failed: dict[str, dict[str, Any]], events: EventTap
 ) -> None:
     """media.job.failed carries the stage and the reason, once per job."""
 

@@ -20,7 +20,7 @@ from media_http import assert_playable, completed_stages, upload, wait_for_job
 
 from services.media_jobs.testclips import ClipSpec, make_clip, make_not_video
 from shared.aws import AwsClients
-from shared.testing import LocalStack, ServiceProcess, TopicTap, eventually
+from shared.testing import EventTap, LocalStack, ServiceProcess, eventually
 
 STAGES = ["ingest", "probe", "profile", "encode", "validate", "archive", "publish"]
 LONG_CLIP = ClipSpec("e2e-long", 640, 360, 20.0, crf=40)
@@ -40,27 +40,20 @@ async def ffmpegs(media: MediaService) -> list[int]:
     return media.ffmpeg_pids()
 
 
-def kinds(events: TopicTap, guid: str) -> list[str]:
+def kinds(events: EventTap, guid: str) -> list[str]:
     """completed / failed / requested, in order, of the events about one job."""
     return [e["type"].split(".")[-2] for e in events.about(guid)]
 
 
-async def completed_once(events: TopicTap, guid: str) -> None:
+async def completed_once(events: EventTap, guid: str) -> None:
     """The job's completion is published (by whichever worker's relay runs now), once."""
-    async def published() -> bool:
-        await events.drain()
-        assert kinds(events, guid), "nothing published yet"
-        return True
-
-    await eventually(published, timeout=60)
-    await asyncio.sleep(3)
-    await events.drain()
+    await events.settled(guid, quiet=3)
     assert kinds(events, guid) == ["completed"]
 
 
 async def test_a_retry_committed_by_an_api_killed_right_after_still_runs(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], media: MediaService,
-    events: TopicTap, tmp_path: Path,
+    events: EventTap, tmp_path: Path,
 ) -> None:
     """The API dies (SIGKILL) right after committing a retry, before it answers: the retry was
     committed with its job change (the outbox), so the worker still runs attempt 2, once."""
@@ -107,7 +100,7 @@ async def test_a_retry_committed_by_an_api_killed_right_after_still_runs(
 
 async def test_a_run_that_loses_its_lease_stops_its_ffmpeg_and_commits_nothing(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
-    aws: AwsClients, stack: LocalStack, media: MediaService, events: TopicTap,
+    aws: AwsClients, stack: LocalStack, media: MediaService, events: EventTap,
 ) -> None:
     """Two workers. While the first encodes, a duplicate notification of the object takes the
     job's lease over (as after the first run stalled past its lease): the first run's ffmpeg
@@ -183,7 +176,7 @@ async def two_deliveries(aws: AwsClients, stack: LocalStack) -> AsyncIterator[No
 
 async def test_drains_mid_encode_more_often_than_max_receive_count_never_fail_the_job(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
-    media: MediaService, events: TopicTap, two_deliveries: None,
+    media: MediaService, events: EventTap, two_deliveries: None,
 ) -> None:
     """SIGTERM the worker during the encode three times with a queue that gives a message two
     deliveries: each drain stops ffmpeg, records the interruption and releases the message;

@@ -16,7 +16,7 @@ from media_http import assert_playable, completed_stages, upload, wait_for_job
 
 from services.media_jobs.testclips import ClipSpec, make_clip
 from shared.events import event_type
-from shared.testing import TopicTap, eventually
+from shared.testing import EventTap, eventually
 
 CLIPS = {
     # name: (clip, renditions it deserves, has audio)
@@ -34,7 +34,7 @@ STAGES = ["ingest", "probe", "profile", "encode", "validate", "archive", "publis
 
 @pytest_asyncio.fixture(scope="module")
 async def finished(client: httpx.AsyncClient, headers: dict[str, dict[str, str]],
-                   clip_dir: Path, events: TopicTap) -> dict[str, dict[str, Any]]:
+                   clip_dir: Path, events: EventTap) -> dict[str, dict[str, Any]]:
     """Every clip uploaded at once (the worker runs two at a time) and waited for: the
     ticket and the finished job, by clip name."""
     tickets = {}
@@ -88,7 +88,7 @@ async def test_outputs_play_from_the_playback_urls(
 
 
 async def test_one_completed_event_per_job_with_urls_and_renditions(
-    finished: dict[str, dict[str, Any]], events: TopicTap
+    finished: dict[str, dict[str, Any]], events: EventTap
 ) -> None:
     """media.job.completed carries the playback URLs, the renditions, images and durations."""
     guids = {entry["job"]["guid"]: entry["job"] for entry in finished.values()}

@@ -18,7 +18,7 @@ from media_http import assert_playable, completed_stages, upload, wait_for_job
 from services.media_jobs import logic
 from services.media_jobs.testclips import ClipSpec, make_clip
 from shared.aws import AwsClients
-from shared.testing import LocalStack, TopicTap, eventually
+from shared.testing import EventTap, LocalStack, eventually
 
 STAGES = ["ingest", "probe", "profile", "encode", "validate", "archive", "publish"]
 
@@ -40,7 +40,7 @@ def notification(bucket: str, key: str, etag: str, size: int, name: str) -> str:
 
 async def test_a_metadata_file_starts_a_job_with_its_overrides(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
-    aws: AwsClients, stack: LocalStack, events: TopicTap,
+    aws: AwsClients, stack: LocalStack, events: EventTap,
 ) -> None:
     """A JSON file naming an uploaded video runs it with its overrides: no thumbnails, archive
     to Glacier, the hd ladder, a custom output prefix; unknown keys are kept."""
@@ -77,7 +77,7 @@ async def test_a_metadata_file_starts_a_job_with_its_overrides(
 
 async def test_multipart_upload_notifies_twice_and_runs_once(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
-    media: MediaService, events: TopicTap,
+    media: MediaService, events: EventTap,
 ) -> None:
     """A multipart upload (S3 sends two ObjectCreated events) gives one job, each stage run
     once, one completed event; the second notification finds the job and does nothing."""
@@ -99,13 +99,12 @@ async def test_multipart_upload_notifies_twice_and_runs_once(
         return True
 
     await eventually(both_handled, timeout=30)
-    await events.drain()
-    assert len(events.about(ticket["guid"])) == 1
+    assert len(await events.settled(ticket["guid"])) == 1
 
 
 async def test_redelivered_notifications_of_one_object_make_one_job(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
-    aws: AwsClients, stack: LocalStack, media: MediaService, events: TopicTap,
+    aws: AwsClients, stack: LocalStack, media: MediaService, events: EventTap,
 ) -> None:
     """An object put straight into the bucket (URL-encoded key, upper-case extension) whose
     notification arrives three times, twice while the job runs and once after, is one job."""
@@ -136,8 +135,7 @@ async def test_redelivered_notifications_of_one_object_make_one_job(
         return True
 
     await eventually(all_four_handled, timeout=30)
-    await events.drain()
-    assert [e["type"].split(".")[-2] for e in events.about(guid)] == ["completed"]
+    assert [e["type"].split(".")[-2] for e in await events.settled(guid)] == ["completed"]
     assert (await client.get(f"/media/jobs/{guid}",
                              headers=headers["admin"])).json()["stages"] == job["stages"]
 
@@ -162,7 +160,7 @@ async def quick_redelivery(aws: AwsClients, stack: LocalStack) -> AsyncIterator[
 
 async def test_a_worker_killed_mid_encode_resumes_and_completes_once(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
-    media: MediaService, events: TopicTap, quick_redelivery: None,
+    media: MediaService, events: EventTap, quick_redelivery: None,
 ) -> None:
     """SIGKILL during encode: the redelivered message resumes at encode (probe and profile
     are not run again), the job completes, and completion is published once."""
@@ -180,9 +178,8 @@ async def test_a_worker_killed_mid_encode_resumes_and_completes_once(
     assert completed_stages(job) == {**dict.fromkeys(STAGES, 1), "encode": 2}
     assert job["progress"] == 100
     await assert_playable(job)
-    await asyncio.sleep(2)
-    await events.drain()
-    assert [e["type"].split(".")[-2] for e in events.about(ticket["guid"])] == ["completed"]
+    assert [e["type"].split(".")[-2] for e in await events.settled(ticket["guid"])] == [
+        "completed"]
 
 
 @pytest_asyncio.fixture
@@ -206,7 +203,7 @@ async def one_delivery(aws: AwsClients, stack: LocalStack) -> AsyncIterator[None
 
 async def test_a_worker_killed_on_the_last_delivery_ends_the_job_as_failed(
     client: httpx.AsyncClient, headers: dict[str, dict[str, str]], clip_dir: Path,
-    media: MediaService, events: TopicTap, one_delivery: None,
+    media: MediaService, events: EventTap, one_delivery: None,
 ) -> None:
     """SIGKILL during encode with no delivery left: the message goes to the DLQ, the worker's
     DLQ consumer records the job as failed at encode and publishes media.job.failed (before,
@@ -239,7 +236,5 @@ async def test_a_worker_killed_on_the_last_delivery_ends_the_job_as_failed(
     assert job["attempt"] == 2
     assert completed_stages(job) == {**dict.fromkeys(STAGES, 1), "encode": 2}
     await assert_playable(job)
-    await asyncio.sleep(2)
-    await events.drain()
-    assert [e["type"].split(".")[-2] for e in events.about(guid)] == [
+    assert [e["type"].split(".")[-2] for e in await events.settled(guid, 3)] == [
         "failed", "requested", "completed"]

@@ -27,7 +27,7 @@ from meetings_http import (
 
 from services.meetings import logic
 from shared.aws import AwsClients
-from shared.testing import FaultDrill, LocalStack, ServiceProcess, TopicTap, eventually
+from shared.testing import EventTap, FaultDrill, LocalStack, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def armed_api(stack: LocalStack, tmp_path: Path, meetings_api: str) -> Iterator[
                              log_path=tmp_path / "api.log")
 
 
-async def announced_once(tap: TopicTap, meeting_id: str, name: str, status: str,
+async def announced_once(tap: EventTap, meeting_id: str, name: str, status: str,
                          mail: Callable[[], Awaitable[list[EmailMessage]]]) -> None:
     """The meeting's ``meeting.<name>`` event (data: the meeting in ``status``) arrives, and
     its mail, each exactly once."""
@@ -77,7 +77,7 @@ async def test_a_request_committed_by_an_api_killed_before_it_answered_is_announ
     meeting.requested together; the API dies right then. After a restart the conversation
     is where the confirmation left it, the meeting is pending, and the admins get one mail."""
     day, address = fresh_workday(), unique_email()
-    async with TopicTap.open(aws, stack.resources, "meetings-events") as tap:
+    async with EventTap.open(aws, stack.resources, "meetings-events") as tap:
         with FaultDrill(armed_api, "meetings.request.committed") as drill:
             async with httpx.AsyncClient(base_url=drill.url, timeout=60) as http:
                 chat = Chat(http)
@@ -111,7 +111,7 @@ async def test_a_decision_committed_by_an_api_killed_before_it_answered_is_annou
     decision is refused (409), and the attendee gets one mail."""
     address = unique_email()
     meeting = await book(client, fresh_workday(), "3pm", address=address)
-    async with TopicTap.open(aws, stack.resources, "meetings-events") as tap:
+    async with EventTap.open(aws, stack.resources, "meetings-events") as tap:
         with FaultDrill(armed_api, "meetings.decide.committed") as drill:
             async with httpx.AsyncClient(base_url=drill.url, timeout=60) as http:
                 with pytest.raises(httpx.TransportError):

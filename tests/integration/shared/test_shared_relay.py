@@ -16,7 +16,7 @@ from shared.aws import AwsClients
 from shared.events import EventPublisher
 from shared.outbox import EventSource, Outbox
 from shared.relay import OutboxRelay
-from shared.testing import LocalStack, TopicTap
+from shared.testing import EventTap, LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ async def test_a_turn_that_fails_half_way_repeats_at_most_one_publish_call(
         "no-such-topic": EventPublisher(sns, missing),
     }, outbox_table)
 
-    async with TopicTap.open(aws, stack.resources, "recipes-events") as tap:
+    async with EventTap.open(aws, stack.resources, "recipes-events") as tap:
         for _ in range(3):
             with pytest.raises(ClientError):
                 await relay.drain_once()

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from stock_checks import Tap, TrendWorkers
+from stock_checks import TrendWorkers
 
 from shared.aws import AwsClients
-from shared.testing import LocalStack, ServiceProcess, machine_auth
+from shared.testing import EventTap, LocalStack, ServiceProcess, machine_auth
 
 
 @pytest.fixture(scope="session")
@@ -73,21 +73,21 @@ def workers(stack: LocalStack, stock_logs: Path) -> Iterator[TrendWorkers]:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def alerts(aws: AwsClients, stack: LocalStack) -> AsyncIterator[Tap]:
+async def alerts(aws: AwsClients, stack: LocalStack) -> AsyncIterator[EventTap]:
     """A queue on stock-trend-alerts (SNS envelopes, so subjects and attributes show)."""
-    async with Tap.open(aws, stack.resources, "stock-trend-alerts", raw=False) as tap:
+    async with EventTap.open(aws, stack.resources, "stock-trend-alerts", raw=False) as tap:
         yield tap
 
 
 @pytest_asyncio.fixture(scope="module")
-async def signal_events(aws: AwsClients, stack: LocalStack) -> AsyncIterator[Tap]:
+async def signal_events(aws: AwsClients, stack: LocalStack) -> AsyncIterator[EventTap]:
     """A queue on trend-events."""
-    async with Tap.open(aws, stack.resources, "trend-events") as tap:
+    async with EventTap.open(aws, stack.resources, "trend-events") as tap:
         yield tap
 
 
 @pytest_asyncio.fixture(scope="module")
-async def recorded_events(aws: AwsClients, stack: LocalStack) -> AsyncIterator[Tap]:
+async def recorded_events(aws: AwsClients, stack: LocalStack) -> AsyncIterator[EventTap]:
     """A FIFO queue on stock-ticks.fifo: every stock.ticks.recorded event, in group order."""
-    async with Tap.open(aws, stack.resources, "stock-ticks.fifo") as tap:
+    async with EventTap.open(aws, stack.resources, "stock-ticks.fifo") as tap:
         yield tap

@@ -3,13 +3,10 @@ offline oracle (TA-Lib over the stored ticks) the pipeline's results are held ag
 
 from __future__ import annotations
 
-import json
 import math
 import signal
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,52 +120,6 @@ class TrendWorkers:
         for worker in self.running:
             worker.stop()
         self.running.clear()
-
-
-class Tap:
-    """A queue subscribed to a topic that keeps every message it receives."""
-
-    def __init__(self, sqs: Any, url: str, *, raw: bool) -> None:
-        self.sqs = sqs
-        self.url = url
-        self.raw = raw
-        self.messages: list[dict[str, Any]] = []
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, aws: AwsClients, resources: Resources, topic: str, *,
-                   raw: bool = True) -> AsyncIterator[Tap]:
-        sqs, sns = await aws.client("sqs"), await aws.client("sns")
-        fifo = topic.endswith(".fifo")
-        name = f"stock-tap-{uuid.uuid4().hex[:8]}{'.fifo' if fifo else ''}"
-        attributes = {"FifoQueue": "true"} if fifo else {}
-        url = (await sqs.create_queue(QueueName=name, Attributes=attributes))["QueueUrl"]
-        arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-               )["Attributes"]["QueueArn"]
-        subscription = await sns.subscribe(
-            TopicArn=resources.topic_arn(topic), Protocol="sqs", Endpoint=arn,
-            Attributes={"RawMessageDelivery": "true" if raw else "false"},
-            ReturnSubscriptionArn=True)
-        try:
-            yield cls(sqs, url, raw=raw)
-        finally:
-            await sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
-            await sqs.delete_queue(QueueUrl=url)
-
-    async def drain(self) -> list[dict[str, Any]]:
-        """Receive until empty; the new messages' bodies (JSON), also kept in ``messages``."""
-        new: list[dict[str, Any]] = []
-        while True:
-            response = await self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
-                                                      WaitTimeSeconds=0)
-            received = response.get("Messages", [])
-            if not received:
-                self.messages += new
-                return new
-            new += [json.loads(m["Body"]) for m in received]
-            await self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                for i, m in enumerate(received)])
 
 
 async def wait_for_trend(trends: httpx.AsyncClient, expected: dict[str, int], *,

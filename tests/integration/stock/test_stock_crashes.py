@@ -15,16 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stock_checks import Tap
 
 from services.stock_ingest.models import format_timestamp
-from shared.testing import LocalStack, ServiceProcess, armed, eventually, machine_auth
+from shared.testing import EventTap, LocalStack, ServiceProcess, armed, eventually, machine_auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 async def test_ticks_killed_after_commit_are_announced_once(
-    stack: LocalStack, ingest: httpx.AsyncClient, recorded_events: Tap, tmp_path: Path,
+    stack: LocalStack, ingest: httpx.AsyncClient, recorded_events: EventTap, tmp_path: Path,
 ) -> None:
     """Two symbols' ticks: the API dies after committing; both symbols' events arrive, once
     each, and the retried request is a 202 that announces nothing more."""
@@ -46,7 +45,7 @@ async def test_ticks_killed_after_commit_are_announced_once(
 
     async def announced() -> dict[str, list[dict]]:
         await recorded_events.drain()
-        found = {s: [m for m in recorded_events.messages if m.get("subject") == s]
+        found = {s: [m for m in recorded_events.events if m.get("subject") == s]
                  for s in symbols}
         return found if all(found.values()) else {}
 

@@ -13,7 +13,6 @@ import pytest
 import pytest_asyncio
 from stock_checks import (
     Produced,
-    Tap,
     TrendWorkers,
     all_signals,
     archived_ids,
@@ -28,7 +27,7 @@ from stock_checks import (
 
 from services.stock_ingest.models import format_timestamp
 from shared.aws import AwsClients
-from shared.testing import LocalStack, queue_depth
+from shared.testing import EventTap, LocalStack, queue_depth
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +37,7 @@ TICKS = 2400
 
 @pytest_asyncio.fixture(scope="module")
 async def run(ingest: httpx.AsyncClient, trends: httpx.AsyncClient, workers: TrendWorkers,
-              alerts: Tap, signal_events: Tap, recorded_events: Tap, aws: AwsClients,
+              alerts: EventTap, signal_events: EventTap, recorded_events: EventTap, aws: AwsClients,
               stack: LocalStack) -> Produced:
     """2,400 ticks of four symbols sent by the producer and fully processed by one worker,
     whose relay has published every signal it committed."""
@@ -98,7 +97,7 @@ async def test_trend_state_equals_talib_from_scratch(
 
 
 async def test_each_signal_is_alerted_and_announced_exactly_once(
-    run: Produced, trends: httpx.AsyncClient, alerts: Tap, signal_events: Tap
+    run: Produced, trends: httpx.AsyncClient, alerts: EventTap, signal_events: EventTap
 ) -> None:
     """The alerts topic carries each signal once, with the original subject and text; so does
     trend-events as a structured trend.signal.detected event."""
@@ -107,13 +106,13 @@ async def test_each_signal_is_alerted_and_announced_exactly_once(
     for symbol in SYMBOLS:
         signals = await all_signals(trends, symbol)
         assert signals, f"{symbol} produced no crossover: too few ticks for the test to mean much"
-        mine = [m for m in alerts.messages
+        mine = [m for m in alerts.events
                 if m["MessageAttributes"]["symbol"]["Value"] == symbol]
         ids = Counter(m["MessageAttributes"]["signal_id"]["Value"] for m in mine)
         assert len(mine) == len(signals) and set(ids.values()) == {1}
         assert {m["Subject"] for m in mine} == {f"Stock Alert: {symbol}"}
         assert sorted(m["Message"] for m in mine) == sorted(s["message"] for s in signals)
-        events = [e for e in signal_events.messages if e["subject"] == symbol]
+        events = [e for e in signal_events.events if e["subject"] == symbol]
         assert sorted(e["id"] for e in events) == sorted(ids)
         assert {e["type"] for e in events} == {"dev.regatta.trend.trend.signal.detected.v1"}
         by_time = {e["data"]["at"]: e["data"] for e in events}
@@ -123,12 +122,12 @@ async def test_each_signal_is_alerted_and_announced_exactly_once(
 
 async def test_redelivering_every_tick_event_changes_nothing(
     run: Produced, trends: httpx.AsyncClient, aws: AwsClients, stack: LocalStack,
-    alerts: Tap, recorded_events: Tap,
+    alerts: EventTap, recorded_events: EventTap,
 ) -> None:
     """Every stock.ticks.recorded event sent to the trend queue again: state, signals, alerts
     all stay as they were (the events' ids were applied already)."""
     await recorded_events.drain()
-    mine = [e for e in recorded_events.messages if e["subject"] in SYMBOLS]
+    mine = [e for e in recorded_events.events if e["subject"] in SYMBOLS]
     assert sum(len(e["data"]["ticks"]) for e in mine) == TICKS
     before = {s: (await trends.get(f"/trends/{s}")).json() for s in SYMBOLS}
     signals_before = {s: await all_signals(trends, s) for s in SYMBOLS}
@@ -152,13 +151,13 @@ async def test_redelivering_every_tick_event_changes_nothing(
 
 async def test_two_copies_of_an_event_in_one_receive_change_nothing(
     run: Produced, trends: httpx.AsyncClient, aws: AwsClients, stack: LocalStack,
-    alerts: Tap, recorded_events: Tap,
+    alerts: EventTap, recorded_events: EventTap,
 ) -> None:
     """Each of five events sent twice, side by side in its group, so one receive holds both
     copies: handled (not failed into the DLQ), and nothing changes. BatchGetItem refuses a
     key list with repeats, which used to fail every such batch."""
     await recorded_events.drain()
-    mine = [e for e in recorded_events.messages if e["subject"] == SYMBOLS[0]][-5:]
+    mine = [e for e in recorded_events.events if e["subject"] == SYMBOLS[0]][-5:]
     before = (await trends.get(f"/trends/{SYMBOLS[0]}")).json()
     await alerts.drain()
     sqs = await aws.client("sqs")

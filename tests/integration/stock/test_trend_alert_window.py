@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stock_checks import ORIGIN, Tap, TrendWorkers, all_signals, wait_for_relayed, wait_for_trend
+from stock_checks import ORIGIN, TrendWorkers, all_signals, wait_for_relayed, wait_for_trend
 
 from services.trend.logic import AlertThrottle
 from services.trend.signals import Signal
 from shared.aws import AwsClients
-from shared.testing import LocalStack, eventually
+from shared.testing import EventTap, LocalStack, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ WINDOW = 120  # seconds of tick time
 
 
 async def test_alerts_are_held_back_inside_their_window(
-    ingest: httpx.AsyncClient, trends: httpx.AsyncClient, alerts: Tap, signal_events: Tap,
+    ingest: httpx.AsyncClient, trends: httpx.AsyncClient, alerts: EventTap, signal_events: EventTap,
     aws: AwsClients, stack: LocalStack, tmp_path: Path,
 ) -> None:
     """A zigzag over five minutes of ticks crosses dozens of times: the alerts sent are
@@ -53,7 +53,7 @@ async def test_alerts_are_held_back_inside_their_window(
     async def all_sent() -> list[dict]:
         await alerts.drain()
         await signal_events.drain()
-        mine = [m for m in alerts.messages
+        mine = [m for m in alerts.events
                 if m["MessageAttributes"]["symbol"]["Value"] == symbol]
         assert len(mine) >= len(admitted)
         return mine
@@ -61,7 +61,7 @@ async def test_alerts_are_held_back_inside_their_window(
     mine = await eventually(all_sent, timeout=30)
     directions = Counter(m["MessageAttributes"]["direction"]["Value"] for m in mine)
     assert directions == Counter(s.direction.value for s in admitted)
-    events = [e for e in signal_events.messages if e["subject"] == symbol]
+    events = [e for e in signal_events.events if e["subject"] == symbol]
     assert len({e["id"] for e in events}) == len(signals)
     assert view["alerts"]["suppressed"] == len(signals) - len(admitted) == throttle.suppressed
     assert view["alerts"]["window_seconds"] == WINDOW

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from stock_checks import (
     ORIGIN,
-    Tap,
     TrendWorkers,
     accepted,
     all_signals,
@@ -27,7 +26,7 @@ from stock_checks import (
 
 from services.trend.consumers import SIGNALS_PER_WRITE
 from shared.aws import AwsClients
-from shared.testing import FaultDrill, LocalStack, ServiceProcess, eventually
+from shared.testing import EventTap, FaultDrill, LocalStack, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +49,9 @@ async def queued(aws: AwsClients, stack: LocalStack, symbol: str) -> list[dict[s
         request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def about(alerts: Tap, symbol: str = SYMBOL) -> list[dict[str, Any]]:
+def about(alerts: EventTap, symbol: str = SYMBOL) -> list[dict[str, Any]]:
     """The alerts (SNS envelopes) about ``symbol``."""
-    return [m for m in alerts.messages
+    return [m for m in alerts.events
             if m["MessageAttributes"]["symbol"]["Value"] == symbol]
 
 
@@ -66,7 +65,7 @@ async def started(worker: ServiceProcess, times: int) -> None:
 
 
 async def test_a_worker_killed_right_after_its_commit_sends_every_signal_once(
-    ingest: httpx.AsyncClient, trends: httpx.AsyncClient, alerts: Tap, signal_events: Tap,
+    ingest: httpx.AsyncClient, trends: httpx.AsyncClient, alerts: EventTap, signal_events: EventTap,
     aws: AwsClients, stack: LocalStack, tmp_path: Path,
 ) -> None:
     # The armed worker's relay polls seldom, so what the batch commits is still in the
@@ -110,7 +109,7 @@ async def test_a_worker_killed_right_after_its_commit_sends_every_signal_once(
     mine = about(alerts)
     ids = Counter(m["MessageAttributes"]["signal_id"]["Value"] for m in mine)
     assert len(mine) == len(signals) and set(ids.values()) == {1}
-    events = [e for e in signal_events.messages if e["subject"] == SYMBOL]
+    events = [e for e in signal_events.events if e["subject"] == SYMBOL]
     assert sorted(e["id"] for e in events) == sorted(ids)
     assert await queued(aws, stack, SYMBOL) == []
 
@@ -122,7 +121,7 @@ async def test_a_worker_killed_right_after_its_commit_sends_every_signal_once(
 
 
 async def test_more_signals_than_a_transaction_holds_are_each_sent_once(
-    ingest: httpx.AsyncClient, trends: httpx.AsyncClient, alerts: Tap, signal_events: Tap,
+    ingest: httpx.AsyncClient, trends: httpx.AsyncClient, alerts: EventTap, signal_events: EventTap,
     workers: TrendWorkers,
 ) -> None:
     """A zigzag price crosses the averages on almost every tick: one request's event is
@@ -145,12 +144,12 @@ async def test_more_signals_than_a_transaction_holds_are_each_sent_once(
         await alerts.drain()
         await signal_events.drain()
         assert len(about(alerts, symbol)) >= len(signals)
-        assert len([e for e in signal_events.messages if e["subject"] == symbol]) >= len(signals)
+        assert len([e for e in signal_events.events if e["subject"] == symbol]) >= len(signals)
         return True
 
     await eventually(sent, timeout=60, interval=0.5)
     await alerts.drain()
     ids = Counter(m["MessageAttributes"]["signal_id"]["Value"] for m in about(alerts, symbol))
     assert len(ids) == len(signals) and set(ids.values()) == {1}
-    events = [e for e in signal_events.messages if e["subject"] == symbol]
+    events = [e for e in signal_events.events if e["subject"] == symbol]
     assert sorted(e["id"] for e in events) == sorted(ids)
