@@ -250,12 +250,12 @@ class FaultDrill:
     def url(self) -> str:
         return self.process.url
 
-    def start(self, timeout: float = 60.0) -> FaultDrill:
+    def start(self, timeout: float = 90.0) -> FaultDrill:
         """Start the armed process (an API: until it is ready)."""
         self.process.start(timeout)
         return self
 
-    def killed(self, timeout: float = 60.0) -> None:
+    def killed(self, timeout: float = 90.0) -> None:
         """Wait until the armed process dies, and check a fault point killed it: SIGKILL, and
         (with a log) the ``fault.triggered`` line naming one of the armed points."""
         code = self.process.wait(timeout)
@@ -265,7 +265,7 @@ class FaultDrill:
             names = {p.strip().partition("@")[0] for p in self.points.split(",")}
             assert any(f'"point": "{n}"' in log for n in names), f"no fault.triggered for {names}"
 
-    def restart(self, timeout: float = 60.0,
+    def restart(self, timeout: float = 90.0,
                 env: dict[str, str] | None = None) -> ServiceProcess:
         """Start the process again with no fault point armed (``env``: variables to change)."""
         self.process.env = {**self._unarmed, **(env or {})}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
@@ -41,8 +42,9 @@ from services.meetings.store import (
 from shared.auth import AdminUser, OptionalUser, ensure_admin
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import AuthError, ProblemError
+from shared.faults import fault_point
 from shared.http import from_state
-from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotencyKey, IdempotentRoute
+from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import RATE_LIMITED, ClientRateLimited
 
 router = APIRouter(prefix="/meetings", tags=["meetings"], route_class=IdempotentRoute)
@@ -186,8 +188,10 @@ async def calendar(
              summary="A link to the calendar feed for calendar apps, which send no token "
                      "(admins)", responses={**ADMINS, **IDEMPOTENT_CREATE})
 async def create_calendar_link(admin: AdminUser, links: Links, request: Request,
-                               settings: Settings, _: IdempotencyKey = None) -> NewCalendarLink:
-    link, key = await links.create(created_by=admin.id, now=datetime.now(UTC))
+                               settings: Settings, link_id: NewId) -> NewCalendarLink:
+    link, key = await links.create(uuid.UUID(link_id).hex, created_by=admin.id,
+                                   now=datetime.now(UTC))
+    fault_point("meetings.calendar_link.committed")
     url = request.url_for("calendar").include_query_params(key=key)
     if settings.public_base_url:  # behind CloudFront the request names the internal ALB
         url = URL(settings.public_base_url + url.path).include_query_params(key=key)

@@ -401,23 +401,38 @@ class CalendarLinks:
     A link's key is ``{id}.{secret}``. The item (in the meetings table, outside the status
     index, like the approvals guard) keeps the id and the secret's SHA-256, never the secret:
     the table's contents open no feed. Revoking a link deletes its item.
+
+    A create names its link (the id derived from the request's Idempotency-Key, so a retry
+    names the same one). A retry that finds the link its creator made before dying (the
+    answer never reached them) gives it a new secret: the key nobody received stops opening
+    the feed, so no link is left live and unknown.
     """
 
     def __init__(self, dynamodb: Any, table: str) -> None:
         self.dynamodb = dynamodb
         self.table = table
 
-    async def create(self, *, created_by: str, now: datetime) -> tuple[CalendarLink, str]:
-        """A new link and its key."""
-        link = CalendarLink(id=uuid.uuid4().hex, created_by=created_by, created_at=now)
+    async def create(self, link_id: str, *, created_by: str,
+                     now: datetime) -> tuple[CalendarLink, str]:
+        """Link ``link_id`` (32 hex digits) and its key: a new link, or the same creator's link
+        of that id with a new secret. ConflictError if another admin's link has the id."""
         secret = secrets.token_urlsafe(32)
-        await self.dynamodb.put_item(
-            TableName=self.table,
-            Item={**self._key(link.id), "secret_sha256": {"S": _sha256(secret)},
-                  "created_by": {"S": created_by}, "created_at": {"S": utc_text(now)}},
-            ConditionExpression="attribute_not_exists(id)",
-        )
-        return link, f"{link.id}.{secret}"
+        try:
+            item = (await self.dynamodb.update_item(
+                TableName=self.table, Key=self._key(link_id),
+                UpdateExpression="SET secret_sha256 = :secret, created_by = :by, "
+                                 "created_at = if_not_exists(created_at, :at)",
+                ConditionExpression="attribute_not_exists(id) OR created_by = :by",
+                ExpressionAttributeValues={":secret": {"S": _sha256(secret)},
+                                           ":by": {"S": created_by}, ":at": {"S": utc_text(now)}},
+                ReturnValues="ALL_NEW"))["Attributes"]
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            raise ConflictError(f"calendar link {link_id} belongs to another admin") from None
+        link = CalendarLink(id=link_id, created_by=created_by,
+                            created_at=datetime.fromisoformat(item["created_at"]["S"]))
+        return link, f"{link_id}.{secret}"
 
     async def opens_the_feed(self, key: str) -> bool:
         """Whether ``key`` is the key of a link that exists (compared in constant time)."""

@@ -7,6 +7,7 @@ session's meetings worker relays the outbox and mails what the events announce.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -129,3 +130,44 @@ async def test_a_decision_committed_by_an_api_killed_before_it_answered_is_annou
     (message,) = await mailbox.to(address)
     invitations = [a for a in calendar_attachments(message) if a[2] == "REQUEST"]
     assert len(invitations) == (1 if decision == "approved" else 0)
+
+
+async def test_a_calendar_link_whose_creator_died_before_answering_is_rekeyed_by_the_retry(
+    armed_api: ServiceProcess, headers: dict[str, dict[str, str]], aws: AwsClients,
+    stack: LocalStack,
+) -> None:
+    """The link is committed, then the API dies: its key never reached anyone. The retry with
+    the same Idempotency-Key names the same link (no second one) and gives it a new secret, so
+    the key nobody received opens nothing; the new key opens the feed."""
+    dynamodb, table = await aws.client("dynamodb"), stack.resources.table("meetings")
+
+    async def links() -> dict[str, str]:
+        items = (await dynamodb.scan(TableName=table, ConsistentRead=True))["Items"]
+        return {i["id"]["S"].partition("#")[2]: i["secret_sha256"]["S"] for i in items
+                if i["id"]["S"].startswith("calendar-link#")}
+
+    before = await links()
+    retry = {**headers["admin"], "Idempotency-Key": str(uuid.uuid4())}
+    armed_api.env = {**armed_api.env, "REQUEST_KEYS_IN_PROGRESS_SECONDS": "3"}
+    with FaultDrill(armed_api, "meetings.calendar_link.committed") as drill:
+        async with httpx.AsyncClient(base_url=drill.url, timeout=60) as http:
+            with pytest.raises(httpx.TransportError):
+                await http.post("/meetings/calendar/links", headers=retry)
+            drill.killed()
+            orphan = {k: v for k, v in (await links()).items() if k not in before}
+            assert len(orphan) == 1, orphan
+            drill.restart()
+
+            async def created() -> httpx.Response | None:  # 409 while the dead try's key is held
+                answer = await http.post("/meetings/calendar/links", headers=retry)
+                assert answer.status_code in (201, 409), answer.text
+                return answer if answer.status_code == 201 else None
+
+            link = (await eventually(created, timeout=20, interval=1)).json()
+            after = {k: v for k, v in (await links()).items() if k not in before}
+            assert list(after) == list(orphan) == [link["id"]]
+            assert after[link["id"]] != orphan[link["id"]]  # the unseen key's secret is gone
+            feed = await http.get("/meetings/calendar.ics", params={"key": link["key"]})
+            assert feed.status_code == 200, feed.text
+            replay = await http.post("/meetings/calendar/links", headers=retry)
+            assert replay.json() == link and replay.headers["idempotent-replayed"] == "true"
