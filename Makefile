@@ -2,7 +2,14 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+UV := $(VENV)/bin/uv
+# uv installs the venv from uv.lock; the same version resolves nothing in docker/Dockerfile.
+UV_VERSION := 0.13.9
+# The venv is installed from uv.lock (the source of truth), again when pyproject.toml or uv.lock
+# change: runtime + local for `make run`, runtime + local + dev for everything else.
+LOCK_SUM := $(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-dev-$(LOCK_SUM)
+STAMP_RUN := $(VENV)/.installed-run-$(LOCK_SUM)
 
 NPM ?= $(shell command -v npm 2>/dev/null)
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard web/index.html \
@@ -14,17 +21,32 @@ CHECKOV := $(TOOLS)/bin/checkov
 
 install: $(STAMP)
 
-# Create the virtual environment and install on first use (or when pyproject.toml changes).
-$(STAMP): pyproject.toml
+# Create the virtual environment on first use and install exactly what uv.lock says (packages
+# not in the chosen groups are removed). --locked also fails when pyproject.toml changed and
+# uv.lock was not updated (`uv lock`, see README), instead of installing a stale set.
+define bootstrap
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip uv
-	@$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	@$(UV) --version 2>/dev/null | grep -qxF 'uv $(UV_VERSION)' \
+	  || $(PY) -m pip install -q 'uv==$(UV_VERSION)'
+endef
+
+# runtime + local + dev (tests, lint, benchmarks); it holds the run set too.
+$(STAMP): pyproject.toml uv.lock
+	$(bootstrap)
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync -q --locked --group dev
+	@rm -f $(VENV)/.installed-* && touch $@ $(STAMP_RUN)
+
+# runtime + local: what `make run` needs (the emulator, honcho, the regatta command).
+$(STAMP_RUN): pyproject.toml uv.lock
+	$(bootstrap)
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync -q --locked --group local
 	@rm -f $(VENV)/.installed-* && touch $@
 
-# checkov pins many packages: it gets its own virtualenv so it cannot move the app's.
+# checkov pins many packages: it gets its own virtualenv so it cannot move the app's. It is
+# not in uv.lock (its pins would constrain the app's resolution): the range below is all.
 $(CHECKOV): | $(STAMP)
 	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
-	@$(VENV)/bin/uv pip install -q --python $(TOOLS)/bin/python 'checkov>=3.2,<4'
+	@$(UV) pip install -q --python $(TOOLS)/bin/python 'checkov>=3.2,<4'
 
 tools: $(STAMP) $(CHECKOV)
 
@@ -42,7 +64,7 @@ web/dist/index.html: $(WEB_SOURCES)
 	    || $(NPM) ci --no-audit --no-fund; } && $(NPM) run build --silent; \
 	fi
 
-run: $(STAMP) web
+run: $(STAMP_RUN) web
 	@$(VENV)/bin/regatta up
 
 # Tests spread over TEST_WORKERS pytest-xdist workers; each integration folder's tests stay on

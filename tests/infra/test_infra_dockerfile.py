@@ -131,14 +131,39 @@ def test_service_images_hold_no_build_tools_or_caches(
 
 
 def test_dependencies_are_a_layer_of_their_own(dockerfile_stages: dict[str, Stage]) -> None:
-    """pyproject.toml alone feeds the install, so code changes reuse the dependency layer."""
+    """pyproject.toml and uv.lock alone feed the install, so code changes reuse the dependency
+    layer."""
     deps = dockerfile_stages["deps"]
     steps = [(i, a) for i, a in deps.instructions if i in {"COPY", "RUN"}]
-    copy_at = steps.index(("COPY", "pyproject.toml ./"))
-    install_at = next(n for n, (i, a) in enumerate(steps)
-                      if i == "RUN" and "-r pyproject.toml" in a)
+    copy_at = steps.index(("COPY", "pyproject.toml uv.lock ./"))
+    install_at = next(n for n, (i, a) in enumerate(steps) if i == "RUN" and "uv sync" in a)
     assert copy_at < install_at
-    assert not any(i == "COPY" and a != "pyproject.toml ./" for i, a in steps)
+    assert not any(i == "COPY" and a != "pyproject.toml uv.lock ./" for i, a in steps)
+
+
+def test_images_install_the_lock_and_resolve_nothing(dockerfile_stages: dict[str, Stage]) -> None:
+    """Every install in the image is `uv sync --frozen` of uv.lock (no resolver, no lock
+    update), without the project itself (its code is copied) and without the dev group."""
+    installs = [(stage.name, run) for stage in dockerfile_stages.values()
+                for run in stage.args("RUN")
+                if re.search(r"\b(uv|pip)\b.*\b(install|sync|lock|compile)\b", run)]
+    syncs = [(name, run) for name, run in installs if "uv sync" in run]
+    assert {name for name, _ in syncs} == {"deps", "deps-local"}
+    for name, run in syncs:
+        assert "--frozen" in run and "--no-install-project" in run, (name, run)
+        assert "--no-default-groups" in run and "dev" not in run, (name, run)
+    assert "--group local" in dict(syncs)["deps-local"]
+    assert "--group" not in dict(syncs)["deps"], "the service images get the runtime set alone"
+    others = [run for _, run in installs if "uv sync" not in run]
+    assert all(re.fullmatch(r"pip install --no-cache-dir uv==[0-9.]+", r) for r in others), others
+    assert "uv.lock" in (ROOT / "docker" / "Dockerfile.dockerignore").read_text()
+
+
+def test_the_image_uses_the_makefiles_uv() -> None:
+    """One uv version reads uv.lock: the Makefile's UV_VERSION, pinned in the deps stage."""
+    makefile = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert makefile, "the Makefile pins uv (UV_VERSION)"
+    assert re.findall(r"\buv==(\S+)", DOCKERFILE.read_text()) == [makefile.group(1)]
 
 
 def test_media_jobs_image_proves_it_carries_ffmpeg(dockerfile_stages: dict[str, Stage]) -> None:

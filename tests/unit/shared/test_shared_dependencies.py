@@ -1,0 +1,199 @@
+"""Every third-party import is declared in pyproject.toml, in a group the importing code gets.
+
+A static check (ast, no code imported): the imports of shared/, services/, bench/, docker/ and
+tests/ are mapped to the distributions that provide them (importlib.metadata, so it runs in
+the dev venv, which holds every group) and each one must be declared where its layer installs
+it: the service images get the runtime set alone (`[project].dependencies`), `make run` adds
+the `local` group, tests and benchmarks add `dev`. An import that merely happens to arrive as
+some other package's dependency fails here: it would vanish the day that package drops it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+SCANNED = ("shared", "services", "bench", "docker", "tests")
+
+# shared/ is one package today, but not every module of it is in the service images: these
+# serve the local platform (`make run`: the emulator, the gateway, the `regatta` command) or
+# the tests alone, and no service or image script imports them (checked below). Another issue
+# moves them into packages of their own; until then they are listed here.
+SHARED_LOCAL = {"cli", "emulator", "gateway", "redrive"}
+SHARED_DEV = {"fuzzing", "testing"}
+
+LAYERS = ("runtime", "local", "dev")  # each layer gets its own group and every one before it
+OPTIONAL = ("ImportError", "ModuleNotFoundError")
+
+
+@dataclass(frozen=True)
+class Import:
+    path: Path
+    line: int
+    module: str  # the full dotted name
+
+    @property
+    def top(self) -> str:
+        return self.module.split(".")[0]
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, set[str]]:
+    """The normalized distribution names each layer gets, groups included as uv includes them."""
+    data = tomllib.loads(pyproject.read_text())
+    groups = data.get("dependency-groups", {})
+
+    def names(entries: list[str | dict[str, str]]) -> set[str]:
+        found: set[str] = set()
+        for entry in entries:
+            if isinstance(entry, dict):
+                found |= names(groups[entry["include-group"]])
+            else:
+                match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", entry)
+                assert match, f"pyproject.toml: cannot read the requirement {entry!r}"
+                found.add(normalize(match.group(1)))
+        return found
+
+    runtime = names(data["project"]["dependencies"])
+    local = runtime | names(groups.get("local", []))
+    return {"runtime": runtime, "local": local, "dev": local | names(groups.get("dev", []))}
+
+
+def layer(path: Path) -> str:
+    """The layer a file of the repo belongs to (which groups are installed where it runs)."""
+    rel = path.relative_to(ROOT)
+    if rel.parts[0] in ("services", "docker"):
+        return "runtime"
+    if rel.parts[0] == "shared":
+        return ("local" if path.stem in SHARED_LOCAL else
+                "dev" if path.stem in SHARED_DEV else "runtime")
+    return "dev"  # bench/, tests/
+
+
+def python_files() -> list[Path]:
+    return sorted(p for top in SCANNED for p in (ROOT / top).rglob("*.py")
+                  if "node_modules" not in p.parts)
+
+
+def first_party() -> set[str]:
+    """Top-level names that are the repo's own: its packages, and the modules that scripts
+    (bench/, docker/) and pytest (each test directory is put on sys.path) import by name."""
+    names = set(SCANNED)
+    for top in ("bench", "docker", "tests"):
+        for path in (ROOT / top).rglob("*"):
+            if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists()):
+                names.add(path.stem)
+    return names
+
+
+def _guarded(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside a `try` that handles ImportError: optional imports."""
+    guarded: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Try):
+            continue
+        caught = " ".join(ast.unparse(h.type) for h in node.handlers if h.type is not None)
+        if any(name in caught for name in OPTIONAL):
+            guarded |= {id(inner) for stmt in node.body for inner in ast.walk(stmt)}
+    return guarded
+
+
+def imports(path: Path, source: str | None = None) -> Iterator[Import]:
+    """Absolute imports of a file, at any depth (function-level ones too), and the modules
+    that `pytest.importorskip("...")` and `importlib.import_module("...")` name literally;
+    imports guarded by `except ImportError` are optional and left out."""
+    tree = ast.parse(source if source is not None else path.read_text(), str(path))
+    guarded = _guarded(tree)
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(path, node.lineno, alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield Import(path, node.lineno, node.module)
+            for alias in node.names:  # `from shared import cli` imports shared.cli
+                yield Import(path, node.lineno, f"{node.module}.{alias.name}")
+        elif (isinstance(node, ast.Call) and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+              and ast.unparse(node.func) in ("pytest.importorskip", "importlib.import_module")):
+            yield Import(path, node.lineno, node.args[0].value)
+
+
+def undeclared(files: dict[Path, str | None]) -> list[str]:
+    """One line per third-party import whose distribution its layer does not get."""
+    groups = declared()
+    ours = first_party()
+    providers = packages_distributions()
+    problems: list[str] = []
+    seen: set[tuple[Path, int, str]] = set()
+    for path, source in files.items():
+        where = layer(path)
+        for imp in imports(path, source):
+            if imp.top in sys.stdlib_module_names or imp.top in ours or imp.top == "__future__":
+                continue
+            if (path, imp.line, imp.top) in seen:
+                continue
+            seen.add((path, imp.line, imp.top))
+            at = f"{path.relative_to(ROOT)}:{imp.line}: import {imp.module}"
+            dists = {normalize(d) for d in providers.get(imp.top, [])}
+            if not dists:
+                problems.append(f"{at}: no installed distribution provides {imp.top!r}")
+            elif not dists & groups[where]:
+                has = [name for name in LAYERS if dists & groups[name]]
+                problems.append(f"{at}: {' or '.join(sorted(dists))} is not declared for the "
+                                f"{where} layer" + (f" (only in {has[0]})" if has else ""))
+    return problems
+
+
+def test_every_third_party_import_is_declared_for_its_layer() -> None:
+    problems = undeclared({path: None for path in python_files()})
+    assert not problems, "undeclared imports (pyproject.toml):\n" + "\n".join(problems)
+
+
+def test_runtime_code_imports_no_local_or_dev_module() -> None:
+    """The lists above are honest: services/, docker/ and the runtime part of shared/ never
+    import a local-only or test-only module of shared/ (the images would fail to start)."""
+    bad = []
+    for path in python_files():
+        if layer(path) != "runtime":
+            continue
+        for imp in imports(path):
+            parts = imp.module.split(".")
+            if parts[0] == "shared" and len(parts) > 1 and parts[1] in SHARED_LOCAL | SHARED_DEV:
+                bad.append(f"{path.relative_to(ROOT)}:{imp.line}: import {imp.module}")
+    assert not bad, "\n".join(bad)
+
+
+def test_listed_modules_exist() -> None:
+    for name in SHARED_LOCAL | SHARED_DEV:
+        assert (ROOT / "shared" / f"{name}.py").is_file(), f"shared/{name}.py is gone"
+
+
+def test_the_check_catches_what_it_is_for() -> None:
+    """A service importing a local-only package, a guarded optional import, a transitive
+    dependency nobody declared, and a module nothing installs."""
+    service = ROOT / "services" / "recipes" / "example.py"
+    problems = undeclared({service: (
+        "import moto\n"
+        "try:\n    import rich\nexcept ImportError:\n    rich = None\n"
+        "import jmespath\n"
+        "def f():\n    import not_a_distribution_anywhere\n"
+        "import fastapi, json\n"
+    )})
+    assert len(problems) == 3, problems
+    assert "moto is not declared for the runtime layer (only in local)" in problems[0]
+    assert "jmespath is not declared for the runtime layer" in problems[1]
+    assert "no installed distribution provides 'not_a_distribution_anywhere'" in problems[2]
+    test = ROOT / "tests" / "unit" / "example.py"
+    assert undeclared({test: "import moto, pytest, hypothesis\n"}) == []
