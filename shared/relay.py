@@ -89,6 +89,7 @@ class OutboxRelay:
         publish_concurrency: int = 4,
         poll_seconds: float = 0.1,
         idle_poll_seconds: float = 0.5,
+        busy_seconds: float = 2.0,
         lease_seconds: float = 15.0,
         max_backoff: float = 10.0,
         stats_path: str | None = None,
@@ -103,6 +104,7 @@ class OutboxRelay:
         self.publish_concurrency = publish_concurrency
         self.poll_seconds = poll_seconds
         self.idle_poll_seconds = idle_poll_seconds
+        self.busy_seconds = busy_seconds
         self.lease_seconds = lease_seconds
         self.max_backoff = max_backoff
         self.stats_path = stats_path
@@ -115,6 +117,7 @@ class OutboxRelay:
         self._lease_until = 0.0
         self._stopping = asyncio.Event()
         self._rng = random.Random()
+        self._last_found = float("-inf")
 
     def stop(self) -> None:
         """Finish the current turn, give up the lease and return from ``run``."""
@@ -145,15 +148,26 @@ class OutboxRelay:
                             detail=str(exc)[:200], retry_in=round(delay, 2))
                 await self._sleep(delay)
                 continue
-            # Busy: go again at once. Idle: poll at `poll_seconds`, slowing to the idle pace.
-            pause = 0.0 if found else min(self.idle_poll_seconds,
-                                          max(self.poll_seconds, pause * 1.5))
+            pause = self.next_pause(found, pause, time.monotonic())
             if pause:
                 await self._sleep(pause)
         await self._release_lease()
         self._write_stats()
         log.info("relay.stopped", relay=self.name, published=self.published,
                  **self.lag_summary())
+
+    def next_pause(self, found: int, pause: float, now: float) -> float:
+        """Seconds to wait after a turn that found ``found`` messages (``pause``: the last
+        wait; ``now``: time.monotonic()). Busy: none. Quiet for less than ``busy_seconds``:
+        ``poll_seconds``, since a busy service commits in bursts and slowing down between
+        them would add the idle pace to the next burst's lag. Then 1.5 times longer each
+        empty turn, up to ``idle_poll_seconds``."""
+        if found:
+            self._last_found = now
+            return 0.0
+        if now - self._last_found < self.busy_seconds:
+            return self.poll_seconds
+        return min(self.idle_poll_seconds, max(self.poll_seconds, pause * 1.5))
 
     async def drain_once(self) -> int:
         """Publish and retire up to ``batch`` messages of every shard; how many it published.

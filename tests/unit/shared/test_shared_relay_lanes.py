@@ -1,9 +1,12 @@
-"""How the relay splits a shard's page into lanes it publishes side by side."""
+"""How the relay splits a shard's page into lanes it publishes side by side, and how it
+paces its polls."""
 
 from __future__ import annotations
 
+import pytest
+
 from shared.outbox import OutboxMessage
-from shared.relay import lanes
+from shared.relay import OutboxRelay, lanes
 
 
 def page(aggregates: list[str | None]) -> list[OutboxMessage]:
@@ -37,3 +40,17 @@ def test_one_lane_per_ten_messages_up_to_the_limit() -> None:
 def test_a_page_with_a_message_naming_no_aggregate_is_one_lane() -> None:
     messages = page([*(f"a{n}" for n in range(20)), None])
     assert lanes(messages, 4) == [messages]
+
+
+def test_the_relay_keeps_its_busy_pace_for_a_while_after_it_last_found_messages() -> None:
+    relay = OutboxRelay(None, {}, "outbox", poll_seconds=0.1, idle_poll_seconds=0.5,
+                        busy_seconds=2.0)
+    assert relay.next_pause(0, 0.1, 100.0) == pytest.approx(0.15)  # never busy: slows down
+    assert relay.next_pause(5, 0.15, 100.0) == 0.0
+    assert relay.next_pause(0, 0.0, 100.5) == 0.1
+    assert relay.next_pause(0, 0.1, 101.9) == 0.1
+    pauses, pause = [], 0.1
+    for now in (102.1, 102.3, 102.6, 103.0, 103.5, 104.0):
+        pause = relay.next_pause(0, pause, now)
+        pauses.append(pause)
+    assert pauses == pytest.approx([0.15, 0.225, 0.3375, 0.5, 0.5, 0.5])
