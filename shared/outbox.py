@@ -71,6 +71,9 @@ class OutboxMessage:
     event_type: str | None = None
     subject: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # The aggregate the message is about (its ordering group); None on items written before
+    # the attribute existed, which the relay then publishes strictly in seq order.
+    aggregate: str | None = None
 
     @property
     def is_event(self) -> bool:
@@ -83,7 +86,8 @@ class OutboxMessage:
         item: dict[str, Any] = {**self.key(), "topic": {"S": self.topic},
                                 "body": {"S": self.body},
                                 "committed_ms": {"N": str(self.committed_ms)}}
-        for name, value in (("event_type", self.event_type), ("subject", self.subject)):
+        for name, value in (("event_type", self.event_type), ("subject", self.subject),
+                            ("aggregate", self.aggregate)):
             if value is not None:
                 item[name] = {"S": value}
         if self.attributes:
@@ -98,7 +102,7 @@ class OutboxMessage:
         return cls(
             shard=item["shard"]["S"], seq=item["seq"]["S"], topic=item["topic"]["S"],
             body=item["body"]["S"], committed_ms=int(item["committed_ms"]["N"]),
-            event_type=text("event_type"), subject=text("subject"),
+            event_type=text("event_type"), subject=text("subject"), aggregate=text("aggregate"),
             attributes={k: v["S"] for k, v in item.get("attributes", {}).get("M", {}).items()},
         )
 
@@ -150,7 +154,8 @@ class Outbox:
         seq, committed_ms = self._seq(event.id)
         return OutboxMessage(
             shard=shard_of(aggregate, self.shards), seq=seq, topic=self.source.topic,
-            body=event.to_json(), committed_ms=committed_ms, event_type=event.type)
+            body=event.to_json(), committed_ms=committed_ms, event_type=event.type,
+            aggregate=aggregate)
 
     def alert(self, notification: Notification, *, aggregate: str) -> OutboxMessage:
         """The outbox message sending a plain-text ``notification`` to the alerts topic."""
@@ -161,7 +166,8 @@ class Outbox:
         return OutboxMessage(
             shard=shard_of(aggregate, self.shards), seq=seq, topic=self.source.alerts_topic,
             body=notification.message, committed_ms=committed_ms,
-            subject=notification.subject, attributes=dict(notification.attributes))
+            subject=notification.subject, attributes=dict(notification.attributes),
+            aggregate=aggregate)
 
     def puts(self, messages: Sequence[OutboxMessage]) -> list[dict[str, Any]]:
         """TransactWriteItems entries that put ``messages`` into the outbox."""

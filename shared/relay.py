@@ -2,16 +2,20 @@
 
 One relay runs in each service's worker process. Several may run (one per worker task): a
 lease item in the outbox table lets exactly one of them publish at a time, and another takes
-over within ``lease_seconds`` of the holder dying. Each turn the holder reads every shard in
-commit order (a consistent Query), publishes what it found in that order (PublishBatch, ten a
-call) and deletes what each call published before the next call::
+over within ``lease_seconds`` of the holder dying. Each turn the holder reads a page of every
+shard in commit order (a consistent Query), splits the page into lanes (an aggregate's
+messages all in one lane, in commit order; one lane per ten messages, up to
+``publish_concurrency``), publishes the lanes side by side (PublishBatch, ten a call, a lane's
+calls one after the other) and retires what SNS accepted::
 
-    query shard -> (publish 10 -> [fault point outbox.relay.published] -> delete those 10)...
+    query shard -> lanes: (publish 10 -> [fault point outbox.relay.published])... -> delete
 
 A relay that dies between publishing and deleting publishes those messages again when it (or
-its successor) next runs: at least once. Event ids do not change, so FIFO topics drop the
-second copy within five minutes and idempotent consumers skip it; plain-text alerts (e-mail)
-cannot be deduplicated, which is why that window is kept to one PublishBatch call.
+its successor) next runs: at least once. Events are deleted once the page is done (one
+BatchWriteItem per 25), so up to a page of events may repeat; event ids do not change, so FIFO
+topics drop the second copy within five minutes and idempotent consumers skip it. Plain-text
+alerts (e-mail) cannot be deduplicated: each call's alerts are deleted before that lane's next
+call, which keeps their window to one PublishBatch call.
 
 AWS failures never stop the relay: it logs them, backs off exponentially with jitter (up to
 ``max_backoff``) and tries again; the messages wait in the table meanwhile.
@@ -47,6 +51,22 @@ LEASE_KEY = {"shard": {"S": "#lease"}, "seq": {"S": "#lease"}}
 _RETRYABLE = (*UNREACHABLE_ERRORS, ClientError, PublishError, AwsUnavailableError)
 
 
+def lanes(messages: list[OutboxMessage], most: int) -> list[list[OutboxMessage]]:
+    """A shard's page split into up to ``most`` lanes that may be published side by side:
+    one lane per ten messages, each aggregate's messages all in one lane, each lane in seq
+    order. One lane (the page as read) if any message does not name its aggregate."""
+    count = min(most, -(-len(messages) // SNS_BATCH_SIZE))
+    if count <= 1 or any(m.aggregate is None for m in messages):
+        return [messages]
+    groups: dict[str | None, list[OutboxMessage]] = {}
+    for message in messages:
+        groups.setdefault(message.aggregate, []).append(message)
+    split: list[list[OutboxMessage]] = [[] for _ in range(count)]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        min(split, key=len).extend(group)
+    return [sorted(lane, key=lambda m: m.seq) for lane in split if lane]
+
+
 def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values`` by the nearest-rank method (0 if empty)."""
     if not values:
@@ -66,8 +86,10 @@ class OutboxRelay:
         *,
         shards: int = 1,
         batch: int = 100,
+        publish_concurrency: int = 4,
         poll_seconds: float = 0.1,
         idle_poll_seconds: float = 0.5,
+        busy_seconds: float = 2.0,
         lease_seconds: float = 15.0,
         max_backoff: float = 10.0,
         stats_path: str | None = None,
@@ -79,8 +101,10 @@ class OutboxRelay:
         self.table = table
         self.shards = [str(s) for s in range(shards)]
         self.batch = batch
+        self.publish_concurrency = publish_concurrency
         self.poll_seconds = poll_seconds
         self.idle_poll_seconds = idle_poll_seconds
+        self.busy_seconds = busy_seconds
         self.lease_seconds = lease_seconds
         self.max_backoff = max_backoff
         self.stats_path = stats_path
@@ -93,6 +117,7 @@ class OutboxRelay:
         self._lease_until = 0.0
         self._stopping = asyncio.Event()
         self._rng = random.Random()
+        self._last_found = float("-inf")
 
     def stop(self) -> None:
         """Finish the current turn, give up the lease and return from ``run``."""
@@ -123,15 +148,26 @@ class OutboxRelay:
                             detail=str(exc)[:200], retry_in=round(delay, 2))
                 await self._sleep(delay)
                 continue
-            # Busy: go again at once. Idle: poll at `poll_seconds`, slowing to the idle pace.
-            pause = 0.0 if found else min(self.idle_poll_seconds,
-                                          max(self.poll_seconds, pause * 1.5))
+            pause = self.next_pause(found, pause, time.monotonic())
             if pause:
                 await self._sleep(pause)
         await self._release_lease()
         self._write_stats()
         log.info("relay.stopped", relay=self.name, published=self.published,
                  **self.lag_summary())
+
+    def next_pause(self, found: int, pause: float, now: float) -> float:
+        """Seconds to wait after a turn that found ``found`` messages (``pause``: the last
+        wait; ``now``: time.monotonic()). Busy: none. Quiet for less than ``busy_seconds``:
+        ``poll_seconds``, since a busy service commits in bursts and slowing down between
+        them would add the idle pace to the next burst's lag. Then 1.5 times longer each
+        empty turn, up to ``idle_poll_seconds``."""
+        if found:
+            self._last_found = now
+            return 0.0
+        if now - self._last_found < self.busy_seconds:
+            return self.poll_seconds
+        return min(self.idle_poll_seconds, max(self.poll_seconds, pause * 1.5))
 
     async def drain_once(self) -> int:
         """Publish and retire up to ``batch`` messages of every shard; how many it published.
@@ -157,10 +193,30 @@ class OutboxRelay:
         return len(messages)
 
     async def _publish(self, messages: list[OutboxMessage]) -> None:
-        # Runs of one topic and kind keep the commit order across the batch. Each call's
-        # messages are deleted before the next call: a crash, or an SNS error that ends the
-        # turn, repeats at most the messages of one PublishBatch.
-        for (topic, is_event), run in groupby(messages, key=lambda m: (m.topic, m.is_event)):
+        # Lanes (one aggregate's messages all in one lane, in seq order) are published side by
+        # side; within a lane, runs of one topic and kind go ten a call, one call after the
+        # other. Events SNS accepted are retired together once the page is done, even when a
+        # lane failed: a crash before that repeats at most the page's events, which FIFO
+        # topics and consumers drop by event id. Plain-text notifications cannot be
+        # deduplicated: each call's are retired before that lane's next call.
+        accepted: list[OutboxMessage] = []
+        try:
+            outcomes = await asyncio.gather(
+                *(self._publish_lane(lane, accepted)
+                  for lane in lanes(messages, self.publish_concurrency)),
+                return_exceptions=True)
+        finally:
+            if accepted:
+                await self._retire(accepted)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        log.info("relay.published", relay=self.name, count=len(messages),
+                 lag_ms=round(time.time() * 1000 - messages[0].committed_ms, 1))
+
+    async def _publish_lane(self, lane: list[OutboxMessage],
+                            accepted: list[OutboxMessage]) -> None:
+        for (topic, is_event), run in groupby(lane, key=lambda m: (m.topic, m.is_event)):
             publisher = self.publishers[topic]
             ordered = list(run)
             for start in range(0, len(ordered), SNS_BATCH_SIZE):
@@ -170,15 +226,19 @@ class OutboxRelay:
                 else:
                     await publisher.notify([m.to_notification() for m in chunk])
                 fault_point("outbox.relay.published")
-                await batch_write(self.dynamodb, {self.table: [
-                    {"DeleteRequest": {"Key": m.key()}} for m in chunk]})
                 now_ms = time.time() * 1000
                 self.lags_ms += [now_ms - m.committed_ms for m in chunk]
                 self.committed_ms += [m.committed_ms for m in chunk]
                 del self.lags_ms[:-100_000], self.committed_ms[:-100_000]
                 self.published += len(chunk)
-        log.info("relay.published", relay=self.name, count=len(messages),
-                 lag_ms=round(now_ms - messages[0].committed_ms, 1))
+                if is_event:
+                    accepted += chunk
+                else:
+                    await self._retire(chunk)
+
+    async def _retire(self, messages: list[OutboxMessage]) -> None:
+        await batch_write(self.dynamodb, {self.table: [
+            {"DeleteRequest": {"Key": m.key()}} for m in messages]})
 
     async def _hold_lease(self) -> bool:
         now = time.time()
