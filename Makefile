@@ -83,11 +83,12 @@ lint: $(STAMP)
 	@$(VENV)/bin/ruff check shared services tests bench docker
 	@$(VENV)/bin/hadolint docker/Dockerfile
 
+# Options as for chaos, e.g. make bench-meetings ARGS="--rate-limits on".
 bench-recipes: $(STAMP)
-	@$(PY) bench/bench_recipes.py
+	@$(PY) bench/bench_recipes.py $(ARGS)
 
 bench-meetings: $(STAMP)
-	@$(PY) bench/bench_meetings.py
+	@$(PY) bench/bench_meetings.py $(ARGS)
 
 bench-stock: $(STAMP)
 	@$(PY) bench/bench_stock.py

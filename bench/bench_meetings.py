@@ -2,6 +2,7 @@
 
     make bench-meetings                      # 50 conversations at once, ~7 turns each
     python bench/bench_meetings.py --concurrency 50 --conversations 3 --think-ms 1000
+    python bench/bench_meetings.py --rate-limits on   # the limiters on, nothing refused
 
 Starts its own emulator, provisions it, runs the meetings API and worker as processes, books
 and approves a few meetings so that busy-time lookups find something, then measures twice:
@@ -36,7 +37,12 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import bench_nlu  # noqa: E402
-from bench.loadgen import outbox_report  # noqa: E402
+from bench.loadgen import (  # noqa: E402
+    RATE_LIMIT_MODES,
+    CpuMeter,
+    outbox_report,
+    rate_limit_env,
+)
 from shared.aws import AwsClients  # noqa: E402
 from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
 from shared.emulator import Emulator  # noqa: E402
@@ -166,30 +172,6 @@ def report(name: str, recorder: Recorder, elapsed: float, think_ms: float) -> li
     return lines
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a live process has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU seconds each named process spends between ``start`` and ``stop``."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self.used: dict[str, float] = {}
-
-    def start(self) -> None:
-        self.used = {name: -cpu_seconds(pid) for name, pid in self.pids.items()}
-
-    def stop(self) -> None:
-        self.used = {name: used + cpu_seconds(self.pids[name]) for name, used in self.used.items()}
-
-    def per_turn(self, turns: int) -> str:
-        return ", ".join(f"{name} {used / max(turns, 1) * 1000:.1f} ms"
-                         for name, used in self.used.items())
-
-
 def nlu_rate(seconds: float = 3.0) -> float:
     """understand() calls per second over the labelled corpus, in this process."""
     calls = bench_nlu.load_calls()
@@ -201,7 +183,8 @@ def nlu_rate(seconds: float = 3.0) -> float:
     return len(calls) * len(rounds) / sum(rounds)
 
 
-async def main(concurrency: int, conversations: int, think_ms: float) -> int:
+async def main(concurrency: int, conversations: int, think_ms: float,
+               rate_limits: str = "off") -> int:
     with Emulator() as emulator:
         stack = await start_local_stack(emulator, DEMO_USERS)
         async with AwsClients(stack.settings) as aws:
@@ -209,7 +192,8 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
             admin = (await sign_in(aws, stack.settings.cognito_client_id, admin_user.username,
                                    admin_user.password))["AccessToken"]
         # Opening at 8 leaves room for the seeded 8:00 meetings before the users' slots.
-        env = {**stack.env, "LOG_LEVEL": "WARNING", "MEETINGS_OPENS": "08:00"}
+        env = {**stack.env, "LOG_LEVEL": "WARNING", "MEETINGS_OPENS": "08:00",
+               **rate_limit_env(rate_limits)}
         relay_stats = Path(tempfile.mkdtemp(prefix="bench-meetings-")) / "outbox.json"
         with (
             ServiceProcess.api("services.meetings.main:app", env) as api,
@@ -229,16 +213,24 @@ async def main(concurrency: int, conversations: int, think_ms: float) -> int:
                 meter.start()
                 paced = await measure(http, days, concurrency, conversations, think_ms, first=0)
                 meter.stop()
+                saturated_meter = CpuMeter(meter.pids)
+                saturated_meter.start()
                 saturated = await measure(http, days, concurrency, 1, 0, first=50_000)
+                saturated_meter.stop()
     rate = nlu_rate()
 
     print(f"\nMeety benchmark: {concurrency} concurrent conversations of "
           f"{len(script(0, days[0]))} turns (Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after)")
+    print(f"rate limits: {rate_limits}" + (" (enabled, limits too high to refuse anything: "
+                                           "the limiter's cost)" if rate_limits == "on" else
+                                           " (RATE_LIMITS_ENABLED=false, as always before)"))
     for line in (*report("paced", *paced, think_ms), *report("saturated", *saturated, 0)):
         print(line)
     print(f"CPU per turn (paced): {meter.per_turn(len(paced[0].latencies_ms))}")
+    print(f"CPU per turn (saturated): "
+          f"{saturated_meter.per_turn(len(saturated[0].latencies_ms))}")
     print(outbox_report([relay_stats], since=measured_from) + " (paced and saturated runs)")
     print(f"understand(): {rate:,.0f} calls/s (one core, in-process, "
           f"{len(bench_nlu.load_calls())}-utterance corpus)")
@@ -261,5 +253,9 @@ if __name__ == "__main__":
                         help="conversations each user holds, one after the other")
     parser.add_argument("--think-ms", type=float, default=1000,
                         help="pause between a reply and the user's next message (paced run)")
+    parser.add_argument("--rate-limits", choices=RATE_LIMIT_MODES, default="off",
+                        help="off: limits disabled, as the suites run; on: the kit's limiters "
+                             "enabled with limits no request reaches (their cost)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.concurrency, args.conversations, args.think_ms)))
+    sys.exit(asyncio.run(main(args.concurrency, args.conversations, args.think_ms,
+                              args.rate_limits)))

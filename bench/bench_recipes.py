@@ -2,10 +2,16 @@
 
     make bench-recipes            # 1, 16, 64 clients, 20 s each
     python bench/bench_recipes.py --seconds 5 --clients 1 16
+    python bench/bench_recipes.py --rate-limits on   # the limiters on, nothing refused
 
 Starts its own emulator, provisions it, runs the recipes API and the floor app (one GetItem
 per request, bench/floor_app.py) as uvicorn processes, seeds recipes, then measures.
 Target: recipes/floor >= 0.8 at 64 clients for GET /recipes/{id}, with zero errors.
+
+The reads are not rate-limited routes; ``POST /recipes/{id}/likes`` (alice liking the same
+recipe again: a token check, a GetItem and a cancelled transaction, no change) is a
+per-user limited one, so ``--rate-limits on`` shows the limiter's cost there and none on the
+reads. "CPU ms/req" is the serving process's own CPU (user + system) per request.
 """
 
 from __future__ import annotations
@@ -19,7 +25,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.loadgen import LoadResult, run_load  # noqa: E402
+from bench.loadgen import (  # noqa: E402
+    RATE_LIMIT_MODES,
+    CpuMeter,
+    LoadResult,
+    rate_limit_env,
+    run_load,
+)
 from shared.aws import AwsClients  # noqa: E402
 from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
 from shared.emulator import Emulator  # noqa: E402
@@ -43,14 +55,15 @@ async def seed(url: str, token: str, count: int) -> list[str]:
         return ids
 
 
-def row(name: str, result: LoadResult) -> str:
+def row(name: str, result: LoadResult, cpu_ms: float) -> str:
     return (
-        f"| {name:<24} | {result.clients:>7} | {result.rps:>8.1f} | {result.p50:>8.2f} "
-        f"| {result.p99:>8.2f} | {result.errors:>6} |"
+        f"| {name:<28} | {result.clients:>7} | {result.rps:>8.1f} | {result.p50:>8.2f} "
+        f"| {result.p99:>8.2f} | {cpu_ms:>10.2f} | {result.errors:>6} |"
     )
 
 
-async def main(seconds: float, levels: list[int], seed_count: int) -> int:
+async def main(seconds: float, levels: list[int], seed_count: int,
+               rate_limits: str = "off") -> int:
     with Emulator() as emulator:
         stack = await start_local_stack(emulator, DEMO_USERS)
         async with AwsClients(stack.settings) as aws:
@@ -58,28 +71,43 @@ async def main(seconds: float, levels: list[int], seed_count: int) -> int:
             token = (
                 await sign_in(aws, stack.settings.cognito_client_id, alice.username, alice.password)
             )["AccessToken"]
-        env = {**stack.env, "LOG_LEVEL": "WARNING"}
+        env = {**stack.env, "LOG_LEVEL": "WARNING", **rate_limit_env(rate_limits)}
         with (
             ServiceProcess.api("services.recipes.main:app", env) as recipes,
             ServiceProcess.api("bench.floor_app:app", env) as floor,
         ):
             ids = await seed(recipes.url, token, seed_count)
             target = ids[len(ids) // 2]
+            signed_in = {"Authorization": f"Bearer {token}"}
+            # (name, url, method, headers, the process serving it)
             cases = [
-                ("floor GetItem", f"{floor.url}/floor/{target}"),
-                ("GET /recipes/{id}", f"{recipes.url}/recipes/{target}"),
-                ("floor Query (index)", f"{floor.url}/floor"),
-                ("GET /recipes?limit=20", f"{recipes.url}/recipes?limit=20"),
+                ("floor GetItem", f"{floor.url}/floor/{target}", "GET", None, floor),
+                ("GET /recipes/{id}", f"{recipes.url}/recipes/{target}", "GET", None, recipes),
+                ("floor Query (index)", f"{floor.url}/floor", "GET", None, floor),
+                ("GET /recipes?limit=20", f"{recipes.url}/recipes?limit=20", "GET", None,
+                 recipes),
+                ("POST /recipes/{id}/likes", f"{recipes.url}/recipes/{target}/likes", "POST",
+                 signed_in, recipes),
             ]
-            print(f"\n{seed_count} recipes seeded; {seconds:.0f} s per measurement\n")
-            print("| case                     | clients |    req/s |  p50 ms |  p99 ms | errors |")
-            print("|--------------------------|---------|----------|---------|---------|--------|")
+            mode = ("on (enabled, limits too high to refuse anything: the limiter's cost)"
+                    if rate_limits == "on" else "off (RATE_LIMITS_ENABLED=false, as always before)")
+            print(f"\n{seed_count} recipes seeded; {seconds:.0f} s per measurement; "
+                  f"rate limits: {mode}\n")
+            print("| case                         | clients |    req/s |   p50 ms |   p99 ms "
+                  "| CPU ms/req | errors |")
+            print("|------------------------------|---------|----------|----------|----------"
+                  "|------------|--------|")
             results: dict[tuple[str, int], LoadResult] = {}
             for clients in levels:
-                for name, url in cases:
-                    await run_load(url, clients, min(2.0, seconds))  # warm-up
-                    results[name, clients] = result = await run_load(url, clients, seconds)
-                    print(row(name, result), flush=True)
+                for name, url, method, headers, server in cases:
+                    await run_load(url, clients, min(2.0, seconds), headers, method)  # warm-up
+                    meter = CpuMeter({name: server.process.pid})
+                    meter.start()
+                    result = await run_load(url, clients, seconds, headers, method)
+                    meter.stop()
+                    results[name, clients] = result
+                    cpu_ms = meter.used[name] / max(result.requests, 1) * 1000
+                    print(row(name, result, cpu_ms), flush=True)
             print("\nratio recipes / floor (req/s):")
             errors = sum(r.errors for r in results.values())
             for clients in levels:
@@ -104,5 +132,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--seed", type=int, default=200, help="recipes to create first")
+    parser.add_argument("--rate-limits", choices=RATE_LIMIT_MODES, default="off",
+                        help="off: limits disabled, as the suites run; on: the kit's limiters "
+                             "enabled with limits no request reaches (their cost)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.seconds, args.clients, args.seed)))
+    sys.exit(asyncio.run(main(args.seconds, args.clients, args.seed, args.rate_limits)))

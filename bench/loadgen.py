@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -40,9 +41,11 @@ class LoadResult:
 
 
 async def run_load(
-    url: str, clients: int, seconds: float, headers: dict[str, str] | None = None
+    url: str, clients: int, seconds: float, headers: dict[str, str] | None = None,
+    method: str = "GET",
 ) -> LoadResult:
-    """Hit ``url`` with ``clients`` concurrent clients for ``seconds``; non-2xx are errors."""
+    """Hit ``url`` with ``clients`` concurrent clients for ``seconds`` (``method``, no body);
+    non-2xx are errors."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -53,7 +56,7 @@ async def run_load(
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
-                async with session.get(url, headers=headers) as response:
+                async with session.request(method, url, headers=headers) as response:
                     await response.read()
                     ok = 200 <= response.status < 300
             except aiohttp.ClientError:
@@ -68,6 +71,51 @@ async def run_load(
         await asyncio.gather(*(client(session) for _ in range(clients)))
     elapsed = time.perf_counter() - started
     return LoadResult(clients, elapsed, len(latencies) + errors, errors, latencies)
+
+
+RATE_LIMIT_MODES = ("off", "on")
+
+
+def rate_limit_env(mode: str) -> dict[str, str]:
+    """Environment for a benchmark's API processes by rate-limit mode.
+
+    ``off`` is what the suites and benchmarks always ran with (``RATE_LIMITS_ENABLED=false``,
+    from `LocalStack.env`). ``on`` enables the kit's limiters with rates and bursts so high
+    that no request is ever refused: every limited request still takes its token (the bucket
+    lookup, refill and store), so a run measures what the limiter costs, not what it refuses.
+    """
+    if mode == "off":
+        return {"RATE_LIMITS_ENABLED": "false"}
+    if mode != "on":
+        raise ValueError(f"rate-limit mode {mode!r} is not one of {RATE_LIMIT_MODES}")
+    unlimited = {"PER_MINUTE": "1e12", "BURST": "1000000000"}
+    return {"RATE_LIMITS_ENABLED": "true",
+            **{f"RATE_LIMIT_{cls}_{what}": value for cls in ("ANONYMOUS", "USER")
+               for what, value in unlimited.items()}}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process spends between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.used = {name: -cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        self.used = {name: used + cpu_seconds(self.pids[name]) for name, used in self.used.items()}
+
+    def per_turn(self, turns: int) -> str:
+        return ", ".join(f"{name} {used / max(turns, 1) * 1000:.1f} ms"
+                         for name, used in self.used.items())
 
 
 def outbox_report(paths: list[Path], since: float = 0.0) -> str:

@@ -5,7 +5,7 @@ Building a message is pure; ``Mailer`` is the only part that talks to AWS.
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -64,6 +64,36 @@ def request_notice(meeting: Meeting, *, sender: str, admin: str, message_id: str
         '{"status": "approved"} or {"status": "rejected"}.\n'
     )
     return message
+
+
+def digest_notice(held: list[tuple[str, Meeting]], *, start: datetime, end: datetime,
+                  key: str, mailed: int, sender: str, admin: str) -> EmailMessage:
+    """Tells the admins about the requests of one cap window that were not mailed one by one
+    (``held``: event id and meeting, in the order they came). Its Message-ID derives from the
+    window (``key``): a digest sent again after a crash is the same message."""
+    count = len(held)
+    requests = "request" if count == 1 else "requests"
+    message = _envelope(f"Meeting requests: {count} more {requests} (digest)", sender=sender,
+                        to=admin, message_id=f"digest-{key}")
+    message["Date"] = format_datetime(end)
+    lines = [
+        f"{count} more meeting {requests} arrived between {_instant(start)} and "
+        f"{_instant(end)}, after the {mailed} mailed one by one in that time (the cap on "
+        "request e-mails). Each waits for a decision like any other:\n",
+    ]
+    for _, meeting in held:
+        lines.append(
+            f"- {meeting.attendee_name} <{meeting.email}>, asked {_instant(meeting.created_at)}\n"
+            f"  When:    {_when(meeting)}, {meeting.duration_minutes} minutes\n"
+            f"  Request: {meeting.id}  (PATCH /meetings/{meeting.id})\n")
+    lines.append('Approve or reject each: PATCH /meetings/{id} with {"status": "approved"} or '
+                 '{"status": "rejected"}; GET /meetings/pending lists every request waiting.\n')
+    message.set_content("\n".join(lines))
+    return message
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 _DECISIONS = {

@@ -8,6 +8,7 @@ from email.utils import parseaddr
 from pydantic import Field, field_validator, model_validator
 
 from services.meetings.dialog import SchedulingRules
+from services.meetings.mail_cap import MailCap
 from services.meetings.models import valid_timezone
 from shared.settings import PlatformSettings
 
@@ -41,6 +42,10 @@ class MeetingsSettings(PlatformSettings):
     # Who is told about new requests, and who the mail comes from (an SES identity).
     meetings_admin_email: str = "admin@example.com"
     meetings_mail_from: str = "Meety <meetings@example.com>"
+    # At most this many meeting.requested e-mails to the admins per window; the window's
+    # other requests go out together in one digest once it closes (services/meetings/mail_cap.py).
+    meetings_admin_mail_cap: int = Field(20, ge=0)
+    meetings_admin_mail_window_seconds: int = Field(3600, ge=1)
 
     _zone = field_validator("meetings_default_timezone")(valid_timezone)
     _mail = field_validator("meetings_admin_email", "meetings_mail_from")(_address)
@@ -59,6 +64,12 @@ class MeetingsSettings(PlatformSettings):
         except ValueError as exc:
             raise ValueError(f"scheduling rules: {exc}") from None
         return self
+
+    @property
+    def admin_mail_cap(self) -> MailCap:
+        """The cap on request e-mails to the admins, as the worker applies it."""
+        return MailCap(self.meetings_admin_mail_cap,
+                       timedelta(seconds=self.meetings_admin_mail_window_seconds))
 
     @property
     def rules(self) -> SchedulingRules:

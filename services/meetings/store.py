@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from cachetools import LRUCache
 from pydantic import ValidationError
 
-from services.meetings import logic
+from services.meetings import logic, mail_cap
 from services.meetings.dialog import Session
 from services.meetings.models import CalendarLink, Meeting, MeetingStatus, utc_text
 from shared.dynamo import (
@@ -463,3 +463,269 @@ class CalendarLinks:
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# The admin-mail ledger's items (table meetings-admin-mail, keys pk/sk):
+#   head    / head            the current window: {window, end}
+#   window#W / window         a window: {window, end, mailed, closed?, digest_claim?, digest_sent?}
+#   window#W / request#T#E    a request held for W's digest: {event_id, meeting (JSON)}
+#   due     / W               W holds requests and its digest is not sent yet: {window, end}
+#   event#E / decision        what became of event E's mail: {route, window, mailed_at?}
+HEAD = {"pk": {"S": "head"}, "sk": {"S": "head"}}
+ROUTE_ATTEMPTS = 8
+# How long after its window's end the ledger keeps a window's items (DynamoDB TTL). Due
+# markers never expire: a digest is not given up because every worker was down a while.
+LEDGER_KEEP = timedelta(days=30)
+
+
+def _window_key(window: mail_cap.Window) -> dict[str, Any]:
+    return {"pk": {"S": f"window#{window.key}"}, "sk": {"S": "window"}}
+
+
+def _decision_key(event_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"event#{event_id}"}, "sk": {"S": "decision"}}
+
+
+def _due_key(window: mail_cap.Window) -> dict[str, Any]:
+    return {"pk": {"S": "due"}, "sk": {"S": window.key}}
+
+
+def _expiry(window: mail_cap.Window) -> dict[str, Any]:
+    return {"N": str(int((window.end + LEDGER_KEEP).timestamp()))}
+
+
+class AdminMailLedger:
+    """Which ``meeting.requested`` events the admins get an e-mail of, and which wait for a
+    digest: the cap per window across every worker process (see ``mail_cap``).
+
+    Each decision is one transaction that also records it under the event's id, conditional
+    on there being none yet, so a redelivered event (a worker killed after deciding) finds its
+    decision instead of being counted again::
+
+        mail:   [0] window  mailed := mailed + 1  IF open AND mailed < cap
+                [1] event   route := mail         IF no decision yet
+        digest: [0] window  (check)               IF open
+                [1] request the meeting, held for W's digest
+                [2] due     W's digest is owed
+                [3] event   route := digest       IF no decision yet
+
+    A flusher closes a window before it reads the window's requests (``claim_digest``), and a
+    digest decision checks the window is open in the same transaction, so a request is either
+    in the digest that is read or moves on to the next window: none is left behind.
+    """
+
+    def __init__(self, dynamodb: Any, table: str, cap: mail_cap.MailCap, *,
+                 claim_seconds: float = 120.0) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.cap = cap
+        self.claim_seconds = claim_seconds
+
+    async def route(self, event_id: str, meeting: Meeting, *, now: datetime) -> tuple[
+            mail_cap.Route, str]:
+        """Decide (once per event) whether ``meeting``'s request is mailed on its own or
+        digested; returns the route and the window's key."""
+        decided = await self._decision(event_id)
+        if decided is not None:
+            return decided
+        current = await self._current()
+        for _ in range(ROUTE_ATTEMPTS):
+            window = self.cap.window_at(now, current)
+            if window != current:
+                current = await self._open(window, current)
+                if current != window:
+                    continue  # another worker opened a window first: use it
+            try:
+                return await self._decide(event_id, meeting, window, now=now), window.key
+            except _WindowClosed:
+                now = max(now, window.end)
+                current = await self._current()
+            except _AlreadyDecided:
+                decided = await self._decision(event_id)
+                if decided is not None:
+                    return decided
+        raise ConflictError("the admin-mail ledger is too busy; try again")
+
+    async def mark_sent(self, event_id: str, *, now: datetime) -> None:
+        """Record that SES accepted the request's own e-mail (a later delivery sends none)."""
+        await self.dynamodb.update_item(
+            TableName=self.table, Key=_decision_key(event_id),
+            UpdateExpression="SET mailed_at = :now",
+            ExpressionAttributeValues={":now": {"S": utc_text(now)}})
+
+    async def due(self, *, now: datetime) -> list[mail_cap.Window]:
+        """Closed windows whose digest is owed, oldest first."""
+        request: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :due",
+            "ExpressionAttributeValues": {":due": {"S": "due"}},
+        }
+        markers: list[dict[str, Any]] = []
+        while True:
+            response = await self.dynamodb.query(**request)
+            markers += [from_item(i) for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return mail_cap.due_windows(markers, now)
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def claim_digest(self, window: mail_cap.Window, *,
+                           now: datetime) -> list[tuple[str, Meeting]] | None:
+        """Close ``window`` and claim its digest for ``claim_seconds``; the requests it holds
+        (event id, meeting), in the order they came. None when another worker holds the
+        claim, or the digest was sent already (its marker is then cleared)."""
+        try:
+            await self.dynamodb.update_item(
+                TableName=self.table, Key=_window_key(window),
+                UpdateExpression="SET closed = :yes, digest_claim = :until",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(digest_sent)"
+                                    " AND (attribute_not_exists(digest_claim)"
+                                    " OR digest_claim < :now)",
+                ExpressionAttributeValues={
+                    ":yes": {"BOOL": True}, ":now": {"S": mail_cap.stamp(now)},
+                    ":until": {"S": mail_cap.stamp(
+                        now + timedelta(seconds=self.claim_seconds))}})
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            item = await self._window(window)
+            if item is None or "digest_sent" in item:
+                # Sent by a flusher that died before clearing the marker (or nothing to send).
+                await self.dynamodb.delete_item(TableName=self.table, Key=_due_key(window))
+            return None
+        held: list[tuple[str, Meeting]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :window AND begins_with(sk, :request)",
+            "ExpressionAttributeValues": {":window": _window_key(window)["pk"],
+                                          ":request": {"S": "request#"}},
+        }
+        while True:
+            response = await self.dynamodb.query(**request)
+            held += [(i["event_id"]["S"], Meeting.model_validate_json(i["meeting"]["S"]))
+                     for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return held
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def mailed_in(self, window: mail_cap.Window) -> int:
+        """How many of ``window``'s requests were mailed one by one."""
+        item = await self._window(window)
+        return int(item.get("mailed", 0)) if item else 0
+
+    async def digest_sent(self, window: mail_cap.Window, *, now: datetime) -> None:
+        """Record that ``window``'s digest left: no flusher sends it again."""
+        await self.dynamodb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": self.table, "Key": _window_key(window),
+                        "UpdateExpression": "SET digest_sent = :now REMOVE digest_claim",
+                        "ExpressionAttributeValues": {":now": {"S": utc_text(now)}}}},
+            {"Delete": {"TableName": self.table, "Key": _due_key(window)}},
+        ])
+
+    async def _decision(self, event_id: str) -> tuple[mail_cap.Route, str] | None:
+        response = await self.dynamodb.get_item(TableName=self.table,
+                                                Key=_decision_key(event_id), ConsistentRead=True)
+        item = from_item(response["Item"]) if "Item" in response else None
+        route = mail_cap.route_of(item)
+        return None if route is None or item is None else (route, str(item["window"]))
+
+    async def _current(self) -> mail_cap.Window | None:
+        response = await self.dynamodb.get_item(TableName=self.table, Key=HEAD,
+                                                ConsistentRead=True)
+        item = response.get("Item")
+        return mail_cap.Window.of(item["window"]["S"], item["end"]["S"]) if item else None
+
+    async def _window(self, window: mail_cap.Window) -> dict[str, Any] | None:
+        response = await self.dynamodb.get_item(TableName=self.table, Key=_window_key(window),
+                                                ConsistentRead=True)
+        return from_item(response["Item"]) if "Item" in response else None
+
+    async def _open(self, window: mail_cap.Window,
+                    current: mail_cap.Window | None) -> mail_cap.Window | None:
+        """Make ``window`` the current one unless another worker moved the head since we read
+        it; returns the head as it is now."""
+        bounds = {"window": {"S": window.key}, "end": {"S": mail_cap.stamp(window.end)}}
+        head: dict[str, Any] = {"TableName": self.table, "Item": {**HEAD, **bounds},
+                                "ConditionExpression": "attribute_not_exists(pk)"}
+        if current:
+            head.update(ConditionExpression="#window = :seen",
+                        ExpressionAttributeNames={"#window": "window"},
+                        ExpressionAttributeValues={":seen": {"S": current.key}})
+        try:
+            await self.dynamodb.transact_write_items(TransactItems=[
+                {"Put": head},
+                {"Put": {"TableName": self.table,
+                         "Item": {**_window_key(window), **bounds, "mailed": {"N": "0"},
+                                  "expires_at": _expiry(window)},
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ])
+        except ClientError as exc:
+            if cancellation_reasons(exc) is None:
+                raise
+            return await self._current()
+        return window
+
+    async def _decide(self, event_id: str, meeting: Meeting, window: mail_cap.Window, *,
+                      now: datetime) -> mail_cap.Route:
+        decision = {**_decision_key(event_id), "window": {"S": window.key},
+                    "expires_at": _expiry(window)}
+        record = {"Put": {"TableName": self.table, "ConditionExpression":
+                          "attribute_not_exists(pk)",
+                          "Item": {**decision, "route": {"S": mail_cap.Route.MAIL.value}}}}
+        try:
+            await self.dynamodb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": self.table, "Key": _window_key(window),
+                            "UpdateExpression": "ADD mailed :one",
+                            "ConditionExpression": "attribute_exists(pk) AND "
+                                                   "attribute_not_exists(closed) AND mailed < :cap",
+                            "ExpressionAttributeValues": {":one": {"N": "1"},
+                                                          ":cap": {"N": str(self.cap.cap)}}}},
+                record,
+            ])
+            return mail_cap.Route.MAIL
+        except ClientError as exc:
+            reasons = cancellation_reasons(exc)
+            if reasons is None:
+                raise
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise _AlreadyDecided from None
+            if reasons[0] != "ConditionalCheckFailed":
+                raise
+        # The window refused: closed, or its cap is used up.
+        item = await self._window(window)
+        if item is None or item.get("closed"):
+            raise _WindowClosed
+        record["Put"]["Item"]["route"] = {"S": mail_cap.Route.DIGEST.value}
+        held = {**_window_key(window),
+                "sk": {"S": f"request#{mail_cap.stamp(meeting.created_at)}#{event_id}"},
+                "event_id": {"S": event_id}, "meeting": {"S": meeting.model_dump_json()},
+                "expires_at": _expiry(window)}
+        try:
+            await self.dynamodb.transact_write_items(TransactItems=[
+                {"ConditionCheck": {"TableName": self.table, "Key": _window_key(window),
+                                    "ConditionExpression": "attribute_exists(pk) AND "
+                                                           "attribute_not_exists(closed)"}},
+                {"Put": {"TableName": self.table, "Item": held}},
+                {"Put": {"TableName": self.table,
+                         "Item": {**_due_key(window), "window": {"S": window.key},
+                                  "end": {"S": mail_cap.stamp(window.end)}}}},
+                record,
+            ])
+        except ClientError as exc:
+            reasons = cancellation_reasons(exc)
+            if reasons is None:
+                raise
+            if len(reasons) > 3 and reasons[3] == "ConditionalCheckFailed":
+                raise _AlreadyDecided from None
+            if reasons[0] == "ConditionalCheckFailed":
+                raise _WindowClosed from None
+            raise
+        log.info("mail.held_for_digest", window=window.key, meeting_id=meeting.id)
+        return mail_cap.Route.DIGEST
+
+
+class _WindowClosed(Exception):
+    """A flusher closed the window (its clock ahead of ours): the request takes the next."""
+
+
+class _AlreadyDecided(Exception):
+    """Another delivery of the event decided first: follow its decision."""

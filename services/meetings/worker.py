@@ -1,26 +1,33 @@
 """The meetings worker process: ``python -m services.meetings.worker``.
 
-It relays the ``meeting.*`` events the API commits (the outbox) and mails what they announce.
+It relays the ``meeting.*`` events the API commits (the outbox), mails what they announce
+(request e-mails to the admins up to a cap per window) and sends the digest of each closed
+window's other requests.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.meetings.consumers import Notifier
+from services.meetings.consumers import DigestFlusher, Notifier
 from services.meetings.mail import Mailer
 from services.meetings.settings import MeetingsSettings
+from services.meetings.store import AdminMailLedger
 from shared.relay import OutboxRelay, outbox_relay
 from shared.worker import SqsWorker, consumer, serve
 
 
-async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
+async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay | DigestFlusher]:
     settings: MeetingsSettings = aws.settings
-    notifier = Notifier(Mailer(await aws.client("ses")), sender=settings.meetings_mail_from,
-                        admin=settings.meetings_admin_email)
+    mailer = Mailer(await aws.client("ses"))
+    ledger = AdminMailLedger(await aws.client("dynamodb"), resources.table("meetings-admin-mail"),
+                             settings.admin_mail_cap)
+    sender, admin = settings.meetings_mail_from, settings.meetings_admin_email
+    notifier = Notifier(mailer, sender=sender, admin=admin, ledger=ledger)
     return [await consumer(aws, resources, "meetings-notifications", notifier,
                            idempotency_table="meetings-idempotency"),
-            await outbox_relay(aws, resources, "meetings")]
+            await outbox_relay(aws, resources, "meetings"),
+            DigestFlusher(ledger, mailer, sender=sender, admin=admin)]
 
 
 if __name__ == "__main__":
