@@ -62,7 +62,7 @@ def _future(today: date, month: int, day: int) -> date | None:
     return None
 
 
-def _calendar_date(today: date, month: int, day: int, year: str | None) -> date | None:
+def _resolve_date(today: date, month: int, day: int, year: str | None) -> date | None:
     if year is None:
         return _future(today, month, day)
     full_year = int(year) + (2000 if len(year) == 2 else 0)
@@ -183,7 +183,7 @@ def _numeric_dates(m: re.Match[str], today: date, day_first: bool) -> list[date]
     readings = []
     for month, day in orders:
         if month <= 12:
-            reading = _calendar_date(today, month, day, m["y"])
+            reading = _resolve_date(today, month, day, m["y"])
             if reading is not None and reading not in readings:
                 readings.append(reading)
     return readings
@@ -262,11 +262,11 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
         for m in pattern.finditer(u.lower):
             found(m, today + timedelta(days=days))
     for m in _ISO_DATE.finditer(u.lower):
-        found(m, _calendar_date(today, int(m["m"]), int(m["d"]), m["y"]))
+        found(m, _resolve_date(today, int(m["m"]), int(m["d"]), m["y"]))
     composites = (_WEEKDAY_DAY_MONTH, _WEEKDAY_MONTH_DAY) if weekday_said else ()
     for pattern in composites:
         for m in pattern.finditer(u.lower):
-            day = _calendar_date(today, _month_number(m), _day_number(m), m["y"])
+            day = _resolve_date(today, _month_number(m), _day_number(m), m["y"])
             found(m, *_agreeing(m["wd"], [day])[:1])
     for m in _WEEKDAY_ORDINAL.finditer(u.lower) if weekday_said else ():
         found(m, *_agreeing(m["wd"], [_next_day_of_month(today, _day_number(m))])[:1])
@@ -279,7 +279,7 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
             found(m, readings[0] if readings else None, None, (readings[1:] or [None])[0])
     for pattern in (_MONTH_DAY, _DAY_MONTH):
         for m in pattern.finditer(u.lower):
-            found(m, _calendar_date(today, _month_number(m), _day_number(m), m["y"]))
+            found(m, _resolve_date(today, _month_number(m), _day_number(m), m["y"]))
     for pattern in (_WEEK_THEN_WEEKDAY, _WEEKDAY_DATE):
         for m in pattern.finditer(u.lower):
             qualifier = m.groupdict().get("q")
