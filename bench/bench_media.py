@@ -18,7 +18,7 @@ and audio settings; the naive processes keep ffmpeg's default threads, which is 
 process at a time use every CPU. Prints wall time, real-time factor, CPU time and peak RSS of
 the ffmpeg process(es), and the Python process's own peak RSS.
 
-    PYTHONPATH=. python bench/bench_media.py [--seconds 60] [--preset veryfast] [--keep]
+    python bench/bench_media.py [--seconds 60] [--preset veryfast] [--keep]
         [--scaling cascade|direct|both] [--encoder-threads plan|0|N ...] [--repeat 3]
 
 The methods take turns, `--repeat` times (default 3, about 2.3 minutes a turn on 2 CPUs): the
@@ -34,13 +34,16 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.media_jobs.checks import validate_local
-from services.media_jobs.encode import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.media_jobs.checks import validate_local  # noqa: E402
+from services.media_jobs.encode import (  # noqa: E402
     DEFAULT_PRESET,
     EncodeSettings,
     available_cpus,
@@ -51,9 +54,9 @@ from services.media_jobs.encode import (
     thread_plan,
     x264_rung_args,
 )
-from services.media_jobs.ladder import LadderRung, choose_rungs
-from services.media_jobs.probe import MediaInfo, probe
-from services.media_jobs.testclips import ClipSpec, make_clip
+from services.media_jobs.ladder import LadderRung, choose_rungs  # noqa: E402
+from services.media_jobs.probe import MediaInfo, probe  # noqa: E402
+from tests.support.media_clips import ClipSpec, make_clip  # noqa: E402
 
 TARGET_SPEEDUP = 1.5
 

@@ -181,7 +181,7 @@ async def pipeline(args: argparse.Namespace) -> int:
         stack = await start_local_stack(emulator, DEMO_USERS)
         env = {**stack.env, "LOG_LEVEL": args.log_level, "WORKER_WAIT_TIME_SECONDS": "20",
                "TREND_BATCH_WINDOW_SECONDS": str(args.window),
-               "WRITE_CONCURRENCY": str(args.write_concurrency)}
+               "STOCK_WRITE_CONCURRENCY": str(args.write_concurrency)}
 
         def counted(name: str) -> dict[str, str]:
             return {**env, "AWS_CALL_COUNTS_PATH": str(counts_dir / f"{name}.json"),

@@ -902,7 +902,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             p.start, f"{chaos_rng.choice(points_of(p))}@{chaos_rng.randint(2, 6)}"
             if points_of(p) else None, first=True) for p in procs))
         urls = {p.name: p.service.url for p in procs if p.kind == "api"}
-        from services.media_jobs.testclips import TINY, make_clip
+        from tests.support.media_clips import TINY, make_clip
 
         clip = make_clip(TINY, workdir)
         bad = workdir / "bad.mp4"

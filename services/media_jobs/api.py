@@ -18,14 +18,12 @@ from services.media_jobs.models import (
     UploadCreate,
     UploadTicket,
 )
+from services.media_jobs.passthrough import open_output
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store import (
-    JobStore,
-    JobSupersededError,
-    OutputBucket,
-    PrefixTakenError,
-    SourceBucket,
-)
+from services.media_jobs.store.errors import JobSupersededError, PrefixTakenError
+from services.media_jobs.store.jobs import JobStore
+from services.media_jobs.store.outputs import OutputBucket
+from services.media_jobs.store.sources import SourceBucket
 from shared.auth import AdminUser, CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import ConflictError, ForbiddenError, NotFoundError
@@ -166,7 +164,7 @@ OutputPath = Annotated[str, Path(description="Key in the output bucket, e.g. "
 async def read_output(path: OutputPath, outputs: Outputs,
                       range_: Annotated[str | None, Header(alias="range")] = None,
                       ) -> StreamingResponse:
-    found = await outputs.open(path, head=False, byte_range=range_)
+    found = await open_output(outputs, path, head=False, byte_range=range_)
     return StreamingResponse(found.chunks(), status_code=found.status,
                              headers=found.headers | CORS, media_type=found.headers["Content-Type"])
 
@@ -174,7 +172,7 @@ async def read_output(path: OutputPath, outputs: Outputs,
 @outputs_router.head("/outputs/{path:path}", summary="Size and type of an output file",
                      responses=NOT_FOUND)
 async def head_output(path: OutputPath, outputs: Outputs) -> Response:
-    found = await outputs.open(path, head=True, byte_range=None)
+    found = await open_output(outputs, path, head=True, byte_range=None)
     return Response(status_code=found.status, headers=found.headers | CORS)
 
 

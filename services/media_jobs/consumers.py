@@ -15,7 +15,8 @@ from services.media_jobs.logic import (
 )
 from services.media_jobs.models import Trigger
 from services.media_jobs.options import JobOptions, KeyKind
-from services.media_jobs.store import JobStore, RetryQueue
+from services.media_jobs.store.jobs import JobStore
+from services.media_jobs.store.queues import RetryQueue
 from services.media_jobs.workflow import Workflow
 from shared.logging import get_logger
 from shared.worker import current_delivery

@@ -6,7 +6,9 @@ from fastapi import FastAPI
 
 from services.media_jobs.api import outputs_router, router
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store import MEDIA_EVENTS, JobStore, OutputBucket, SourceBucket
+from services.media_jobs.store.jobs import MEDIA_EVENTS, JobStore
+from services.media_jobs.store.outputs import OutputBucket
+from services.media_jobs.store.sources import SourceBucket
 from shared.http import ServiceSpec, create_app, table_ready
 from shared.outbox import open_outbox
 

@@ -18,23 +18,25 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 S3_MIN_PART_BYTES = 5 * MiB  # every part of a multipart upload but the last
 S3_MAX_PART_BYTES = 5 * GiB
+S3_MAX_PUT_BYTES = 5 * GiB  # one PUT
+S3_MAX_OBJECT_BYTES = 5 * 1024 * GiB
 
 
 class MediaJobsSettings(PlatformSettings):
     """Environment of the media-jobs processes; see PlatformSettings for the shared fields."""
 
     # Uploads (POST /media/uploads).
-    media_upload_max_bytes: int = Field(10 * GiB, ge=1)
+    media_upload_max_bytes: int = Field(10 * GiB, ge=1, le=S3_MAX_OBJECT_BYTES)
     # Above this size the client gets a presigned multipart plan instead of one PUT.
-    media_multipart_threshold_bytes: int = Field(100 * MiB, ge=1)
+    media_multipart_threshold_bytes: int = Field(100 * MiB, ge=1, le=S3_MAX_PUT_BYTES)
     media_multipart_part_bytes: int = Field(64 * MiB, ge=S3_MIN_PART_BYTES, le=S3_MAX_PART_BYTES)
     media_upload_url_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
-    media_metadata_max_bytes: int = Field(64 * 1024, ge=1)
+    media_metadata_max_bytes: int = Field(64 * 1024, ge=1, le=16 * MiB)
 
     # Playback URLs are this base + "/" + the output key: CloudFront in AWS (Terraform passes
     # it); locally, by default, the API's read-only pass-through route on its own port.
     media_public_base_url: str = ""
-    media_jobs_port: int = 8005
+    media_jobs_port: int = Field(8005, ge=1, le=65535)
 
     # Job defaults; a metadata file or the upload request overrides them per video.
     media_default_ladder: str = "default"
@@ -58,18 +60,18 @@ class MediaJobsSettings(PlatformSettings):
     # Coded picture size, duration and stream count; wall time of the probe's reads.
     media_source_max_width: int = Field(4096, ge=16, le=16384)
     media_source_max_height: int = Field(4096, ge=16, le=16384)
-    media_source_max_duration_seconds: float = Field(4 * 3600, gt=0)
-    media_source_max_streams: int = Field(32, ge=1)
-    media_probe_max_seconds: float = Field(60, gt=0)
+    media_source_max_duration_seconds: float = Field(4 * 3600, gt=0, le=7 * 24 * 3600)
+    media_source_max_streams: int = Field(32, ge=1, le=1024)
+    media_probe_max_seconds: float = Field(60, gt=0, le=3600)
     # The encode fails (ffmpeg is stopped) after 300 s plus this many times the source's
     # duration (a 1080p ladder takes about 1x on 2 vCPUs, a 2160p one several times that).
-    media_encode_time_limit_factor: float = Field(20, gt=0)
+    media_encode_time_limit_factor: float = Field(20, gt=0, le=1000)
     # A running job without a heartbeat for this long is stuck: an admin may retry or delete it.
-    media_stuck_after_seconds: int = Field(300, ge=30)
+    media_stuck_after_seconds: int = Field(300, ge=30, le=7 * 24 * 3600)
     # A run renews its job lease this often; a run that finds it taken over stops its encode.
     media_lease_check_seconds: float = Field(5.0, gt=0, le=40)
     # Drains (SIGTERM) that a job may go through before the DLQ consumer stops putting it back.
-    media_max_interruptions: int = Field(20, ge=0)
+    media_max_interruptions: int = Field(20, ge=0, le=1000)
 
     @field_validator("media_default_ladder")
     @classmethod

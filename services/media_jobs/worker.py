@@ -7,14 +7,11 @@ from typing import Any
 from services.media_jobs.consumers import DeadLettersConsumer, UploadsConsumer
 from services.media_jobs.logic import parse_message
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store import (
-    MEDIA_EVENTS,
-    JobLeases,
-    JobStore,
-    OutputBucket,
-    RetryQueue,
-    SourceBucket,
-)
+from services.media_jobs.store.jobs import MEDIA_EVENTS, JobStore
+from services.media_jobs.store.leases import JobLeases
+from services.media_jobs.store.outputs import OutputBucket
+from services.media_jobs.store.queues import RetryQueue
+from services.media_jobs.store.sources import SourceBucket
 from services.media_jobs.workflow import Workflow
 from shared.outbox import open_outbox
 from shared.relay import OutboxRelay, outbox_relay

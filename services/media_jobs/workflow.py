@@ -56,17 +56,16 @@ from services.media_jobs.options import (
 )
 from services.media_jobs.probe import MediaError, MediaInfo, probe
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store import (
-    JobLeases,
-    JobStore,
+from services.media_jobs.store.errors import (
     JobSupersededError,
     LeaseLostError,
-    OutputBucket,
     PrefixTakenError,
-    SourceBucket,
     SourceTooLargeError,
-    event_to_publish,
 )
+from services.media_jobs.store.jobs import JobStore, event_to_publish
+from services.media_jobs.store.leases import JobLeases
+from services.media_jobs.store.outputs import OutputBucket
+from services.media_jobs.store.sources import SourceBucket
 from shared.aws import UNREACHABLE_ERRORS
 from shared.events import CloudEvent
 from shared.logging import bound_contextvars, get_logger

@@ -28,15 +28,15 @@ class MeetingsSettings(PlatformSettings):
     meetings_default_timezone: str = "UTC"
     meetings_opens: time = time(9, 0)
     meetings_closes: time = time(18, 0)
-    meetings_min_duration_minutes: int = 15
-    meetings_max_duration_minutes: int = 240
+    meetings_min_duration_minutes: int = Field(15, ge=1, le=24 * 60)
+    meetings_max_duration_minutes: int = Field(240, ge=1, le=24 * 60)
     # How far ahead a meeting may be booked.
-    meetings_horizon_days: int = 365
+    meetings_horizon_days: int = Field(365, ge=1, le=3650)
     # A conversation idle this long starts over (the original Lex bot's setting).
-    meetings_session_idle_seconds: int = 300
+    meetings_session_idle_seconds: int = Field(300, ge=1, le=24 * 3600)
     # Conversations an API process keeps in memory after saving them (one read less per turn
     # when the next message comes back to it); 0 reads every turn from the table.
-    meetings_remembered_conversations: int = Field(10_000, ge=0)
+    meetings_remembered_conversations: int = Field(10_000, ge=0, le=1_000_000)
     # "5/3" read as 5 March rather than May 3.
     meetings_day_first: bool = False
     # Who is told about new requests, and who the mail comes from (an SES identity).
@@ -49,13 +49,6 @@ class MeetingsSettings(PlatformSettings):
 
     _zone = field_validator("meetings_default_timezone")(valid_timezone)
     _mail = field_validator("meetings_admin_email", "meetings_mail_from")(_address)
-
-    @field_validator("meetings_session_idle_seconds")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError("must be positive")
-        return value
 
     @model_validator(mode="after")
     def _coherent_rules(self) -> MeetingsSettings:

@@ -52,12 +52,12 @@ async def list_recipes(
     # Filtered listings: the search index (or the author index) names the candidates;
     # they are fetched by key, ordered in memory and paged by their sort key.
     if tokens:
-        ids = await search.matching(tokens, cap=settings.search_max_matches)
+        ids = await search.matching(tokens, cap=settings.recipes_search_max_matches)
         candidates = await store.get_many(sorted(ids))
         if author:
             candidates = [r for r in candidates if r.author.id == author]
     elif author:
-        candidates = await store.by_author(author, cap=settings.search_max_matches)
+        candidates = await store.by_author(author, cap=settings.recipes_search_max_matches)
     else:
         candidates = []  # the query held only stopwords or punctuation
     page, after = logic.page_after(logic.ordered(candidates, sort), sort,
@@ -77,7 +77,7 @@ def _cursor_part(position: dict | None, part: str) -> object:
 
 @router.get("/mine", summary="The caller's recipes")
 async def my_recipes(user: CurrentUser, store: Store, settings: Settings) -> RecipePage:
-    return RecipePage(items=await store.by_author(user.id, cap=settings.search_max_matches))
+    return RecipePage(items=await store.by_author(user.id, cap=settings.recipes_search_max_matches))
 
 
 @router.get("/{recipe_id}", summary="One recipe", responses=NOT_FOUND)

@@ -136,13 +136,13 @@ async def list_ticks(
     "/{symbol}/candles", summary="OHLCV candles from the raw archive (DuckDB)",
     description=(
         "Reads only the archive's hour partitions that overlap [from, to). Defaults: `to` = "
-        "now, `from` = one day before `to`; at most `CANDLES_MAX_HOURS` (31 days) at once, "
-        "and at most `CANDLES_MAX_BYTES` of archive objects (256 MiB gzipped): a range "
+        "now, `from` = one day before `to`; at most `STOCK_CANDLES_MAX_HOURS` (31 days) at once, "
+        "and at most `STOCK_CANDLES_MAX_BYTES` of archive objects (256 MiB gzipped): a range "
         "holding more is 422, asking for less. Buckets align to the UTC epoch; empty "
         "buckets are left out."
     ),
     responses={422: {"description": "Bad range: reversed, too long, or its archive weighs "
-                                    "more than CANDLES_MAX_BYTES"}},
+                                    "more than STOCK_CANDLES_MAX_BYTES"}},
 )
 async def get_candles(
     symbol: Symbol,
@@ -154,22 +154,22 @@ async def get_candles(
 ) -> CandleSeries:
     start, end = logic.time_range(start, end, now=datetime.now(UTC),
                                   default_span=timedelta(days=1),
-                                  max_span=timedelta(hours=settings.candles_max_hours))
+                                  max_span=timedelta(hours=settings.stock_candles_max_hours))
     # Sizes first: a range heavier than the bound is refused before anything is read. Then
     # objects stream to a private folder and DuckDB reads them one hour partition at a time,
     # so neither the objects nor the range's ticks are ever in memory whole.
     partitions = await archive.listing(start, end)
     weight = sum(size for objects in partitions for _, size in objects)
-    if weight > settings.candles_max_bytes:
+    if weight > settings.stock_candles_max_bytes:
         raise UnprocessableError(
-            f"the range holds {weight} bytes of archive objects, more than CANDLES_MAX_BYTES "
-            f"({settings.candles_max_bytes}); ask for a shorter range",
-            max_bytes=settings.candles_max_bytes, range_bytes=weight)
+            f"the range holds {weight} bytes of archive objects, more than STOCK_CANDLES_MAX_BYTES "
+            f"({settings.stock_candles_max_bytes}); ask for a shorter range",
+            max_bytes=settings.stock_candles_max_bytes, range_bytes=weight)
     with tempfile.TemporaryDirectory(prefix="candles-") as folder:
         paths = iter(await archive.download(
             [key for objects in partitions for key, _ in objects], FilePath(folder)))
         groups = [[next(paths) for _ in objects] for objects in partitions]
         candles = await asyncio.to_thread(
             candles_from_partitions, groups, symbol, interval, start, end,
-            memory_limit_mb=settings.candles_memory_mb)
+            memory_limit_mb=settings.stock_candles_memory_mb)
     return CandleSeries(symbol=symbol, interval=interval, start=start, end=end, items=candles)

@@ -22,9 +22,9 @@ async def on_startup(app: FastAPI) -> None:
                                 ticks_table=resources.table("stock-ticks"),
                                 symbols_table=resources.table("stock-symbols"),
                                 outbox=await open_outbox(aws, resources, TICK_EVENTS),
-                                write_concurrency=settings.write_concurrency)
+                                write_concurrency=settings.stock_write_concurrency)
     app.state.archive = TickArchive(await aws.client("s3"), resources.bucket("stock-archive"),
-                                    fetch_concurrency=settings.candles_fetch_concurrency)
+                                    fetch_concurrency=settings.stock_candles_fetch_concurrency)
 
 
 def with_tick_schemas(app: FastAPI) -> FastAPI:

@@ -62,7 +62,7 @@ RESYNC_EVERY = 4096
 
 STATE_VERSION = 1
 _DAY = 86400.0
-_MAX_PERIOD = 1000  # keeps the state document small (the window holds the largest period)
+MAX_PERIOD = 1000  # keeps the state document small (the window holds the largest period)
 
 
 class IndicatorConfig(BaseModel):
@@ -70,13 +70,13 @@ class IndicatorConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    sma_short: int = Field(5, ge=2, le=_MAX_PERIOD)
-    sma_long: int = Field(20, ge=2, le=_MAX_PERIOD)
-    ema_fast: int = Field(12, ge=2, le=_MAX_PERIOD)
-    ema_slow: int = Field(26, ge=2, le=_MAX_PERIOD)
-    macd_signal: int = Field(9, ge=2, le=_MAX_PERIOD)
-    rsi_period: int = Field(14, ge=2, le=_MAX_PERIOD)
-    bb_period: int = Field(20, ge=2, le=_MAX_PERIOD)
+    sma_short: int = Field(5, ge=2, le=MAX_PERIOD)
+    sma_long: int = Field(20, ge=2, le=MAX_PERIOD)
+    ema_fast: int = Field(12, ge=2, le=MAX_PERIOD)
+    ema_slow: int = Field(26, ge=2, le=MAX_PERIOD)
+    macd_signal: int = Field(9, ge=2, le=MAX_PERIOD)
+    rsi_period: int = Field(14, ge=2, le=MAX_PERIOD)
+    bb_period: int = Field(20, ge=2, le=MAX_PERIOD)
     bb_stddev: float = Field(2.0, gt=0, le=100, allow_inf_nan=False)
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from services.trend.indicators import IndicatorConfig
+from services.trend.indicators import MAX_PERIOD, IndicatorConfig
 from shared.settings import PlatformSettings
 
 
@@ -15,19 +15,19 @@ class TrendSettings(PlatformSettings):
     them (``sma_10``). A state built with other periods is started afresh by the worker.
     """
 
-    trend_sma_short: int = 5
-    trend_sma_long: int = 20
-    trend_ema_fast: int = 12
-    trend_ema_slow: int = 26
-    trend_macd_signal: int = 9
-    trend_rsi_period: int = 14
-    trend_bb_period: int = 20
-    trend_bb_stddev: float = 2.0
+    trend_sma_short: int = Field(5, ge=2, le=MAX_PERIOD)
+    trend_sma_long: int = Field(20, ge=2, le=MAX_PERIOD)
+    trend_ema_fast: int = Field(12, ge=2, le=MAX_PERIOD)
+    trend_ema_slow: int = Field(26, ge=2, le=MAX_PERIOD)
+    trend_macd_signal: int = Field(9, ge=2, le=MAX_PERIOD)
+    trend_rsi_period: int = Field(14, ge=2, le=MAX_PERIOD)
+    trend_bb_period: int = Field(20, ge=2, le=MAX_PERIOD)
+    trend_bb_stddev: float = Field(2.0, gt=0, le=100, allow_inf_nan=False)
     # After a partial receive, wait this long for more tick events: fuller batches mean one
     # state read and write per symbol for more ticks (fewer AWS calls), at this much latency.
-    trend_batch_window_seconds: float = 0.2
+    trend_batch_window_seconds: float = Field(0.2, ge=0, le=10)
     # How long an applied event id is remembered (redeliveries come within minutes).
-    trend_idempotency_days: int = 7
+    trend_idempotency_days: int = Field(7, ge=1, le=365)
     # At most one e-mail alert per symbol and direction in this many seconds of tick time
     # (0: every signal is e-mailed); held-back alerts are counted in GET /trends/{symbol}.
     trend_alert_window_seconds: int = Field(default=900, ge=0, le=7 * 24 * 3600)

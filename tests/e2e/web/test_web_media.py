@@ -11,8 +11,8 @@ import pytest
 from conftest import WebStack
 from web_support import WebPage
 
-from services.media_jobs.testclips import ClipSpec, make_clip
 from shared.cognito import DEMO_USERS
+from tests.support.media_clips import ClipSpec, make_clip
 
 playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 expect = playwright.expect

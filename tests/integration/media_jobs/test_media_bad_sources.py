@@ -16,15 +16,15 @@ import pytest_asyncio
 from media_http import upload, wait_for_job
 
 from services.media_jobs import logic
-from services.media_jobs.testclips import (
+from shared.aws import AwsClients
+from shared.events import event_type
+from shared.testing import EventTap, LocalStack, eventually
+from tests.support.media_clips import (
     make_audio_only,
     make_not_video,
     make_truncated,
     make_zero_duration,
 )
-from shared.aws import AwsClients
-from shared.events import event_type
-from shared.testing import EventTap, LocalStack, eventually
 
 # name: (how the job starts, stage it fails at, words its reason contains)
 CASES: dict[str, tuple[str, str, str]] = {

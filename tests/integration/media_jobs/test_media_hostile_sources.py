@@ -37,7 +37,7 @@ from services.media_jobs.probe import (
     SourceLimits,
     probe,
 )
-from services.media_jobs.testclips import ClipSpec, make_clip
+from tests.support.media_clips import ClipSpec, make_clip
 
 LINK_LOCAL = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
 REFUSED = "files that name other files or URLs are refused"

@@ -13,13 +13,9 @@ from conftest import MediaService
 from services.media_jobs.logic import new_job
 from services.media_jobs.models import S3Location, Stage, Trigger
 from services.media_jobs.options import JobOptions
-from services.media_jobs.store import (
-    MEDIA_EVENTS,
-    JobLeases,
-    JobStore,
-    LeaseLostError,
-    event_to_publish,
-)
+from services.media_jobs.store.errors import LeaseLostError
+from services.media_jobs.store.jobs import MEDIA_EVENTS, JobStore, event_to_publish
+from services.media_jobs.store.leases import JobLeases
 from shared.aws import AwsClients
 from shared.outbox import Outbox
 from shared.testing import EventTap, LocalStack

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from media_http import assert_playable, upload, wait_for_job
 
-from services.media_jobs.testclips import ClipSpec, make_clip
+from tests.support.media_clips import ClipSpec, make_clip
 
 ACTORS = ("anonymous", "alice", "bob", "admin")
 Headers = dict[str, dict[str, str]]

@@ -14,9 +14,9 @@ import pytest_asyncio
 from conftest import MediaService
 from media_http import assert_playable, completed_stages, upload, wait_for_job
 
-from services.media_jobs.testclips import ClipSpec, make_clip
 from shared.events import event_type
 from shared.testing import EventTap, eventually
+from tests.support.media_clips import ClipSpec, make_clip
 
 CLIPS = {
     # name: (clip, renditions it deserves, has audio)

@@ -16,9 +16,9 @@ from conftest import MediaService
 from media_http import assert_playable, completed_stages, upload, wait_for_job
 
 from services.media_jobs import logic
-from services.media_jobs.testclips import ClipSpec, make_clip
 from shared.aws import AwsClients
 from shared.testing import EventTap, LocalStack, eventually
+from tests.support.media_clips import ClipSpec, make_clip
 
 STAGES = ["ingest", "probe", "profile", "encode", "validate", "archive", "publish"]
 

@@ -32,7 +32,7 @@ from services.media_jobs.probe import (
     ZeroDurationError,
     probe,
 )
-from services.media_jobs.testclips import (
+from tests.support.media_clips import (
     CONTAINER_SAMPLES,
     INTERLACED,
     LANDSCAPE,

@@ -1,5 +1,5 @@
 """Candles over a large archive: a stock-ingest API process of its own reads tens of MB of
-gzipped partitions with bounded memory, and refuses a range heavier than CANDLES_MAX_BYTES.
+gzipped partitions with bounded memory, and refuses a range heavier than STOCK_CANDLES_MAX_BYTES.
 
 The archive is written straight into the emulator's bucket (the layout of
 services.stock_ingest.archive, one symbol, distant past hours nobody else uses); the API's
@@ -94,7 +94,8 @@ def bounded_api(stack: LocalStack, big_archive: dict[datetime, Hour],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """An API whose byte bound admits 18 of the 24 hours, and not all of them."""
     bound = weight(big_archive, 18) + 1
-    env = {**stack.env, "CANDLES_MAX_BYTES": str(bound)}  # CANDLES_MEMORY_MB: the default
+    # STOCK_CANDLES_MEMORY_MB: the default
+    env = {**stack.env, "STOCK_CANDLES_MAX_BYTES": str(bound)}
     log = tmp_path_factory.mktemp("bounded") / "ingest.log"
     with ServiceProcess.api("services.stock_ingest.main:app", env, log_path=log) as api:
         yield api
@@ -144,7 +145,7 @@ async def test_candles_over_a_large_archive_stay_under_the_memory_ceiling(
 async def test_a_range_heavier_than_the_bound_is_422_naming_it(
     bounded_api: ServiceProcess, big_archive: dict[datetime, Hour],
 ) -> None:
-    """All 24 hours weigh more than CANDLES_MAX_BYTES: 422 problem+json naming the bound and
+    """All 24 hours weigh more than STOCK_CANDLES_MAX_BYTES: 422 problem+json naming the bound and
     the range's weight, before any object is read."""
     async with httpx.AsyncClient(base_url=bounded_api.url, timeout=60) as client:
         response = await client.get(f"/stocks/{SYMBOL}/candles", params={
@@ -154,5 +155,5 @@ async def test_a_range_heavier_than_the_bound_is_422_naming_it(
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     bound = weight(big_archive, 18) + 1
-    assert "CANDLES_MAX_BYTES" in body["detail"] and str(bound) in body["detail"]
+    assert "STOCK_CANDLES_MAX_BYTES" in body["detail"] and str(bound) in body["detail"]
     assert (body["max_bytes"], body["range_bytes"]) == (bound, weight(big_archive, HOURS))

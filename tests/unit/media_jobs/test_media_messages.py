@@ -21,7 +21,7 @@ from services.media_jobs.logic import (
 )
 from services.media_jobs.models import Trigger
 from services.media_jobs.options import JobOptions, KeyKind
-from services.media_jobs.store import event_to_publish
+from services.media_jobs.store.jobs import event_to_publish
 
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 

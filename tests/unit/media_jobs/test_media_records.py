@@ -23,7 +23,7 @@ from services.media_jobs.models import (
 from services.media_jobs.options import ArchiveClass, JobOptions
 from services.media_jobs.probe import AudioInfo, MediaInfo, VideoInfo
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store import _job, _job_item
+from services.media_jobs.store.jobs import _job, _job_item
 from shared.auth import User
 from shared.errors import UnprocessableError
 

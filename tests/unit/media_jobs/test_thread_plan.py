@@ -16,7 +16,7 @@ from services.media_jobs.encode import (
     thread_plan,
 )
 from services.media_jobs.ladder import choose_rungs
-from services.media_jobs.testclips import ClipSpec, make_clip
+from tests.support.media_clips import ClipSpec, make_clip
 
 HD = choose_rungs(1920, 1080)
 UHD = choose_rungs(3840, 2160)

@@ -1,6 +1,6 @@
 """Generate small real test media with the wheel's ffmpeg (lavfi testsrc2 + sine).
 
-Used by the media-jobs tests, the worker's end-to-end tests and the benchmark::
+Used by the media-jobs tests, the web end-to-end tests, the benchmark and the chaos run::
 
     clip = make_clip(LANDSCAPE, tmp_path)          # 640x360, 8 s, AAC audio
     bad = make_truncated(tmp_path)                  # an mp4 cut before its moov box

@@ -1,4 +1,5 @@
-"""DynamoDB and S3 access for media jobs: job records, job leases, source and output buckets."""
+"""Job records in the media-jobs table (and the output-prefix claims kept with them), and the
+service's events, committed with the job changes they announce."""
 
 from __future__ import annotations
 
@@ -6,30 +7,21 @@ import asyncio
 import contextlib
 import re
 import time
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from services.media_jobs import logic
-from services.media_jobs.encode import CMAF_DIR, DASH_DIR, HLS_DIR, THUMBNAILS_DIR, content_type
-from services.media_jobs.models import (
-    JobError,
-    JobStatus,
-    MediaJob,
-    MultipartUpload,
-    PresignedRequest,
-    S3Location,
-    Stage,
-    StageRun,
-    UploadPart,
+from services.media_jobs.models import JobError, JobStatus, MediaJob, S3Location, Stage, StageRun
+from services.media_jobs.store.errors import (
+    JobSupersededError,
+    LeaseLostError,
+    PrefixTakenError,
+    condition_failed,
 )
-from services.media_jobs.options import ArchiveClass
 from shared.dynamo import (
     CursorError,
     cancellation_reasons,
@@ -39,7 +31,7 @@ from shared.dynamo import (
     to_item,
     to_value,
 )
-from shared.errors import NotFoundError, ProblemError
+from shared.errors import NotFoundError
 from shared.events import CloudEvent, derived_event_id
 from shared.outbox import EventSource, Outbox
 
@@ -55,40 +47,12 @@ INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
 }
 # Items of the jobs table that reserve an output folder (their key is never a guid).
 CLAIM = "prefix#"
-ARCHIVE_TAG = "archive"
-OUTPUT_DIRS = (CMAF_DIR, HLS_DIR, DASH_DIR, THUMBNAILS_DIR)
-CHUNK_BYTES = 1024 * 1024
 # Commits that lose a race with another transaction on the job (TransactionConflict) go again.
 COMMIT_ATTEMPTS = 3
 
 
 class _JobExistsError(Exception):
     """The guid of a job being created is taken."""
-
-
-class JobSupersededError(Exception):
-    """The job record changed under a running workflow (retried, deleted or finished)."""
-
-
-class LeaseLostError(JobSupersededError):
-    """The run's job lease belongs to another run now: it must commit nothing more."""
-
-
-class PrefixTakenError(Exception):
-    """An output prefix is, contains or lies inside another live job's prefix."""
-
-
-class SourceTooLargeError(ValueError):
-    """An object is larger than the service accepts."""
-
-
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in (
-        "ConditionalCheckFailedException", "TransactionCanceledException")
-
-
-def _not_found(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound")
 
 
 def _stamp(at: datetime) -> str:
@@ -164,7 +128,7 @@ class JobStore:
             try:
                 await self.dynamodb.put_item(**put)
             except ClientError as exc:
-                if _condition_failed(exc):
+                if condition_failed(exc):
                     return False
                 raise
             return True
@@ -418,7 +382,7 @@ class JobStore:
                     **{k: to_value(str(v)) if isinstance(v, StrEnum) else to_value(v)
                        for k, v in self._attempt(job).items()}})
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise JobSupersededError(f"job {job.guid} changed under the workflow") from None
             raise
 
@@ -441,7 +405,7 @@ class JobStore:
             else:
                 await self.dynamodb.delete_item(**delete)
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise NotFoundError(f"job {job.guid} does not exist") from None
             raise
 
@@ -531,7 +495,7 @@ class JobStore:
         try:
             response = await self.dynamodb.update_item(**update, ReturnValues=returns)
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise JobSupersededError(f"job {guid} changed under the workflow") from None
             raise
         return _job(response["Attributes"]) if returns == "ALL_NEW" else None  # type: ignore[return-value]
@@ -557,303 +521,3 @@ class JobStore:
                 if attempt == COMMIT_ATTEMPTS or "TransactionConflict" not in reasons:
                     raise
                 await asyncio.sleep(0.05 * attempt)
-
-
-class JobLeases:
-    """One workflow run per job at a time, in the service's idempotency table.
-
-    A lease belongs to the SQS message that runs the job and lasts ``seconds`` unless renewed;
-    each acquisition is a new run with a token of its own. The same message, redelivered after
-    its worker died, takes its lease back at once; another message (a duplicate notification)
-    waits until the lease has expired. Whoever takes the lease over makes the previous run's
-    renewals fail: that run stops (`Workflow`) and its commits, fenced by its token, fail::
-
-        acquire   put if  no lease | lease expired | owner = this message   -> new run token
-        renew     owner = this message and run = this run  -> lease_until := now + seconds
-        fence     the same condition, as a ConditionCheck in a commit's transaction
-        release   delete if owner = this message and run = this run
-    """
-
-    def __init__(self, dynamodb: Any, table: str, *, seconds: int) -> None:
-        self.dynamodb = dynamodb
-        self.table = table
-        self.seconds = seconds
-
-    @staticmethod
-    def _id(guid: str) -> dict[str, Any]:
-        return {"S": f"media-job-lease:{guid}"}
-
-    def _held(self, guid: str, owner: str, run: str) -> dict[str, Any]:
-        return {"ConditionExpression": "#owner = :owner AND #run = :run",
-                "ExpressionAttributeNames": {"#owner": "owner", "#run": "run"},
-                "ExpressionAttributeValues": {":owner": {"S": owner}, ":run": {"S": run}}}
-
-    async def acquire(self, guid: str, owner: str) -> str | None:
-        """Take the job's lease for ``owner``: the new run's token, or None while another
-        owner holds it."""
-        now, run = int(time.time()), uuid.uuid4().hex
-        try:
-            await self.dynamodb.put_item(
-                TableName=self.table,
-                Item={"id": self._id(guid), "owner": {"S": owner}, "run": {"S": run},
-                      "lease_until": {"N": str(now + self.seconds)},
-                      "expires_at": {"N": str(now + 7 * 24 * 3600)}},
-                ConditionExpression="attribute_not_exists(id) OR lease_until < :now"
-                                    " OR #owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":owner": {"S": owner}},
-            )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return None
-            raise
-        return run
-
-    async def renew(self, guid: str, owner: str, run: str) -> bool:
-        """Extend the lease of ``owner``'s ``run``; False if it is no longer theirs."""
-        held = self._held(guid, owner, run)
-        try:
-            await self.dynamodb.update_item(
-                TableName=self.table, Key={"id": self._id(guid)},
-                UpdateExpression="SET lease_until = :until", **held | {
-                    "ExpressionAttributeValues": held["ExpressionAttributeValues"] | {
-                        ":until": {"N": str(int(time.time()) + self.seconds)}}})
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
-
-    def fence(self, guid: str, owner: str, run: str) -> dict[str, Any]:
-        """A TransactWriteItems entry that holds only while ``run`` holds the lease."""
-        return {"ConditionCheck": {"TableName": self.table, "Key": {"id": self._id(guid)},
-                                   **self._held(guid, owner, run)}}
-
-    async def release(self, guid: str, owner: str, run: str) -> None:
-        """Give the lease up (if it is still ``owner``'s ``run``'s)."""
-        try:
-            await self.dynamodb.delete_item(
-                TableName=self.table, Key={"id": self._id(guid)}, **self._held(guid, owner, run))
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-
-
-class SourceBucket:
-    """The bucket videos and metadata files are uploaded to."""
-
-    def __init__(self, s3: Any, bucket: str) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-
-    async def head(self, key: str) -> S3Location | None:
-        """The object's location with ETag and size, None if it does not exist."""
-        try:
-            head = await self.s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _not_found(exc):
-                return None
-            raise
-        return S3Location(bucket=self.bucket, key=key, etag=head.get("ETag", "").strip('"'),
-                          size=head.get("ContentLength"))
-
-    async def read(self, key: str, *, max_bytes: int) -> bytes | None:
-        """A small object's bytes; None if it does not exist; SourceTooLargeError if big."""
-        try:
-            response = await self.s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _not_found(exc):
-                return None
-            raise
-        async with response["Body"] as body:
-            if response.get("ContentLength", 0) > max_bytes:
-                raise SourceTooLargeError(f"{key} is larger than {max_bytes} bytes")
-            return bytes(await body.read())
-
-    async def download(self, key: str, target: Path) -> int:
-        """Stream an object to a local file; returns its size."""
-        response = await self.s3.get_object(Bucket=self.bucket, Key=key)
-        size = 0
-        async with response["Body"] as body:
-            with target.open("wb") as out:
-                async for chunk in body.iter_chunks(CHUNK_BYTES):
-                    await asyncio.to_thread(out.write, chunk)
-                    size += len(chunk)
-        return size
-
-    async def tag_for_archive(self, key: str, storage_class: ArchiveClass) -> None:
-        """Tag the object so the bucket's lifecycle rule moves it to ``storage_class``."""
-        tags = (await self.s3.get_object_tagging(Bucket=self.bucket, Key=key))["TagSet"]
-        tags = [t for t in tags if t["Key"] != ARCHIVE_TAG]
-        tags.append({"Key": ARCHIVE_TAG, "Value": str(storage_class)})
-        await self.s3.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
-
-    async def presigned_put(self, key: str, content_type: str, *, size: int,
-                            expires: int) -> str:
-        """A PUT URL signed (SigV4) with the Content-Type and a Content-Length of ``size``:
-        S3 refuses a body of any other size."""
-        return str(await self.s3.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type,
-                                  "ContentLength": size},
-            ExpiresIn=expires))
-
-    async def multipart_plan(self, key: str, content_type: str, *, size: int, part_bytes: int,
-                             expires: int) -> MultipartUpload:
-        """Start a multipart upload and presign every request the client needs: one PUT per
-        part, each signed with its exact Content-Length, so the parts add up to ``size``."""
-        started = await self.s3.create_multipart_upload(Bucket=self.bucket, Key=key,
-                                                        ContentType=content_type)
-        upload_id = started["UploadId"]
-        part_size, count = logic.multipart_parts(size, part_bytes)
-        target = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id}
-
-        async def sign(operation: str, **params: Any) -> str:
-            return str(await self.s3.generate_presigned_url(
-                operation, Params=target | params, ExpiresIn=expires))
-
-        lengths = [min(part_size, size - (n - 1) * part_size) for n in range(1, count + 1)]
-        parts = [UploadPart(method="PUT", part_number=n, content_length=length,
-                            url=await sign("upload_part", PartNumber=n, ContentLength=length))
-                 for n, length in enumerate(lengths, start=1)]
-        return MultipartUpload(
-            upload_id=upload_id, part_size=part_size, parts=parts,
-            complete=PresignedRequest(method="POST",
-                                      url=await sign("complete_multipart_upload"),
-                                      headers={"Content-Type": "application/xml"}),
-            abort=PresignedRequest(method="DELETE", url=await sign("abort_multipart_upload")),
-        )
-
-
-@dataclass
-class OutputObject:
-    """An output file opened for streaming."""
-
-    status: int
-    headers: dict[str, str]
-    body: Any | None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        if self.body is None:
-            return
-        async with self.body as body:
-            async for chunk in body.iter_chunks(64 * 1024):
-                yield chunk
-
-
-class S3Outputs:
-    """`checks.OutputStore` over one job's prefix in the output bucket (HEAD and GET)."""
-
-    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-
-    def _key(self, path: str) -> str:
-        return f"{self.prefix}/{path}"
-
-    async def size(self, path: str) -> int | None:
-        """Size in bytes, None when the file does not exist."""
-        try:
-            head = await self.s3.head_object(Bucket=self.bucket, Key=self._key(path))
-        except ClientError as exc:
-            if _not_found(exc):
-                return None
-            raise
-        return int(head["ContentLength"])
-
-    async def read(self, path: str) -> bytes:
-        """The whole file."""
-        response = await self.s3.get_object(Bucket=self.bucket, Key=self._key(path))
-        async with response["Body"] as body:
-            return bytes(await body.read())
-
-
-class OutputBucket:
-    """The bucket encoded outputs are published from (through CloudFront in AWS)."""
-
-    def __init__(self, s3: Any, bucket: str) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-
-    def outputs(self, prefix: str) -> S3Outputs:
-        return S3Outputs(self.s3, self.bucket, prefix)
-
-    async def upload(self, root: Path, prefix: str, files: Sequence[str], *,
-                     concurrency: int = 8) -> int:
-        """Upload ``files`` (relative to ``root``) under ``prefix``; returns the bytes sent."""
-        limit = asyncio.Semaphore(concurrency)
-
-        async def one(path: str) -> int:
-            async with limit:
-                data = await asyncio.to_thread((root / path).read_bytes)
-                await self.s3.put_object(Bucket=self.bucket, Key=f"{prefix}/{path}", Body=data,
-                                         ContentType=content_type(path))
-                return len(data)
-
-        # Manifests last: a player never finds a playlist whose segments are still missing.
-        manifests = [f for f in files if f.endswith((".m3u8", ".mpd"))]
-        media = [f for f in files if f not in manifests]
-        sent = sum(await asyncio.gather(*(one(p) for p in media)))
-        return sent + sum(await asyncio.gather(*(one(p) for p in manifests)))
-
-    async def delete_outputs(self, prefix: str) -> int:
-        """Delete what a job writes under ``prefix`` (its layout's folders only); returns the
-        number of objects deleted."""
-        paginator = self.s3.get_paginator("list_objects_v2")
-        deleted = 0
-        for folder in OUTPUT_DIRS:
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{prefix}/{folder}/"):
-                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-                if keys:
-                    await self.s3.delete_objects(Bucket=self.bucket,
-                                                 Delete={"Objects": keys, "Quiet": True})
-                    deleted += len(keys)
-        return deleted
-
-    async def open(self, key: str, *, head: bool, byte_range: str | None) -> OutputObject:
-        """An output file for the pass-through route; NotFoundError if there is none."""
-        if not key.strip("/"):
-            raise NotFoundError("no output here")
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if byte_range and not head:
-            params["Range"] = byte_range
-        try:
-            response = await (self.s3.head_object(**params) if head
-                              else self.s3.get_object(**params))
-        except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            if _not_found(exc) or code in ("KeyTooLongError", "InvalidArgument", "400"):
-                raise NotFoundError(f"no output {key[:200]}") from None
-            if code == "InvalidRange":
-                raise RangeNotSatisfiableError("the range is outside the file") from None
-            raise
-        headers = {
-            "Content-Type": response.get("ContentType") or content_type(key),
-            "Content-Length": str(response["ContentLength"]),
-            "Accept-Ranges": "bytes",
-        }
-        if response.get("ETag"):
-            headers["ETag"] = response["ETag"]
-        if response.get("ContentRange"):
-            headers["Content-Range"] = response["ContentRange"]
-        status = 206 if response.get("ContentRange") else 200
-        return OutputObject(status, headers, None if head else response["Body"])
-
-
-class RangeNotSatisfiableError(ProblemError):
-    """The Range header names bytes the file does not have (HTTP 416)."""
-
-    status = 416
-    title = "Range Not Satisfiable"
-
-
-class RetryQueue:
-    """Puts a job back on the uploads queue as a retry command of its current attempt (the DLQ
-    consumer, for a job whose last delivery was interrupted by a drain)."""
-
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        self.sqs = sqs
-        self.queue_url = queue_url
-
-    async def send(self, command: logic.RetryCommand) -> None:
-        await self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=command.to_json())

@@ -1,0 +1,30 @@
+"""What the media-jobs storage raises, and the AWS error codes it recognises."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+
+class JobSupersededError(Exception):
+    """The job record changed under a running workflow (retried, deleted or finished)."""
+
+
+class LeaseLostError(JobSupersededError):
+    """The run's job lease belongs to another run now: it must commit nothing more."""
+
+
+class PrefixTakenError(Exception):
+    """An output prefix is, contains or lies inside another live job's prefix."""
+
+
+class SourceTooLargeError(ValueError):
+    """An object is larger than the service accepts."""
+
+
+def condition_failed(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] in (
+        "ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def not_found(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound")
