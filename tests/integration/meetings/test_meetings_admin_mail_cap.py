@@ -27,7 +27,7 @@ from shared.aws import AwsClients
 from shared.dynamo import from_item
 from shared.events import CloudEvent, EventPublisher
 from shared.settings import PlatformSettings
-from shared.testing import LocalStack, ServiceProcess, TopicTap, eventually, queue_depth
+from shared.testing import EventTap, LocalStack, ServiceProcess, eventually, queue_depth
 from shared.topology import Resources, provision
 
 CAP = 2
@@ -184,7 +184,7 @@ async def test_redelivered_requests_are_neither_counted_nor_mailed_again(
     decision per event holds: no second e-mail, no second count, one digest entry."""
     sns = await capped.aws.client("sns")
     publisher = EventPublisher(sns, capped.resources.topic_arn("meetings-events"))
-    async with TopicTap.open(capped.aws, capped.resources, "meetings-events") as tap:
+    async with EventTap.open(capped.aws, capped.resources, "meetings-events") as tap:
         meetings = await book_several(http, 3)
         ids = [m["id"] for m in meetings]
         with capped.worker("worker-redelivery"):

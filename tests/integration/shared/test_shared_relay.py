@@ -100,7 +100,7 @@ async def test_a_failed_lane_holds_back_its_aggregate_while_other_lanes_publish(
         "no-such-topic": EventPublisher(sns, missing),
     }, outbox_table)
 
-    async with TopicTap.open(aws, stack.resources, "recipes-events") as tap:
+    async with EventTap.open(aws, stack.resources, "recipes-events") as tap:
         for _ in range(3):
             with pytest.raises(ClientError):
                 await relay.drain_once()
