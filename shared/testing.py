@@ -67,6 +67,9 @@ class LocalStack:
             "COGNITO_USER_POOL_ID": self.settings.cognito_user_pool_id,
             "COGNITO_CLIENT_ID": self.settings.cognito_client_id,
             "COGNITO_MACHINE_CLIENT_IDS": ",".join(self.settings.cognito_machine_client_ids),
+            # Named, so what a local `regatta up` wrote (which `regatta` falls back to) cannot
+            # point a test's producer at another emulator.
+            "COGNITO_TOKEN_URL": f"{self.emulator.url.rstrip('/')}/oauth2/token",
             "LOG_FORMAT": "json",
             "WORKER_WAIT_TIME_SECONDS": "1",
             "WORKER_STOP_TIMEOUT": "10",

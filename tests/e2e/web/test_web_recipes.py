@@ -90,7 +90,8 @@ async def test_create_search_like_and_delete_a_recipe(ui: WebPage, web_stack: We
     for _ in range(40):
         await page.get_by_label("Search").fill(word)
         await page.get_by_role("button", name="Search").click()
-        await page.locator('#recipe-list[aria-busy="false"]').wait_for()
+        # attached, not visible: a search that finds nothing yet renders an empty (hidden) list
+        await page.locator('#recipe-list[aria-busy="false"]').wait_for(state="attached")
         if await card.count():
             break
         await page.wait_for_timeout(250)
