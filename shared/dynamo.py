@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import random
+import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,7 @@ import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from shared.errors import AwsUnavailableError
+from shared.errors import AwsUnavailableError, NotFoundError
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -89,6 +90,23 @@ def start_key(position: dict[str, Any] | None, key_names: set[str]) -> dict[str,
     if set(position) != key_names or not all(_is_key_value(v) for v in position.values()):
         raise CursorError("cursor is not valid for this listing")
     return position
+
+
+def is_uuid(value: str) -> bool:
+    """Whether ``value`` is a UUID in canonical form (what server-assigned ids always are)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def id_key(value: str, what: str) -> dict[str, Any]:
+    """The ``{"id": ...}`` key of a server-assigned UUID id; NotFoundError naming ``what``
+    for anything else: it names nothing, and some strings (over 2 KB, for one) are not even
+    valid DynamoDB keys, which would be a 500 rather than a 404."""
+    if not is_uuid(value):
+        raise NotFoundError(f"{what} {value[:64]} does not exist")
+    return {"id": {"S": value}}
 
 
 def _is_key_value(value: Any) -> bool:

@@ -28,6 +28,7 @@ from services.media_jobs.models import (
 )
 from services.media_jobs.options import JobOptions, KeyKind, classify_key, decode_key
 from shared.auth import User
+from shared.dynamo import is_uuid
 from shared.errors import ConflictError, UnprocessableError
 from shared.events import event_type
 
@@ -161,10 +162,7 @@ def may_read(job: MediaJob, user: User) -> bool:
 
 def is_guid(value: str) -> bool:
     """Whether ``value`` is a guid in canonical form (what job ids always are)."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+    return is_uuid(value)
 
 
 # --- queue messages -------------------------------------------------------------------------

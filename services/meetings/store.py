@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from shared.dynamo import (
     cancellation_reasons,
     condition_failed,
     from_item,
+    id_key,
     query_page,
     start_key,
     to_item,
@@ -68,15 +68,7 @@ def _meeting(item: dict[str, Any]) -> Meeting:
 
 
 def _key(meeting_id: str) -> dict[str, Any]:
-    # Ids are server-assigned UUIDs: anything else names no meeting (and some strings are
-    # not even valid DynamoDB keys, which would be a 500 rather than a 404).
-    try:
-        canonical = str(uuid.UUID(meeting_id)) == meeting_id
-    except ValueError:
-        canonical = False
-    if not canonical:
-        raise NotFoundError(f"meeting {meeting_id[:64]} does not exist")
-    return {"id": {"S": meeting_id}}
+    return id_key(meeting_id, "meeting")
 
 
 class MeetingStore:

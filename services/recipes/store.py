@@ -19,6 +19,7 @@ from shared.dynamo import (
     cancellation_reasons,
     condition_failed,
     from_item,
+    id_key,
     query_page,
     start_key,
     to_item,
@@ -60,15 +61,7 @@ def _recipe(item: dict[str, Any]) -> Recipe:
 
 
 def _key(recipe_id: str) -> dict[str, Any]:
-    # Ids are server-assigned UUIDs: anything else names no recipe, and some strings (over
-    # 2 KB, for one) are not even valid DynamoDB keys, which would be a 500, not a 404.
-    try:
-        canonical = str(uuid.UUID(recipe_id)) == recipe_id
-    except ValueError:
-        canonical = False
-    if not canonical:
-        raise NotFoundError(f"recipe {recipe_id[:64]} does not exist")
-    return {"id": {"S": recipe_id}}
+    return id_key(recipe_id, "recipe")
 
 
 class RecipeStore:
