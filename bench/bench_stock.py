@@ -50,6 +50,7 @@ from shared.testing import (  # noqa: E402
     ServiceProcess,
     machine_auth,
     queue_depth,
+    read_all,
     start_local_stack,
 )
 
@@ -121,16 +122,11 @@ async def verify(aws: AwsClients, stack: LocalStack, expected: dict[str, set[str
     dynamodb, s3 = await aws.client("dynamodb"), await aws.client("s3")
     table, bucket = stack.resources.table("stock-ticks"), stack.resources.bucket("stock-archive")
     for symbol, ids in expected.items():
-        stored: list[str] = []
-        request = {"TableName": table, "KeyConditionExpression": "symbol = :s",
-                   "ExpressionAttributeValues": {":s": {"S": symbol}},
-                   "ProjectionExpression": "tick_key"}
-        while True:
-            response = await dynamodb.query(**request)
-            stored += [i["tick_key"]["S"].partition("#")[2] for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = await read_all(dynamodb.query, TableName=table,
+                               KeyConditionExpression="symbol = :s",
+                               ExpressionAttributeValues={":s": {"S": symbol}},
+                               ProjectionExpression="tick_key")
+        stored = [i["tick_key"]["S"].partition("#")[2] for i in items]
         if sorted(stored) != sorted(ids):
             problems.append(f"table: {symbol} holds {len(stored)} ticks, expected {len(ids)}")
         view = (await trends.get(f"/trends/{symbol}")).json()

@@ -84,6 +84,7 @@ from shared.testing import (  # noqa: E402
     BOB,
     LocalStack,
     ServiceProcess,
+    read_all,
     start_local_stack,
 )
 
@@ -605,13 +606,8 @@ class Chaos:
 
 async def scan(aws: AwsClients, table: str) -> list[dict[str, Any]]:
     dynamodb = await aws.client("dynamodb")
-    items, request = [], {"TableName": table, "ConsistentRead": True}
-    while True:
-        response = await dynamodb.scan(**request)
-        items += [from_item(i) for i in response["Items"]]
-        if "LastEvaluatedKey" not in response:
-            return items
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return [from_item(i) for i in await read_all(dynamodb.scan, TableName=table,
+                                                 ConsistentRead=True)]
 
 
 async def queue_depths(aws: AwsClients, stack: LocalStack) -> dict[str, int]:

@@ -281,6 +281,19 @@ class FaultDrill:
         self.process.stop()
 
 
+async def read_all(operation: Any, **request: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated DynamoDB ``scan`` or ``query`` (``operation``, a client's
+    bound method) called with ``request``, page after page, as DynamoDB items. For tests and
+    benchmarks that check a table's whole contents; services never scan."""
+    items: list[dict[str, Any]] = []
+    while True:
+        response = await operation(**request)
+        items += response["Items"]
+        if "LastEvaluatedKey" not in response:
+            return items
+        request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+
 async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.2) -> Any:
     """Await ``check()`` until it returns a truthy value or raises no AssertionError."""
     import asyncio

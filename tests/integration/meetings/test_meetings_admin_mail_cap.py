@@ -27,7 +27,14 @@ from shared.aws import AwsClients
 from shared.dynamo import from_item
 from shared.events import CloudEvent, EventPublisher
 from shared.settings import PlatformSettings
-from shared.testing import EventTap, LocalStack, ServiceProcess, eventually, queue_depth
+from shared.testing import (
+    EventTap,
+    LocalStack,
+    ServiceProcess,
+    eventually,
+    queue_depth,
+    read_all,
+)
 from shared.topology import Resources, provision
 
 CAP = 2
@@ -51,14 +58,8 @@ class Capped:
 
     async def ledger(self) -> list[dict[str, Any]]:
         dynamodb = await self.aws.client("dynamodb")
-        items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {"TableName": self.resources.table("meetings-admin-mail")}
-        while True:
-            response = await dynamodb.scan(**request)
-            items += [from_item(i) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return items
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        table = self.resources.table("meetings-admin-mail")
+        return [from_item(i) for i in await read_all(dynamodb.scan, TableName=table)]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import httpx
 from recipes_http import create_recipe, listing, recipe_body, search_ids, unique_word
 
 from shared.aws import AwsClients
-from shared.testing import LocalStack, eventually
+from shared.testing import LocalStack, eventually, read_all
 
 SEARCH_TIMEOUT = 15.0
 
@@ -22,15 +22,9 @@ SEARCH_TIMEOUT = 15.0
 async def all_recipe_ids(aws: AwsClients, stack: LocalStack) -> set[str]:
     """Every recipe id in the table, read directly (a test may scan; the service may not)."""
     dynamodb = await aws.client("dynamodb")
-    ids: set[str] = set()
-    request: dict[str, Any] = {"TableName": stack.resources.table("recipes"),
-                               "ProjectionExpression": "id"}
-    while True:
-        response = await dynamodb.scan(**request)
-        ids |= {item["id"]["S"] for item in response["Items"]}
-        if "LastEvaluatedKey" not in response:
-            return ids
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = await read_all(dynamodb.scan, TableName=stack.resources.table("recipes"),
+                           ProjectionExpression="id")
+    return {item["id"]["S"] for item in items}
 
 
 async def found(http: httpx.AsyncClient, expected: list[str], **params: Any) -> None:

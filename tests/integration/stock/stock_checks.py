@@ -22,7 +22,7 @@ from services.stock_ingest.producer import mock_ticks
 from services.stock_ingest.sender import TickSender
 from services.trend.signals import detect_crossovers
 from shared.aws import AwsClients
-from shared.testing import ServiceProcess, eventually, queue_depth
+from shared.testing import ServiceProcess, eventually, queue_depth, read_all
 from shared.topology import Resources
 
 # Far enough back that no tick is "in the future", recent enough to be today-ish.
@@ -166,19 +166,13 @@ async def wait_for_empty_queue(aws: AwsClients, resources: Resources, queue: str
 async def stored_ticks(aws: AwsClients, resources: Resources, symbol: str) -> list[dict]:
     """Every curated item of a symbol, in key order."""
     dynamodb = await aws.client("dynamodb")
-    items: list[dict] = []
     request: dict[str, Any] = {
         "TableName": resources.table("stock-ticks"),
         "KeyConditionExpression": "symbol = :s AND tick_key BETWEEN :low AND :high",
         "ExpressionAttributeValues": {":s": {"S": symbol}, ":low": {"S": "0"},
                                       ":high": {"S": "9"}},
     }
-    while True:
-        response = await dynamodb.query(**request)
-        items += response["Items"]
-        if "LastEvaluatedKey" not in response:
-            return items
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return await read_all(dynamodb.query, **request)
 
 
 async def archived_ids(aws: AwsClients, resources: Resources, symbols: set[str],

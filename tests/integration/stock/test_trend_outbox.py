@@ -26,7 +26,14 @@ from stock_checks import (
 
 from services.trend.consumers import SIGNALS_PER_WRITE
 from shared.aws import AwsClients
-from shared.testing import EventTap, FaultDrill, LocalStack, ServiceProcess, eventually
+from shared.testing import (
+    EventTap,
+    FaultDrill,
+    LocalStack,
+    ServiceProcess,
+    eventually,
+    read_all,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -37,16 +44,10 @@ TICKS = 400
 async def queued(aws: AwsClients, stack: LocalStack, symbol: str) -> list[dict[str, str]]:
     """The trend outbox's messages about ``symbol`` (alert texts and signal events)."""
     dynamodb = await aws.client("dynamodb")
-    request: dict[str, Any] = {"TableName": stack.resources.table("trend-outbox"),
-                               "ConsistentRead": True}
-    items = []
-    while True:
-        response = await dynamodb.scan(**request)
-        items += [{"topic": i["topic"]["S"], "body": i["body"]["S"]} for i in response["Items"]
-                  if "body" in i and symbol in i["body"]["S"]]
-        if "LastEvaluatedKey" not in response:
-            return items
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = await read_all(dynamodb.scan, TableName=stack.resources.table("trend-outbox"),
+                           ConsistentRead=True)
+    return [{"topic": i["topic"]["S"], "body": i["body"]["S"]} for i in items
+            if "body" in i and symbol in i["body"]["S"]]
 
 
 def about(alerts: EventTap, symbol: str = SYMBOL) -> list[dict[str, Any]]:
