@@ -38,7 +38,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_indicators import make_stream, run  # noqa: E402
-from bench.loadgen import outbox_report  # noqa: E402
+from bench.loadgen import call_latency_report, outbox_report  # noqa: E402
 from services.stock_ingest.archive import partition_prefixes, read_archive_object  # noqa: E402
 from services.stock_ingest.producer import mock_ticks  # noqa: E402
 from services.stock_ingest.sender import Delivery, TickSender  # noqa: E402
@@ -232,6 +232,8 @@ async def pipeline(args: argparse.Namespace) -> int:
         for name in ["ingest", "ingest-worker", *(f"worker-{i}" for i in range(args.workers))]:
             pipeline_calls.update(json.loads((counts_dir / f"{name}.json").read_text())["calls"])
         outbox = outbox_report([counts_dir / "ingest-worker.outbox.json"], since=load_began)
+        latency = call_latency_report({"API": counts_dir / "ingest.json",
+                                       "relay": counts_dir / "ingest-worker.json"})
         read_calls = Counter(json.loads((counts_dir / "trend-api.json").read_text())["calls"])
     if args.keep:
         print(f"logs and call counts kept in {folder}")
@@ -257,6 +259,7 @@ async def pipeline(args: argparse.Namespace) -> int:
           f"p99 {watcher.percentile(99) * 1000:,.0f} ms (poll every {args.poll * 1000:.0f} ms)")
     print(f"   deepest trend queue seen: {deepest} messages")
     print(f"   {outbox}")
+    print(f"   {latency}")
     print(f"   exactly once (table, archive, trend): "
           f"{'yes' if not problems else 'NO: ' + '; '.join(problems)}")
     print("   CPU seconds used (start-up and checks included): " + ", ".join(

@@ -142,3 +142,21 @@ def outbox_report(paths: list[Path], since: float = 0.0) -> str:
     verdict = "met" if at(0.99) < 1000 else "NOT met"
     return (f"outbox: {published:,} messages relayed; commit -> published p50 {at(0.5):,.0f} ms, "
             f"p99 {at(0.99):,.0f} ms, max {lags[-1]:,.0f} ms (target p99 < 1,000 ms: {verdict})")
+
+
+def call_latency_report(files: dict[str, Path], operations: tuple[str, ...] = (
+        "dynamodb.TransactWriteItems", "dynamodb.Query", "sns.PublishBatch",
+        "dynamodb.BatchWriteItem")) -> str:
+    """One line on the AWS call latency behind the outbox lag: p50/p99 of ``operations`` in
+    each process, from the call-count files (AWS_CALL_COUNTS_PATH) named by ``files``
+    (label -> path). Latency includes the client's retries and the emulator's queue."""
+    parts = []
+    for label, path in files.items():
+        if not path.exists():
+            continue
+        latency = json.loads(path.read_text()).get("latency_ms", {})
+        calls = [f"{op.split('.', 1)[1]} {latency[op]['p50']:,.0f}/{latency[op]['p99']:,.0f}"
+                 for op in operations if op in latency]
+        if calls:
+            parts.append(f"{label}: " + ", ".join(calls))
+    return "AWS call latency p50/p99 ms: " + ("; ".join(parts) or "none recorded")

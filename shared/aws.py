@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from botocore.exceptions import (
 )
 
 from shared.settings import PlatformSettings
+from shared.stats import percentile
+
+_STARTED = "regatta_call_started"  # where a call's start time waits in botocore's context
+_KEPT_DURATIONS = 10_000
 
 SERVICES = ("dynamodb", "sqs", "sns", "s3", "sts", "ses", "cognito-idp")
 
@@ -39,30 +44,53 @@ UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
 
 
 class ApiCallCounter:
-    """Counts AWS API calls by ``service.Operation`` through botocore's event hooks."""
+    """Counts AWS API calls by ``service.Operation`` through botocore's event hooks, and
+    times them (from the request being built to the response parsed, retries included)."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.seconds: dict[str, list[float]] = defaultdict(list)
 
-    def _on_call(self, model: Any, **_: Any) -> None:
-        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+    @staticmethod
+    def _name(model: Any) -> str:
+        return f"{model.service_model.service_name}.{model.name}"
+
+    def _on_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        self.calls[self._name(model)] += 1
+        context[_STARTED] = time.perf_counter()
+
+    def _on_answer(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        started = context.get(_STARTED)
+        if started is not None:
+            durations = self.seconds[self._name(model)]
+            durations.append(time.perf_counter() - started)
+            del durations[:-_KEPT_DURATIONS]
 
     def attach(self, session: AioSession) -> None:
-        """Count every call made by clients created from ``session`` from now on."""
+        """Count and time every call made by clients created from ``session`` from now on."""
         session.register("before-call", self._on_call)
+        session.register("after-call", self._on_answer)
+
+    def latency_ms(self) -> dict[str, dict[str, float]]:
+        """p50 and p99 of each operation's calls, in ms (the last 10,000 of each)."""
+        return {name: {"p50": round(1000 * percentile(durations, 0.5), 1),
+                       "p99": round(1000 * percentile(durations, 0.99), 1)}
+                for name, durations in sorted(self.seconds.items()) if durations}
 
     def total(self) -> int:
         """All calls counted so far."""
         return sum(self.calls.values())
 
     def write(self, path: str | Path) -> None:
-        """Save the counts as JSON ``{"pid", "total", "calls": {"sqs.ReceiveMessage": n}}``.
+        """Save the counts as JSON ``{"pid", "total", "calls": {"sqs.ReceiveMessage": n},
+        "latency_ms": {"sqs.ReceiveMessage": {"p50": ms, "p99": ms}}}``.
 
         Written to a temporary file and renamed, so a reader never sees half a file.
         """
         path = Path(path)
         calls = dict(sorted(self.calls.items()))
-        document = {"pid": os.getpid(), "total": self.total(), "calls": calls}
+        document = {"pid": os.getpid(), "total": self.total(), "calls": calls,
+                    "latency_ms": self.latency_ms()}
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         partial.write_text(json.dumps(document, indent=2) + "\n")
         partial.replace(path)
