@@ -44,6 +44,7 @@ from shared.faults import fault_point
 from shared.health import liveness_file, touch
 from shared.logging import get_logger
 from shared.outbox import OutboxMessage, outbox_table
+from shared.stats import percentile
 
 log = get_logger("shared.relay")
 
@@ -65,14 +66,6 @@ def lanes(messages: list[OutboxMessage], most: int) -> list[list[OutboxMessage]]
     for group in sorted(groups.values(), key=len, reverse=True):
         min(split, key=len).extend(group)
     return [sorted(lane, key=lambda m: m.seq) for lane in split if lane]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of ``values`` by the nearest-rank method (0 if empty)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))]
 
 
 class OutboxRelay:
@@ -118,6 +111,11 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._rng = random.Random()
         self._last_found = float("-inf")
+        # Published events whose deletion is under way beside the next turns (their seqs),
+        # so a turn's query skips them instead of publishing them again.
+        self._retiring: set[str] = set()
+        self._retirements: set[asyncio.Task[None]] = set()
+        self._renewal: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         """Finish the current turn, give up the lease and return from ``run``."""
@@ -138,7 +136,7 @@ class OutboxRelay:
                     self._alive()  # a standby is healthy: it asked and was told to wait
                     await self._sleep(self.lease_seconds / 3)
                     continue
-                found = await self.drain_once()
+                found = await self._drain()
                 failures = 0
                 self._alive()
             except _RETRYABLE as exc:
@@ -151,6 +149,7 @@ class OutboxRelay:
             pause = self.next_pause(found, pause, time.monotonic())
             if pause:
                 await self._sleep(pause)
+        await self._retired()
         await self._release_lease()
         self._write_stats()
         log.info("relay.stopped", relay=self.name, published=self.published,
@@ -176,9 +175,21 @@ class OutboxRelay:
         each shard's order is all that must hold, and a busy service relays several
         aggregates at once (``OUTBOX_SHARDS``).
         """
+        try:
+            return await self._drain()
+        finally:
+            await self._retired()
+
+    async def _drain(self) -> int:
+        # A turn of `run`: the events it published are deleted beside the next turn, which
+        # therefore does not wait for the deletion (a DynamoDB round trip off every event's
+        # commit-to-publish lag).
         return sum(await asyncio.gather(*(self._drain_shard(s) for s in self.shards)))
 
     async def _drain_shard(self, shard: str) -> int:
+        # Skip what was being deleted when the query started: the query may still see it
+        # although the deletion has finished by the time the answer arrives.
+        retiring = set(self._retiring)
         response = await self.dynamodb.query(
             TableName=self.table,
             KeyConditionExpression="#shard = :shard",
@@ -187,7 +198,8 @@ class OutboxRelay:
             ConsistentRead=True,
             Limit=self.batch,
         )
-        messages = [OutboxMessage.from_item(i) for i in response["Items"]]
+        messages = [m for m in map(OutboxMessage.from_item, response["Items"])
+                    if m.seq not in retiring]
         if messages:
             await self._publish(messages)
         return len(messages)
@@ -207,7 +219,7 @@ class OutboxRelay:
                 return_exceptions=True)
         finally:
             if accepted:
-                await self._retire(accepted)
+                self._retire_later(accepted)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -236,6 +248,31 @@ class OutboxRelay:
                 else:
                     await self._retire(chunk)
 
+    def _retire_later(self, messages: list[OutboxMessage]) -> None:
+        """Delete published events beside the next turn. Until then the turns skip them; if
+        the deletion fails they are published again (at least once: FIFO topics and
+        consumers drop the copy by event id)."""
+        seqs = {m.seq for m in messages}
+        self._retiring |= seqs
+
+        async def retire() -> None:
+            try:
+                await self._retire(messages)
+            except _RETRYABLE as exc:
+                log.warning("relay.retire_failed", relay=self.name, error=type(exc).__name__,
+                            count=len(messages))
+            finally:
+                self._retiring -= seqs
+
+        task = asyncio.create_task(retire())
+        self._retirements.add(task)
+        task.add_done_callback(self._retirements.discard)
+
+    async def _retired(self) -> None:
+        """Wait for the deletions under way."""
+        while self._retirements:
+            await asyncio.gather(*self._retirements)
+
     async def _retire(self, messages: list[OutboxMessage]) -> None:
         await batch_write(self.dynamodb, {self.table: [
             {"DeleteRequest": {"Key": m.key()}} for m in messages]})
@@ -244,6 +281,22 @@ class OutboxRelay:
         now = time.time()
         if now < self._lease_until - self.lease_seconds * 2 / 3:
             return True  # renewed less than a third of a lease ago
+        if now < self._lease_until - self.lease_seconds / 3:
+            # Held for a third of a lease or more still: renew beside this turn rather than
+            # before it (a DynamoDB round trip off the lag of the events it publishes).
+            if self._renewal is None or self._renewal.done():
+                self._renewal = asyncio.create_task(self._renew_lease())
+            return True
+        return await self._take_lease()
+
+    async def _renew_lease(self) -> None:
+        try:
+            await self._take_lease()
+        except _RETRYABLE as exc:  # the next turns try again, in line once time runs short
+            log.warning("relay.renew_failed", relay=self.name, error=type(exc).__name__)
+
+    async def _take_lease(self) -> bool:
+        now = time.time()
         try:
             await self.dynamodb.put_item(
                 TableName=self.table,
@@ -268,6 +321,8 @@ class OutboxRelay:
         return True
 
     async def _release_lease(self) -> None:
+        if self._renewal is not None:
+            await self._renewal
         if not self._lease_until:
             return
         try:
