@@ -136,7 +136,7 @@ class OutboxRelay:
                     self._alive()  # a standby is healthy: it asked and was told to wait
                     await self._sleep(self.lease_seconds / 3)
                     continue
-                found = await self._drain()
+                found = await self.turn()
                 failures = 0
                 self._alive()
             except _RETRYABLE as exc:
@@ -149,7 +149,7 @@ class OutboxRelay:
             pause = self.next_pause(found, pause, time.monotonic())
             if pause:
                 await self._sleep(pause)
-        await self._retired()
+        await self.retired()
         await self._release_lease()
         self._write_stats()
         log.info("relay.stopped", relay=self.name, published=self.published,
@@ -176,14 +176,14 @@ class OutboxRelay:
         aggregates at once (``OUTBOX_SHARDS``).
         """
         try:
-            return await self._drain()
+            return await self.turn()
         finally:
-            await self._retired()
+            await self.retired()
 
-    async def _drain(self) -> int:
-        # A turn of `run`: the events it published are deleted beside the next turn, which
-        # therefore does not wait for the deletion (a DynamoDB round trip off every event's
-        # commit-to-publish lag).
+    async def turn(self) -> int:
+        """One turn of ``run``: like ``drain_once``, but the deletion of the events it
+        published goes on beside the next turn, which does not wait for it (a DynamoDB round
+        trip off every event's commit-to-publish lag) and skips them."""
         return sum(await asyncio.gather(*(self._drain_shard(s) for s in self.shards)))
 
     async def _drain_shard(self, shard: str) -> int:
@@ -268,7 +268,7 @@ class OutboxRelay:
         self._retirements.add(task)
         task.add_done_callback(self._retirements.discard)
 
-    async def _retired(self) -> None:
+    async def retired(self) -> None:
         """Wait for the deletions under way."""
         while self._retirements:
             await asyncio.gather(*self._retirements)

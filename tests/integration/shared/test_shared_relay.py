@@ -3,6 +3,7 @@ ends half way (an SNS call that fails for good), and when it retires what SNS ac
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -153,3 +154,48 @@ async def test_events_are_retired_per_page_and_alerts_per_call(
     assert await relay.drain_once() == 15
     assert alerts.waiting_at_calls == [15, 5]
     assert await waiting(dynamodb, outbox_table) == 0
+
+
+class HeldDeletes:
+    """The real DynamoDB client, with BatchWriteItem held until ``release()``."""
+
+    def __init__(self, dynamodb: Any) -> None:
+        self.dynamodb, self.gate = dynamodb, asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.dynamodb, name)
+
+    def release(self) -> None:
+        self.gate.set()
+
+    async def batch_write_item(self, **request: Any) -> Any:
+        await self.gate.wait()
+        return await self.dynamodb.batch_write_item(**request)
+
+
+async def test_a_turn_skips_the_events_whose_deletion_is_still_under_way(
+    aws: AwsClients, stack: LocalStack, outbox_table: str,
+) -> None:
+    """A turn does not wait for the deletion of what it published; the next turn, which
+    still finds those events in the table, publishes none of them again."""
+    dynamodb, sns = await aws.client("dynamodb"), await aws.client("sns")
+    held = HeldDeletes(dynamodb)
+    source = EventSource(service="contract", topic="recipes-events")
+    relay = OutboxRelay(held, {
+        "recipes-events": EventPublisher(sns, stack.resources.topic_arn("recipes-events"))},
+        outbox_table)
+    subject = uuid.uuid4().hex
+    await Outbox(dynamodb, outbox_table, source).commit(
+        [], [source.event("thing.happened", {"n": n}, subject=subject) for n in range(5)])
+
+    async with EventTap.open(aws, stack.resources, "recipes-events") as tap:
+        assert await relay.turn() == 5
+        assert await waiting(dynamodb, outbox_table) == 5  # deletion held
+        assert await relay.turn() == 0
+        held.release()
+        await relay.retired()
+        await tap.drain()
+
+    assert Counter(e["data"]["n"] for e in tap.about(subject)) == Counter(range(5))
+    assert await waiting(dynamodb, outbox_table) == 0
+    assert relay.published == 5
