@@ -48,10 +48,9 @@ from shared.logging import get_logger
 if TYPE_CHECKING:
     from shared.worker import SqsWorker
 
-log = get_logger("shared.worker")
+log = get_logger("shared.worker")  # its lines are the worker's, whichever strategy runs
 
 T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
 
 
 class Outcome(StrEnum):
@@ -132,7 +131,7 @@ def event_context(payload: Any) -> dict[str, Any]:
     return {}
 
 
-class Dispatch(Protocol[T_contra]):
+class Strategy(Protocol):
     """A strategy of `SqsWorker`: hands the pending records of a page (those without an
     outcome yet) to the handler and sets each one's outcome."""
 

@@ -47,12 +47,12 @@ from shared.aws import UNREACHABLE_ERRORS
 from shared.dispatch import (
     BatchHandler,
     Delivery,
-    Dispatch,
     Handler,
     Outcome,
     PerBatch,
     PerRecord,
     Record,
+    Strategy,
     current_delivery,
     hold_back_failed_groups,
 )
@@ -64,8 +64,8 @@ from shared.logging import get_logger
 from shared.topology import Queue, Topology, dlq_name
 
 __all__ = [
-    "BatchHandler", "Delivery", "Dispatch", "Handler", "KeyOf", "Outcome", "Parser", "PerBatch",
-    "PerRecord", "QueueSubscription", "Record", "SqsWorker", "WorkerConfig", "WorkerGroup",
+    "BatchHandler", "Delivery", "Handler", "KeyOf", "Outcome", "Parser", "PerBatch", "PerRecord",
+    "QueueSubscription", "Record", "SqsWorker", "Strategy", "WorkerConfig", "WorkerGroup",
     "backoff_seconds", "consumer", "current_delivery", "hold_back_failed_groups",
     "platform_config", "receive_backoff_seconds", "serve",
 ]
@@ -129,7 +129,7 @@ def receive_backoff_seconds(failures: int, *, base: float, cap: float,
 class SqsWorker(Generic[T]):
     """Consumes one queue until ``stop()``; see the module docstring for the contract.
 
-    ``dispatch`` is its strategy (`PerRecord` or `PerBatch`); ``event_types``, when given, are
+    ``strategy`` is `PerRecord` or `PerBatch`; ``event_types``, when given, are
     the CloudEvent types it accepts (others are acknowledged without reaching the handler).
     """
 
@@ -137,7 +137,7 @@ class SqsWorker(Generic[T]):
         self,
         sqs: Any,
         queue_url: str,
-        dispatch: Dispatch[T],
+        strategy: Strategy,
         *,
         parse: Parser[T] = parse_event,  # type: ignore[assignment]
         idempotency: IdempotencyStore | None = None,
@@ -148,7 +148,7 @@ class SqsWorker(Generic[T]):
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
-        self.dispatch = dispatch
+        self.strategy = strategy
         self.parse = parse
         self.idempotency = idempotency
         self.key_of = key_of
@@ -264,7 +264,7 @@ class SqsWorker(Generic[T]):
         self._prepare(records)
         heartbeat = asyncio.create_task(self._heartbeat(records))
         try:
-            drain = asyncio.ensure_future(self.dispatch.dispatch(self, records))
+            drain = asyncio.ensure_future(self.strategy.dispatch(self, records))
             await self._bounded_drain(drain, records)
         finally:
             heartbeat.cancel()
@@ -465,7 +465,7 @@ class QueueSubscription:
       the types the topology routes to the queue. A CloudEvent of another type is
       acknowledged without reaching the handler. None: no filter (a queue of test tools).
       A custom ``parse`` that yields no CloudEvents (S3 notifications) filters its own input.
-    - ``dispatch``: the strategy, `PerRecord` (one call per record) or `PerBatch` (one call
+    - ``strategy``: `PerRecord` (one call per record) or `PerBatch` (one call
       per page; idempotency is then the handler's, so no ``idempotency_table``).
     - ``dead_letters``: consume the queue's DLQ instead, for a service whose records must say
       what became of a message that failed every delivery. That queue has no DLQ of its own,
@@ -474,7 +474,7 @@ class QueueSubscription:
 
     queue: str
     event_types: frozenset[str] | None = None
-    dispatch: type[PerRecord[Any]] | type[PerBatch[Any]] = PerRecord
+    strategy: type[PerRecord[Any]] | type[PerBatch[Any]] = PerRecord
     idempotency_table: str | None = None
     parse: Parser[Any] = parse_event
     key_of: KeyOf[Any] = event_key
@@ -483,7 +483,7 @@ class QueueSubscription:
     def __post_init__(self) -> None:
         if self.event_types is not None:
             object.__setattr__(self, "event_types", frozenset(self.event_types))
-        if self.dispatch is PerBatch and self.idempotency_table:
+        if self.strategy is PerBatch and self.idempotency_table:
             raise ValueError(f"{self.queue}: a PerBatch handler keeps its own idempotency "
                              "records; drop idempotency_table")
 
@@ -523,7 +523,7 @@ async def consumer(aws: Any, resources: Any, subscription: QueueSubscription,
     return SqsWorker(
         await aws.client("sqs"),
         await resources.queue_url(aws, name),
-        subscription.dispatch(handler),  # type: ignore[arg-type]
+        subscription.strategy(handler),  # type: ignore[arg-type]
         parse=subscription.parse,
         idempotency=store,
         key_of=subscription.key_of,

@@ -24,7 +24,7 @@ log = get_logger("trend.consumers")
 SIGNALS_PER_WRITE = (TRANSACTION_LIMIT - 1) // 3
 
 TICKS = QueueSubscription("trend-ticks.fifo", event_types=frozenset({logic.TICKS_RECORDED}),
-                          dispatch=PerBatch)
+                          strategy=PerBatch)
 
 
 class TrendUpdater:

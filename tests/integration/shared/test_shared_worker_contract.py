@@ -673,10 +673,10 @@ async def test_batch_consumer_is_tuned_like_consumer(aws, stack: LocalStack) -> 
         return [Outcome.SUCCEEDED for _ in events]
 
     built = await consumer(aws, stack.resources,
-                           QueueSubscription("trend-ticks.fifo", dispatch=PerBatch), handler)
+                           QueueSubscription("trend-ticks.fifo", strategy=PerBatch), handler)
 
     assert built.config.visibility_timeout == 10 and built.fifo
-    assert isinstance(built.dispatch, PerBatch)
+    assert isinstance(built.strategy, PerBatch)
     assert built.config.liveness_file == str(Path(stack.settings.worker_liveness_dir)
                                               / "trend-ticks.fifo")
 

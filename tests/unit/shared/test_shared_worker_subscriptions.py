@@ -32,7 +32,7 @@ def declared_subscriptions() -> list[QueueSubscription]:
 def test_a_queue_the_topology_does_not_declare_is_refused() -> None:
     """The unknown-queue check holds for either strategy, and for a DLQ named as a queue."""
     for subscription in (QueueSubscription("no-such-queue"),
-                         QueueSubscription("no-such-queue.fifo", dispatch=PerBatch),
+                         QueueSubscription("no-such-queue.fifo", strategy=PerBatch),
                          QueueSubscription("recipes-search-index-dlq", dead_letters=True)):
         with pytest.raises(TopologyError, match="not declared under queues"):
             subscription.check(load_topology())
@@ -53,7 +53,7 @@ def test_event_types_must_be_exactly_those_the_topology_routes() -> None:
 def test_a_batch_subscription_keeps_no_idempotency_table() -> None:
     """A PerBatch handler records its own event ids; a claim table next to it is a mistake."""
     with pytest.raises(ValueError, match="PerBatch"):
-        QueueSubscription("trend-ticks.fifo", dispatch=PerBatch, idempotency_table="x")
+        QueueSubscription("trend-ticks.fifo", strategy=PerBatch, idempotency_table="x")
 
 
 def test_dead_letters_consume_the_queues_dlq() -> None:

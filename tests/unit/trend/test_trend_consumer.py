@@ -225,7 +225,7 @@ async def test_other_event_types_are_acknowledged_without_effect() -> None:
     other = CloudEvent(source="x", type="dev.regatta.other.thing.v1", subject="AAA",
                        partitionkey="AAA", data={})
     records = page(other.to_json(), recorded("AAA", [1]).to_json(), groups="AA")
-    worker = SqsWorker(sqs, "https://sqs/trend-ticks.fifo", TICKS.dispatch(updater(store)),
+    worker = SqsWorker(sqs, "https://sqs/trend-ticks.fifo", TICKS.strategy(updater(store)),
                        event_types=TICKS.event_types)
 
     await worker.process(records)
