@@ -24,8 +24,9 @@ from shared.worker import QueueSubscription, current_delivery
 log = get_logger("media_jobs.consumers")
 
 # The source bucket's notifications and an admin's retries; parse_message refuses the rest.
-UPLOADS = QueueSubscription("media-jobs-uploads", event_types=frozenset({logic.RETRY_REQUESTED}),
-                            parse=logic.parse_message)
+UPLOADS = QueueSubscription(
+    "media-jobs-uploads", event_types=frozenset({logic.RETRY_REQUESTED}),
+    parse=logic.parse_message)
 UPLOADS_DEAD_LETTERS = QueueSubscription(
     "media-jobs-uploads", event_types=frozenset({logic.RETRY_REQUESTED}),
     parse=logic.parse_message, dead_letters=True)

@@ -29,8 +29,9 @@ DECIDED = {
     MEETING_EVENTS.type_of("meeting.cancelled"),
 }
 
-NOTIFICATIONS = QueueSubscription("meetings-notifications", event_types=frozenset({
-    REQUESTED, *DECIDED}), idempotency_table="meetings-idempotency")
+NOTIFICATIONS = QueueSubscription(
+    "meetings-notifications", event_types=frozenset({REQUESTED, *DECIDED}),
+    idempotency_table="meetings-idempotency")
 
 
 def utc_now() -> datetime:

@@ -16,8 +16,9 @@ UPDATED = RECIPE_EVENTS.type_of("recipe.updated")
 DELETED = RECIPE_EVENTS.type_of("recipe.deleted")
 
 # Likes do not change what a recipe is found by.
-SEARCH_INDEX = QueueSubscription("recipes-search-index", event_types=frozenset({
-    CREATED, UPDATED, DELETED}), idempotency_table="recipes-idempotency")
+SEARCH_INDEX = QueueSubscription(
+    "recipes-search-index", event_types=frozenset({CREATED, UPDATED, DELETED}),
+    idempotency_table="recipes-idempotency")
 
 
 class SearchIndexer:

@@ -23,8 +23,8 @@ log = get_logger("trend.consumers")
 # A state write holds the state and, per signal, its row, its event and its alert.
 SIGNALS_PER_WRITE = (TRANSACTION_LIMIT - 1) // 3
 
-TICKS = QueueSubscription("trend-ticks.fifo", event_types=frozenset({logic.TICKS_RECORDED}),
-                          strategy=PerBatch)
+TICKS = QueueSubscription(
+    "trend-ticks.fifo", event_types=frozenset({logic.TICKS_RECORDED}), strategy=PerBatch)
 
 
 class TrendUpdater:
