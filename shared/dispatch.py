@@ -193,7 +193,7 @@ class PerRecord(Generic[T]):
                 raise
             except Exception as exc:
                 return await self._failed(worker, record, exc)
-            await _complete(worker, record)
+            await self._complete(worker, record)
             log.info("message.handled",
                      duration_ms=round((time.perf_counter() - started) * 1000, 2))
             return Outcome.SUCCEEDED
@@ -227,16 +227,16 @@ class PerRecord(Generic[T]):
                 await worker.idempotency.release(record.claim)  # type: ignore[union-attr]
         return Outcome.FAILED
 
-
-async def _complete(worker: SqsWorker[Any], record: Record[Any]) -> None:
-    if not record.claim:
-        return
-    try:
-        await worker.idempotency.complete(record.claim)  # type: ignore[union-attr]
-    except (*UNREACHABLE_ERRORS, ClientError) as exc:
-        # The effect happened; deleting the message is still right. The claim stays
-        # INPROGRESS until it expires, so at worst a later duplicate runs.
-        log.warning("idempotency.complete_failed", error=str(exc))
+    @staticmethod
+    async def _complete(worker: SqsWorker[Any], record: Record[T]) -> None:
+        if not record.claim:
+            return
+        try:
+            await worker.idempotency.complete(record.claim)  # type: ignore[union-attr]
+        except (*UNREACHABLE_ERRORS, ClientError) as exc:
+            # The effect happened; deleting the message is still right. The claim stays
+            # INPROGRESS until it expires, so at worst a later duplicate runs.
+            log.warning("idempotency.complete_failed", error=str(exc))
 
 
 class PerBatch(Generic[T]):
