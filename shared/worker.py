@@ -1,13 +1,15 @@
 """The SQS consumer every service's worker runs: the platform's worker contract.
 
-- Long-poll receive in batches of up to 10; handle records with bounded concurrency.
+- Long-poll receive in pages of up to 10; hand them to the handler by the worker's strategy
+  (`shared.dispatch`: `PerRecord`, with bounded concurrency, or `PerBatch`).
 - Per-record outcome: one bad record never affects another; an unparseable body is a
-  per-record failure, not a crash.
+  per-record failure, not a crash. A CloudEvent of a type the consumer's subscription does not
+  accept is acknowledged (deleted) without reaching the handler.
 - Successes are deleted in one batch call; failures are never deleted: the queue's redrive
   policy moves them to the DLQ after maxReceiveCount. A failure's visibility is set to a
   backoff with jitter that grows with ApproximateReceiveCount.
 - A heartbeat extends the visibility of records whose handler is still running.
-- FIFO: a failure stops the rest of its message group in the batch (released, in order);
+- FIFO: a failure stops the rest of its message group in the page (released, in order);
   other groups carry on.
 - SIGTERM: stop receiving, let in-flight records finish within ``stop_timeout``, release
   received-but-unstarted records (visibility 0) and return, so the process exits 0. A handler
@@ -16,72 +18,73 @@
 - A failed receive (AWS unreachable, throttled) is retried after a capped exponential backoff
   with jitter (`receive_backoff_seconds`), reset by the next completed receive.
 - Liveness: with ``WorkerConfig.liveness_file`` set, the worker touches that file after every
-  completed receive (messages or none) and every visibility-heartbeat round of the batch in
+  completed receive (messages or none) and every visibility-heartbeat round of the page in
   hand; `shared.health` fails a worker whose file has gone stale.
-- Idempotency by event id (``IdempotencyStore``): a redelivered or duplicated event has no
-  second effect.
+- Idempotency by event id (``IdempotencyStore``, `PerRecord`): a redelivered or duplicated
+  event has no second effect.
 - A handler that needs to know which delivery it runs for (its SQS message id, how often it
   was received) reads `current_delivery()`.
+
+A service declares what it consumes as a `QueueSubscription` (queue, accepted event types,
+strategy, idempotency table) and builds its worker with `consumer`, which checks the
+declaration against the topology.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import random
 import signal
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 from structlog.contextvars import bound_contextvars
 
 from shared.aws import UNREACHABLE_ERRORS
-from shared.errors import IdempotencyInProgressError, TopologyError
+from shared.dispatch import (
+    BatchHandler,
+    Delivery,
+    Handler,
+    Outcome,
+    PerBatch,
+    PerRecord,
+    Record,
+    Strategy,
+    current_delivery,
+    hold_back_failed_groups,
+)
+from shared.errors import TopologyError
 from shared.events import CloudEvent, parse_event
 from shared.health import liveness_file, touch
-from shared.idempotency import Claim, IdempotencyStore
+from shared.idempotency import IdempotencyStore
 from shared.logging import get_logger
-from shared.topology import dlq_name
+from shared.topology import Queue, Topology, dlq_name
+
+__all__ = [
+    "BatchHandler", "Delivery", "Handler", "KeyOf", "Outcome", "Parser", "PerBatch", "PerRecord",
+    "QueueSubscription", "Record", "SqsWorker", "Strategy", "WorkerConfig", "WorkerGroup",
+    "backoff_seconds", "consumer", "current_delivery", "hold_back_failed_groups",
+    "platform_config", "receive_backoff_seconds", "serve",
+]
 
 log = get_logger("shared.worker")
 
 T = TypeVar("T")
 
 # Bound on each DynamoDB call that settles a cut-off record: ECS kills the task a few seconds
-# after the drain budget (stopTimeout = drain + 5 s), and the batch must still be settled.
+# after the drain budget (stopTimeout = drain + 5 s), and the page must still be settled.
 CUT_OFF_CALL_SECONDS = 3.0
 
-
-class Outcome(StrEnum):
-    """What happened to one received record."""
-
-    SUCCEEDED = "succeeded"  # handled; deleted
-    DUPLICATE = "duplicate"  # already handled before; deleted without running the handler
-    FAILED = "failed"  # handler or parser raised; left for redelivery (then the DLQ)
-    RELEASED = "released"  # not started (shutdown, or an earlier failure in its FIFO group)
+Parser = Callable[[str], T]
+KeyOf = Callable[[T], str]
 
 
-@dataclass
-class Record(Generic[T]):
-    """One received SQS message and, once parsed, its body."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    receive_count: int
-    group_id: str | None
-    payload: T | None = None
-    outcome: Outcome | None = None
-    started: float | None = None
-    claim: str | None = None  # idempotency key this execution holds while it runs
-    handled: bool = False  # the handler returned: its effect has happened
-    # Not before this many seconds: another execution holds the event's claim.
-    retry_after: int = 0
+def event_key(event: Any) -> str:
+    """The idempotency key of a CloudEvent: its ``source#id``."""
+    return str(event.key)
 
 
 @dataclass(frozen=True)
@@ -100,28 +103,10 @@ class WorkerConfig:
     receive_backoff_base: float = 1.0
     receive_backoff_cap: float = 30.0
     liveness_file: str | None = None  # touched on progress (see shared.health)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """The SQS delivery a record handler is running for."""
-
-    message_id: str  # the same for every redelivery of one message
-    receive_count: int  # 1 on the first delivery; the redrive policy counts the same way
-
-
-_delivery: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar(
-    "regatta_delivery", default=None)
-
-
-def current_delivery() -> Delivery | None:
-    """The delivery the running handler was called for; None outside an `SqsWorker` handler."""
-    return _delivery.get()
-
-
-Handler = Callable[[T], Awaitable[None]]
-Parser = Callable[[str], T]
-KeyOf = Callable[[T], str]
+    # After a receive that returned fewer than batch_size records, wait this long before the
+    # next one, so that a trickle of messages comes in fewer, fuller pages (Lambda's
+    # MaximumBatchingWindowInSeconds). It trades latency for API calls.
+    batch_window: float = 0.0
 
 
 def backoff_seconds(receive_count: int, *, base: float, cap: float, rng: random.Random) -> int:
@@ -142,26 +127,32 @@ def receive_backoff_seconds(failures: int, *, base: float, cap: float,
 
 
 class SqsWorker(Generic[T]):
-    """Consumes one queue until ``stop()``; see the module docstring for the contract."""
+    """Consumes one queue until ``stop()``; see the module docstring for the contract.
+
+    ``strategy`` is `PerRecord` or `PerBatch`; ``event_types``, when given, are
+    the CloudEvent types it accepts (others are acknowledged without reaching the handler).
+    """
 
     def __init__(
         self,
         sqs: Any,
         queue_url: str,
-        handler: Handler[T],
+        strategy: Strategy,
         *,
         parse: Parser[T] = parse_event,  # type: ignore[assignment]
         idempotency: IdempotencyStore | None = None,
-        key_of: KeyOf[T] = lambda event: event.key,  # type: ignore[attr-defined]
+        key_of: KeyOf[T] = event_key,
+        event_types: Collection[str] | None = None,
         config: WorkerConfig | None = None,
         name: str = "worker",
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
-        self.handler = handler
+        self.strategy = strategy
         self.parse = parse
         self.idempotency = idempotency
         self.key_of = key_of
+        self.event_types = None if event_types is None else frozenset(event_types)
         self.config = config or WorkerConfig()
         self.name = name
         self.fifo = queue_url.endswith(".fifo")
@@ -182,16 +173,19 @@ class SqsWorker(Generic[T]):
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        """Receive and handle batches until stopped."""
-        log.info("worker.started", worker=self.name, queue=self.queue_url)
+        """Receive and handle pages until stopped, pausing after partial pages."""
+        log.info("worker.started", worker=self.name, queue=self.queue_url,
+                 batch_window=self.config.batch_window)
         while not self.stopping:
             records = await self._receive()
             if records:
                 await self.process(records)
+                if len(records) < self.config.batch_size:
+                    await self._pause(self.config.batch_window)
         log.info("worker.stopped", worker=self.name, **{k.value: v for k, v in self.stats.items()})
 
     async def run_until_idle(self, idle_polls: int = 1) -> None:
-        """Handle batches until ``idle_polls`` receives in a row return nothing (tests, tools)."""
+        """Handle pages until ``idle_polls`` receives in a row return nothing (tests, tools)."""
         empty = 0
         while empty < idle_polls and not self.stopping:
             records = await self._receive()
@@ -199,55 +193,59 @@ class SqsWorker(Generic[T]):
             if records:
                 await self.process(records)
 
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``; a stop request ends the pause at once."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    # --- receive -----------------------------------------------------------------------------
+
     async def _receive(self) -> list[Record[T]]:
-        receive = asyncio.ensure_future(
-            self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=self.config.batch_size,
-                WaitTimeSeconds=self.config.wait_time_seconds,
-                MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
-            )
-        )
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            done, _ = await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if receive not in done:
+        receive = asyncio.ensure_future(self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.config.batch_size,
+            WaitTimeSeconds=self.config.wait_time_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
+        ))
+        if not await self._completes_before_stop(receive):
             # Shutdown during a long poll: anything this call would have returned stays
             # invisible until its visibility timeout and is then redelivered. Nothing is lost.
-            receive.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receive
             return []
         try:
             response = receive.result()
         except (*UNREACHABLE_ERRORS, ClientError) as exc:
-            self._receive_failures += 1
-            delay = receive_backoff_seconds(self._receive_failures,
-                                            base=self.config.receive_backoff_base,
-                                            cap=self.config.receive_backoff_cap, rng=self._rng)
-            log.warning("worker.receive_failed", worker=self.name, error=str(exc),
-                        failures=self._receive_failures, retry_in_s=round(delay, 3))
-            # A stop request ends the pause at once.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            await self._receive_failed(exc)
             return []
         if self._receive_failures:
             log.info("worker.receive_recovered", worker=self.name,
                      failures=self._receive_failures)
             self._receive_failures = 0
         self._mark_progress()
-        return [
-            Record(
-                message_id=m["MessageId"],
-                receipt_handle=m["ReceiptHandle"],
-                body=m["Body"],
-                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
-                group_id=m.get("Attributes", {}).get("MessageGroupId"),
-            )
-            for m in response.get("Messages", [])
-        ]
+        return [_record(m) for m in response.get("Messages", [])]
+
+    async def _completes_before_stop(self, call: asyncio.Future[Any]) -> bool:
+        """Wait for ``call``; cancel it if a stop request comes first."""
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait({call, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if call in done:
+            return True
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await call
+        return False
+
+    async def _receive_failed(self, exc: Exception) -> None:
+        self._receive_failures += 1
+        delay = receive_backoff_seconds(self._receive_failures,
+                                        base=self.config.receive_backoff_base,
+                                        cap=self.config.receive_backoff_cap, rng=self._rng)
+        log.warning("worker.receive_failed", worker=self.name, error=str(exc),
+                    failures=self._receive_failures, retry_in_s=round(delay, 3))
+        await self._pause(delay)
 
     def _mark_progress(self) -> None:
         if not self.config.liveness_file:
@@ -259,19 +257,14 @@ class SqsWorker(Generic[T]):
                 log.warning("worker.liveness_failed", worker=self.name, error=str(exc))
                 self._liveness_warned = True
 
+    # --- one page: prepare, dispatch, settle --------------------------------------------------
+
     async def process(self, records: Sequence[Record[T]]) -> list[Record[T]]:
-        """Handle one received batch and settle every record with SQS."""
-        semaphore = asyncio.Semaphore(self.config.concurrency)
+        """Handle one received page by the worker's strategy and settle every record with SQS."""
+        self._prepare(records)
         heartbeat = asyncio.create_task(self._heartbeat(records))
         try:
-            if self.fifo:
-                groups: dict[str | None, list[Record[T]]] = {}
-                for record in records:
-                    groups.setdefault(record.group_id, []).append(record)
-                lanes = [self._run_group(group, semaphore) for group in groups.values()]
-            else:
-                lanes = [self._run_one(record, semaphore) for record in records]
-            drain = asyncio.gather(*lanes)
+            drain = asyncio.ensure_future(self.strategy.dispatch(self, records))
             await self._bounded_drain(drain, records)
         finally:
             heartbeat.cancel()
@@ -280,26 +273,54 @@ class SqsWorker(Generic[T]):
         await self._settle(records)
         return list(records)
 
+    def _prepare(self, records: Sequence[Record[T]]) -> None:
+        """Parse every record, acknowledge the event types this worker does not accept and
+        hold back failed FIFO groups; after a stop request, release the page instead."""
+        if self.stopping:
+            for record in records:
+                record.outcome = Outcome.RELEASED
+            return
+        for record in records:
+            record.outcome = self._parse(record)
+        hold_back_failed_groups(records)
+
+    def _parse(self, record: Record[T]) -> Outcome | None:
+        """None: the record waits for its handler; else the outcome it already has."""
+        with bound_contextvars(message_id=record.message_id, receive_count=record.receive_count):
+            try:
+                record.payload = self.parse(record.body)
+            except Exception as exc:  # any parser error is this record's failure only
+                log.warning("message.unparseable", error=str(exc)[:500])
+                return Outcome.FAILED
+            payload = record.payload
+            if (self.event_types is not None and isinstance(payload, CloudEvent)
+                    and payload.type not in self.event_types):
+                log.info("message.not_accepted", event_id=payload.id, event_type=payload.type)
+                return Outcome.SUCCEEDED
+            return None
+
     async def _bounded_drain(
         self, drain: asyncio.Future[Any], records: Sequence[Record[T]]
     ) -> None:
-        """Wait for the batch; after a stop request, give it at most ``stop_timeout``."""
+        """Wait for the page; after a stop request, give it at most ``stop_timeout``."""
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({drain, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if not drain.done():
-                _, pending = await asyncio.wait({drain}, timeout=self.config.stop_timeout)
-                if pending:
-                    log.warning("worker.stop_timeout", worker=self.name)
-                    drain.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await drain
-                    cut = [r for r in records if r.outcome is None and r.started is not None]
-                    outcomes = await asyncio.gather(*(self._cut_off(r) for r in cut))
-                    for record, outcome in zip(cut, outcomes, strict=True):
-                        record.outcome = outcome
-            else:
+            if drain.done():
                 await drain
+                return
+            _, pending = await asyncio.wait({drain}, timeout=self.config.stop_timeout)
+            if not pending:
+                await drain
+                return
+            log.warning("worker.stop_timeout", worker=self.name)
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+            cut = [r for r in records if r.outcome is None and r.started is not None]
+            for record, outcome in zip(cut, await asyncio.gather(*map(self._cut_off, cut)),
+                                       strict=True):
+                record.outcome = outcome
         finally:
             stop.cancel()
 
@@ -316,100 +337,30 @@ class SqsWorker(Generic[T]):
             if record.handled:
                 # Cancelled while recording completion: the effect happened, so finish the
                 # record and delete the message rather than run the handler twice.
-                if record.claim:
-                    try:
-                        await asyncio.wait_for(self.idempotency.complete(record.claim),  # type: ignore[union-attr]
-                                               CUT_OFF_CALL_SECONDS)
-                    except (*UNREACHABLE_ERRORS, ClientError) as exc:  # TimeoutError is an OSError
-                        log.warning("idempotency.complete_failed", error=str(exc))
+                await self._settle_claim(record, "complete")
                 log.info("message.handled", cut_off=True)
                 return Outcome.SUCCEEDED
-            if record.claim:
-                try:
-                    await asyncio.wait_for(self.idempotency.release(record.claim),  # type: ignore[union-attr]
-                                           CUT_OFF_CALL_SECONDS)
-                except (*UNREACHABLE_ERRORS, ClientError) as exc:  # TimeoutError is an OSError
-                    # The claim then blocks redeliveries until it expires; the visibility
-                    # backoff keeps them from burning receives meanwhile.
-                    log.warning("idempotency.release_failed", error=str(exc))
-                    log.warning("message.cut_off", released=False)
-                    return Outcome.FAILED
+            if not await self._settle_claim(record, "release"):
+                # The claim then blocks redeliveries until it expires; the visibility
+                # backoff keeps them from burning receives meanwhile.
+                log.warning("message.cut_off", released=False)
+                return Outcome.FAILED
             # A cut during begin() may leave a claim we cannot prove is ours; it is not
             # deleted (it could be another worker's), and it expires on its own.
             log.warning("message.cut_off", released=True)
             return Outcome.RELEASED
 
-    async def _run_group(self, group: list[Record[T]], semaphore: asyncio.Semaphore) -> None:
-        for index, record in enumerate(group):
-            await self._run_one(record, semaphore)
-            if record.outcome is Outcome.FAILED:
-                for later in group[index + 1 :]:
-                    later.outcome = Outcome.RELEASED
-                return
-
-    async def _run_one(self, record: Record[T], semaphore: asyncio.Semaphore) -> None:
-        async with semaphore:
-            if record.outcome is not None:
-                return
-            if self.stopping:
-                record.outcome = Outcome.RELEASED
-                return
-            record.started = time.monotonic()
-            token = _delivery.set(Delivery(record.message_id, record.receive_count))
-            try:
-                record.outcome = await self._handle(record)
-            finally:
-                _delivery.reset(token)
-
-    async def _handle(self, record: Record[T]) -> Outcome:
-        with bound_contextvars(message_id=record.message_id, receive_count=record.receive_count):
-            try:
-                record.payload = self.parse(record.body)
-            except Exception as exc:  # any parser error is this record's failure only
-                log.warning("message.unparseable", error=str(exc)[:500])
-                return Outcome.FAILED
-            context = _event_context(record.payload)
-            with bound_contextvars(**context):
-                key = self.key_of(record.payload) if self.idempotency else None
-                claimed = False
-                started = time.perf_counter()
-                try:
-                    if key:
-                        if await self.idempotency.begin(key) is Claim.ALREADY_PROCESSED:  # type: ignore[union-attr]
-                            log.info("message.duplicate")
-                            return Outcome.DUPLICATE
-                        claimed = True
-                        record.claim = key
-                    await self.handler(record.payload)
-                    record.handled = True
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if (isinstance(exc, IdempotencyInProgressError) and self.idempotency
-                            and record.receive_count >= 2):
-                        # In progress again: the holder is slow or was killed, and its claim
-                        # lasts until it expires. Come back then, so a copy spends one receive
-                        # per claim, not its whole receive count (into the DLQ), waiting.
-                        record.retry_after = self.idempotency.in_progress_timeout
-                    log.warning("message.failed", error=str(exc)[:500],
-                                error_type=type(exc).__name__, exc_info=True)
-                    # Only our own claim is released: after IdempotencyInProgressError the
-                    # record belongs to the execution still running, and deleting it would let
-                    # this duplicate run a second time.
-                    if claimed:
-                        with contextlib.suppress(Exception):
-                            await self.idempotency.release(key)  # type: ignore[union-attr,arg-type]
-                    return Outcome.FAILED
-                if key:
-                    try:
-                        await self.idempotency.complete(key)  # type: ignore[union-attr]
-                    except (*UNREACHABLE_ERRORS, ClientError) as exc:
-                        # The effect happened; deleting the message is still right. The claim
-                        # stays INPROGRESS until it expires, so at worst a later duplicate runs.
-                        log.warning("idempotency.complete_failed", error=str(exc))
-                log.info("message.handled",
-                         duration_ms=round((time.perf_counter() - started) * 1000, 2))
-                return Outcome.SUCCEEDED
+    async def _settle_claim(self, record: Record[T], how: Literal["complete", "release"]) -> bool:
+        """Complete or release a cut-off record's claim, bounded; False if that failed."""
+        if not record.claim:
+            return True
+        try:
+            await asyncio.wait_for(getattr(self.idempotency, how)(record.claim),
+                                   CUT_OFF_CALL_SECONDS)
+        except (*UNREACHABLE_ERRORS, ClientError) as exc:  # TimeoutError is an OSError
+            log.warning(f"idempotency.{how}_failed", error=str(exc))
+            return False
+        return True
 
     async def _heartbeat(self, records: Sequence[Record[T]]) -> None:
         interval = self.config.heartbeat_interval or max(self.config.visibility_timeout / 3, 1)
@@ -418,7 +369,7 @@ class SqsWorker(Generic[T]):
             running = [r for r in records if r.started is not None and r.outcome is None]
             if running:
                 await self._change_visibility(running, self.config.visibility_timeout)
-            # A batch in hand whose visibility is being kept counts as progress: a long
+            # A page in hand whose visibility is being kept counts as progress: a long
             # handler (an encode) must not make its worker look stalled.
             self._mark_progress()
             if self.idempotency:
@@ -473,15 +424,15 @@ class SqsWorker(Generic[T]):
                 log.warning("worker.visibility_failed", error=str(exc))
 
 
-def _event_context(payload: Any) -> dict[str, Any]:
-    if isinstance(payload, CloudEvent):
-        context = {"event_id": payload.id, "event_type": payload.type}
-        if payload.correlationid:
-            context["correlation_id"] = payload.correlationid
-        if payload.traceparent:
-            context["traceparent"] = payload.traceparent
-        return context
-    return {}
+def _record(message: dict[str, Any]) -> Record[Any]:
+    attributes = message.get("Attributes", {})
+    return Record(
+        message_id=message["MessageId"],
+        receipt_handle=message["ReceiptHandle"],
+        body=message["Body"],
+        receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+        group_id=attributes.get("MessageGroupId"),
+    )
 
 
 @dataclass
@@ -502,42 +453,82 @@ class WorkerGroup:
         await asyncio.gather(*(worker.run() for worker in self.workers))
 
 
-async def consumer(
-    aws: Any,
-    resources: Any,
-    queue: str,
-    handler: Handler[Any],
-    *,
-    idempotency_table: str | None = None,
-    parse: Parser[Any] = parse_event,
-    key_of: KeyOf[Any] = lambda event: event.key,
-    dead_letters: bool = False,
-    **config: Any,
-) -> SqsWorker[Any]:
-    """An SqsWorker for a topology queue, tuned from the topology's visibility timeout.
+# --- declared subscriptions -------------------------------------------------------------------
 
-    With ``dead_letters``, it consumes the queue's dead-letter queue instead: for a service
-    whose records must say what became of a message that failed every delivery. That queue has
-    no DLQ of its own, so a message its handler fails stays there and comes back with backoff.
+
+@dataclass(frozen=True)
+class QueueSubscription:
+    """What a service's worker consumes from one topology queue, declared in one place.
+
+    - ``queue``: its logical name in ``infra/topology.yaml``.
+    - ``event_types``: the CloudEvent types its handler accepts; `check` holds them to exactly
+      the types the topology routes to the queue. A CloudEvent of another type is
+      acknowledged without reaching the handler. None: no filter (a queue of test tools).
+      A custom ``parse`` that yields no CloudEvents (S3 notifications) filters its own input.
+    - ``strategy``: `PerRecord` (one call per record) or `PerBatch` (one call
+      per page; idempotency is then the handler's, so no ``idempotency_table``).
+    - ``dead_letters``: consume the queue's DLQ instead, for a service whose records must say
+      what became of a message that failed every delivery. That queue has no DLQ of its own,
+      so a message its handler fails stays there and comes back with backoff.
     """
-    if queue not in resources.topology.queues:
-        raise TopologyError(f"{queue!r} is not declared under queues in the topology")
-    declared = resources.topology.queues[queue]
-    name = dlq_name(queue) if dead_letters else queue
-    sqs = await aws.client("sqs")
+
+    queue: str
+    event_types: frozenset[str] | None = None
+    strategy: type[PerRecord[Any]] | type[PerBatch[Any]] = PerRecord
+    idempotency_table: str | None = None
+    parse: Parser[Any] = parse_event
+    key_of: KeyOf[Any] = event_key
+    dead_letters: bool = False
+
+    def __post_init__(self) -> None:
+        if self.event_types is not None:
+            object.__setattr__(self, "event_types", frozenset(self.event_types))
+        if self.strategy is PerBatch and self.idempotency_table:
+            raise ValueError(f"{self.queue}: a PerBatch handler keeps its own idempotency "
+                             "records; drop idempotency_table")
+
+    @property
+    def consumed_queue(self) -> str:
+        """The logical name of the queue the worker receives from (the DLQ's, if so)."""
+        return dlq_name(self.queue) if self.dead_letters else self.queue
+
+    def check(self, topology: Topology) -> Queue:
+        """The declared queue; TopologyError if it is unknown or its event types are not
+        exactly those the topology routes to it."""
+        if self.queue not in topology.queues:
+            raise TopologyError(f"{self.queue!r} is not declared under queues in the topology")
+        declared = topology.queues[self.queue]
+        if self.event_types is not None:
+            routed = {t for sub in declared.subscriptions for t in sub.event_types}
+            if self.event_types != routed:
+                raise TopologyError(
+                    f"{self.queue}: the subscription accepts {sorted(self.event_types)} but the "
+                    f"topology routes {sorted(routed)} to it")
+        return declared
+
+
+async def consumer(aws: Any, resources: Any, subscription: QueueSubscription,
+                   handler: Handler[Any] | BatchHandler[Any], **tuning: Any) -> SqsWorker[Any]:
+    """The SqsWorker of a declared subscription: checked against the topology, its handler
+    under the subscription's strategy, tuned from the platform settings and the queue's
+    visibility timeout (``tuning`` overrides `WorkerConfig` fields)."""
+    declared = subscription.check(resources.topology)
+    name = subscription.consumed_queue
     store = None
-    if idempotency_table:
+    if subscription.idempotency_table:
         # A claim lasts as long as the message stays invisible; the heartbeat extends both.
-        store = IdempotencyStore(await aws.client("dynamodb"), resources.table(idempotency_table),
+        store = IdempotencyStore(await aws.client("dynamodb"),
+                                 resources.table(subscription.idempotency_table),
                                  in_progress_timeout=max(declared.visibility_timeout - 2, 1))
     return SqsWorker(
-        sqs,
+        await aws.client("sqs"),
         await resources.queue_url(aws, name),
-        handler,
-        parse=parse,
+        subscription.strategy(handler),  # type: ignore[arg-type]
+        parse=subscription.parse,
         idempotency=store,
-        key_of=key_of,
-        config=platform_config(aws.settings, name, declared.visibility_timeout, **config),
+        key_of=subscription.key_of,
+        event_types=subscription.event_types,
+        config=platform_config(aws.settings, name, declared.visibility_timeout, **tuning),
         name=name,
     )
 

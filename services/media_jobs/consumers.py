@@ -19,9 +19,17 @@ from services.media_jobs.store.jobs import JobStore
 from services.media_jobs.store.queues import RetryQueue
 from services.media_jobs.workflow import Workflow
 from shared.logging import get_logger
-from shared.worker import current_delivery
+from shared.worker import QueueSubscription, current_delivery
 
 log = get_logger("media_jobs.consumers")
+
+# The source bucket's notifications and an admin's retries; parse_message refuses the rest.
+UPLOADS = QueueSubscription(
+    "media-jobs-uploads", event_types=frozenset({logic.RETRY_REQUESTED}),
+    parse=logic.parse_message)
+UPLOADS_DEAD_LETTERS = QueueSubscription(
+    "media-jobs-uploads", event_types=frozenset({logic.RETRY_REQUESTED}),
+    parse=logic.parse_message, dead_letters=True)
 
 
 def _owner() -> str:
@@ -31,7 +39,8 @@ def _owner() -> str:
 
 
 class UploadsConsumer:
-    """Starts jobs from S3 notifications of the source bucket and runs them (and retries).
+    """Starts jobs from S3 notifications of the source bucket and runs them (and retries); the
+    handler of `UPLOADS`.
 
     One source object is one job: the guid comes from the key (``uploads/{guid}/...``) or from
     the object itself, so duplicate notifications land on the same job record; the workflow's
@@ -93,7 +102,7 @@ class UploadsConsumer:
 
 class DeadLettersConsumer:
     """Ends the jobs of the uploads queue's messages that failed every delivery, unless their
-    last delivery was only interrupted.
+    last delivery was only interrupted; the handler of `UPLOADS_DEAD_LETTERS`.
 
     An unexpected error on the last delivery records the job's failure before the message goes
     to the DLQ; a worker that died on it (killed, out of memory, stopped past its drain) could

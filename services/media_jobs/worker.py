@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.media_jobs.consumers import DeadLettersConsumer, UploadsConsumer
-from services.media_jobs.logic import parse_message
+from services.media_jobs.consumers import (
+    UPLOADS,
+    UPLOADS_DEAD_LETTERS,
+    DeadLettersConsumer,
+    UploadsConsumer,
+)
 from services.media_jobs.settings import MediaJobsSettings
 from services.media_jobs.store.jobs import MEDIA_EVENTS, JobStore
 from services.media_jobs.store.leases import JobLeases
@@ -17,13 +21,11 @@ from shared.outbox import open_outbox
 from shared.relay import OutboxRelay, outbox_relay
 from shared.worker import SqsWorker, consumer, serve
 
-QUEUE = "media-jobs-uploads"
-
 
 async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
     settings: MediaJobsSettings = aws.settings
     dynamodb, s3 = await aws.client("dynamodb"), await aws.client("s3")
-    queue = resources.topology.queues[QUEUE]
+    queue = resources.topology.queues[UPLOADS.queue]
     # Completed and failed events commit with the job's change; the relay publishes them.
     jobs = JobStore(dynamodb, resources.table("media-jobs"),
                     outbox=await open_outbox(aws, resources, MEDIA_EVENTS))
@@ -51,10 +53,8 @@ async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
     return [
         # A drain that outlasts the stop timeout stops the encode and releases its message
         # (visibility 0) for another worker, instead of failing it.
-        await consumer(aws, resources, "media-jobs-uploads", uploads, parse=parse_message,
-                       batch_size=slots, concurrency=slots),
-        await consumer(aws, resources, "media-jobs-uploads", dead_letters, parse=parse_message,
-                       dead_letters=True),
+        await consumer(aws, resources, UPLOADS, uploads, batch_size=slots, concurrency=slots),
+        await consumer(aws, resources, UPLOADS_DEAD_LETTERS, dead_letters),
         await outbox_relay(aws, resources, "media-jobs"),
     ]
 

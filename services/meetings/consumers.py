@@ -18,6 +18,7 @@ from shared.aws import UNREACHABLE_ERRORS
 from shared.errors import AwsUnavailableError
 from shared.events import CloudEvent
 from shared.logging import get_logger
+from shared.worker import QueueSubscription
 
 log = get_logger("meetings.consumers")
 
@@ -28,6 +29,10 @@ DECIDED = {
     MEETING_EVENTS.type_of("meeting.cancelled"),
 }
 
+NOTIFICATIONS = QueueSubscription(
+    "meetings-notifications", event_types=frozenset({REQUESTED, *DECIDED}),
+    idempotency_table="meetings-idempotency")
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -35,7 +40,7 @@ def utc_now() -> datetime:
 
 class Notifier:
     """E-mails the admins about new requests (up to the cap, see ``mail_cap``) and attendees
-    about decisions, once per event."""
+    about decisions, once per event; the handler of `NOTIFICATIONS`."""
 
     def __init__(self, mailer: mail.Mailer, *, sender: str, admin: str,
                  ledger: AdminMailLedger | None = None,
@@ -47,8 +52,6 @@ class Notifier:
         self.clock = clock
 
     async def __call__(self, event: CloudEvent) -> None:
-        if event.type != REQUESTED and event.type not in DECIDED:
-            return
         meeting = Meeting.model_validate(event.data)
         if event.type == REQUESTED:
             if self.ledger is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.meetings.consumers import DigestFlusher, Notifier
+from services.meetings.consumers import NOTIFICATIONS, DigestFlusher, Notifier
 from services.meetings.mail import Mailer
 from services.meetings.settings import MeetingsSettings
 from services.meetings.store import AdminMailLedger
@@ -24,8 +24,7 @@ async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay |
                              settings.admin_mail_cap)
     sender, admin = settings.meetings_mail_from, settings.meetings_admin_email
     notifier = Notifier(mailer, sender=sender, admin=admin, ledger=ledger)
-    return [await consumer(aws, resources, "meetings-notifications", notifier,
-                           idempotency_table="meetings-idempotency"),
+    return [await consumer(aws, resources, NOTIFICATIONS, notifier),
             await outbox_relay(aws, resources, "meetings"),
             DigestFlusher(ledger, mailer, sender=sender, admin=admin)]
 

@@ -7,6 +7,7 @@ from services.recipes.models import Recipe
 from services.recipes.store import RECIPE_EVENTS, RecipeStore, SearchIndex
 from shared.events import CloudEvent
 from shared.logging import get_logger
+from shared.worker import QueueSubscription
 
 log = get_logger("recipes.consumers")
 
@@ -14,17 +15,21 @@ CREATED = RECIPE_EVENTS.type_of("recipe.created")
 UPDATED = RECIPE_EVENTS.type_of("recipe.updated")
 DELETED = RECIPE_EVENTS.type_of("recipe.deleted")
 
+# Likes do not change what a recipe is found by.
+SEARCH_INDEX = QueueSubscription(
+    "recipes-search-index", event_types=frozenset({CREATED, UPDATED, DELETED}),
+    idempotency_table="recipes-idempotency")
+
 
 class SearchIndexer:
-    """Keeps the search index in step with recipe events (eventually consistent)."""
+    """Keeps the search index in step with recipe events (eventually consistent); the
+    handler of `SEARCH_INDEX`."""
 
     def __init__(self, search: SearchIndex, store: RecipeStore) -> None:
         self.search = search
         self.store = store
 
     async def __call__(self, event: CloudEvent) -> None:
-        if event.type not in (CREATED, UPDATED, DELETED):
-            return  # likes do not change what a recipe is found by
         recipe = Recipe.model_validate(event.data)
         if event.type == DELETED:
             # The deletion outranks every version the recipe ever had.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.recipes.consumers import SearchIndexer
+from services.recipes.consumers import SEARCH_INDEX, SearchIndexer
 from services.recipes.settings import RecipesSettings
 from services.recipes.store import RECIPE_EVENTS, RecipeStore, SearchIndex
 from shared.outbox import open_outbox
@@ -18,8 +18,7 @@ async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
                         likes_table=resources.table("recipe-likes"),
                         outbox=await open_outbox(aws, resources, RECIPE_EVENTS))
     indexer = SearchIndexer(SearchIndex(dynamodb, resources.table("recipe-search")), store)
-    return [await consumer(aws, resources, "recipes-search-index", indexer,
-                           idempotency_table="recipes-idempotency"),
+    return [await consumer(aws, resources, SEARCH_INDEX, indexer),
             await outbox_relay(aws, resources, "recipes")]
 
 

@@ -16,20 +16,24 @@ from services.trend.store import PartialEvent, StateWrite, StoredState, TrendSto
 from shared.events import CloudEvent
 from shared.logging import get_logger
 from shared.outbox import TRANSACTION_LIMIT
-from shared.worker import Outcome
+from shared.worker import Outcome, PerBatch, QueueSubscription
 
 log = get_logger("trend.consumers")
 
 # A state write holds the state and, per signal, its row, its event and its alert.
 SIGNALS_PER_WRITE = (TRANSACTION_LIMIT - 1) // 3
 
+TICKS = QueueSubscription(
+    "trend-ticks.fifo", event_types=frozenset({logic.TICKS_RECORDED}), strategy=PerBatch)
+
 
 class TrendUpdater:
     """Applies ``stock.ticks.recorded`` events to per-symbol indicators and announces crosses.
 
-    Called with a whole received batch (``shared.batch``): for every symbol in it, the state
-    is read once and written once (more often only when its ticks complete more than
-    `SIGNALS_PER_WRITE` signals), however many of its events the batch holds. Per batch:
+    The handler of `TICKS`, called with a whole received batch (`PerBatch`): for every symbol
+    in it, the state is read once and written once (more often only when its ticks complete
+    more than `SIGNALS_PER_WRITE` signals), however many of its events the batch holds. Per
+    batch:
 
         1 BatchGetItem     every symbol's state + every event id's idempotency record
         per symbol         its new state, conditional on the version read, in one transaction
@@ -60,9 +64,6 @@ class TrendUpdater:
         blocked: set[str] = set()
         for index, event in enumerate(events):
             group = event.partitionkey or event.subject or ""
-            if event.type != logic.TICKS_RECORDED:
-                outcomes[index] = Outcome.SUCCEEDED  # not ours to apply
-                continue
             if group in blocked:
                 outcomes[index] = Outcome.FAILED  # keeps the symbol's order (released)
                 continue

@@ -9,14 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.trend.consumers import TrendUpdater
+from services.trend.consumers import TICKS, TrendUpdater
 from services.trend.logic import TREND_EVENTS
 from services.trend.settings import TrendSettings
 from services.trend.store import TrendStore
-from shared.batch import batch_consumer
 from shared.outbox import open_outbox
 from shared.relay import OutboxRelay, outbox_relay
-from shared.worker import SqsWorker, serve
+from shared.worker import SqsWorker, consumer, serve
 
 
 async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
@@ -31,8 +30,8 @@ async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
         config=settings.indicator_config,
         alert_window=timedelta(seconds=settings.trend_alert_window_seconds),
     )
-    return [await batch_consumer(aws, resources, "trend-ticks.fifo", updater,
-                                 batch_window=settings.trend_batch_window_seconds),
+    return [await consumer(aws, resources, TICKS, updater,
+                           batch_window=settings.trend_batch_window_seconds),
             await outbox_relay(aws, resources, "trend")]
 
 

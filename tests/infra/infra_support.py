@@ -234,14 +234,14 @@ class ServiceCode:
         return set(re.findall(pattern, self.sources))
 
     def consumed_queues(self) -> set[str]:
-        """Queues named in `consumer(aws, resources, "<queue>", ...)` calls."""
-        return self._strings(r"consumer\(\s*[\w.]+\s*,\s*[\w.]+\s*,\s*\"([^\"]+)\"")
+        """Queues of the worker's declared subscriptions: `QueueSubscription("<queue>", ...)`."""
+        return self._strings(r"QueueSubscription\(\s*\"([^\"]+)\"")
 
     def dead_letter_queues(self) -> set[str]:
-        """Queues whose DLQ is consumed: `consumer(aws, resources, "<queue>", ...,
-        dead_letters=True)` calls."""
+        """Queues whose DLQ is consumed: `QueueSubscription("<queue>", ...,
+        dead_letters=True)` declarations (arguments may hold one level of parentheses)."""
         return self._strings(
-            r"consumer\(\s*[\w.]+\s*,\s*[\w.]+\s*,\s*\"([^\"]+)\"[^)]*dead_letters=True")
+            r"QueueSubscription\(\s*\"([^\"]+)\"(?:[^()]|\([^()]*\))*dead_letters=True")
 
     def published_topics(self) -> set[str]:
         """Topics named in `topic_arn("<topic>")` calls, and every topic the service owns

@@ -228,8 +228,9 @@ def test_each_process_declares_what_its_entry_module_looks_up(
     name: str, kind: str, services: dict[str, dict[str, Any]],
     service_code: Callable[[str], ServiceCode | None]
 ) -> None:
-    """Every AWS resource a process looks up (main.py for the API, worker.py for the worker)
-    is declared for that process, and nothing else is: its task role is exactly that."""
+    """Every AWS resource a process looks up (main.py for the API, worker.py and the queue
+    subscriptions it builds, declared in consumers.py, for the worker) is declared for that
+    process, and nothing else is: its task role is exactly that."""
     code = code_or_skip(service_code, name)
     svc = services[name]
     if kind not in svc:
@@ -237,7 +238,9 @@ def test_each_process_declares_what_its_entry_module_looks_up(
     entry = code.directory / ("main.py" if kind == "api" else "worker.py")
     if not entry.exists():
         pytest.skip(f"services/{code.directory.name}/{entry.name} is not written yet")
-    used = used_access(ServiceCode(name, code.directory, entry.read_text()))
+    looked_up = [entry] + ([code.directory / "consumers.py"] if kind == "worker" else [])
+    sources = "\n".join(p.read_text() for p in looked_up if p.exists())
+    used = used_access(ServiceCode(name, code.directory, sources))
     assert used == declared_access(svc[kind])
     assert bool(svc[kind].get("sends_mail")) == ('client("ses")' in entry.read_text())
 

@@ -24,7 +24,7 @@ from shared.health import liveness_file
 from shared.idempotency import IdempotencyStore
 from shared.logging import configure_logging, get_logger
 from shared.settings import PlatformSettings
-from shared.worker import SqsWorker, WorkerConfig, WorkerGroup
+from shared.worker import PerRecord, SqsWorker, WorkerConfig, WorkerGroup
 
 log = get_logger("contract_worker")
 
@@ -65,7 +65,7 @@ async def main() -> None:
             receive_backoff_cap=settings.worker_receive_backoff_cap,
             liveness_file=str(liveness_file(settings.worker_liveness_dir, "contract")),
         )
-        worker = SqsWorker(await aws.client("sqs"), env["QUEUE_URL"], handle,
+        worker = SqsWorker(await aws.client("sqs"), env["QUEUE_URL"], PerRecord(handle),
                            idempotency=store, config=config, name="contract")
         append_line(trace / "ready", str(os.getpid()))
         await WorkerGroup([worker]).run()

@@ -19,14 +19,21 @@ from typing import Any
 
 import pytest
 
-from shared.batch import batch_consumer
 from shared.emulator import free_port
 from shared.errors import TopologyError
 from shared.events import CloudEvent
 from shared.idempotency import Claim, IdempotencyStore
 from shared.testing import ROOT, LocalStack, ServiceProcess, eventually
 from shared.topology import Resources
-from shared.worker import Outcome, SqsWorker, WorkerConfig, consumer
+from shared.worker import (
+    Outcome,
+    PerBatch,
+    PerRecord,
+    QueueSubscription,
+    SqsWorker,
+    WorkerConfig,
+    consumer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +55,8 @@ def worker(sqs: Any, url: str, handler: Callable[[CloudEvent], Awaitable[None]],
            *, store: IdempotencyStore | None = None, **config: Any) -> SqsWorker[CloudEvent]:
     """An in-process worker tuned for tests: short polls, immediate retry of failures."""
     settings = {"wait_time_seconds": 1, "backoff_base": 0, **config}
-    return SqsWorker(sqs, url, handler, idempotency=store, config=WorkerConfig(**settings))
+    return SqsWorker(sqs, url, PerRecord(handler), idempotency=store,
+                     config=WorkerConfig(**settings))
 
 
 class Effects:
@@ -640,8 +648,8 @@ async def test_consumer_is_tuned_from_the_topology(aws, stack: LocalStack) -> No
     async def handler(_: CloudEvent) -> None:
         return None
 
-    built = await consumer(aws, resources, "media-jobs-uploads", handler,
-                           idempotency_table="media-idempotency", concurrency=2)
+    built = await consumer(aws, resources, QueueSubscription(
+        "media-jobs-uploads", idempotency_table="media-idempotency"), handler, concurrency=2)
 
     assert built.queue_url.endswith("/regatta-media-jobs-uploads")
     assert built.config.visibility_timeout == 120
@@ -658,14 +666,17 @@ async def test_consumer_is_tuned_from_the_topology(aws, stack: LocalStack) -> No
 
 
 async def test_batch_consumer_is_tuned_like_consumer(aws, stack: LocalStack) -> None:
-    """batch_consumer() gets the same platform tuning: its liveness file is its queue's."""
+    """consumer() of a PerBatch subscription gets the same platform tuning: its liveness file
+    is its queue's."""
 
     async def handler(events: Any) -> list[Outcome]:
         return [Outcome.SUCCEEDED for _ in events]
 
-    built = await batch_consumer(aws, stack.resources, "trend-ticks.fifo", handler)
+    built = await consumer(aws, stack.resources,
+                           QueueSubscription("trend-ticks.fifo", strategy=PerBatch), handler)
 
     assert built.config.visibility_timeout == 10 and built.fifo
+    assert isinstance(built.strategy, PerBatch)
     assert built.config.liveness_file == str(Path(stack.settings.worker_liveness_dir)
                                               / "trend-ticks.fifo")
 
@@ -678,11 +689,13 @@ async def test_consumer_of_dead_letters_binds_the_queues_dlq(aws, stack: LocalSt
     async def handler(_: CloudEvent) -> None:
         return None
 
-    built = await consumer(aws, resources, "recipes-search-index", handler, dead_letters=True)
+    built = await consumer(aws, resources, QueueSubscription(
+        "recipes-search-index", dead_letters=True), handler)
 
     assert built.queue_url.endswith("/regatta-recipes-search-index-dlq")
     assert built.config.liveness_file.endswith("/recipes-search-index-dlq")
     assert built.config.visibility_timeout == resources.topology.queues[
         "recipes-search-index"].visibility_timeout
     with pytest.raises(TopologyError):
-        await consumer(aws, resources, "recipes-search-index-dlq", handler, dead_letters=True)
+        await consumer(aws, resources, QueueSubscription(
+            "recipes-search-index-dlq", dead_letters=True), handler)

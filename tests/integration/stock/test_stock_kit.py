@@ -1,5 +1,6 @@
-"""Kit features the stock services brought into ./shared, against the emulator: the batch
-worker (shared.batch) on a real FIFO queue, and per-process AWS call counts (shared.aws)."""
+"""Kit features the stock services brought into ./shared, against the emulator: the worker's
+batch strategy (shared.dispatch.PerBatch) on a real FIFO queue, and per-process AWS call
+counts (shared.aws)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ import pytest
 import pytest_asyncio
 
 from shared.aws import AwsClients
-from shared.batch import SqsBatchWorker
 from shared.events import CloudEvent
 from shared.testing import LocalStack, eventually
-from shared.worker import Outcome, WorkerConfig
+from shared.worker import Outcome, PerBatch, SqsWorker, WorkerConfig
 
 pytestmark = pytest.mark.integration
 
@@ -68,9 +68,9 @@ class Handler:
         return [Outcome.FAILED if n in self.fail else Outcome.SUCCEEDED for n in names]
 
 
-def worker(sqs: Any, url: str, handler: Handler, **options: Any) -> SqsBatchWorker[CloudEvent]:
-    return SqsBatchWorker(sqs, url, handler,
-                          config=WorkerConfig(wait_time_seconds=1, backoff_base=0), **options)
+def worker(sqs: Any, url: str, handler: Handler, **tuning: Any) -> SqsWorker[CloudEvent]:
+    return SqsWorker(sqs, url, PerBatch(handler),
+                     config=WorkerConfig(wait_time_seconds=1, backoff_base=0, **tuning))
 
 
 async def test_one_handler_call_per_batch_and_every_success_deleted(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from shared.worker import Delivery, Record, SqsWorker, WorkerConfig, current_delivery
+from shared.worker import Delivery, PerRecord, Record, SqsWorker, WorkerConfig, current_delivery
 
 
 class QuietSqs:
@@ -27,7 +27,7 @@ async def test_each_handler_sees_its_own_delivery():
         await asyncio.sleep(0.01)  # interleave the two handlers
         seen[body] = current_delivery()
 
-    worker = SqsWorker(QuietSqs(), "https://sqs/q", handler, parse=str,
+    worker = SqsWorker(QuietSqs(), "https://sqs/q", PerRecord(handler), parse=str,
                        config=WorkerConfig(concurrency=2))
     records = [Record(message_id=f"m{i}", receipt_handle=f"r{i}", body=f"b{i}",
                       receive_count=i + 1, group_id=None) for i in range(2)]

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from shared.worker import SqsWorker, WorkerConfig, receive_backoff_seconds
+from shared.worker import PerRecord, SqsWorker, WorkerConfig, receive_backoff_seconds
 
 
 @given(
@@ -75,7 +75,7 @@ async def test_worker_backs_off_more_each_failure_and_resets_after_a_receive() -
     sqs = FlakySqs([unreachable, throttled(), unreachable, None, unreachable, throttled(), None],
                    holder)
     worker: SqsWorker[Any] = SqsWorker(
-        sqs, "http://127.0.0.1:9/q", handler=lambda _: asyncio.sleep(0),
+        sqs, "http://127.0.0.1:9/q", PerRecord(lambda _: asyncio.sleep(0)),
         config=WorkerConfig(receive_backoff_base=0.02, receive_backoff_cap=0.06))
     holder.append(worker)
 
@@ -95,7 +95,7 @@ async def test_a_stop_request_ends_the_pause_at_once() -> None:
     holder: list[SqsWorker[Any]] = []
     sqs = FlakySqs([throttled(), None, None], holder)
     worker: SqsWorker[Any] = SqsWorker(
-        sqs, "http://127.0.0.1:9/q", handler=lambda _: asyncio.sleep(0),
+        sqs, "http://127.0.0.1:9/q", PerRecord(lambda _: asyncio.sleep(0)),
         config=WorkerConfig(receive_backoff_base=120, receive_backoff_cap=120))
     holder.append(worker)
     running = asyncio.create_task(worker.run())

@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from services.trend import logic
-from services.trend.consumers import SIGNALS_PER_WRITE, TrendUpdater
+from services.trend.consumers import SIGNALS_PER_WRITE, TICKS, TrendUpdater
 from services.trend.indicators import IndicatorConfig, IndicatorEngine
 from services.trend.models import RecordedTick
 from services.trend.signals import Signal
 from services.trend.store import Loaded, PartialEvent, StateWrite, StoredState
 from shared.events import CloudEvent
-from shared.worker import Outcome
+from shared.worker import Outcome, SqsWorker
+from tests.support.sqs_double import RecordingSqs, page
 
 T0 = datetime(2024, 6, 3, 10, tzinfo=UTC)
 SMALL = IndicatorConfig(sma_short=2, sma_long=3)
@@ -218,8 +219,17 @@ async def test_an_unreadable_event_holds_back_the_rest_of_its_symbol() -> None:
 
 
 async def test_other_event_types_are_acknowledged_without_effect() -> None:
-    """An event the queue should not have carried is deleted, not retried into the DLQ."""
-    store = MemoryStore()
-    other = CloudEvent(source="x", type="dev.regatta.other.thing.v1", data={})
-    assert await updater(store)([other]) == [Outcome.SUCCEEDED]
-    assert store.states == {}
+    """An event the queue should not have carried is deleted, not retried into the DLQ: the
+    subscription (`TICKS`) accepts ticks only, so the updater never sees it."""
+    store, sqs = MemoryStore(), RecordingSqs()
+    other = CloudEvent(source="x", type="dev.regatta.other.thing.v1", subject="AAA",
+                       partitionkey="AAA", data={})
+    records = page(other.to_json(), recorded("AAA", [1]).to_json(), groups="AA")
+    worker = SqsWorker(sqs, "https://sqs/trend-ticks.fifo", TICKS.strategy(updater(store)),
+                       event_types=TICKS.event_types)
+
+    await worker.process(records)
+
+    assert [r.outcome for r in records] == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
+    assert sorted(sqs.deleted) == ["r0", "r1"]
+    assert store.states["AAA"].document["ticks_seen"] == 1
