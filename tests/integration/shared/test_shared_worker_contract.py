@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
+from devkit.emulator import free_port
+from devkit.testing import ROOT, LocalStack, ServiceProcess, eventually
 from shared.batch import batch_consumer
-from shared.emulator import free_port
 from shared.errors import TopologyError
 from shared.events import CloudEvent
 from shared.idempotency import Claim, IdempotencyStore
-from shared.testing import ROOT, LocalStack, ServiceProcess, eventually
 from shared.topology import Resources
 from shared.worker import Outcome, SqsWorker, WorkerConfig, consumer
 

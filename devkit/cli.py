@@ -25,29 +25,21 @@ from typing import Annotated, Any
 
 import typer
 
-from shared import redrive as redrive_kit
+from devkit import catalog
+from devkit import redrive as redrive_kit
+from devkit.cognito import DEMO_USERS, ensure_user_pool, sign_in
+from devkit.emulator import EMULATOR_ENV, Emulator, port_in_use
+from devkit.provision import provision
 from shared.aws import AwsClients
-from shared.cognito import DEMO_USERS, ensure_user_pool, sign_in
-from shared.emulator import EMULATOR_ENV, Emulator, port_in_use
 from shared.settings import PlatformSettings
-from shared.topology import Resources, dlq_name, load_topology, provision
+from shared.topology import Resources, dlq_name, load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".regatta"
 LOCAL_ENV = STATE_DIR / "local.env"
 
-# Local defaults; every one can be overridden by the environment.
-SERVICE_PORTS = {
-    "recipes": ("RECIPES_PORT", 8001),
-    "meetings": ("MEETINGS_PORT", 8002),
-    "stock-ingest": ("STOCK_INGEST_PORT", 8003),
-    "trend": ("TREND_PORT", 8004),
-    "media-jobs": ("MEDIA_JOBS_PORT", 8005),
-    # The web app and every API on one origin (stands in for CloudFront + ALB).
-    "gateway": ("GATEWAY_PORT", 8000),
-}
-PREFIXES = {"recipes": "/recipes", "meetings": "/meetings", "stock-ingest": "/stocks",
-            "trend": "/trends", "media-jobs": "/media", "gateway": "/"}
+# Written by `regatta up` from infra/services.yaml (devkit.catalog), then run by honcho.
+PROCFILE = STATE_DIR / "Procfile"
 
 app = typer.Typer(help="Regatta developer commands.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -66,15 +58,6 @@ def _settings() -> PlatformSettings:
             if key and not line.startswith("#"):
                 os.environ.setdefault(key, value)
     return PlatformSettings.load()
-
-
-def _procfile_services() -> list[str]:
-    names = []
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, sep, _ = line.partition(":")
-        if sep and not line.startswith("#") and not name.endswith("-worker"):
-            names.append(name.strip())
-    return names
 
 
 def _lock() -> Any:
@@ -99,9 +82,9 @@ def up() -> None:
     """Start the emulator, provision it, and run every service API and worker."""
     lock = _lock()
     emulator_port = int(os.environ.get("REGATTA_EMULATOR_PORT", "4566"))
-    ports = {name: int(os.environ.get(var, default))
-             for name, (var, default) in SERVICE_PORTS.items()}
-    services = _procfile_services()
+    # Every service of infra/services.yaml and the gateway, at $<NAME>_PORT or their default.
+    ports = catalog.local_ports()
+    services = list(ports)
     busy = [f"{emulator_port} (emulator)"] if port_in_use(emulator_port) else []
     busy += [f"{ports[s]} ({s})" for s in services if port_in_use(ports[s])]
     if busy:
@@ -113,11 +96,12 @@ def up() -> None:
     try:
         os.environ.update(EMULATOR_ENV)
         env = asyncio.run(_provision_local(emulator.url))
-        env |= {f"{var}": str(ports[name]) for name, (var, _) in SERVICE_PORTS.items()}
+        env |= {catalog.port_variable(name): str(port) for name, port in ports.items()}
         LOCAL_ENV.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        PROCFILE.write_text(catalog.procfile(ports))
         _banner(emulator.url, ports, services)
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        honcho = [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"),
+        honcho = [sys.executable, "-m", "honcho", "start", "-f", str(PROCFILE),
                   "-e", str(LOCAL_ENV)]
         with suppress(KeyboardInterrupt):
             subprocess.run(honcho, cwd=ROOT, env={**os.environ, **env, "PATH": path},
@@ -152,12 +136,14 @@ async def _provision_local(endpoint: str) -> dict[str, str]:
 
 def _banner(emulator_url: str, ports: dict[str, int], services: list[str]) -> None:
     lines = ["", "Regatta is starting. Services:"]
+    declared = catalog.load_services()
     for name in services:
-        base = f"http://127.0.0.1:{ports[name]}"
-        if name == "gateway":
+        base = f"http://{catalog.LOCAL_HOST}:{ports[name]}"
+        if name == catalog.GATEWAY:
             lines.append(f"  {'web app':<13} {base}/   (every API under its prefix too)")
             continue
-        lines.append(f"  {name:<13} {base}{PREFIXES[name]}   docs: {base}{PREFIXES[name]}/docs")
+        prefix = declared[name].prefix
+        lines.append(f"  {name:<13} {base}{prefix}   docs: {base}{prefix}/docs")
     lines += [f"  emulator      {emulator_url}", "", "Demo users (local only):"]
     lines += [f"  {u.username:<6} password {u.password}" + ("  (admins)" if u.admin else "")
               for u in DEMO_USERS]
@@ -412,8 +398,8 @@ def produce(
         auth = producer_auth(settings)
     except MissingCredential as exc:
         _fail(str(exc))
-    port = os.environ.get("STOCK_INGEST_PORT", str(SERVICE_PORTS["stock-ingest"][1]))
-    base = (url or f"http://127.0.0.1:{port}").rstrip("/")
+    port = catalog.load_services()["stock-ingest"].local_port()
+    base = (url or f"http://{catalog.LOCAL_HOST}:{port}").rstrip("/")
     warn = lambda message: typer.secho(message, fg=typer.colors.YELLOW, err=True)  # noqa: E731
     typer.echo(f"sending {source} ticks for {', '.join(names)} to {base} at {rate:g}/s", err=True)
     try:
