@@ -17,14 +17,13 @@ may import everything. tests/infra/test_infra_image.py checks what the images re
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+from tests.support.imports import imports, normalize
 
 ROOT = Path(__file__).resolve().parents[3]
 SCANNED = ("shared", "services", "devkit", "bench", "docker", "tests")
@@ -37,24 +36,6 @@ DEVKIT_DEV = {"fuzzing", "testing"}
 LOCAL_SCRIPTS = {"docker/provision.py"}
 
 LAYERS = ("runtime", "local", "dev")  # each layer gets its own group and every one before it
-OPTIONAL = ("ImportError", "ModuleNotFoundError")
-
-
-@dataclass(frozen=True)
-class Import:
-    path: Path
-    line: int
-    module: str  # the full dotted name
-
-    @property
-    def top(self) -> str:
-        return self.module.split(".")[0]
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def declared(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, set[str]]:
     """The normalized distribution names each layer gets, groups included as uv includes them."""
     data = tomllib.loads(pyproject.read_text())
@@ -100,40 +81,6 @@ def first_party() -> set[str]:
             if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists()):
                 names.add(path.stem)
     return names
-
-
-def _guarded(tree: ast.AST) -> set[int]:
-    """ids of the nodes inside a `try` that handles ImportError: optional imports."""
-    guarded: set[int] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Try):
-            continue
-        caught = " ".join(ast.unparse(h.type) for h in node.handlers if h.type is not None)
-        if any(name in caught for name in OPTIONAL):
-            guarded |= {id(inner) for stmt in node.body for inner in ast.walk(stmt)}
-    return guarded
-
-
-def imports(path: Path, source: str | None = None) -> Iterator[Import]:
-    """Absolute imports of a file, at any depth (function-level ones too), and the modules
-    that `pytest.importorskip("...")` and `importlib.import_module("...")` name literally;
-    imports guarded by `except ImportError` are optional and left out."""
-    tree = ast.parse(source if source is not None else path.read_text(), str(path))
-    guarded = _guarded(tree)
-    for node in ast.walk(tree):
-        if id(node) in guarded:
-            continue
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield Import(path, node.lineno, alias.name)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield Import(path, node.lineno, node.module)
-            for alias in node.names:  # `from shared import http` imports shared.http
-                yield Import(path, node.lineno, f"{node.module}.{alias.name}")
-        elif (isinstance(node, ast.Call) and node.args
-              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
-              and ast.unparse(node.func) in ("pytest.importorskip", "importlib.import_module")):
-            yield Import(path, node.lineno, node.args[0].value)
 
 
 def undeclared(files: dict[Path, str | None]) -> list[str]:
