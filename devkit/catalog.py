@@ -1,5 +1,5 @@
-"""``infra/services.yaml`` as the local platform reads it: every service's prefix, port and
-commands, and the Procfile that `regatta up` runs.
+"""``infra/services.yaml`` as the local platform reads it: every service's prefix, port,
+commands and tools, and the Procfile that `regatta up` runs.
 
 The file is the single list the Dockerfile targets, compose.yaml, buildspec.yml and Terraform
 are checked against; locally nothing restates it: the `regatta` command, the gateway, the
@@ -23,6 +23,17 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES_FILE = ROOT / "infra" / "services.yaml"
 LOCAL_HOST = "127.0.0.1"
+# What a tool learns its service's local URL from.
+URL_VARIABLE = "REGATTA_SERVICE_URL"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A developer command a service owns (``tools:``): `regatta <name> ARGS` runs it."""
+
+    name: str
+    command: tuple[str, ...]
+    help: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,12 @@ class Service:
     port: int  # the container port, and the local default
     api_command: tuple[str, ...]
     worker_command: tuple[str, ...] | None
+    tools: tuple[Tool, ...] = ()
+
+    @property
+    def local_url(self) -> str:
+        """Where its API listens locally (``$<NAME>_PORT`` applied)."""
+        return f"http://{LOCAL_HOST}:{self.local_port()}"
 
     @property
     def port_variable(self) -> str:
@@ -83,7 +100,9 @@ def load_services(path: Path = SERVICES_FILE) -> dict[str, Service]:
             name=name, package=entry["package"], prefix=entry["prefix"], port=int(entry["port"]),
             api_command=tuple(str(w) for w in entry["api"]["command"]),
             worker_command=(tuple(str(w) for w in entry["worker"]["command"])
-                            if entry.get("worker") else None))
+                            if entry.get("worker") else None),
+            tools=tuple(Tool(tool, tuple(str(w) for w in spec["command"]), spec.get("help", ""))
+                        for tool, spec in (entry.get("tools") or {}).items()))
         for name, entry in declared(path).items()
     }
 

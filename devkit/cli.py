@@ -8,6 +8,10 @@
     regatta redrive QUEUE      move a queue's DLQ back to the queue (--max N)
     regatta events             tail every platform event as it is published
     regatta produce            send stock ticks to the stock-ingest API
+
+The last two are the stock-ingest service's own commands (``python -m
+services.stock_ingest.produce``), declared under ``tools`` in infra/services.yaml: this module
+runs them, it does not import them.
 """
 
 from __future__ import annotations
@@ -187,20 +191,6 @@ def token(
     typer.echo(asyncio.run(run()))
 
 
-@app.command("machine-token")
-def machine_token() -> None:
-    """Print a machine access token (client credentials, scope stocks/ingest) of the tick
-    producers' client, from STOCK_PRODUCER_CLIENT_ID/SECRET and COGNITO_TOKEN_URL."""
-    from services.stock_ingest.sender import MissingCredential, producer_auth
-    from shared.cognito import TokenEndpointError
-
-    try:
-        auth = producer_auth(_settings())
-        typer.echo(asyncio.run(auth.token()))
-    except (MissingCredential, TokenEndpointError) as exc:
-        _fail(str(exc))
-
-
 @app.command()
 def queues() -> None:
     """Visible / in-flight messages of every queue and its DLQ."""
@@ -355,82 +345,34 @@ def events(
         asyncio.run(run())
 
 
-@app.command()
-def produce(
-    symbols: Annotated[str, typer.Option(help="comma-separated symbols")] = "AAPL",
-    rate: Annotated[float, typer.Option(min=0.001, help="ticks per second, all symbols")] = 10.0,
-    count: Annotated[int | None, typer.Option(min=1, help="stop after this many ticks")] = None,
-    duration: Annotated[float | None, typer.Option(min=0.001, help="stop after this many "
-                                                   "seconds")] = None,
-    source: Annotated[str, typer.Option(help="mock | yfinance | csv:PATH")] = "mock",
-    url: Annotated[str | None, typer.Option(help="stock-ingest base URL [default: "
-                                            "http://127.0.0.1:$STOCK_INGEST_PORT]")] = None,
-    batch: Annotated[int, typer.Option(min=1, max=500, help="ticks per request")] = 500,
-    concurrency: Annotated[int, typer.Option(min=1, help="requests in flight (a symbol "
-                                             "always uses the same one)")] = 4,
-    seed: Annotated[int, typer.Option(help="mock: same seed, same prices")] = 0,
-    progress: Annotated[bool | None, typer.Option(help="progress bar [default: on a "
-                                                  "terminal, when the end is known]")] = None,
-) -> None:
-    """Send ticks to POST /stocks/ticks: mock (seeded GBM), yfinance (falls back to mock) or
-    a CSV file; batched, paced at --rate, until --count or --duration (or Ctrl-C).
-
-    Authenticates as the producers' machine client (STOCK_PRODUCER_CLIENT_ID and
-    STOCK_PRODUCER_CLIENT_SECRET, token from COGNITO_TOKEN_URL; `regatta up` writes the
-    local ones)."""
-    import httpx
-    from rich.progress import Progress
-
-    from services.stock_ingest.producer import CsvSourceError, SourceUnavailable
-    from services.stock_ingest.sender import (
-        MissingCredential,
-        TickSender,
-        producer_auth,
-        ticks_from,
-    )
-    from shared.cognito import TokenEndpointError
-
-    names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
-    if not names:
-        _fail("--symbols names no symbol")
-    settings = _settings()  # picks up the ports and credential `regatta up` wrote
-    try:
-        auth = producer_auth(settings)
-    except MissingCredential as exc:
-        _fail(str(exc))
-    port = catalog.load_services()["stock-ingest"].local_port()
-    base = (url or f"http://{catalog.LOCAL_HOST}:{port}").rstrip("/")
-    warn = lambda message: typer.secho(message, fg=typer.colors.YELLOW, err=True)  # noqa: E731
-    typer.echo(f"sending {source} ticks for {', '.join(names)} to {base} at {rate:g}/s", err=True)
-    try:
-        ticks = ticks_from(source, names, rate=rate, count=count, duration=duration, seed=seed,
-                           warn=warn)
-    except (OSError, ValueError, SourceUnavailable) as exc:
-        _fail(str(exc))
-    total = count or (round(rate * duration) if duration else None)
-    show = progress if progress is not None else (total is not None and sys.stderr.isatty())
-
-    async def run() -> Any:
-        async with httpx.AsyncClient(base_url=base, timeout=30, auth=auth) as client:
-            with Progress(transient=False, disable=not show) as bar:
-                task = bar.add_task("ticks", total=total)
-                sender = TickSender(client, batch=batch, concurrency=concurrency,
-                                    on_progress=lambda n: bar.advance(task, n))
-                return await sender.send(ticks, rate=rate, duration=duration)
-
+def _run_tool(service: catalog.Service, tool: catalog.Tool, args: list[str]) -> None:
+    """Run a service's own command (infra/services.yaml, ``tools``) with ``args`` after it."""
+    _settings()  # the credentials and ports `regatta up` wrote, into the environment
+    env = {**os.environ, catalog.URL_VARIABLE: service.local_url}
+    command = [sys.executable if tool.command[0] == "python" else tool.command[0],
+               *tool.command[1:], *args]
+    code = 0  # Ctrl-C: the command stops (as the command itself does)
     with suppress(KeyboardInterrupt):
-        try:
-            report = asyncio.run(run())
-        except (OSError, CsvSourceError, SourceUnavailable, TokenEndpointError) as exc:
-            _fail(str(exc))
-        typer.echo(json.dumps({
-            "sent": report.sent, "accepted": report.accepted, "duplicates": report.duplicates,
-            "rejected": report.rejected, "lost": report.lost, "requests": report.requests,
-            "retries": report.retries, "seconds": round(report.seconds, 2),
-            "ticks_per_second": round(report.rate, 1), "errors": report.errors[:5],
-        }))
-        if report.lost:
-            raise typer.Exit(1)
+        code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+    raise typer.Exit(code)
+
+
+def _tool_command(service: catalog.Service, tool: catalog.Tool) -> Any:
+    def run(ctx: typer.Context) -> None:
+        _run_tool(service, tool, ctx.args)
+
+    run.__doc__ = f"{tool.help} ({service.name})"
+    return run
+
+
+# `regatta produce`, `regatta machine-token`, ...: the tools the services declare. Every
+# argument (--help too) goes to the service's command.
+for _service in catalog.load_services().values():
+    for _tool in _service.tools:
+        app.command(_tool.name, add_help_option=False,
+                    context_settings={"allow_extra_args": True,
+                                      "ignore_unknown_options": True})(
+            _tool_command(_service, _tool))
 
 
 if __name__ == "__main__":
