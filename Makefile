@@ -80,7 +80,7 @@ test-fast: $(STAMP)
 	@$(PY) -m pytest tests/unit
 
 lint: $(STAMP)
-	@$(VENV)/bin/ruff check shared services tests bench docker
+	@$(VENV)/bin/ruff check shared services devkit tests bench docker
 	@$(VENV)/bin/hadolint docker/Dockerfile
 
 # Options as for chaos, e.g. make bench-meetings ARGS="--rate-limits on".

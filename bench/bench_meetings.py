@@ -43,10 +43,10 @@ from bench.loadgen import (  # noqa: E402
     outbox_report,
     rate_limit_env,
 )
+from devkit.cognito import DEMO_USERS, sign_in  # noqa: E402
+from devkit.emulator import Emulator  # noqa: E402
+from devkit.testing import ServiceProcess, start_local_stack  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
-from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
-from shared.emulator import Emulator  # noqa: E402
-from shared.testing import ServiceProcess, start_local_stack  # noqa: E402
 
 TARGET_P99_MS = 100.0
 NAMES = ["Ana Lima", "Bruno Costa", "Chen Wei", "Dana Scully", "Emeka Obi", "Fatima Zahra",

@@ -32,10 +32,10 @@ from bench.loadgen import (  # noqa: E402
     rate_limit_env,
     run_load,
 )
+from devkit.cognito import DEMO_USERS, sign_in  # noqa: E402
+from devkit.emulator import Emulator  # noqa: E402
+from devkit.testing import ServiceProcess, start_local_stack  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
-from shared.cognito import DEMO_USERS, sign_in  # noqa: E402
-from shared.emulator import Emulator  # noqa: E402
-from shared.testing import ServiceProcess, start_local_stack  # noqa: E402
 
 
 async def seed(url: str, token: str, count: int) -> list[str]:

@@ -39,13 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_indicators import make_stream, run  # noqa: E402
 from bench.loadgen import call_latency_report, outbox_report  # noqa: E402
-from services.stock_ingest.archive import partition_prefixes, read_archive_object  # noqa: E402
-from services.stock_ingest.producer import mock_ticks  # noqa: E402
-from services.stock_ingest.sender import Delivery, TickSender  # noqa: E402
-from shared.aws import AwsClients  # noqa: E402
-from shared.cognito import DEMO_USERS  # noqa: E402
-from shared.emulator import Emulator  # noqa: E402
-from shared.testing import (  # noqa: E402
+from devkit.cognito import DEMO_USERS  # noqa: E402
+from devkit.emulator import Emulator  # noqa: E402
+from devkit.testing import (  # noqa: E402
     LocalStack,
     ServiceProcess,
     machine_auth,
@@ -53,6 +49,10 @@ from shared.testing import (  # noqa: E402
     read_all,
     start_local_stack,
 )
+from services.stock_ingest.archive import partition_prefixes, read_archive_object  # noqa: E402
+from services.stock_ingest.producer import mock_ticks  # noqa: E402
+from services.stock_ingest.sender import Delivery, TickSender  # noqa: E402
+from shared.aws import AwsClients  # noqa: E402
 
 THROUGHPUT_TARGET = 1_000
 CALLS_TARGET = 100

@@ -5,7 +5,8 @@
 
 Starts its own emulator, provisions it (Cognito users included), puts a fault proxy
 (bench/faultproxy.py) between the services and it, and starts every API and worker of the
-Procfile (the gateway aside) as its own process pointed at the proxy. Then, for ``--seconds``:
+local platform (infra/services.yaml; the gateway aside) as its own process pointed at the
+proxy. Then, for ``--seconds``:
 
 - load: several users create, update, delete, like and unlike recipes; conversations with
   Meety run to confirmation and an admin approves, rejects and cancels the requests; tick
@@ -64,6 +65,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_meetings import script, workdays  # noqa: E402
 from bench.faultproxy import FaultProxy, FaultRates  # noqa: E402
+from devkit.catalog import load_services  # noqa: E402
+from devkit.cognito import DEMO_USERS, sign_in  # noqa: E402
+from devkit.emulator import Emulator  # noqa: E402
+from devkit.testing import (  # noqa: E402
+    BOB,
+    LocalStack,
+    ServiceProcess,
+    read_all,
+    start_local_stack,
+)
 from services.recipes.logic import index_tokens  # noqa: E402
 from services.recipes.models import Recipe  # noqa: E402
 from services.trend import logic as trend_logic  # noqa: E402
@@ -71,22 +82,9 @@ from services.trend.indicators import IndicatorConfig, IndicatorEngine  # noqa: 
 from services.trend.models import RecordedTick  # noqa: E402
 from services.trend.settings import TrendSettings  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
-from shared.cognito import (  # noqa: E402
-    DEMO_USERS,
-    INGEST_SCOPE,
-    client_credentials_token,
-    sign_in,
-)
+from shared.cognito import INGEST_SCOPE, client_credentials_token  # noqa: E402
 from shared.dynamo import from_item  # noqa: E402
-from shared.emulator import Emulator  # noqa: E402
 from shared.events import derived_event_id  # noqa: E402
-from shared.testing import (  # noqa: E402
-    BOB,
-    LocalStack,
-    ServiceProcess,
-    read_all,
-    start_local_stack,
-)
 
 MACHINE = "tick-producer"  # the key of the producers' machine token among the load's tokens
 from shared.topology import dlq_name, load_topology  # noqa: E402
@@ -126,7 +124,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Proc:
-    """One Procfile process, restartable, with the CPU of all its incarnations."""
+    """One process of the local platform, restartable, with the CPU of all its incarnations."""
 
     def __init__(self, name: str, service: ServiceProcess, kind: str) -> None:
         self.name, self.service, self.kind = name, service, kind
@@ -195,20 +193,16 @@ class Proc:
 
 
 def procfile_processes(env: dict[str, str], logs: Path) -> list[Proc]:
-    """Every API and worker the Procfile runs (the gateway aside), as restartable processes."""
+    """Every API and worker `make run` runs (infra/services.yaml; the gateway aside), as
+    restartable processes."""
     procs = []
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#") or ":" not in line:
-            continue
-        name, command = (part.strip() for part in line.split(":", 1))
-        if name == "gateway":
-            continue
-        words = command.split()
+    for name, service in load_services().items():
         log_path = logs / f"{name}.log"
-        if words[0] == "uvicorn":
-            procs.append(Proc(name, ServiceProcess.api(words[1], env, log_path=log_path), "api"))
-        elif words[:2] == ["python", "-m"]:
-            procs.append(Proc(name, ServiceProcess.worker(words[2], env, log_path=log_path),
+        procs.append(Proc(name, ServiceProcess.api(service.app, env, log_path=log_path), "api"))
+        if service.worker_module:
+            worker = f"{name}-worker"
+            procs.append(Proc(worker, ServiceProcess.worker(service.worker_module, env,
+                                                            log_path=logs / f"{worker}.log"),
                               "worker"))
     return procs
 

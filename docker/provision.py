@@ -15,12 +15,12 @@ import asyncio
 import sys
 from pathlib import Path
 
+from devkit.cognito import ensure_user_pool
+from devkit.provision import provision
 from shared.aws import AwsClients
-from shared.cognito import ensure_user_pool
 from shared.http import wait_for_aws
 from shared.logging import configure_logging, get_logger
 from shared.settings import PlatformSettings
-from shared.topology import provision
 
 log = get_logger("docker.provision")
 

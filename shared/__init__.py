@@ -1,5 +1,8 @@
 """Regatta platform kit: what every service needs to live on SNS/SQS, DynamoDB, S3 and Cognito.
 
+The runtime layer: every service image holds it. It imports no service and nothing of
+``devkit`` (the local platform, the tests' fixtures), so an image starts without either.
+
 Modules, each importable on its own:
 
 - ``settings``     pydantic-settings base class shared by every service
@@ -13,8 +16,7 @@ Modules, each importable on its own:
 - ``idempotency``  DynamoDB-backed exactly-once effects for consumers
 - ``auth``         Cognito JWT verification and FastAPI user dependencies
 - ``http``         FastAPI app factory: health, problem+json, request logs
-- ``topology``     ``infra/topology.yaml`` loader and idempotent provisioner
-- ``cognito``      user pool, app client, group and demo users for local stacks
-- ``emulator``     the moto server process behind the local stack and the tests
-- ``testing``      pytest fixtures other test suites reuse
+- ``topology``     ``infra/topology.yaml``: its schema and the resources' physical names
+- ``cognito``      machine clients' OAuth 2.0 client credentials
+- ``access``       the vocabulary of the services' access tables
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["shared.testing"]
+pytest_plugins = ["devkit.testing"]
 
 TESTS = Path(__file__).resolve().parent
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from infra_support import ROOT
 
-from shared.emulator import EMULATOR_ENV, Emulator, free_port
+from devkit.emulator import EMULATOR_ENV, Emulator, free_port
 from shared.topology import dlq_name
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"

@@ -100,7 +100,7 @@ def test_only_the_dlqs_a_worker_drains_are_marked_drained(
 
 def test_subscriptions_filter_as_the_provisioner_does(catalog: dict[str, Any]) -> None:
     """One subscription per (topic, queue), filtering on the sorted `type` list, exactly
-    the policy shared/topology.py sets locally."""
+    the policy devkit/provision.py sets locally."""
     topology = load_topology()
     expected = {f"{s.topic}->{q}": {"type": sorted(s.event_types)}
                 for q, queue in topology.queues.items() for s in queue.subscriptions}

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from infra_support import INFRA, ROOT
 
-from shared.emulator import Emulator
+from devkit.emulator import Emulator
 from shared.topology import dlq_name
 
 pytestmark = pytest.mark.slow

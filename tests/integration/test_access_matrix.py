@@ -41,11 +41,12 @@ import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.utilities.utils import load_resource
 
-from shared import access
+from devkit import access
+from devkit.cognito import sign_in
+from devkit.testing import LocalStack, ServiceProcess, auth_header
 from shared.access import ADMITTED, Caller
 from shared.aws import AwsClients
-from shared.cognito import INGEST_SCOPE, client_credentials_token, sign_in
-from shared.testing import LocalStack, ServiceProcess, auth_header
+from shared.cognito import INGEST_SCOPE, client_credentials_token
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """The fault suite in short: `bench/chaos.py` for about a minute, and its targets.
 
-The harness starts its own emulator, fault proxy and every Procfile process, kills processes
+The harness starts its own emulator, fault proxy and every process `make run` runs, kills processes
 with SIGKILL (and at armed fault points), throttles, resets and blacks out the AWS endpoint,
 re-delivers a sample of events, then reconciles the API's 2xx answers and the tables against
 what appeared downstream. Run in a subprocess, exactly as `make chaos` runs it.

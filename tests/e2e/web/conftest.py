@@ -31,7 +31,7 @@ from web_support import (
     build_web,
 )
 
-from shared.testing import LocalStack, ServiceProcess, auth_header
+from devkit.testing import LocalStack, ServiceProcess, auth_header
 
 STOCK_SYMBOL = "RGTA"
 STOCK_TICKS = 160
@@ -124,7 +124,7 @@ def web_stack(stack: LocalStack, web_dist: Path,
                               log_path=logs / "media-jobs-worker.log"),
     ]
     ports = {f"{name.upper().replace('-', '_')}_PORT": str(api.port) for name, api in apis.items()}
-    gateway = ServiceProcess.api("shared.gateway:app",
+    gateway = ServiceProcess.api("devkit.gateway:app",
                                  {**env, **ports, "GATEWAY_WEB_DIST": str(web_dist)},
                                  log_path=logs / "gateway.log")
     processes = [*apis.values(), *workers, gateway]

@@ -10,7 +10,7 @@ import pytest_asyncio
 from conftest import STOCK_SYMBOL, WebStack
 from web_support import DESKTOP, WEB, WebPage
 
-from shared.cognito import DEMO_USERS
+from devkit.cognito import DEMO_USERS
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The local gateway (shared/gateway.py) on its own: routing like the ALB, the Cognito and
+"""The local gateway (devkit/gateway.py) on its own: routing like the ALB, the Cognito and
 upload relays, config.json and the single page. No browser, no emulator: the network behind
 the gateway is an httpx mock transport."""
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from shared.gateway import GatewaySettings, Upstream, build_app, load_upstreams
+from devkit.gateway import GatewaySettings, Upstream, build_app, load_upstreams
 
 SEEN: list[httpx.Request] = []
 

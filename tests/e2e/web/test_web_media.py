@@ -11,7 +11,7 @@ import pytest
 from conftest import WebStack
 from web_support import WebPage
 
-from shared.cognito import DEMO_USERS
+from devkit.cognito import DEMO_USERS
 from tests.support.media_clips import ClipSpec, make_clip
 
 playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed")

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from web_support import WebPage
 
-from shared.cognito import DEMO_USERS
+from devkit.cognito import DEMO_USERS
 
 playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 expect = playwright.expect

@@ -10,7 +10,7 @@ import pytest
 from conftest import WebStack
 from web_support import PHONE, WebPage
 
-from shared.cognito import DEMO_USERS
+from devkit.cognito import DEMO_USERS
 
 playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 expect = playwright.expect

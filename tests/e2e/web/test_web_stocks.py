@@ -9,7 +9,7 @@ import pytest
 from conftest import STOCK_SYMBOL, WebStack
 from web_support import WebPage
 
-from shared.testing import auth_header
+from devkit.testing import auth_header
 
 playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 expect = playwright.expect

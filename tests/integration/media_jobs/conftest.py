@@ -17,8 +17,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from devkit.testing import EventTap, LocalStack, ServiceProcess, auth_header
 from shared.aws import AwsClients
-from shared.testing import EventTap, LocalStack, ServiceProcess, auth_header
 
 # The shared helpers assert too; let pytest explain their failures.
 pytest.register_assert_rewrite("media_http")

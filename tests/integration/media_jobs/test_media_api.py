@@ -18,8 +18,8 @@ import pytest_asyncio
 from conftest import MULTIPART_THRESHOLD, MediaService
 from media_http import assert_playable, request_upload, send_upload, upload, wait_for_job
 
+from devkit.testing import EventTap, eventually
 from shared.events import event_type
-from shared.testing import EventTap, eventually
 from tests.support.media_clips import ClipSpec, make_clip, make_not_video
 
 ACTORS = ("anonymous", "alice", "bob", "admin")

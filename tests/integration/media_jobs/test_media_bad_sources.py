@@ -15,10 +15,10 @@ import pytest
 import pytest_asyncio
 from media_http import upload, wait_for_job
 
+from devkit.testing import EventTap, LocalStack, eventually
 from services.media_jobs import logic
 from shared.aws import AwsClients
 from shared.events import event_type
-from shared.testing import EventTap, LocalStack, eventually
 from tests.support.media_clips import (
     make_audio_only,
     make_not_video,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.fuzzing import fuzz_every_operation, schema_operations
+from devkit.fuzzing import fuzz_every_operation, schema_operations
 
 EXAMPLES_PER_MODE = 10
 MEDIA_OPERATIONS = {

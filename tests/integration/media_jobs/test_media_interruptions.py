@@ -18,8 +18,8 @@ import pytest_asyncio
 from conftest import MediaService
 from media_http import assert_playable, completed_stages, upload, wait_for_job
 
+from devkit.testing import EventTap, LocalStack, ServiceProcess, eventually
 from shared.aws import AwsClients
-from shared.testing import EventTap, LocalStack, ServiceProcess, eventually
 from tests.support.media_clips import ClipSpec, make_clip, make_not_video
 
 STAGES = ["ingest", "probe", "profile", "encode", "validate", "archive", "publish"]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import MediaService
 
+from devkit.testing import EventTap, LocalStack
 from services.media_jobs.logic import new_job
 from services.media_jobs.models import S3Location, Stage, Trigger
 from services.media_jobs.options import JobOptions
@@ -18,7 +19,6 @@ from services.media_jobs.store.jobs import MEDIA_EVENTS, JobStore, event_to_publ
 from services.media_jobs.store.leases import JobLeases
 from shared.aws import AwsClients
 from shared.outbox import Outbox
-from shared.testing import EventTap, LocalStack
 
 
 async def test_the_same_message_redelivered_takes_the_lease_from_its_earlier_run(

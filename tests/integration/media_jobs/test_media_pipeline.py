@@ -14,8 +14,8 @@ import pytest_asyncio
 from conftest import MediaService
 from media_http import assert_playable, completed_stages, upload, wait_for_job
 
+from devkit.testing import EventTap, eventually
 from shared.events import event_type
-from shared.testing import EventTap, eventually
 from tests.support.media_clips import ClipSpec, make_clip
 
 CLIPS = {

@@ -15,9 +15,9 @@ import pytest_asyncio
 from conftest import MediaService
 from media_http import assert_playable, completed_stages, upload, wait_for_job
 
+from devkit.testing import EventTap, LocalStack, eventually
 from services.media_jobs import logic
 from shared.aws import AwsClients
-from shared.testing import EventTap, LocalStack, eventually
 from tests.support.media_clips import ClipSpec, make_clip
 
 STAGES = ["ingest", "probe", "profile", "encode", "validate", "archive", "publish"]

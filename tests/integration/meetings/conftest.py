@@ -12,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from shared.testing import LocalStack, ServiceProcess, auth_header
+from devkit.testing import LocalStack, ServiceProcess, auth_header
 
 
 @pytest.fixture(scope="session")

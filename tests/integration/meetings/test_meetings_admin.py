@@ -11,8 +11,8 @@ import pytest
 from icalendar import Calendar
 from meetings_http import approved, book, fresh_workday, set_status
 
+from devkit.testing import LocalStack
 from shared.aws import AwsClients
-from shared.testing import LocalStack
 
 ADMIN_ROUTES = [
     ("GET", "/meetings"),

@@ -23,11 +23,8 @@ import pytest
 import pytest_asyncio
 from meetings_http import Mailbox, book, fresh_workday, set_status, unique_email
 
-from shared.aws import AwsClients
-from shared.dynamo import from_item
-from shared.events import CloudEvent, EventPublisher
-from shared.settings import PlatformSettings
-from shared.testing import (
+from devkit.provision import provision
+from devkit.testing import (
     EventTap,
     LocalStack,
     ServiceProcess,
@@ -35,7 +32,11 @@ from shared.testing import (
     queue_depth,
     read_all,
 )
-from shared.topology import Resources, provision
+from shared.aws import AwsClients
+from shared.dynamo import from_item
+from shared.events import CloudEvent, EventPublisher
+from shared.settings import PlatformSettings
+from shared.topology import Resources
 
 CAP = 2
 WINDOW_SECONDS = 15

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from meetings_http import Chat, approved, fresh_workday, spoken, unique_email
 
+from devkit.testing import LocalStack, ServiceProcess
 from shared.aws import AwsClients
-from shared.testing import LocalStack, ServiceProcess
 
 RESTARTED = "I couldn't find our earlier conversation (it may have expired), so let's start over."
 

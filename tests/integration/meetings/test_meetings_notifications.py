@@ -20,9 +20,9 @@ from meetings_http import (
     unique_email,
 )
 
+from devkit.testing import LocalStack, eventually, queue_depth
 from shared.aws import AwsClients
 from shared.events import EventPublisher, event_type, new_event
-from shared.testing import LocalStack, eventually, queue_depth
 
 ADMIN = "admin@example.com"
 SENDER = "Meety <meetings@example.com>"

@@ -26,9 +26,9 @@ from meetings_http import (
     unique_email,
 )
 
+from devkit.testing import EventTap, FaultDrill, LocalStack, ServiceProcess, eventually
 from services.meetings import logic
 from shared.aws import AwsClients
-from shared.testing import EventTap, FaultDrill, LocalStack, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
 

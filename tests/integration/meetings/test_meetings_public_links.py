@@ -17,8 +17,8 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from shared.emulator import free_port
-from shared.testing import LocalStack, ServiceProcess, auth_header, eventually
+from devkit.emulator import free_port
+from devkit.testing import LocalStack, ServiceProcess, auth_header, eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 PUBLIC = "https://regatta.example.com"

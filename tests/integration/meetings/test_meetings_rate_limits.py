@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devkit.testing import LocalStack, ServiceProcess
 from shared.http import PROBLEM_JSON
-from shared.testing import LocalStack, ServiceProcess
 
 BURST = 5
 

@@ -14,9 +14,9 @@ import jwt
 import pytest
 import pytest_asyncio
 
+from devkit.cognito import DemoUser, ensure_user, sign_in
+from devkit.testing import LocalStack, ServiceProcess, auth_header
 from shared.aws import AwsClients
-from shared.cognito import DemoUser, ensure_user, sign_in
-from shared.testing import LocalStack, ServiceProcess, auth_header
 
 LIKERS = 20
 

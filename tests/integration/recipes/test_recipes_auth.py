@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from moto.utilities.utils import load_resource
 from recipes_http import create_recipe, recipe_body
 
+from devkit.cognito import sign_in
+from devkit.testing import LocalStack, auth_header
 from shared.aws import AwsClients
-from shared.cognito import sign_in
-from shared.testing import LocalStack, auth_header
 
 ACTORS = ("anonymous", "alice", "bob", "admin")
 # action -> expected status per actor (alice is the author of the recipe acted on)

@@ -1,7 +1,7 @@
 """Concurrent likes and edits: the counter is exact, and If-Match lets exactly one writer win.
 
 These run against the emulator's DynamoDB, so they hold only because the kit's emulator
-serializes DynamoDB requests (see ``shared.emulator.serialize_dynamodb``): plain moto lost and
+serializes DynamoDB requests (see ``devkit.emulator.serialize_dynamodb``): plain moto lost and
 invented likes here.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from recipes_http import create_recipe, recipe_body
 
+from devkit.testing import LocalStack, auth_header
 from shared.aws import AwsClients
-from shared.testing import LocalStack, auth_header
 
 ROUNDS = 3
 

@@ -16,9 +16,9 @@ import pytest
 import pytest_asyncio
 from recipes_http import create_recipe, recipe_body, search_ids, unique_word
 
+from devkit.testing import EventTap, LocalStack, ServiceProcess, armed, eventually
 from shared.aws import AwsClients
 from shared.events import event_type
-from shared.testing import EventTap, LocalStack, ServiceProcess, armed, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,9 +14,9 @@ import httpx
 import pytest_asyncio
 from recipes_http import create_recipe, recipe_body
 
+from devkit.testing import EventTap, LocalStack, eventually
 from shared.aws import AwsClients
 from shared.events import event_type
-from shared.testing import EventTap, LocalStack, eventually
 
 SOURCE = "regatta/recipes"
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 from recipes_http import create_recipe, listing, recipe_body, search_ids, unique_word
 
+from devkit.testing import LocalStack, eventually, read_all
 from shared.aws import AwsClients
-from shared.testing import LocalStack, eventually, read_all
 
 SEARCH_TIMEOUT = 15.0
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.fuzzing import fuzz_every_operation, schema_operations
+from devkit.fuzzing import fuzz_every_operation, schema_operations
 
 EXAMPLES_PER_MODE = 15
 RECIPES_OPERATIONS = {

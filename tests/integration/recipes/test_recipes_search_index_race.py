@@ -13,9 +13,9 @@ import uuid
 
 import pytest
 
+from devkit.testing import LocalStack
 from services.recipes.store import SearchIndex, SearchIndexBusyError
 from shared.aws import AwsClients
-from shared.testing import LocalStack
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from recipes_http import recipe_body
 
+from devkit.testing import LocalStack
 from shared.aws import AwsClients
-from shared.testing import LocalStack
 
 UNKNOWN_IDS = {
     "random-uuid": str(uuid.uuid4()),

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest_asyncio
 
+from devkit.testing import LocalStack
 from shared.aws import AwsClients
 from shared.idempotency import IdempotencyStore
-from shared.testing import LocalStack
 from shared.worker import Record
 
 

@@ -12,9 +12,10 @@ import pytest
 import pytest_asyncio
 from botocore.exceptions import ClientError
 
+from devkit.provision import provision
 from shared.aws import AwsClients
 from shared.events import CloudEvent, EventPublisher
-from shared.topology import Topology, dlq_name, provision
+from shared.topology import Topology, dlq_name
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from devkit.testing import eventually
 from shared.errors import IdempotencyInProgressError
 from shared.idempotency import Claim, IdempotencyStore
-from shared.testing import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -14,6 +14,7 @@ import httpx
 import jwt
 import pytest
 
+from devkit.testing import LocalStack
 from shared.auth import JwksCache, TokenVerifier
 from shared.aws import AwsClients
 from shared.cognito import (
@@ -23,7 +24,6 @@ from shared.cognito import (
     client_credentials_token,
 )
 from shared.errors import ForbiddenError, InvalidTokenError
-from shared.testing import LocalStack
 
 pytestmark = pytest.mark.integration
 

@@ -18,13 +18,14 @@ import pytest
 import pytest_asyncio
 from botocore.exceptions import ClientError
 
+from devkit.provision import provision
+from devkit.testing import eventually
 from shared.aws import AwsClients
 from shared.dynamo import cancellation_reasons
 from shared.events import EventPublisher, Notification
 from shared.outbox import EventSource, Outbox
 from shared.relay import OutboxRelay
-from shared.testing import eventually
-from shared.topology import Topology, provision
+from shared.topology import Topology
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ import pytest
 import pytest_asyncio
 from botocore.exceptions import ClientError
 
+from devkit.testing import EventTap, LocalStack
 from shared.aws import AwsClients
 from shared.events import EventPublisher, Notification
 from shared.outbox import EventSource, Outbox
 from shared.relay import OutboxRelay
-from shared.testing import EventTap, LocalStack
 
 pytestmark = pytest.mark.integration
 

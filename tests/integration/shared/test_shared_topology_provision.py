@@ -1,4 +1,4 @@
-"""``shared.topology.provision`` against the emulator: idempotent, and the wiring works."""
+"""``devkit.provision`` against the emulator: idempotent, and the wiring works."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 import pytest_asyncio
 from botocore.exceptions import ClientError
 
+from devkit.provision import provision
 from shared.aws import AwsClients
 from shared.events import CloudEvent, EventPublisher
-from shared.topology import Resources, Topology, dlq_name, load_topology, provision
+from shared.topology import Resources, Topology, dlq_name, load_topology
 
 pytestmark = pytest.mark.integration
 

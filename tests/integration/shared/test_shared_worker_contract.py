@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from shared.emulator import free_port
+from devkit.emulator import free_port
+from devkit.testing import ROOT, LocalStack, ServiceProcess, eventually
 from shared.errors import TopologyError
 from shared.events import CloudEvent
 from shared.idempotency import Claim, IdempotencyStore
-from shared.testing import ROOT, LocalStack, ServiceProcess, eventually
 from shared.topology import Resources
 from shared.worker import (
     Outcome,

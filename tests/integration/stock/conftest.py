@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 from stock_checks import TrendWorkers
 
+from devkit.testing import EventTap, LocalStack, ServiceProcess, machine_auth
 from shared.aws import AwsClients
-from shared.testing import EventTap, LocalStack, ServiceProcess, machine_auth
 
 
 @pytest.fixture(scope="session")

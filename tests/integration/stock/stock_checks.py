@@ -16,13 +16,13 @@ import httpx
 import numpy as np
 import talib
 
+from devkit.testing import ServiceProcess, eventually, queue_depth, read_all
 from services.stock_ingest.archive import partition_prefixes, read_archive_object
 from services.stock_ingest.models import Tick, validate_ticks
 from services.stock_ingest.producer import mock_ticks
 from services.stock_ingest.sender import TickSender
 from services.trend.signals import detect_crossovers
 from shared.aws import AwsClients
-from shared.testing import ServiceProcess, eventually, queue_depth, read_all
 from shared.topology import Resources
 
 # Far enough back that no tick is "in the future", recent enough to be today-ish.

@@ -21,10 +21,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from devkit.testing import LocalStack, ServiceProcess
 from services.stock_ingest.archive import archive_key
 from services.stock_ingest.models import format_timestamp
 from shared.aws import AwsClients
-from shared.testing import LocalStack, ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

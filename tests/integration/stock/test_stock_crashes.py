@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devkit.testing import EventTap, LocalStack, ServiceProcess, armed, eventually, machine_auth
 from services.stock_ingest.models import format_timestamp
-from shared.testing import EventTap, LocalStack, ServiceProcess, armed, eventually, machine_auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from stock_checks import accepted
 
+from devkit.testing import LocalStack
 from services.stock_ingest.candles import Interval, candles_python
 from services.stock_ingest.models import format_timestamp
-from shared.testing import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -204,7 +204,7 @@ async def test_the_produce_command_sends_seeded_ticks(ingest: httpx.AsyncClient,
                                                       ingest_url: str, stack: LocalStack) -> None:
     """`regatta produce` posts --count mock ticks in batches of --batch and prints a report
     of what the service accepted."""
-    command = [sys.executable, "-m", "shared.cli", "produce", "--url", ingest_url,
+    command = [sys.executable, "-m", "devkit.cli", "produce", "--url", ingest_url,
                "--symbols", "CLIA,CLIB", "--count", "120", "--rate", "2000", "--batch", "50",
                "--seed", "4", "--no-progress"]
     # --url wins over the local default; the machine credential comes from the environment.
@@ -264,7 +264,7 @@ async def test_the_produce_command_without_a_credential_says_what_to_set(
 ) -> None:
     """No STOCK_PRODUCER_CLIENT_ID/SECRET: `regatta produce` stops before sending anything
     and names the variables; a wrong secret stops at the token endpoint."""
-    command = [sys.executable, "-m", "shared.cli", "produce", "--url", ingest_url,
+    command = [sys.executable, "-m", "devkit.cli", "produce", "--url", ingest_url,
                "--symbols", "NOCRED", "--count", "5", "--no-progress"]
     # Empty, not absent: a developer's .regatta/local.env must not fill them in.
     env = {**os.environ, **stack.env, "STOCK_PRODUCER_CLIENT_ID": "",

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from devkit.testing import LocalStack, eventually
 from shared.aws import AwsClients
 from shared.events import CloudEvent
-from shared.testing import LocalStack, eventually
 from shared.worker import Outcome, PerBatch, SqsWorker, WorkerConfig
 
 pytestmark = pytest.mark.integration
@@ -168,7 +168,7 @@ async def test_call_counts_are_written_when_the_clients_close(
 async def test_a_dead_consumers_fifo_messages_come_back_in_order(
     aws: AwsClients, fifo: str
 ) -> None:
-    """The emulator redelivers a group's timed-out messages in their order (shared.emulator:
+    """The emulator redelivers a group's timed-out messages in their order (devkit.emulator:
     moto's own loop gave the second message back first)."""
     sqs = await aws.client("sqs")
     await send(sqs, fifo, [("g", event("first")), ("g", event("second"))])
@@ -185,7 +185,7 @@ async def test_a_dead_consumers_fifo_messages_come_back_in_order(
 
 async def test_a_long_poll_sees_a_group_freed_meanwhile(aws: AwsClients, fifo: str) -> None:
     """A second consumer's long poll gets the group's next message as soon as the first
-    consumer is done with it (shared.emulator: moto's own poll starved it to the end)."""
+    consumer is done with it (devkit.emulator: moto's own poll starved it to the end)."""
     sqs = await aws.client("sqs")
     await send(sqs, fifo, [("g", event("first")), ("g", event("second"))])
     (held,) = (await sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=1))["Messages"]

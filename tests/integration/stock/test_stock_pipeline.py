@@ -25,9 +25,9 @@ from stock_checks import (
     wait_for_trend,
 )
 
+from devkit.testing import EventTap, LocalStack, queue_depth
 from services.stock_ingest.models import format_timestamp
 from shared.aws import AwsClients
-from shared.testing import EventTap, LocalStack, queue_depth
 
 pytestmark = pytest.mark.integration
 

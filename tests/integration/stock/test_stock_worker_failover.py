@@ -19,8 +19,8 @@ from stock_checks import (
     wait_for_trend,
 )
 
+from devkit.testing import LocalStack, eventually, queue_depth
 from shared.aws import AwsClients
-from shared.testing import LocalStack, eventually, queue_depth
 
 pytestmark = pytest.mark.integration
 

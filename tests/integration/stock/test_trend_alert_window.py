@@ -12,10 +12,10 @@ import httpx
 import pytest
 from stock_checks import ORIGIN, TrendWorkers, all_signals, wait_for_relayed, wait_for_trend
 
+from devkit.testing import EventTap, LocalStack, eventually
 from services.trend.logic import AlertThrottle
 from services.trend.signals import Signal
 from shared.aws import AwsClients
-from shared.testing import EventTap, LocalStack, eventually
 
 pytestmark = pytest.mark.integration
 

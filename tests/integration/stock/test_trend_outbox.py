@@ -24,9 +24,7 @@ from stock_checks import (
     wait_for_trend,
 )
 
-from services.trend.consumers import SIGNALS_PER_WRITE
-from shared.aws import AwsClients
-from shared.testing import (
+from devkit.testing import (
     EventTap,
     FaultDrill,
     LocalStack,
@@ -34,6 +32,8 @@ from shared.testing import (
     eventually,
     read_all,
 )
+from services.trend.consumers import SIGNALS_PER_WRITE
+from shared.aws import AwsClients
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,6 @@
-"""The declared access tables (shared.access, services/*/access.py): complete against the
-routers, rendered in the README, and meaning what the hostile-client suite expects."""
+"""The declared access tables (shared.access, services/*/access.py, collected by
+devkit.access): complete against the routers, rendered in the README, and meaning what the
+hostile-client suite expects."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
-from shared import access
-from shared.access import ADMITTED, Access, Caller
+from devkit import access
+from shared.access import ADMITTED, MACHINE_CALLER_SCOPE, Access, Caller
 
 
 def served(service: str) -> set[str]:
@@ -34,7 +35,7 @@ def test_every_route_of_every_service_has_a_declared_owner(service: str) -> None
 
 def test_the_readme_holds_the_generated_table() -> None:
     assert access.readme_table() == access.markdown(), \
-        "paste `python -m shared.access --markdown` between the README's access markers"
+        "paste `python -m devkit.access --markdown` between the README's access markers"
     assert access.main(["--check"]) == 0
 
 
@@ -52,7 +53,7 @@ USERS = (Caller.user, Caller.other_user, Caller.admin)
     (Access("owner", other_user=404), {Caller.other_user: 404, Caller.user: ADMITTED}),
     (Access.admin, {Caller.nobody: 401, Caller.tampered: 401, Caller.machine: 403,
                     Caller.user: 403, Caller.other_user: 403, Caller.admin: ADMITTED}),
-    (Access.machine(access.MACHINE_CALLER_SCOPE),
+    (Access.machine(MACHINE_CALLER_SCOPE),
      {Caller.nobody: 401, Caller.forged: 401, Caller.machine: ADMITTED,
       Caller.unscoped_machine: 403, **dict.fromkeys(USERS, 403)}),
     (Access.machine("stocks/other"), {Caller.machine: 403, Caller.admin: 403}),

@@ -1,53 +1,41 @@
-"""Every third-party import is declared in pyproject.toml, in a group the importing code gets.
+"""Every third-party import is declared in pyproject.toml, in a group the importing code gets;
+and the layers import each other only downwards.
 
-A static check (ast, no code imported): the imports of shared/, services/, bench/, docker/ and
-tests/ are mapped to the distributions that provide them (importlib.metadata, so it runs in
-the dev venv, which holds every group) and each one must be declared where its layer installs
-it: the service images get the runtime set alone (`[project].dependencies`), `make run` adds
-the `local` group, tests and benchmarks add `dev`. An import that merely happens to arrive as
-some other package's dependency fails here: it would vanish the day that package drops it.
+A static check (ast, no code imported): the imports of shared/, services/, devkit/, bench/,
+docker/ and tests/ are mapped to the distributions that provide them (importlib.metadata, so
+it runs in the dev venv, which holds every group) and each one must be declared where its
+layer installs it: the service images get the runtime set alone (`[project].dependencies`),
+`make run` adds the `local` group, tests and benchmarks add `dev`. An import that merely
+happens to arrive as some other package's dependency fails here: it would vanish the day that
+package drops it.
+
+The dependency rule (docs/architecture.md): the kit (shared/) imports neither a service nor
+devkit; a service imports the kit and its own package, never devkit nor another service; the
+image scripts (docker/) import no devkit, the provisioner's aside; devkit, bench/ and tests/
+may import everything. tests/infra/test_infra_image.py checks what the images really hold.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-SCANNED = ("shared", "services", "bench", "docker", "tests")
+from tests.support.imports import imports, normalize
 
-# shared/ is one package today, but not every module of it is in the service images: these
-# serve the local platform (`make run`: the emulator, the gateway, the `regatta` command) or
-# the tests alone, and no service or image script imports them (checked below). Another issue
-# moves them into packages of their own; until then they are listed here.
-SHARED_LOCAL = {"cli", "emulator", "gateway", "redrive"}
-SHARED_DEV = {"fuzzing", "testing"}
+ROOT = Path(__file__).resolve().parents[3]
+SCANNED = ("shared", "services", "devkit", "bench", "docker", "tests")
+
+# devkit/ serves the local platform (`make run`: the emulator, the gateway, the `regatta`
+# command); these modules of it serve the tests alone.
+DEVKIT_DEV = {"fuzzing", "testing"}
+# Image scripts that run in a local-only target (compose's provisioner), which adds the few
+# devkit modules they import (docker/Dockerfile).
+LOCAL_SCRIPTS = {"docker/provision.py"}
 
 LAYERS = ("runtime", "local", "dev")  # each layer gets its own group and every one before it
-OPTIONAL = ("ImportError", "ModuleNotFoundError")
-
-
-@dataclass(frozen=True)
-class Import:
-    path: Path
-    line: int
-    module: str  # the full dotted name
-
-    @property
-    def top(self) -> str:
-        return self.module.split(".")[0]
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def declared(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, set[str]]:
     """The normalized distribution names each layer gets, groups included as uv includes them."""
     data = tomllib.loads(pyproject.read_text())
@@ -72,11 +60,10 @@ def declared(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, set[str]]:
 def layer(path: Path) -> str:
     """The layer a file of the repo belongs to (which groups are installed where it runs)."""
     rel = path.relative_to(ROOT)
-    if rel.parts[0] in ("services", "docker"):
+    if rel.parts[0] in ("shared", "services", "docker"):
         return "runtime"
-    if rel.parts[0] == "shared":
-        return ("local" if path.stem in SHARED_LOCAL else
-                "dev" if path.stem in SHARED_DEV else "runtime")
+    if rel.parts[0] == "devkit":
+        return "dev" if path.stem in DEVKIT_DEV else "local"
     return "dev"  # bench/, tests/
 
 
@@ -94,40 +81,6 @@ def first_party() -> set[str]:
             if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists()):
                 names.add(path.stem)
     return names
-
-
-def _guarded(tree: ast.AST) -> set[int]:
-    """ids of the nodes inside a `try` that handles ImportError: optional imports."""
-    guarded: set[int] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Try):
-            continue
-        caught = " ".join(ast.unparse(h.type) for h in node.handlers if h.type is not None)
-        if any(name in caught for name in OPTIONAL):
-            guarded |= {id(inner) for stmt in node.body for inner in ast.walk(stmt)}
-    return guarded
-
-
-def imports(path: Path, source: str | None = None) -> Iterator[Import]:
-    """Absolute imports of a file, at any depth (function-level ones too), and the modules
-    that `pytest.importorskip("...")` and `importlib.import_module("...")` name literally;
-    imports guarded by `except ImportError` are optional and left out."""
-    tree = ast.parse(source if source is not None else path.read_text(), str(path))
-    guarded = _guarded(tree)
-    for node in ast.walk(tree):
-        if id(node) in guarded:
-            continue
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield Import(path, node.lineno, alias.name)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield Import(path, node.lineno, node.module)
-            for alias in node.names:  # `from shared import cli` imports shared.cli
-                yield Import(path, node.lineno, f"{node.module}.{alias.name}")
-        elif (isinstance(node, ast.Call) and node.args
-              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
-              and ast.unparse(node.func) in ("pytest.importorskip", "importlib.import_module")):
-            yield Import(path, node.lineno, node.args[0].value)
 
 
 def undeclared(files: dict[Path, str | None]) -> list[str]:
@@ -161,23 +114,73 @@ def test_every_third_party_import_is_declared_for_its_layer() -> None:
     assert not problems, "undeclared imports (pyproject.toml):\n" + "\n".join(problems)
 
 
-def test_runtime_code_imports_no_local_or_dev_module() -> None:
-    """The lists above are honest: services/, docker/ and the runtime part of shared/ never
-    import a local-only or test-only module of shared/ (the images would fail to start)."""
+def forbidden(path: Path, module: str) -> str | None:
+    """Why ``path`` may not import ``module`` under the dependency rule (None: it may)."""
+    rel = path.relative_to(ROOT)
+    parts = module.split(".")
+    if rel.parts[0] == "shared":
+        if parts[0] == "services":
+            return "the kit imports no service"
+        if parts[0] == "devkit":
+            return "the kit imports nothing of devkit"
+    if rel.parts[0] == "services":
+        if parts[0] == "devkit":
+            return "a service imports nothing of devkit"
+        if parts[0] == "services" and len(parts) > 1 and len(rel.parts) > 1 \
+                and parts[1] != rel.parts[1]:
+            return "a service imports no other service (events are its only news)"
+    if (rel.parts[0] == "docker" and rel.as_posix() not in LOCAL_SCRIPTS
+            and parts[0] == "devkit"):
+        return "an image script imports nothing of devkit"
+    return None
+
+
+def layer_violations(files: dict[Path, str | None]) -> list[str]:
+    """One line per import that breaks the dependency rule (dynamic ones included)."""
     bad = []
-    for path in python_files():
-        if layer(path) != "runtime":
-            continue
-        for imp in imports(path):
-            parts = imp.module.split(".")
-            if parts[0] == "shared" and len(parts) > 1 and parts[1] in SHARED_LOCAL | SHARED_DEV:
-                bad.append(f"{path.relative_to(ROOT)}:{imp.line}: import {imp.module}")
+    for path, source in files.items():
+        for imp in imports(path, source):
+            why = forbidden(path, imp.module)
+            if why:
+                bad.append(f"{path.relative_to(ROOT)}:{imp.line}: import {imp.module}: {why}")
+    return bad
+
+
+def test_the_layers_import_only_downwards() -> None:
+    """shared/ imports no service and no devkit; services/ no devkit and no other service;
+    the service images' scripts no devkit (the images would fail to start)."""
+    bad = layer_violations({path: None for path in python_files()})
     assert not bad, "\n".join(bad)
 
 
+def test_the_layer_check_catches_what_it_is_for() -> None:
+    """A kit module importing a service (even through importlib) or devkit, a service
+    importing devkit or another service, the health check importing devkit: all caught; the
+    provisioner script, devkit and tests importing anything: allowed."""
+    kit = ROOT / "shared" / "example.py"
+    service = ROOT / "services" / "recipes" / "example.py"
+    bad = layer_violations({
+        kit: "import services.recipes.api\nimport importlib\n"
+             "importlib.import_module('services.trend.access')\n"
+             "from devkit import testing\n",
+        service: "from devkit.emulator import Emulator\nfrom services.trend import models\n"
+                 "from services.recipes import logic\nfrom shared import http\n",
+        ROOT / "docker" / "healthcheck.py": "import devkit.catalog\n",
+        ROOT / "docker" / "provision.py": "from devkit.provision import provision\n",
+        ROOT / "devkit" / "example.py": "import services.recipes.api\nimport shared.http\n",
+        ROOT / "tests" / "unit" / "example.py": "import devkit, services.trend, shared\n",
+    })
+    assert {line.split(": ", 1)[0] for line in bad} == {
+        "shared/example.py:1", "shared/example.py:3", "shared/example.py:4",
+        "services/recipes/example.py:1", "services/recipes/example.py:2",
+        "docker/healthcheck.py:1"}, bad
+
+
 def test_listed_modules_exist() -> None:
-    for name in SHARED_LOCAL | SHARED_DEV:
-        assert (ROOT / "shared" / f"{name}.py").is_file(), f"shared/{name}.py is gone"
+    for name in DEVKIT_DEV:
+        assert (ROOT / "devkit" / f"{name}.py").is_file(), f"devkit/{name}.py is gone"
+    for script in LOCAL_SCRIPTS:
+        assert (ROOT / script).is_file(), f"{script} is gone"
 
 
 def test_the_check_catches_what_it_is_for() -> None:

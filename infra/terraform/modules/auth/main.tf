@@ -4,7 +4,7 @@
 # The originals accepted 6-character passwords; this pool asks for 12 with all classes.
 # Machines (tick producers) are a second app client: OAuth 2.0 client credentials at the
 # pool's domain (/oauth2/token), a secret kept in Secrets Manager, and the resource server
-# scope stocks/ingest that POST /stocks/ticks requires (shared/cognito.py does the same
+# scope stocks/ingest that POST /stocks/ticks requires (devkit/cognito.py does the same
 # against the emulator).
 
 data "aws_region" "current" {}

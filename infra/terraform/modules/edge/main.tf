@@ -1,5 +1,5 @@
 # One CloudFront distribution is the platform's single public origin, as the local gateway
-# (shared/gateway.py) is on a laptop:
+# (devkit/gateway.py) is on a laptop:
 #
 #   /                    the web app, from its private S3 bucket (Origin Access Control)
 #   /media/outputs/*     HLS/DASH renditions and thumbnails, from the private media output
@@ -27,7 +27,7 @@ locals {
   cognito_url  = "https://cognito-idp.${var.region}.amazonaws.com"
   # Presigned uploads go to S3 itself (path-style and virtual-hosted URLs).
   upload_origins = "https://s3.amazonaws.com https://*.s3.amazonaws.com https://s3.${var.region}.amazonaws.com https://*.s3.${var.region}.amazonaws.com"
-  # The same policy the local gateway sends (shared/gateway.py content_security_policy).
+  # The same policy the local gateway sends (devkit/gateway.py content_security_policy).
   content_security_policy = join("; ", [
     "default-src 'self'",
     "script-src 'self'",

@@ -8,6 +8,10 @@
     regatta redrive QUEUE      move a queue's DLQ back to the queue (--max N)
     regatta events             tail every platform event as it is published
     regatta produce            send stock ticks to the stock-ingest API
+
+The last two are the stock-ingest service's own commands (``python -m
+services.stock_ingest.produce``), declared under ``tools`` in infra/services.yaml: this module
+runs them, it does not import them.
 """
 
 from __future__ import annotations
@@ -25,29 +29,21 @@ from typing import Annotated, Any
 
 import typer
 
-from shared import redrive as redrive_kit
+from devkit import catalog
+from devkit import redrive as redrive_kit
+from devkit.cognito import DEMO_USERS, ensure_user_pool, sign_in
+from devkit.emulator import EMULATOR_ENV, Emulator, port_in_use
+from devkit.provision import provision
 from shared.aws import AwsClients
-from shared.cognito import DEMO_USERS, ensure_user_pool, sign_in
-from shared.emulator import EMULATOR_ENV, Emulator, port_in_use
 from shared.settings import PlatformSettings
-from shared.topology import Resources, dlq_name, load_topology, provision
+from shared.topology import Resources, dlq_name, load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".regatta"
 LOCAL_ENV = STATE_DIR / "local.env"
 
-# Local defaults; every one can be overridden by the environment.
-SERVICE_PORTS = {
-    "recipes": ("RECIPES_PORT", 8001),
-    "meetings": ("MEETINGS_PORT", 8002),
-    "stock-ingest": ("STOCK_INGEST_PORT", 8003),
-    "trend": ("TREND_PORT", 8004),
-    "media-jobs": ("MEDIA_JOBS_PORT", 8005),
-    # The web app and every API on one origin (stands in for CloudFront + ALB).
-    "gateway": ("GATEWAY_PORT", 8000),
-}
-PREFIXES = {"recipes": "/recipes", "meetings": "/meetings", "stock-ingest": "/stocks",
-            "trend": "/trends", "media-jobs": "/media", "gateway": "/"}
+# Written by `regatta up` from infra/services.yaml (devkit.catalog), then run by honcho.
+PROCFILE = STATE_DIR / "Procfile"
 
 app = typer.Typer(help="Regatta developer commands.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -66,15 +62,6 @@ def _settings() -> PlatformSettings:
             if key and not line.startswith("#"):
                 os.environ.setdefault(key, value)
     return PlatformSettings.load()
-
-
-def _procfile_services() -> list[str]:
-    names = []
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, sep, _ = line.partition(":")
-        if sep and not line.startswith("#") and not name.endswith("-worker"):
-            names.append(name.strip())
-    return names
 
 
 def _lock() -> Any:
@@ -99,9 +86,9 @@ def up() -> None:
     """Start the emulator, provision it, and run every service API and worker."""
     lock = _lock()
     emulator_port = int(os.environ.get("REGATTA_EMULATOR_PORT", "4566"))
-    ports = {name: int(os.environ.get(var, default))
-             for name, (var, default) in SERVICE_PORTS.items()}
-    services = _procfile_services()
+    # Every service of infra/services.yaml and the gateway, at $<NAME>_PORT or their default.
+    ports = catalog.local_ports()
+    services = list(ports)
     busy = [f"{emulator_port} (emulator)"] if port_in_use(emulator_port) else []
     busy += [f"{ports[s]} ({s})" for s in services if port_in_use(ports[s])]
     if busy:
@@ -113,11 +100,12 @@ def up() -> None:
     try:
         os.environ.update(EMULATOR_ENV)
         env = asyncio.run(_provision_local(emulator.url))
-        env |= {f"{var}": str(ports[name]) for name, (var, _) in SERVICE_PORTS.items()}
+        env |= {catalog.port_variable(name): str(port) for name, port in ports.items()}
         LOCAL_ENV.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        PROCFILE.write_text(catalog.procfile(ports))
         _banner(emulator.url, ports, services)
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        honcho = [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"),
+        honcho = [sys.executable, "-m", "honcho", "start", "-f", str(PROCFILE),
                   "-e", str(LOCAL_ENV)]
         with suppress(KeyboardInterrupt):
             subprocess.run(honcho, cwd=ROOT, env={**os.environ, **env, "PATH": path},
@@ -152,12 +140,14 @@ async def _provision_local(endpoint: str) -> dict[str, str]:
 
 def _banner(emulator_url: str, ports: dict[str, int], services: list[str]) -> None:
     lines = ["", "Regatta is starting. Services:"]
+    declared = catalog.load_services()
     for name in services:
-        base = f"http://127.0.0.1:{ports[name]}"
-        if name == "gateway":
+        base = f"http://{catalog.LOCAL_HOST}:{ports[name]}"
+        if name == catalog.GATEWAY:
             lines.append(f"  {'web app':<13} {base}/   (every API under its prefix too)")
             continue
-        lines.append(f"  {name:<13} {base}{PREFIXES[name]}   docs: {base}{PREFIXES[name]}/docs")
+        prefix = declared[name].prefix
+        lines.append(f"  {name:<13} {base}{prefix}   docs: {base}{prefix}/docs")
     lines += [f"  emulator      {emulator_url}", "", "Demo users (local only):"]
     lines += [f"  {u.username:<6} password {u.password}" + ("  (admins)" if u.admin else "")
               for u in DEMO_USERS]
@@ -199,20 +189,6 @@ def token(
             return str(auth["AccessToken"])
 
     typer.echo(asyncio.run(run()))
-
-
-@app.command("machine-token")
-def machine_token() -> None:
-    """Print a machine access token (client credentials, scope stocks/ingest) of the tick
-    producers' client, from STOCK_PRODUCER_CLIENT_ID/SECRET and COGNITO_TOKEN_URL."""
-    from services.stock_ingest.sender import MissingCredential, producer_auth
-    from shared.cognito import TokenEndpointError
-
-    try:
-        auth = producer_auth(_settings())
-        typer.echo(asyncio.run(auth.token()))
-    except (MissingCredential, TokenEndpointError) as exc:
-        _fail(str(exc))
 
 
 @app.command()
@@ -369,82 +345,34 @@ def events(
         asyncio.run(run())
 
 
-@app.command()
-def produce(
-    symbols: Annotated[str, typer.Option(help="comma-separated symbols")] = "AAPL",
-    rate: Annotated[float, typer.Option(min=0.001, help="ticks per second, all symbols")] = 10.0,
-    count: Annotated[int | None, typer.Option(min=1, help="stop after this many ticks")] = None,
-    duration: Annotated[float | None, typer.Option(min=0.001, help="stop after this many "
-                                                   "seconds")] = None,
-    source: Annotated[str, typer.Option(help="mock | yfinance | csv:PATH")] = "mock",
-    url: Annotated[str | None, typer.Option(help="stock-ingest base URL [default: "
-                                            "http://127.0.0.1:$STOCK_INGEST_PORT]")] = None,
-    batch: Annotated[int, typer.Option(min=1, max=500, help="ticks per request")] = 500,
-    concurrency: Annotated[int, typer.Option(min=1, help="requests in flight (a symbol "
-                                             "always uses the same one)")] = 4,
-    seed: Annotated[int, typer.Option(help="mock: same seed, same prices")] = 0,
-    progress: Annotated[bool | None, typer.Option(help="progress bar [default: on a "
-                                                  "terminal, when the end is known]")] = None,
-) -> None:
-    """Send ticks to POST /stocks/ticks: mock (seeded GBM), yfinance (falls back to mock) or
-    a CSV file; batched, paced at --rate, until --count or --duration (or Ctrl-C).
-
-    Authenticates as the producers' machine client (STOCK_PRODUCER_CLIENT_ID and
-    STOCK_PRODUCER_CLIENT_SECRET, token from COGNITO_TOKEN_URL; `regatta up` writes the
-    local ones)."""
-    import httpx
-    from rich.progress import Progress
-
-    from services.stock_ingest.producer import CsvSourceError, SourceUnavailable
-    from services.stock_ingest.sender import (
-        MissingCredential,
-        TickSender,
-        producer_auth,
-        ticks_from,
-    )
-    from shared.cognito import TokenEndpointError
-
-    names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
-    if not names:
-        _fail("--symbols names no symbol")
-    settings = _settings()  # picks up the ports and credential `regatta up` wrote
-    try:
-        auth = producer_auth(settings)
-    except MissingCredential as exc:
-        _fail(str(exc))
-    port = os.environ.get("STOCK_INGEST_PORT", str(SERVICE_PORTS["stock-ingest"][1]))
-    base = (url or f"http://127.0.0.1:{port}").rstrip("/")
-    warn = lambda message: typer.secho(message, fg=typer.colors.YELLOW, err=True)  # noqa: E731
-    typer.echo(f"sending {source} ticks for {', '.join(names)} to {base} at {rate:g}/s", err=True)
-    try:
-        ticks = ticks_from(source, names, rate=rate, count=count, duration=duration, seed=seed,
-                           warn=warn)
-    except (OSError, ValueError, SourceUnavailable) as exc:
-        _fail(str(exc))
-    total = count or (round(rate * duration) if duration else None)
-    show = progress if progress is not None else (total is not None and sys.stderr.isatty())
-
-    async def run() -> Any:
-        async with httpx.AsyncClient(base_url=base, timeout=30, auth=auth) as client:
-            with Progress(transient=False, disable=not show) as bar:
-                task = bar.add_task("ticks", total=total)
-                sender = TickSender(client, batch=batch, concurrency=concurrency,
-                                    on_progress=lambda n: bar.advance(task, n))
-                return await sender.send(ticks, rate=rate, duration=duration)
-
+def _run_tool(service: catalog.Service, tool: catalog.Tool, args: list[str]) -> None:
+    """Run a service's own command (infra/services.yaml, ``tools``) with ``args`` after it."""
+    _settings()  # the credentials and ports `regatta up` wrote, into the environment
+    env = {**os.environ, catalog.URL_VARIABLE: service.local_url}
+    command = [sys.executable if tool.command[0] == "python" else tool.command[0],
+               *tool.command[1:], *args]
+    code = 0  # Ctrl-C: the command stops (as the command itself does)
     with suppress(KeyboardInterrupt):
-        try:
-            report = asyncio.run(run())
-        except (OSError, CsvSourceError, SourceUnavailable, TokenEndpointError) as exc:
-            _fail(str(exc))
-        typer.echo(json.dumps({
-            "sent": report.sent, "accepted": report.accepted, "duplicates": report.duplicates,
-            "rejected": report.rejected, "lost": report.lost, "requests": report.requests,
-            "retries": report.retries, "seconds": round(report.seconds, 2),
-            "ticks_per_second": round(report.rate, 1), "errors": report.errors[:5],
-        }))
-        if report.lost:
-            raise typer.Exit(1)
+        code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+    raise typer.Exit(code)
+
+
+def _tool_command(service: catalog.Service, tool: catalog.Tool) -> Any:
+    def run(ctx: typer.Context) -> None:
+        _run_tool(service, tool, ctx.args)
+
+    run.__doc__ = f"{tool.help} ({service.name})"
+    return run
+
+
+# `regatta produce`, `regatta machine-token`, ...: the tools the services declare. Every
+# argument (--help too) goes to the service's command.
+for _service in catalog.load_services().values():
+    for _tool in _service.tools:
+        app.command(_tool.name, add_help_option=False,
+                    context_settings={"allow_extra_args": True,
+                                      "ignore_unknown_options": True})(
+            _tool_command(_service, _tool))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The emulator's changes to moto (shared/emulator.py), checked over the wire: a cancelled
+"""The emulator's changes to moto (devkit/emulator.py), checked over the wire: a cancelled
 transaction puts back exactly the items it named, and concurrent FIFO receivers never hold
 one message group at the same time."""
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from devkit.emulator import EMULATOR_ENV, Emulator
 from shared.aws import AwsClients
-from shared.emulator import EMULATOR_ENV, Emulator
 from shared.settings import PlatformSettings
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """The moto server process that stands in for AWS locally and in tests.
 
-Run as ``python -m shared.emulator -H HOST -p PORT``: moto's application, served with HTTP
+Run as ``python -m devkit.emulator -H HOST -p PORT``: moto's application, served with HTTP
 keep-alive (see ``serve``), except that DynamoDB requests are handled one at a time (see
 ``serialize_dynamodb``), a transaction copies only the items it names
 (``transactions_cost_their_items``), and FIFO queues hand out messages as SQS does when
@@ -63,7 +63,7 @@ class Emulator:
             raise AwsUnavailableError(f"port {self.port} is already in use")
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.emulator", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "devkit.emulator", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env={**os.environ, **EMULATOR_ENV},
@@ -479,7 +479,7 @@ def serve(host: str, port: int, *, threads: int = 128) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Serve moto with DynamoDB requests serialized, transactions that copy only their items,
     FIFO receives as in SQS, and a per-service data dump."""
-    parser = argparse.ArgumentParser(prog="python -m shared.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devkit.emulator", description=__doc__)
     parser.add_argument("-H", "--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", 5000)))
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from shared.testing import auth_header
+from devkit.testing import auth_header
 
 
 def schema_operations(openapi_url: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""``regatta dlq`` and ``regatta redrive`` (shared.redrive) against the emulator's real SQS.
+"""``regatta dlq`` and ``regatta redrive`` (devkit.redrive) against the emulator's real SQS.
 
-Each test runs the command as an operator does (``python -m shared.cli``), on copies of a
+Each test runs the command as an operator does (``python -m devkit.cli``), on copies of a
 topology queue and its DLQ made under a fresh name prefix, so no service's worker sees them.
 """
 
@@ -20,9 +20,9 @@ import pytest
 import pytest_asyncio
 from botocore.exceptions import ClientError
 
+from devkit.redrive import redrive
+from devkit.testing import ROOT, LocalStack
 from shared.aws import AwsClients
-from shared.redrive import redrive
-from shared.testing import ROOT, LocalStack
 from shared.topology import dlq_name
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,7 @@ async def arn_of(sqs: Any, url: str) -> str:
 def regatta(stack: LocalStack, pair: Pair, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the `regatta` command against the stack, with the pair's name prefix."""
     env = {**os.environ, **stack.env, "REGATTA_NAME_PREFIX": pair.prefix}
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "devkit.cli", *args], capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=60, check=False)
 
 

@@ -1,6 +1,6 @@
 """Pytest fixtures for the whole platform: an emulator, a provisioned topology, real tokens.
 
-Enable in a ``conftest.py`` with ``pytest_plugins = ["shared.testing"]``. Everything talks to a
+Enable in a ``conftest.py`` with ``pytest_plugins = ["devkit.testing"]``. Everything talks to a
 real moto server process over HTTP; nothing is mocked.
 """
 
@@ -23,20 +23,14 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from devkit.cognito import DEMO_USERS, DemoUser, ensure_user_pool, sign_in
+from devkit.emulator import EMULATOR_ENV, Emulator, free_port
+from devkit.provision import provision
 from shared.aws import AwsClients
-from shared.cognito import (
-    DEMO_USERS,
-    INGEST_SCOPE,
-    ClientCredentialsAuth,
-    DemoUser,
-    client_credentials_token,
-    ensure_user_pool,
-    sign_in,
-)
-from shared.emulator import EMULATOR_ENV, Emulator, free_port
+from shared.cognito import INGEST_SCOPE, ClientCredentialsAuth, client_credentials_token
 from shared.faults import ENV_VAR as FAULT_POINTS_ENV
 from shared.settings import PlatformSettings
-from shared.topology import Resources, provision
+from shared.topology import Resources
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ path patterns (``/recipes*``, ``/meetings*``, ...) to the ALB, which routes each
 service (infra/terraform/modules/edge and modules/alb). Locally this small ASGI app plays both
 parts on ``http://127.0.0.1:$GATEWAY_PORT`` (8000)::
 
-    uvicorn shared.gateway:app --port 8000
+    uvicorn devkit.gateway:app --port 8000
 
 * ``/<prefix>*`` of every service in ``infra/services.yaml`` (the list the ALB's rules come
   from) is proxied, streaming both ways, to ``http://127.0.0.1:$<SERVICE>_PORT`` (the ports
@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -45,14 +44,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from devkit.catalog import GATEWAY_PORT, LOCAL_HOST, ROOT, SERVICES_FILE, load_services
+from shared.http import RETRY_AFTER_SECONDS, problem
 from shared.logging import configure_logging, get_logger
 from shared.settings import PlatformSettings
 
-log = get_logger("shared.gateway")
-
-ROOT = Path(__file__).resolve().parent.parent
-SERVICES_FILE = ROOT / "infra" / "services.yaml"
-RETRY_AFTER_SECONDS = 5
+log = get_logger("devkit.gateway")
 # Cognito operations the web app may make; nothing else reaches the emulator through here.
 COGNITO_TARGETS = {
     "AWSCognitoIdentityProviderService.InitiateAuth",
@@ -88,7 +85,7 @@ def content_security_policy(upload_origins: list[str]) -> str:
 class GatewaySettings(PlatformSettings):
     """Environment of the gateway; the service ports are those ``regatta up`` exports."""
 
-    gateway_port: int = 8000
+    gateway_port: int = GATEWAY_PORT
     gateway_web_dist: Path = Field(default=ROOT / "web" / "dist")
     # Per-request budget towards a service (a candle query over a month can take a while).
     gateway_upstream_timeout: float = 120.0
@@ -112,24 +109,15 @@ def load_upstreams(env: dict[str, str] | None = None,
     """Every service of infra/services.yaml at ``127.0.0.1:$<NAME>_PORT`` (default: its
     declared container port, which is also its local default)."""
     env = dict(os.environ) if env is None else env
-    declared = yaml.safe_load(services_file.read_text())["services"]
-    upstreams = []
-    for name, service in declared.items():
-        port = env.get(f"{name.upper().replace('-', '_')}_PORT", str(service["port"]))
-        upstreams.append(Upstream(name, service["prefix"], f"http://127.0.0.1:{int(port)}"))
+    upstreams = [Upstream(name, service.prefix, f"http://{LOCAL_HOST}:{service.local_port(env)}")
+                 for name, service in load_services(services_file).items()]
     # Longest prefix first, so a prefix that extends another one still wins.
     return sorted(upstreams, key=lambda u: len(u.prefix), reverse=True)
 
 
-def problem(status: int, title: str, detail: str, **headers: str) -> JSONResponse:
-    """An RFC 9457 problem response, like every API of the platform answers."""
-    return JSONResponse({"type": "about:blank", "title": title, "status": status,
-                         "detail": detail}, status_code=status,
-                        media_type="application/problem+json", headers=headers or None)
-
-
 def _unavailable(detail: str) -> JSONResponse:
-    return problem(503, "Service Unavailable", detail, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return problem(503, "Service Unavailable", detail,
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _forward_headers(request: Request) -> dict[str, str]:
@@ -301,7 +289,7 @@ def build_app(settings: GatewaySettings | None = None,
 
 
 def __getattr__(name: str) -> Any:
-    # `uvicorn shared.gateway:app` builds the app on first access, so importing this module
+    # `uvicorn devkit.gateway:app` builds the app on first access, so importing this module
     # (tests, tools) reads no settings.
     if name == "app":
         return build_app()
