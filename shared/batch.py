@@ -36,6 +36,7 @@ from structlog.contextvars import bound_contextvars
 
 from shared.events import parse_event
 from shared.logging import get_logger
+from shared.telemetry import handling_batch
 from shared.worker import Outcome, Parser, Record, SqsWorker, WorkerConfig, platform_config
 
 log = get_logger("shared.batch")
@@ -110,7 +111,9 @@ class SqsBatchWorker(SqsWorker[T]):
             return
         started = time.perf_counter()
         try:
-            outcomes = list(await self.batch_handler([r.payload for r in todo]))  # type: ignore[misc]
+            payloads = [r.payload for r in todo]
+            with handling_batch(self.name, payloads):  # its span records a raised exception
+                outcomes = list(await self.batch_handler(payloads))  # type: ignore[arg-type]
             if len(outcomes) != len(todo) or not set(outcomes) <= HANDLER_OUTCOMES:
                 raise TypeError(f"the batch handler must return one of {sorted(HANDLER_OUTCOMES)}"
                                 f" per record, got {outcomes!r:.200}")

@@ -46,6 +46,7 @@ from shared.events import CloudEvent, parse_event
 from shared.health import liveness_file, touch
 from shared.idempotency import Claim, IdempotencyStore
 from shared.logging import get_logger
+from shared.telemetry import handling, mark_failed, record_outcomes, record_received
 from shared.topology import dlq_name
 
 log = get_logger("shared.worker")
@@ -205,7 +206,8 @@ class SqsWorker(Generic[T]):
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=self.config.batch_size,
                 WaitTimeSeconds=self.config.wait_time_seconds,
-                MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId",
+                                             "SentTimestamp"],
             )
         )
         stop = asyncio.ensure_future(self._stopping.wait())
@@ -238,6 +240,7 @@ class SqsWorker(Generic[T]):
                      failures=self._receive_failures)
             self._receive_failures = 0
         self._mark_progress()
+        record_received(self.name, response.get("Messages", []))
         return [
             Record(
                 message_id=m["MessageId"],
@@ -369,7 +372,8 @@ class SqsWorker(Generic[T]):
                 log.warning("message.unparseable", error=str(exc)[:500])
                 return Outcome.FAILED
             context = _event_context(record.payload)
-            with bound_contextvars(**context):
+            with bound_contextvars(**context), handling(self.name, record.payload,
+                                                        record.message_id):
                 key = self.key_of(record.payload) if self.idempotency else None
                 claimed = False
                 started = time.perf_counter()
@@ -391,6 +395,7 @@ class SqsWorker(Generic[T]):
                         # lasts until it expires. Come back then, so a copy spends one receive
                         # per claim, not its whole receive count (into the DLQ), waiting.
                         record.retry_after = self.idempotency.in_progress_timeout
+                    mark_failed(exc)
                     log.warning("message.failed", error=str(exc)[:500],
                                 error_type=type(exc).__name__, exc_info=True)
                     # Only our own claim is released: after IdempotencyInProgressError the
@@ -439,6 +444,7 @@ class SqsWorker(Generic[T]):
     async def _settle_with_sqs(self, records: Sequence[Record[T]]) -> None:
         for outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.FAILED, Outcome.RELEASED):
             self.stats[outcome] += sum(1 for r in records if r.outcome is outcome)
+        record_outcomes(self.name, records)
         done = [r for r in records if r.outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE)]
         for start in range(0, len(done), 10):
             chunk = done[start : start + 10]
@@ -565,10 +571,12 @@ def serve(
     """Process entry point: build the service's consumers and run them until SIGTERM."""
     from shared.aws import AwsClients
     from shared.http import wait_for_aws
-    from shared.logging import configure_logging
+    from shared.logging import configure_logging, uses_json
+    from shared.telemetry import configure_telemetry
 
     async def main() -> None:
         configure_logging(settings.log_level, settings.log_format, service=service)
+        configure_telemetry(service, "worker", metrics=uses_json(settings.log_format))
         async with AwsClients(settings) as aws:
             resources = await wait_for_aws(aws)
             await WorkerGroup(await build(aws, resources)).run()
