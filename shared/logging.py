@@ -84,14 +84,12 @@ def uses_json(fmt: str) -> bool:
 
 def _route_uvicorn(handler: logging.Handler) -> None:
     # uvicorn configures its loggers (plain text) before it imports the app; the app factory
-    # calls configure_logging, so from then on they write through ``handler``.
-    for name in ("uvicorn", "uvicorn.access"):
+    # calls configure_logging, so from then on those that write (--no-access-log leaves
+    # uvicorn.access without a handler; uvicorn.error propagates to uvicorn) use ``handler``.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
-        logger.handlers = [handler]
-        logger.propagate = False
-    error = logging.getLogger("uvicorn.error")  # propagates to "uvicorn"
-    error.handlers = []
-    error.propagate = True
+        if logger.handlers:
+            logger.handlers = [handler]
 
 
 def _has_rich() -> bool:
