@@ -94,6 +94,7 @@ class MetricsWindow:
         self.namespace = namespace
         self._series: dict[Dimensions, _Series] = {}
         self._scheduled: asyncio.TimerHandle | None = None
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
         self._rng = rng or random.Random()
 
     def _get(self, dimensions: Dimensions, dimension_sets: DimensionSets) -> _Series:
@@ -123,13 +124,15 @@ class MetricsWindow:
                 kept[slot] = round(value, 3)
 
     def _schedule(self) -> None:
-        if self._scheduled is not None:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a script, a test): flush() writes it
+        # A flush scheduled on a loop that has since ended would never come.
+        if self._scheduled is not None and self._scheduled_on is loop:
+            return
         self._scheduled = loop.call_later(self.interval, self.flush)
+        self._scheduled_on = loop
 
     def flush(self) -> None:
         """Write the window (one line per dimension set) and start a new one."""

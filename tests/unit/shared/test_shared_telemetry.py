@@ -302,3 +302,18 @@ def test_the_file_exporter_writes_one_json_line_per_span(tmp_path: Any) -> None:
     assert child["parent_id"] == f"{root.get_span_context().span_id:016x}"
     assert child["trace_id"] == parent["trace_id"] and child["process"] == "recipes-api"
     assert child["end_ns"] >= child["start_ns"]
+
+
+async def test_a_window_flushes_itself_after_its_interval() -> None:
+    """Inside a running loop the first value schedules the flush: the line comes without
+    anyone calling flush(), and the next value starts the next window."""
+    import asyncio
+
+    written: list[bytes] = []
+    window = MetricsWindow(written.append, interval=0.05)
+    window.count((("Service", "recipes"),), (("Service",),), "Requests")
+    await asyncio.sleep(0.2)
+    assert len(written) == 1 and b'"Requests":1' in written[0]
+    window.count((("Service", "recipes"),), (("Service",),), "Requests", 2)
+    await asyncio.sleep(0.2)
+    assert len(written) == 2 and b'"Requests":2' in written[1]
