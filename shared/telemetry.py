@@ -38,6 +38,7 @@ import orjson
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.metrics import MetricsWindow
@@ -65,7 +66,7 @@ class TelemetrySettings(BaseSettings):
     otel_exporter_otlp_endpoint: str = ""
     otel_exporter_otlp_traces_endpoint: str = ""
     regatta_trace_dir: str = ""
-    metrics_flush_seconds: float = 10.0
+    metrics_flush_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @property
     def otlp(self) -> bool:

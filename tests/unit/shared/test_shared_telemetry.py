@@ -31,6 +31,18 @@ TRACE = "0af7651916cd43dd8448eb211c80319c"
 PARENT = "b7ad6b7169203331"
 
 
+@pytest.fixture(autouse=True)
+def telemetry_off() -> Iterator[None]:
+    """Each test starts with tracing and metrics off (an app built by another test may have
+    turned metrics on in this process) and leaves them as it found them."""
+    saved = (telemetry._provider, telemetry._metrics, telemetry._service)
+    telemetry.install_tracer_provider(None)
+    telemetry.install_metrics(None, "")
+    yield
+    telemetry.install_tracer_provider(saved[0])
+    telemetry.install_metrics(saved[1], saved[2])
+
+
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     """Tracing on, spans kept in memory; off again afterwards."""
