@@ -162,6 +162,26 @@ async def test_an_event_without_traceparent_starts_a_trace(spans: Any) -> None:
     assert span.parent is None and span.context.trace_id != int(TRACE, 16)
 
 
+async def test_a_batch_span_continues_the_first_trace_and_links_the_others(spans: Any) -> None:
+    """A batch handler call is one consumer span: the child of the first event's traceparent,
+    linked to the other events' spans."""
+    from shared.batch import SqsBatchWorker
+
+    other = "1" * 32
+
+    async def handler(events: Any) -> list[Outcome]:
+        return [Outcome.SUCCEEDED] * len(events)
+
+    worker: SqsBatchWorker[Any] = SqsBatchWorker(SettlingSqs(), "http://sqs/q", handler,
+                                                 name="trend-ticks.fifo")
+    await worker.process([record(event(traceparent=f"00-{TRACE}-{PARENT}-01")),
+                          record(event(traceparent=f"00-{other}-{PARENT}-01"))])
+    (span,) = spans.get_finished_spans()
+    assert span.name == "process trend-ticks.fifo"
+    assert f"{span.context.trace_id:032x}" == TRACE
+    assert [f"{link.context.trace_id:032x}" for link in span.links] == [other]
+
+
 # --- log lines --------------------------------------------------------------------------
 
 
