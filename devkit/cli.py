@@ -7,6 +7,7 @@
     regatta dlq QUEUE          a queue's DLQ: depth, and the messages waiting
     regatta redrive QUEUE      move a queue's DLQ back to the queue (--max N)
     regatta events             tail every platform event as it is published
+    regatta trace [ID]         one trace's spans across processes (no ID: the latest traces)
     regatta produce            send stock ticks to the stock-ingest API
 
 The last two are the stock-ingest service's own commands (``python -m
@@ -135,6 +136,7 @@ async def _provision_local(endpoint: str) -> dict[str, str]:
         "STOCK_PRODUCER_CLIENT_SECRET": ids.machine_client_secret,
         "PYTHONUNBUFFERED": "1",
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
+        "REGATTA_TRACE_DIR": os.environ.get("REGATTA_TRACE_DIR", str(STATE_DIR / "traces")),
     }
 
 
@@ -302,6 +304,20 @@ def redrive(
 def _known_queue(queue: str) -> None:
     if queue not in load_topology().queues:
         _fail(f"unknown queue {queue}; known: {', '.join(load_topology().queues)}")
+
+
+@app.command("trace")
+def trace_command(
+    trace: Annotated[str | None, typer.Argument(help="a trace id (or a traceparent)")] = None,
+) -> None:
+    """Show one trace's spans across the local processes as a tree (see docs/telemetry.md)."""
+    from devkit.traces import show
+
+    try:
+        typer.echo("\n".join(show(Path(os.environ.get("REGATTA_TRACE_DIR")
+                                        or STATE_DIR / "traces"), trace)))
+    except (FileNotFoundError, LookupError, ValueError) as exc:
+        _fail(str(exc))
 
 
 @app.command()

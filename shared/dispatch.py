@@ -44,6 +44,7 @@ from shared.errors import IdempotencyInProgressError
 from shared.events import CloudEvent
 from shared.idempotency import Claim
 from shared.logging import get_logger
+from shared.telemetry import handling, handling_batch, mark_failed
 
 if TYPE_CHECKING:
     from shared.worker import SqsWorker
@@ -181,7 +182,8 @@ class PerRecord(Generic[T]):
     async def handle(self, worker: SqsWorker[Any], record: Record[T]) -> Outcome:
         """The one place a record meets its handler, under its event's idempotency claim."""
         with bound_contextvars(message_id=record.message_id, receive_count=record.receive_count,
-                               **event_context(record.payload)):
+                               **event_context(record.payload)), \
+                handling(worker.name, record.payload, record.message_id):
             started = time.perf_counter()
             try:
                 if await self._claim(worker, record) is Claim.ALREADY_PROCESSED:
@@ -217,6 +219,7 @@ class PerRecord(Generic[T]):
             # it expires. Come back then, so a copy spends one receive per claim, not its
             # whole receive count (into the DLQ), waiting.
             record.retry_after = worker.idempotency.in_progress_timeout
+        mark_failed(exc)
         log.warning("message.failed", error=str(exc)[:500], error_type=type(exc).__name__,
                     exc_info=True)
         # Only our own claim is released: after IdempotencyInProgressError the record belongs
@@ -262,7 +265,9 @@ class PerBatch(Generic[T]):
         """The one place a page meets its handler: one outcome per record, all FAILED if the
         handler raises or answers anything but one handler outcome per record."""
         try:
-            outcomes = list(await self.handler([r.payload for r in todo]))  # type: ignore[misc]
+            payloads = [r.payload for r in todo]
+            with handling_batch(worker.name, payloads):  # its span records a raised exception
+                outcomes = list(await self.handler(payloads))  # type: ignore[misc]
             if len(outcomes) != len(todo) or not set(outcomes) <= HANDLER_OUTCOMES:
                 raise TypeError(f"the batch handler must return one of {sorted(HANDLER_OUTCOMES)}"
                                 f" per record, got {outcomes!r:.200}")

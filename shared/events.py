@@ -26,6 +26,7 @@ from tenacity import (
 
 from shared.errors import PublishError
 from shared.logging import get_logger
+from shared.telemetry import current_traceparent
 
 log = get_logger("shared.events")
 
@@ -83,7 +84,8 @@ def new_event(
     source: str, type_: str, data: Any, *, subject: str | None = None,
     partitionkey: str | None = None, event_id: str | None = None,
 ) -> CloudEvent:
-    """A new event carrying the current correlation id (from the log context) along.
+    """A new event carrying the current correlation id (from the log context) along, and as
+    its ``traceparent`` the current span (shared.telemetry), else the one being handled.
 
     ``event_id`` defaults to a random UUID; pass a `derived_event_id` for a deterministic one.
     """
@@ -96,7 +98,7 @@ def new_event(
         subject=subject,
         partitionkey=partitionkey,
         correlationid=ctx.get("correlation_id") or ctx.get("request_id"),
-        traceparent=ctx.get("traceparent"),
+        traceparent=current_traceparent() or ctx.get("traceparent"),
     )
 
 

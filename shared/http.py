@@ -35,9 +35,10 @@ from shared.errors import (
     PublishError,
 )
 from shared.idempotency_keys import RequestKeys
-from shared.logging import configure_logging, get_logger
+from shared.logging import configure_logging, get_logger, uses_json
 from shared.ratelimit import RateLimits
 from shared.settings import PlatformSettings
+from shared.telemetry import instrument_app, record_request
 from shared.topology import Resources
 
 log = get_logger("shared.http")
@@ -219,6 +220,7 @@ class RequestContextMiddleware:
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(scope, receive, send, request_id)
+            record_request(scope, 413, time.perf_counter() - started)
             return
 
         received = 0
@@ -244,13 +246,15 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
             )
+            record_request(scope, status, seconds)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send,
                          request_id: str) -> None:
@@ -340,6 +344,8 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
             log.info("service.started", prefix=spec.prefix)
             yield
 
+    # Now, not only at startup: uvicorn logs before the lifespan starts (shared.logging).
+    configure_logging(settings.log_level, settings.log_format, service=spec.name)
     app = FastAPI(
         title=f"Regatta {spec.name}",
         description=spec.description,
@@ -354,6 +360,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
     app.state.rate_limits = RateLimits.from_settings(settings)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=spec.max_body_bytes)
+    instrument_app(app, spec.name, metrics=uses_json(settings.log_format))
 
     @app.get("/healthz", tags=["health"], summary="Liveness (no I/O)")
     async def healthz() -> dict[str, str]:

@@ -61,6 +61,7 @@ from shared.events import CloudEvent, parse_event
 from shared.health import liveness_file, touch
 from shared.idempotency import IdempotencyStore
 from shared.logging import get_logger
+from shared.telemetry import record_outcomes, record_received
 from shared.topology import Queue, Topology, dlq_name
 
 __all__ = [
@@ -206,7 +207,8 @@ class SqsWorker(Generic[T]):
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.config.batch_size,
             WaitTimeSeconds=self.config.wait_time_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId",
+                                         "SentTimestamp"],
         ))
         if not await self._completes_before_stop(receive):
             # Shutdown during a long poll: anything this call would have returned stays
@@ -222,6 +224,7 @@ class SqsWorker(Generic[T]):
                      failures=self._receive_failures)
             self._receive_failures = 0
         self._mark_progress()
+        record_received(self.name, response.get("Messages", []))
         return [_record(m) for m in response.get("Messages", [])]
 
     async def _completes_before_stop(self, call: asyncio.Future[Any]) -> bool:
@@ -390,6 +393,7 @@ class SqsWorker(Generic[T]):
     async def _settle_with_sqs(self, records: Sequence[Record[T]]) -> None:
         for outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.FAILED, Outcome.RELEASED):
             self.stats[outcome] += sum(1 for r in records if r.outcome is outcome)
+        record_outcomes(self.name, records)
         done = [r for r in records if r.outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE)]
         for start in range(0, len(done), 10):
             chunk = done[start : start + 10]
@@ -556,10 +560,12 @@ def serve(
     """Process entry point: build the service's consumers and run them until SIGTERM."""
     from shared.aws import AwsClients
     from shared.http import wait_for_aws
-    from shared.logging import configure_logging
+    from shared.logging import configure_logging, uses_json
+    from shared.telemetry import configure_telemetry
 
     async def main() -> None:
         configure_logging(settings.log_level, settings.log_format, service=service)
+        configure_telemetry(service, "worker", metrics=uses_json(settings.log_format))
         async with AwsClients(settings) as aws:
             resources = await wait_for_aws(aws)
             await WorkerGroup(await build(aws, resources)).run()

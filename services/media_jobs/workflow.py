@@ -66,6 +66,7 @@ from services.media_jobs.store.jobs import JobStore, event_to_publish
 from services.media_jobs.store.leases import JobLeases
 from services.media_jobs.store.outputs import OutputBucket
 from services.media_jobs.store.sources import SourceBucket
+from shared import telemetry
 from shared.aws import UNREACHABLE_ERRORS
 from shared.events import CloudEvent
 from shared.logging import bound_contextvars, get_logger
@@ -285,7 +286,7 @@ class Workflow:
             while stage is not None:
                 job = await self.jobs.begin_stage(job, stage, now=_now())
                 started = time.perf_counter()
-                with bound_contextvars(stage=str(stage)):
+                with bound_contextvars(stage=str(stage)), telemetry.stage(str(stage)):
                     workspace.events = []
                     fields = await self.steps[stage](job, workspace)
                     job = await self.jobs.finish_stage(

@@ -274,11 +274,13 @@ def test_worker_containers_check_that_each_consumer_makes_progress(
     /healthz as before."""
     tasks = planned(plan, "module.ecs.aws_ecs_task_definition.process")
     for name, svc in services.items():
-        [api] = json.loads(tasks[f"{name}-api"]["container_definitions"])
+        # The service's container, then the trace collector (var.tracing, on in envs/dev).
+        api, collector = json.loads(tasks[f"{name}-api"]["container_definitions"])
         assert api["healthCheck"]["command"] == ["CMD", "python", "/app/docker/healthcheck.py"]
+        assert (collector["name"], collector["essential"]) == ("otel-collector", False)
         if "worker" not in svc:
             continue
-        [worker] = json.loads(tasks[f"{name}-worker"]["container_definitions"])
+        worker, _ = json.loads(tasks[f"{name}-worker"]["container_definitions"])
         consumed = svc["worker"]["queues"] + [dlq_name(q) for q in
                                               svc["worker"].get("dead_letters", [])]
         check = worker["healthCheck"]

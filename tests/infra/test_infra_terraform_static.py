@@ -19,7 +19,9 @@ from shared.topology import dlq_name
 
 # AWS gives these actions no resource-level permissions: "*" is the only possible resource.
 UNSCOPABLE_ACTIONS = {"ecr:GetAuthorizationToken", "ecs:DescribeTaskDefinition",
-                      "ecs:RegisterTaskDefinition"}
+                      "ecs:RegisterTaskDefinition", "xray:PutTraceSegments",
+                      "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                      "xray:GetSamplingTargets"}
 
 
 def code_or_skip(service_code: Callable[[str], ServiceCode | None], name: str) -> ServiceCode:
@@ -806,17 +808,59 @@ def test_only_the_publish_role_may_touch_the_web_app(tf: TerraformTree) -> None:
 
 
 def test_observability_alarms_and_dashboard_exist(tf: TerraformTree) -> None:
-    """Alarms on DLQs, queue age, ALB 5xx, target health and running tasks, to one topic."""
+    """Alarms on DLQs, queue age, ALB 5xx, target health, running tasks, and the services'
+    own worker failures and API 5xx, to one topic."""
     alarms = {n for p, _, n, _ in tf.blocks("resource", "aws_cloudwatch_metric_alarm")
               if p.parent.name == "observability"}
     assert alarms == {"dlq_messages", "queue_oldest_message", "alb_5xx", "unhealthy_targets",
-                      "no_healthy_targets", "running_tasks"}
+                      "no_healthy_targets", "running_tasks", "worker_failures", "api_5xx"}
     tf.resource("observability", "aws_sns_topic", "alarms")
     tf.resource("observability", "aws_cloudwatch_dashboard", "platform")
     running = tf.resource("observability", "aws_cloudwatch_metric_alarm", "running_tasks")
     assert expr(tf.module_calls()["observability"]["ecs_services"]) \
         == "toset(keys(module.catalog.processes))"
     assert expr(running["for_each"]) == "var.ecs_services"
+
+
+def test_telemetry_alarms_watch_metrics_the_code_emits(tf: TerraformTree) -> None:
+    """The worker-failure and API-5xx alarms name a metric, namespace and dimension set that
+    shared.telemetry writes (a typo would leave an alarm on a metric nobody emits)."""
+    from shared.metrics import NAMESPACE, UNITS
+    from shared.telemetry import API_SETS, WORKER_SETS
+
+    variables = tf.named("variable", "observability")
+    assert variables["metrics_namespace"]["default"] == NAMESPACE
+    failures = tf.resource("observability", "aws_cloudwatch_metric_alarm", "worker_failures")
+    assert failures["metric_name"] in UNITS
+    assert tuple(failures["dimensions"]) in WORKER_SETS
+    assert expr(failures["dimensions"]["Queue"]) == "each.key"  # the worker's name: its queue
+    api = tf.resource("observability", "aws_cloudwatch_metric_alarm", "api_5xx")
+    assert (api["metric_name"], api["dimensions"]["StatusClass"]) == ("Requests", "5xx")
+    assert tuple(api["dimensions"]) in API_SETS
+    for alarm in (failures, api):
+        assert expr(alarm["namespace"]) == "var.metrics_namespace"
+        assert alarm["treat_missing_data"] == "notBreaching"
+
+
+def test_every_task_sends_its_traces_through_a_collector_to_xray(tf: TerraformTree) -> None:
+    """With var.tracing each task definition adds an ADOT collector (not essential, started
+    first) and points the service at it with the variable shared.telemetry reads; the task
+    roles may then write to X-Ray and nothing more."""
+    from shared.telemetry import TelemetrySettings
+
+    ecs = tf.text("modules/ecs/main.tf")
+    assert 'var.tracing ? { OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318" } : {}' in ecs
+    assert "otel_exporter_otlp_endpoint" in TelemetrySettings.model_fields
+    assert 'var.tracing ? [local.collector_container[each.key]] : []' in ecs
+    assert 'dependsOn = [{ containerName = "otel-collector", condition = "START" }]' in ecs
+    assert "try(local.collector_dependency[each.key], {})," in ecs
+    assert "essential              = false" in ecs
+    assert 'endpoint = "127.0.0.1:4318"' in ecs and "exporters  = [\"awsxray\"]" in ecs
+    assert expr(tf.module_calls()["ecs"]["tracing"]) == "var.tracing"
+    assert expr(tf.module_calls()["iam"]["tracing"]) == "var.tracing"
+    xray = [st for where, st in policy_statements(tf) if st.get("sid") == "TracesToXRay"]
+    assert len(xray) == 1 and xray[0]["resources"] == ["*"]
+    assert {a.split(":")[0] for a in xray[0]["actions"]} == {"xray"}
 
 
 def test_outputs_give_the_operator_the_urls_and_ids(tf: TerraformTree) -> None:

@@ -161,6 +161,7 @@ module "iam" {
   ses_identity_arn = module.mail.identity_arn
   repository_arns  = module.ecr.repository_arns
   log_group_arns   = module.ecs.log_group_arns
+  tracing          = var.tracing
 }
 
 module "ecs" {
@@ -185,6 +186,7 @@ module "ecs" {
   api_max_count            = var.api_max_count
   worker_min_count         = var.worker_min_count
   worker_max_count         = var.worker_max_count
+  tracing                  = var.tracing
   # uvicorn trusts X-Forwarded-For/-Proto only from these addresses (FORWARDED_ALLOW_IPS): the
   # VPC, where the ALB and CloudFront's VPC origin interfaces live. The client address is then
   # the one CloudFront saw; a header a client forges stays to the left of it and is ignored.

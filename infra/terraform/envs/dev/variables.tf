@@ -190,3 +190,9 @@ variable "protect_resources" {
   type        = bool
   default     = false
 }
+
+variable "tracing" {
+  description = "Trace requests and events to X-Ray through an ADOT collector sidecar in every task (X-Ray bills per trace recorded and scanned)."
+  type        = bool
+  default     = true
+}

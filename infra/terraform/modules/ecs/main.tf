@@ -8,6 +8,10 @@
 # push, and Terraform ignores the services' task_definition and desired_count (autoscaling).
 # After changing a task definition here, roll it out with the next push or
 # `aws ecs update-service --cluster <cluster> --service <name> --task-definition <family>`.
+#
+# With var.tracing, every task also runs an ADOT collector beside the service's container: the
+# service sends its spans by OTLP/HTTP to 127.0.0.1:4318 (OTEL_EXPORTER_OTLP_ENDPOINT), the
+# collector batches them to X-Ray with the task role (docs/telemetry.md).
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
@@ -45,6 +49,8 @@ locals {
       } : {},
       # uvicorn's --forwarded-allow-ips: the proxies whose X-Forwarded-* headers it believes.
       s.kind == "api" ? { FORWARDED_ALLOW_IPS = var.forwarded_allow_ips } : {},
+      # shared.telemetry traces when an OTLP endpoint is set: the collector in the same task.
+      var.tracing ? { OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318" } : {},
       { for k, v in s.svc.environment : k => tostring(v) },
       { for k, v in s.svc.platform_env : k => var.platform_values[v] if var.platform_values[v] != "" },
     )
@@ -59,6 +65,73 @@ locals {
         : "${var.name}/${s.service}/${trimprefix(ref, "secret:")}")
       }
     ]
+  }
+
+  # The collector's whole configuration (AOT_CONFIG_CONTENT): OTLP/HTTP in on the task's
+  # loopback only, batched, out to X-Ray in the task's region; its health on :13133.
+  collector_config = yamlencode({
+    extensions = { health_check = { endpoint = "127.0.0.1:13133" } }
+    receivers  = { otlp = { protocols = { http = { endpoint = "127.0.0.1:4318" } } } }
+    processors = {
+      batch             = { timeout = "1s", send_batch_size = 50 }
+      memory_limiter    = { check_interval = "1s", limit_mib = var.collector_memory - 16 }
+      resourcedetection = { detectors = ["env", "ecs"], override = false }
+    }
+    exporters = {
+      awsxray = {
+        region = local.region
+        # Searchable in X-Ray (annotations): the event a worker span handled.
+        indexed_attributes = ["cloudevents.event_type", "messaging.destination.name"]
+      }
+    }
+    service = {
+      extensions = ["health_check"]
+      pipelines = {
+        traces = {
+          receivers  = ["otlp"]
+          processors = ["memory_limiter", "resourcedetection", "batch"]
+          exporters  = ["awsxray"]
+        }
+      }
+    }
+  })
+
+  # The sidecar: not essential (a collector that dies costs traces, never requests), started
+  # before the service's container so the first spans find it.
+  collector_container = {
+    for key, s in local.spec : key => {
+      name                   = "otel-collector"
+      image                  = var.collector_image
+      essential              = false
+      user                   = "10001"
+      readonlyRootFilesystem = true
+      memoryReservation      = var.collector_memory
+      mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+      environment            = [{ name = "AOT_CONFIG_CONTENT", value = local.collector_config }]
+      healthCheck = {
+        command     = ["/healthcheck"]
+        interval    = 30
+        timeout     = 5
+        retries     = 3
+        startPeriod = 10
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.service[s.service].name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "${s.kind}-collector"
+          mode                  = "non-blocking"
+          max-buffer-size       = "1m"
+        }
+      }
+    }
+  }
+
+  collector_dependency = {
+    for key, s in local.spec : key => {
+      dependsOn = [{ containerName = "otel-collector", condition = "START" }]
+    } if var.tracing
   }
 
   # Keys only API containers have: the port and the same health check as the image's.
@@ -170,7 +243,7 @@ resource "aws_ecs_task_definition" "process" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode([merge(
+  container_definitions = jsonencode(concat([merge(
     {
       name                   = each.value.service
       image                  = "${var.repository_urls[each.value.service]}:${var.image_tag}"
@@ -197,7 +270,8 @@ resource "aws_ecs_task_definition" "process" {
     },
     try(local.api_container[each.key], {}),
     try(local.worker_container[each.key], {}),
-  )])
+    try(local.collector_dependency[each.key], {}),
+  )], var.tracing ? [local.collector_container[each.key]] : []))
 }
 
 resource "aws_ecs_service" "api" {

@@ -150,3 +150,21 @@ variable "worker_max_count" {
   type        = number
   default     = 4
 }
+
+variable "tracing" {
+  description = "Run an ADOT collector sidecar in every task and send the services' traces through it to X-Ray."
+  type        = bool
+  default     = true
+}
+
+variable "collector_image" {
+  description = "The ADOT collector image of the sidecar (a pinned release; mirror it into ECR where tasks have no route out)."
+  type        = string
+  default     = "amazon/aws-otel-collector:v0.47.0"
+}
+
+variable "collector_memory" {
+  description = "MiB reserved for the collector sidecar out of the task's memory; its memory_limiter keeps under it."
+  type        = number
+  default     = 64
+}

@@ -78,6 +78,18 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # The task's ADOT collector sends its spans to X-Ray and reads the sampling rules. X-Ray
+  # gives these actions no resource-level permissions: "*" is the only resource they take.
+  dynamic "statement" {
+    for_each = var.tracing ? ["xray"] : []
+    content {
+      sid = "TracesToXRay"
+      actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+      "xray:GetSamplingTargets"]
+      resources = ["*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = each.value.sends_mail && var.ses_identity_arn != "" ? [var.ses_identity_arn] : []
     content {

@@ -38,3 +38,9 @@ variable "log_group_arns" {
   description = "Log group ARN by service: the only group its tasks may write."
   type        = map(string)
 }
+
+variable "tracing" {
+  description = "The tasks run an ADOT collector (module.ecs var.tracing): their roles may send traces to X-Ray."
+  type        = bool
+  default     = true
+}

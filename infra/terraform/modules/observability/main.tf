@@ -1,6 +1,9 @@
 # What pages someone: a dead letter anywhere, a queue falling behind, 5xx at the ALB, an API
-# without healthy targets, an ECS service with no running task. All alarms go to one
-# encrypted SNS topic (subscribe mail, chat or a pager to it); the dashboard shows the same.
+# without healthy targets, an ECS service with no running task; and from the services' own
+# metrics (CloudWatch Embedded Metric Format lines in their logs, namespace Regatta,
+# docs/telemetry.md): a worker whose handler keeps failing, an API answering 5xx. All alarms
+# go to one encrypted SNS topic (subscribe mail, chat or a pager to it); the dashboard shows
+# the same.
 
 data "aws_region" "current" {}
 
@@ -95,6 +98,43 @@ resource "aws_cloudwatch_metric_alarm" "alb_5xx" {
       period      = 300
     }
   }
+}
+
+# Failed deliveries are retried, so one failure pages nobody; a handler failing again and again
+# does, well before its messages have used up their receives and reach the DLQ.
+resource "aws_cloudwatch_metric_alarm" "worker_failures" {
+  for_each            = var.queues
+  alarm_name          = "${var.name}-worker-failures-${each.key}"
+  alarm_description   = "The ${each.value.owner} worker failed more than ${var.worker_failures_threshold} records of ${each.key} in 5 minutes (its message.failed log lines say why)"
+  namespace           = var.metrics_namespace
+  metric_name         = "RecordsFailed"
+  dimensions          = { Service = each.value.owner, Queue = each.key }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.worker_failures_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+# Counted by the service itself, so it names the API (the ALB alarm counts them all).
+resource "aws_cloudwatch_metric_alarm" "api_5xx" {
+  for_each            = var.target_group_arn_suffixes
+  alarm_name          = "${var.name}-api-5xx-${each.key}"
+  alarm_description   = "The ${each.key} API answered more than ${var.api_5xx_threshold} requests with a 5xx in 5 minutes (its request and request.failed log lines carry trace ids)"
+  namespace           = var.metrics_namespace
+  metric_name         = "Requests"
+  dimensions          = { Service = each.key, StatusClass = "5xx" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.api_5xx_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
 }
 
 resource "aws_cloudwatch_metric_alarm" "unhealthy_targets" {
@@ -204,6 +244,26 @@ resource "aws_cloudwatch_dashboard" "platform" {
           stat    = "Maximum"
           period  = 60
           metrics = [for k, q in var.queues : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q.physical, { label = k }]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title   = "Worker records failed"
+          region  = data.aws_region.current.name
+          stat    = "Sum"
+          period  = 60
+          metrics = [for k, q in var.queues : [var.metrics_namespace, "RecordsFailed", "Service", q.owner, "Queue", k, { label = k }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 18, width = 12, height = 6
+        properties = {
+          title   = "Queue lag, send to receive (p99, ms)"
+          region  = data.aws_region.current.name
+          stat    = "p99"
+          period  = 60
+          metrics = [for k, q in var.queues : [var.metrics_namespace, "QueueLag", "Service", q.owner, "Queue", k, { label = k }]]
         }
       },
       {

@@ -50,3 +50,21 @@ variable "alb_5xx_threshold" {
   type        = number
   default     = 10
 }
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the services' own metrics (shared.metrics.NAMESPACE)."
+  type        = string
+  default     = "Regatta"
+}
+
+variable "worker_failures_threshold" {
+  description = "Records a worker may fail per queue in 5 minutes before the alarm (each failure is retried)."
+  type        = number
+  default     = 10
+}
+
+variable "api_5xx_threshold" {
+  description = "5xx answers per API service in 5 minutes that raise the alarm."
+  type        = number
+  default     = 5
+}
