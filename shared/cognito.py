@@ -21,6 +21,7 @@ import httpx
 from pydantic import BaseModel
 
 from shared.aws import AwsClients
+from shared.errors import UpstreamError
 from shared.logging import get_logger
 
 log = get_logger("shared.cognito")
@@ -154,7 +155,7 @@ async def sign_in(aws: AwsClients, client_id: str, username: str, password: str)
     return dict(response["AuthenticationResult"])
 
 
-class TokenEndpointError(RuntimeError):
+class TokenEndpointError(UpstreamError):
     """The token endpoint refused the client's credentials or scope, or could not be reached.
 
     ``status`` is the HTTP status (0 when there was no answer); ``error`` the OAuth error code.

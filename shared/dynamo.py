@@ -15,14 +15,14 @@ import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from shared.errors import AwsUnavailableError, NotFoundError
+from shared.errors import AwsUnavailableError, BadRequestError, NotFoundError
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-class CursorError(ValueError):
-    """A pagination cursor was not produced by this service."""
+class CursorError(BadRequestError):
+    """A pagination cursor was not produced by this service (or not for this listing)."""
 
 
 def _to_dynamo(value: Any) -> Any:
