@@ -205,13 +205,13 @@ def token(
 def machine_token() -> None:
     """Print a machine access token (client credentials, scope stocks/ingest) of the tick
     producers' client, from STOCK_PRODUCER_CLIENT_ID/SECRET and COGNITO_TOKEN_URL."""
-    from services.stock_ingest.sender import MissingCredential, producer_auth
+    from services.stock_ingest.sender import MissingCredentialError, producer_auth
     from shared.cognito import TokenEndpointError
 
     try:
         auth = producer_auth(_settings())
         typer.echo(asyncio.run(auth.token()))
-    except (MissingCredential, TokenEndpointError) as exc:
+    except (MissingCredentialError, TokenEndpointError) as exc:
         _fail(str(exc))
 
 
@@ -395,9 +395,9 @@ def produce(
     import httpx
     from rich.progress import Progress
 
-    from services.stock_ingest.producer import CsvSourceError, SourceUnavailable
+    from services.stock_ingest.producer import CsvSourceError, SourceUnavailableError
     from services.stock_ingest.sender import (
-        MissingCredential,
+        MissingCredentialError,
         TickSender,
         producer_auth,
         ticks_from,
@@ -410,7 +410,7 @@ def produce(
     settings = _settings()  # picks up the ports and credential `regatta up` wrote
     try:
         auth = producer_auth(settings)
-    except MissingCredential as exc:
+    except MissingCredentialError as exc:
         _fail(str(exc))
     port = os.environ.get("STOCK_INGEST_PORT", str(SERVICE_PORTS["stock-ingest"][1]))
     base = (url or f"http://127.0.0.1:{port}").rstrip("/")
@@ -419,7 +419,7 @@ def produce(
     try:
         ticks = ticks_from(source, names, rate=rate, count=count, duration=duration, seed=seed,
                            warn=warn)
-    except (OSError, ValueError, SourceUnavailable) as exc:
+    except (OSError, ValueError, SourceUnavailableError) as exc:
         _fail(str(exc))
     total = count or (round(rate * duration) if duration else None)
     show = progress if progress is not None else (total is not None and sys.stderr.isatty())
@@ -435,7 +435,7 @@ def produce(
     with suppress(KeyboardInterrupt):
         try:
             report = asyncio.run(run())
-        except (OSError, CsvSourceError, SourceUnavailable, TokenEndpointError) as exc:
+        except (OSError, CsvSourceError, SourceUnavailableError, TokenEndpointError) as exc:
             _fail(str(exc))
         typer.echo(json.dumps({
             "sent": report.sent, "accepted": report.accepted, "duplicates": report.duplicates,

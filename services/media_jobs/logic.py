@@ -29,7 +29,7 @@ from services.media_jobs.models import (
 from services.media_jobs.options import JobOptions, KeyKind, classify_key, decode_key
 from shared.auth import User
 from shared.dynamo import is_uuid
-from shared.errors import ConflictError, UnprocessableError
+from shared.errors import ConflictError, InvalidInputError, UnprocessableError
 from shared.events import event_type
 
 STAGES: tuple[Stage, ...] = tuple(Stage)
@@ -231,7 +231,7 @@ class RetryCommand(BaseModel):
 UploadMessage = S3Notification | S3TestEvent | RetryCommand
 
 
-class UnknownMessageError(ValueError):
+class UnknownMessageError(InvalidInputError):
     """A queue message that is neither an S3 notification nor a retry command."""
 
 

@@ -67,17 +67,18 @@ from services.media_jobs.store.leases import JobLeases
 from services.media_jobs.store.outputs import OutputBucket
 from services.media_jobs.store.sources import SourceBucket
 from shared.aws import UNREACHABLE_ERRORS
+from shared.errors import RegattaError, RetryableError
 from shared.events import CloudEvent
 from shared.logging import bound_contextvars, get_logger
 
 log = get_logger("media_jobs.workflow")
 
 
-class JobFailedError(Exception):
+class JobFailedError(RegattaError):
     """The job cannot succeed as it stands (its source or metadata is unusable)."""
 
 
-class JobLeasedError(Exception):
+class JobLeasedError(RetryableError):
     """Another delivery holds the job's lease (it runs the job, or did until it died)."""
 
 

@@ -29,7 +29,7 @@ from shared.dynamo import (
     to_item,
     to_value,
 )
-from shared.errors import ConflictError, NotFoundError
+from shared.errors import ConflictError, NotFoundError, RetryableError
 from shared.events import CloudEvent
 from shared.logging import get_logger
 from shared.outbox import EventSource, Outbox
@@ -277,7 +277,7 @@ class Conversation:
     remembered: bool = False
 
 
-class StaleConversation(ConflictError):
+class StaleConversationError(RetryableError):
     """A remembered conversation was saved meanwhile by another process or message: run the
     turn again from the table."""
 
@@ -295,7 +295,7 @@ class ConversationStore:
     ``remember`` conversations, least recently used first out), so a conversation whose next
     message comes back to this process is not read again: one DynamoDB read less per turn.
     The save stays conditional on the version, so when another process (or another message of
-    the conversation) saved meanwhile, the save raises StaleConversation and the caller runs
+    the conversation) saved meanwhile, the save raises StaleConversationError and the caller runs
     the turn again from the table. A remembered state is taken out while its turn runs and
     put back only once the new state is saved, so a failed turn never leaves a changed
     session behind.
@@ -372,7 +372,7 @@ class ConversationStore:
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-                refused = StaleConversation if conversation.remembered else ConflictError
+                refused = StaleConversationError if conversation.remembered else ConflictError
                 raise refused(
                     "another message of this conversation was handled at the same time; "
                     "send yours again"
@@ -529,10 +529,10 @@ class AdminMailLedger:
                     continue  # another worker opened a window first: use it
             try:
                 return await self._decide(event_id, meeting, window, now=now), window.key
-            except _WindowClosed:
+            except _WindowClosedError:
                 now = max(now, window.end)
                 current = await self._current()
-            except _AlreadyDecided:
+            except _AlreadyDecidedError:
                 decided = await self._decision(event_id)
                 if decided is not None:
                     return decided
@@ -679,13 +679,13 @@ class AdminMailLedger:
             if reasons is None:
                 raise
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise _AlreadyDecided from None
+                raise _AlreadyDecidedError from None
             if reasons[0] != "ConditionalCheckFailed":
                 raise
         # The window refused: closed, or its cap is used up.
         item = await self._window(window)
         if item is None or item.get("closed"):
-            raise _WindowClosed
+            raise _WindowClosedError
         record["Put"]["Item"]["route"] = {"S": mail_cap.Route.DIGEST.value}
         held = {**_window_key(window),
                 "sk": {"S": f"request#{mail_cap.stamp(meeting.created_at)}#{event_id}"},
@@ -707,17 +707,17 @@ class AdminMailLedger:
             if reasons is None:
                 raise
             if len(reasons) > 3 and reasons[3] == "ConditionalCheckFailed":
-                raise _AlreadyDecided from None
+                raise _AlreadyDecidedError from None
             if reasons[0] == "ConditionalCheckFailed":
-                raise _WindowClosed from None
+                raise _WindowClosedError from None
             raise
         log.info("mail.held_for_digest", window=window.key, meeting_id=meeting.id)
         return mail_cap.Route.DIGEST
 
 
-class _WindowClosed(Exception):
+class _WindowClosedError(RetryableError):
     """A flusher closed the window (its clock ahead of ours): the request takes the next."""
 
 
-class _AlreadyDecided(Exception):
+class _AlreadyDecidedError(RetryableError):
     """Another delivery of the event decided first: follow its decision."""

@@ -25,14 +25,14 @@ from shared.dynamo import (
     to_item,
     to_value,
 )
-from shared.errors import ConflictError, NotFoundError, PreconditionFailedError, RegattaError
+from shared.errors import ConflictError, NotFoundError, PreconditionFailedError, RetryableError
 from shared.events import CloudEvent
 from shared.outbox import EventSource, Outbox
 
 RECIPE_EVENTS = EventSource(service="recipes", topic="recipes-events")
 
 
-class SearchIndexBusyError(RegattaError):
+class SearchIndexBusyError(RetryableError):
     """Another worker is indexing the same recipe; the message is retried later."""
 
 # Read-check-write rounds before a write that keeps losing its race gives up (409).

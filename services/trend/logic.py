@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from services.trend.indicators import IndicatorConfig, IndicatorEngine, InvalidIndicatorState
+from services.trend.indicators import IndicatorConfig, IndicatorEngine, InvalidIndicatorStateError
 from services.trend.models import (
     IgnoredTicks,
     RecordedTick,
@@ -40,7 +40,7 @@ def resume(
         return IndicatorEngine(symbol, config), False
     try:
         return IndicatorEngine.from_dict(document, config), False
-    except InvalidIndicatorState:
+    except InvalidIndicatorStateError:
         return IndicatorEngine(symbol, config), True
 
 

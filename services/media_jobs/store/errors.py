@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from shared.errors import InvalidInputError, RegattaError
 
-class JobSupersededError(Exception):
+
+class JobSupersededError(RegattaError):
     """The job record changed under a running workflow (retried, deleted or finished)."""
 
 
@@ -13,11 +15,11 @@ class LeaseLostError(JobSupersededError):
     """The run's job lease belongs to another run now: it must commit nothing more."""
 
 
-class PrefixTakenError(Exception):
+class PrefixTakenError(RegattaError):
     """An output prefix is, contains or lies inside another live job's prefix."""
 
 
-class SourceTooLargeError(ValueError):
+class SourceTooLargeError(InvalidInputError):
     """An object is larger than the service accepts."""
 
 

@@ -31,7 +31,7 @@ from shared.dynamo import (
     to_item,
     to_value,
 )
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, RegattaError
 from shared.events import CloudEvent, derived_event_id
 from shared.outbox import EventSource, Outbox
 
@@ -51,7 +51,7 @@ CLAIM = "prefix#"
 COMMIT_ATTEMPTS = 3
 
 
-class _JobExistsError(Exception):
+class _JobExistsError(RegattaError):
     """The guid of a job being created is taken."""
 
 
