@@ -221,9 +221,20 @@ async def query_page(
     return response["Items"], response.get("LastEvaluatedKey")
 
 
-def condition_failed(exc: ClientError) -> bool:
-    """Whether a write failed because its ConditionExpression did not hold."""
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+def condition_failed(exc: ClientError, item: int | None = None) -> bool:
+    """Whether a write failed because a ConditionExpression did not hold.
+
+    A single write (PutItem, UpdateItem, DeleteItem) fails with
+    ConditionalCheckFailedException and counts as item 0. A cancelled TransactWriteItems
+    names a reason per item: ``item`` asks about that one (its index in the transaction),
+    None about any of them.
+    """
+    if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        return item in (None, 0)
+    reasons = cancellation_reasons(exc) or []
+    if item is None:
+        return "ConditionalCheckFailed" in reasons
+    return item < len(reasons) and reasons[item] == "ConditionalCheckFailed"
 
 
 def cancellation_reasons(exc: ClientError) -> list[str | None] | None:

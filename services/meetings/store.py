@@ -175,8 +175,7 @@ class MeetingStore:
             await self.outbox.commit([update], [meeting_event(DECIDED[target], changed)],
                                      fault="meetings.decide.committed")
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if condition_failed(exc, 0):
                 await self._explain_refusal(meeting.id, target)
             raise
         # Statuses never return to an earlier one, so the status condition also means nothing
@@ -226,12 +225,9 @@ class MeetingStore:
                 ], [meeting_event(DECIDED[MeetingStatus.approved], approved)],
                     fault="meetings.decide.committed")
             except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if reasons is None:
-                    raise
-                if reasons and reasons[0] == "ConditionalCheckFailed":
+                if condition_failed(exc, 0):
                     await self._explain_refusal(meeting.id, MeetingStatus.approved)
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                if condition_failed(exc, 1):
                     continue
                 raise
             return approved
@@ -370,8 +366,9 @@ class ConversationStore:
                 ], [meeting_event("meeting.requested", request)],
                     fault="meetings.request.committed")
         except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+            # A transaction cancelled for any reason (a conflicting one, too) means another turn
+            # of this conversation is being saved.
+            if condition_failed(exc) or cancellation_reasons(exc) is not None:
                 refused = StaleConversationError if conversation.remembered else ConflictError
                 raise refused(
                     "another message of this conversation was handled at the same time; "
@@ -675,12 +672,9 @@ class AdminMailLedger:
             ])
             return mail_cap.Route.MAIL
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons is None:
-                raise
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            if condition_failed(exc, 1):
                 raise _AlreadyDecidedError from None
-            if reasons[0] != "ConditionalCheckFailed":
+            if not condition_failed(exc, 0):
                 raise
         # The window refused: closed, or its cap is used up.
         item = await self._window(window)
@@ -703,12 +697,9 @@ class AdminMailLedger:
                 record,
             ])
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons is None:
-                raise
-            if len(reasons) > 3 and reasons[3] == "ConditionalCheckFailed":
+            if condition_failed(exc, 3):
                 raise _AlreadyDecidedError from None
-            if reasons[0] == "ConditionalCheckFailed":
+            if condition_failed(exc, 0):
                 raise _WindowClosedError from None
             raise
         log.info("mail.held_for_digest", window=window.key, meeting_id=meeting.id)

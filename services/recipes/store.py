@@ -16,7 +16,6 @@ from services.recipes.models import Recipe, RecipeSort
 from shared.dynamo import (
     CursorError,
     batch_write,
-    cancellation_reasons,
     condition_failed,
     from_item,
     id_key,
@@ -107,7 +106,7 @@ class RecipeStore:
                 [self._event("recipe.created", recipe)],
                 fault="recipes.create.committed")
         except ClientError as exc:
-            if cancellation_reasons(exc) != ["ConditionalCheckFailed", None]:
+            if not condition_failed(exc, 0):
                 raise
             existing = await self.get(recipe.id)
             if existing.author.id != recipe.author.id:
@@ -177,8 +176,7 @@ class RecipeStore:
         try:
             await self.outbox.commit(writes, [event], fault=fault)
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if condition_failed(exc, 0):
                 return False
             raise
         return True
@@ -272,12 +270,9 @@ class RecipeStore:
                 await self.outbox.commit([row, counter], [event],
                                          fault=f"recipes.{'like' if like else 'unlike'}.committed")
             except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if not reasons:
-                    raise
-                if reasons[0] == "ConditionalCheckFailed":
+                if condition_failed(exc, 0):
                     return (await self.get(recipe_id)).likes, False
-                if reasons[1] == "ConditionalCheckFailed":
+                if condition_failed(exc, 1):
                     # Full jitter keeps many likers of one recipe from colliding in lockstep.
                     await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
                     continue

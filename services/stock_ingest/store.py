@@ -18,7 +18,7 @@ from shared.dynamo import (
     CursorError,
     batch_get,
     batch_write,
-    cancellation_reasons,
+    condition_failed,
     from_item,
     query_page,
     start_key,
@@ -119,7 +119,7 @@ class TickStore:
         try:
             await self.outbox.commit([{"Put": put}], [event])
         except ClientError as exc:
-            if cancellation_reasons(exc) == ["ConditionalCheckFailed", None]:
+            if condition_failed(exc, 0):
                 return False
             raise
         return True

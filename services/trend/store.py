@@ -19,7 +19,6 @@ from shared.dynamo import (
     CursorError,
     batch_get,
     batch_write,
-    cancellation_reasons,
     condition_failed,
     from_item,
     start_key,
@@ -232,8 +231,7 @@ class TrendStore:
                 [logic.signal_event(s) for s in write.signals],
                 alerts=[(logic.alert(s), write.symbol) for s in write.alerts])
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if condition_failed(exc) or (reasons and reasons[0] == "ConditionalCheckFailed"):
+            if condition_failed(exc, 0):
                 return False
             raise
         return True

@@ -1,4 +1,4 @@
-"""What the media-jobs storage raises, and the AWS error codes it recognises."""
+"""What the media-jobs storage raises, and the S3 error codes it recognises."""
 
 from __future__ import annotations
 
@@ -21,11 +21,6 @@ class PrefixTakenError(RegattaError):
 
 class SourceTooLargeError(InvalidInputError):
     """An object is larger than the service accepts."""
-
-
-def condition_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in (
-        "ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 def not_found(exc: ClientError) -> bool:

@@ -20,11 +20,11 @@ from services.media_jobs.store.errors import (
     JobSupersededError,
     LeaseLostError,
     PrefixTakenError,
-    condition_failed,
 )
 from shared.dynamo import (
     CursorError,
     cancellation_reasons,
+    condition_failed,
     from_item,
     query_page,
     start_key,
@@ -53,6 +53,11 @@ COMMIT_ATTEMPTS = 3
 
 class _JobExistsError(RegattaError):
     """The guid of a job being created is taken."""
+
+
+def _conflicted(exc: ClientError) -> bool:
+    # Cancelled by another transaction on the same items: worth trying again at once.
+    return "TransactionConflict" in (cancellation_reasons(exc) or [])
 
 
 def _stamp(at: datetime) -> str:
@@ -187,13 +192,10 @@ class JobStore:
                 await self.dynamodb.transact_write_items(TransactItems=writes)
                 return
             except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if reasons is None:
-                    raise
-                if with_writes and reasons[0] == "ConditionalCheckFailed":
+                if with_writes and condition_failed(exc, 0):
                     raise _JobExistsError(guid) from None
-                if "ConditionalCheckFailed" not in reasons:
-                    if attempt == COMMIT_ATTEMPTS or "TransactionConflict" not in reasons:
+                if not condition_failed(exc):
+                    if attempt == COMMIT_ATTEMPTS or not _conflicted(exc):
                         raise
                     await asyncio.sleep(0.05 * attempt)
                     continue
@@ -511,13 +513,10 @@ class JobStore:
                 await self.outbox.commit(writes, events, fault=fault)
                 return
             except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if reasons is None:
-                    raise
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and fence:
+                if fence and condition_failed(exc, 1):
                     raise LeaseLostError(f"job {guid}: the run lost its lease") from None
-                if "ConditionalCheckFailed" in reasons:
+                if condition_failed(exc):
                     raise JobSupersededError(f"job {guid} changed under the workflow") from None
-                if attempt == COMMIT_ATTEMPTS or "TransactionConflict" not in reasons:
+                if attempt == COMMIT_ATTEMPTS or not _conflicted(exc):
                     raise
                 await asyncio.sleep(0.05 * attempt)

@@ -7,11 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.dynamo import (
     CursorError,
+    condition_failed,
     decode_cursor,
     encode_cursor,
     from_item,
@@ -212,3 +214,30 @@ def test_cursor_json_is_compact() -> None:
 
     assert cursor == _b64(orjson.dumps(position))
     assert not cursor.endswith("=")
+
+
+def _aws_error(code: str, reasons: list[str] | None = None) -> ClientError:
+    response: dict[str, Any] = {"Error": {"Code": code, "Message": "refused"}}
+    if reasons is not None:
+        response["CancellationReasons"] = [{"Code": r} for r in reasons]
+    return ClientError(response, "TransactWriteItems" if reasons is not None else "PutItem")
+
+
+def test_condition_failed_of_a_single_write() -> None:
+    """A single write's ConditionalCheckFailedException is a failed condition, as item 0."""
+    exc = _aws_error("ConditionalCheckFailedException")
+
+    assert condition_failed(exc) and condition_failed(exc, 0)
+    assert not condition_failed(exc, 1)
+    assert not condition_failed(_aws_error("ValidationException"))
+
+
+def test_condition_failed_names_the_item_of_a_transaction() -> None:
+    """In a cancelled transaction, only the items whose reason is ConditionalCheckFailed
+    failed their condition; a conflict or throttling is not a failed condition."""
+    exc = _aws_error("TransactionCanceledException", ["None", "ConditionalCheckFailed"])
+
+    assert condition_failed(exc) and condition_failed(exc, 1)
+    assert not condition_failed(exc, 0) and not condition_failed(exc, 5)
+    conflict = _aws_error("TransactionCanceledException", ["TransactionConflict", "None"])
+    assert not condition_failed(conflict) and not condition_failed(conflict, 0)
