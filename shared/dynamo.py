@@ -221,6 +221,21 @@ async def query_page(
     return response["Items"], response.get("LastEvaluatedKey")
 
 
+async def all_items(operation: Any, request: dict[str, Any], *,
+                    cap: int | None = None) -> list[dict[str, Any]]:
+    """Every item a Query or Scan returns (``operation``: a client's bound ``query`` or
+    ``scan``), page after page, as DynamoDB items. With ``cap``, no page is read once that
+    many items are in (the last page read may bring more)."""
+    items: list[dict[str, Any]] = []
+    while cap is None or len(items) < cap:
+        response = await operation(**request)
+        items += response["Items"]
+        if "LastEvaluatedKey" not in response:
+            break
+        request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+    return items
+
+
 def condition_failed(exc: ClientError, item: int | None = None) -> bool:
     """Whether a write failed because a ConditionExpression did not hold.
 

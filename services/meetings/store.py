@@ -20,6 +20,7 @@ from services.meetings.dialog import Session
 from services.meetings.models import CalendarLink, Meeting, MeetingStatus, utc_text
 from shared.dynamo import (
     CursorError,
+    all_items,
     cancellation_reasons,
     condition_failed,
     from_item,
@@ -106,14 +107,8 @@ class MeetingStore:
         self, status: MeetingStatus, *, since: datetime | None, until: datetime | None
     ) -> list[Meeting]:
         """Every meeting in ``status`` starting in [since, until), in start order."""
-        meetings: list[Meeting] = []
-        request = self._range_query(status, since, until)
-        while True:
-            response = await self.dynamodb.query(**request)
-            meetings += [_meeting(i) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return meetings
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = await all_items(self.dynamodb.query, self._range_query(status, since, until))
+        return [_meeting(i) for i in items]
 
     async def approved_times(
         self, since: datetime, until: datetime
@@ -122,14 +117,8 @@ class MeetingStore:
         lookup, so only the two attributes travel."""
         request = self._range_query(MeetingStatus.approved, since, until,
                                     projection="#start, #end")
-        times: list[tuple[datetime, datetime]] = []
-        while True:
-            response = await self.dynamodb.query(**request)
-            times += [(datetime.fromisoformat(i["start"]["S"]),
-                       datetime.fromisoformat(i["end"]["S"])) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return times
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [(datetime.fromisoformat(i["start"]["S"]), datetime.fromisoformat(i["end"]["S"]))
+                for i in await all_items(self.dynamodb.query, request)]
 
     def _range_query(
         self, status: MeetingStatus, since: datetime | None, until: datetime | None,
@@ -549,13 +538,8 @@ class AdminMailLedger:
             "KeyConditionExpression": "pk = :due",
             "ExpressionAttributeValues": {":due": {"S": "due"}},
         }
-        markers: list[dict[str, Any]] = []
-        while True:
-            response = await self.dynamodb.query(**request)
-            markers += [from_item(i) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return mail_cap.due_windows(markers, now)
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        markers = [from_item(i) for i in await all_items(self.dynamodb.query, request)]
+        return mail_cap.due_windows(markers, now)
 
     async def claim_digest(self, window: mail_cap.Window, *,
                            now: datetime) -> list[tuple[str, Meeting]] | None:
@@ -581,20 +565,14 @@ class AdminMailLedger:
                 # Sent by a flusher that died before clearing the marker (or nothing to send).
                 await self.dynamodb.delete_item(TableName=self.table, Key=_due_key(window))
             return None
-        held: list[tuple[str, Meeting]] = []
         request: dict[str, Any] = {
             "TableName": self.table, "ConsistentRead": True,
             "KeyConditionExpression": "pk = :window AND begins_with(sk, :request)",
             "ExpressionAttributeValues": {":window": _window_key(window)["pk"],
                                           ":request": {"S": "request#"}},
         }
-        while True:
-            response = await self.dynamodb.query(**request)
-            held += [(i["event_id"]["S"], Meeting.model_validate_json(i["meeting"]["S"]))
-                     for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return held
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [(i["event_id"]["S"], Meeting.model_validate_json(i["meeting"]["S"]))
+                for i in await all_items(self.dynamodb.query, request)]
 
     async def mailed_in(self, window: mail_cap.Window) -> int:
         """How many of ``window``'s requests were mailed one by one."""

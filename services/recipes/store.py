@@ -15,6 +15,8 @@ from botocore.exceptions import ClientError
 from services.recipes.models import Recipe, RecipeSort
 from shared.dynamo import (
     CursorError,
+    all_items,
+    batch_get,
     batch_write,
     condition_failed,
     from_item,
@@ -82,15 +84,9 @@ class RecipeStore:
 
     async def get_many(self, recipe_ids: list[str]) -> list[Recipe]:
         """The recipes that exist among ``recipe_ids`` (BatchGetItem, any order)."""
-        found: list[Recipe] = []
-        for start in range(0, len(recipe_ids), 100):
-            keys = [{"id": {"S": i}} for i in recipe_ids[start : start + 100]]
-            request = {self.recipes_table: {"Keys": keys}}
-            while request:
-                response = await self.dynamodb.batch_get_item(RequestItems=request)
-                found += [_recipe(i) for i in response["Responses"].get(self.recipes_table, [])]
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        found = await batch_get(self.dynamodb,
+                                {self.recipes_table: [{"id": {"S": i}} for i in recipe_ids]})
+        return [_recipe(i) for i in found[self.recipes_table]]
 
     async def create(self, recipe: Recipe) -> Recipe:
         """Store a new recipe, ``recipe.created`` with it; returns the stored recipe.
@@ -282,19 +278,13 @@ class RecipeStore:
 
     async def likers(self, recipe_id: str) -> list[str]:
         """Ids of the users who like a recipe."""
-        users: list[str] = []
-        request: dict[str, Any] = {
+        items = await all_items(self.dynamodb.query, {
             "TableName": self.likes_table,
             "KeyConditionExpression": "recipe_id = :id",
             "ExpressionAttributeValues": {":id": {"S": recipe_id}},
             "ProjectionExpression": "user_id",
-        }
-        while True:
-            response = await self.dynamodb.query(**request)
-            users += [i["user_id"]["S"] for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return users
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        })
+        return [i["user_id"]["S"] for i in items]
 
     async def has_liked(self, recipe_id: str, user_id: str) -> bool:
         response = await self.dynamodb.get_item(
@@ -305,17 +295,10 @@ class RecipeStore:
 
     async def forget_likes(self, recipe_id: str) -> None:
         """Delete the like rows of a deleted recipe."""
-        users = await self.likers(recipe_id)
-        for start in range(0, len(users), 25):
-            request = {self.likes_table: [
-                {"DeleteRequest": {"Key": {"recipe_id": {"S": recipe_id}, "user_id": {"S": u}}}}
-                for u in users[start : start + 25]
-            ]}
-            while request:
-                response = await self.dynamodb.batch_write_item(RequestItems=request)
-                request = response.get("UnprocessedItems") or {}
-                if request:
-                    await asyncio.sleep(0.05)
+        await batch_write(self.dynamodb, {self.likes_table: [
+            {"DeleteRequest": {"Key": {"recipe_id": {"S": recipe_id}, "user_id": {"S": u}}}}
+            for u in await self.likers(recipe_id)
+        ]})
 
 
 class SearchIndex:
@@ -342,21 +325,14 @@ class SearchIndex:
         return result or set()
 
     async def _ids(self, token: str, cap: int) -> set[str]:
-        ids: set[str] = set()
-        request: dict[str, Any] = {
+        items = await all_items(self.dynamodb.query, {
             "TableName": self.table,
             "KeyConditionExpression": "#token = :token",
             "ExpressionAttributeNames": {"#token": "token"},
             "ExpressionAttributeValues": {":token": {"S": token}},
             "ProjectionExpression": "recipe_id",
-        }
-        while len(ids) < cap:
-            response = await self.dynamodb.query(**request)
-            ids.update(i["recipe_id"]["S"] for i in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return ids
+        }, cap=cap)
+        return {i["recipe_id"]["S"] for i in items}
 
     async def apply(self, recipe_id: str, version: int, tokens: set[str]) -> bool:
         """Index ``tokens`` for version ``version`` of a recipe (empty set = deleted).

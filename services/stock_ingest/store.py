@@ -16,6 +16,7 @@ from services.stock_ingest.archive import ARCHIVE_SUFFIX, archive_objects, parti
 from services.stock_ingest.models import CuratedTick, SymbolSummary, Tick, format_timestamp
 from shared.dynamo import (
     CursorError,
+    all_items,
     batch_get,
     batch_write,
     condition_failed,
@@ -153,14 +154,8 @@ class TickStore:
 
     async def symbols(self) -> list[SymbolSummary]:
         """Every symbol with ticks, alphabetically (one small table, read whole)."""
-        summaries: list[SymbolSummary] = []
-        request: dict[str, Any] = {"TableName": self.symbols_table}
-        while True:
-            response = await self.dynamodb.scan(**request)
-            summaries += [_summary(i) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return sorted(summaries, key=lambda s: s.symbol)
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = await all_items(self.dynamodb.scan, {"TableName": self.symbols_table})
+        return sorted((_summary(i) for i in items), key=lambda s: s.symbol)
 
 
 class TickArchive:

@@ -17,6 +17,7 @@ from services.trend.models import SignalPublic, TrendSummary
 from services.trend.signals import Signal
 from shared.dynamo import (
     CursorError,
+    all_items,
     batch_get,
     batch_write,
     condition_failed,
@@ -248,13 +249,9 @@ class TrendStore:
         request: dict[str, Any] = {"TableName": self.state_table,
                                    "ProjectionExpression": ", ".join(names),
                                    "ExpressionAttributeNames": names}
-        items: list[TrendSummary] = []
-        while True:
-            response = await self.dynamodb.scan(**request)
-            items += [TrendSummary.model_validate(from_item(i)) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return sorted(items, key=lambda s: s.symbol)
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = [TrendSummary.model_validate(from_item(i))
+                 for i in await all_items(self.dynamodb.scan, request)]
+        return sorted(items, key=lambda s: s.symbol)
 
     async def signals_page(
         self, symbol: str, *, limit: int, after: dict[str, Any] | None

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from shared.dynamo import (
     CursorError,
+    all_items,
     condition_failed,
     decode_cursor,
     encode_cursor,
@@ -241,3 +242,19 @@ def test_condition_failed_names_the_item_of_a_transaction() -> None:
     assert not condition_failed(exc, 0) and not condition_failed(exc, 5)
     conflict = _aws_error("TransactionCanceledException", ["TransactionConflict", "None"])
     assert not condition_failed(conflict) and not condition_failed(conflict, 0)
+
+
+async def test_all_items_reads_page_after_page_up_to_the_cap() -> None:
+    """all_items follows LastEvaluatedKey to the end, or stops once ``cap`` items are in."""
+    pages = {None: ([1, 2], "a"), "a": ([3, 4], "b"), "b": ([5], None)}
+    calls: list[Any] = []
+
+    async def query(**request: Any) -> dict[str, Any]:
+        calls.append(request.get("ExclusiveStartKey"))
+        items, last = pages[request.get("ExclusiveStartKey")]
+        return {"Items": items, **({"LastEvaluatedKey": last} if last else {})}
+
+    assert await all_items(query, {"TableName": "t"}) == [1, 2, 3, 4, 5]
+    assert calls == [None, "a", "b"]
+    assert await all_items(query, {"TableName": "t"}, cap=3) == [1, 2, 3, 4]
+    assert await all_items(query, {"TableName": "t"}, cap=0) == []
