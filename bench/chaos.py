@@ -67,6 +67,7 @@ from bench.faultproxy import FaultProxy, FaultRates  # noqa: E402
 from services.recipes.logic import index_tokens  # noqa: E402
 from services.recipes.models import Recipe  # noqa: E402
 from services.trend import logic as trend_logic  # noqa: E402
+from services.trend.events import TREND_EVENTS  # noqa: E402
 from services.trend.indicators import IndicatorConfig, IndicatorEngine  # noqa: E402
 from services.trend.models import RecordedTick  # noqa: E402
 from services.trend.settings import TrendSettings  # noqa: E402
@@ -79,7 +80,6 @@ from shared.cognito import (  # noqa: E402
 )
 from shared.dynamo import from_item  # noqa: E402
 from shared.emulator import Emulator  # noqa: E402
-from shared.events import derived_event_id  # noqa: E402
 from shared.testing import (  # noqa: E402
     BOB,
     LocalStack,
@@ -770,8 +770,7 @@ async def reconcile(aws: AwsClients, stack: LocalStack, ledger: Ledger, dup: Dup
         for s in expected_signals:
             if f"{symbol}#{s.tick_id}" not in signal_events:
                 f.lost.append(f"{symbol}: signal at tick {s.tick_id} never published")
-            signal_id = derived_event_id(trend_logic.SOURCE, "signal", symbol,
-                                         trend_logic.signal_key(s))
+            signal_id = TREND_EVENTS.fact_id(*trend_logic.signal_fact(s))
             if throttle.admit(s) and not alert_ids[signal_id]:
                 f.lost.append(f"{symbol}: signal at tick {s.tick_id}, no e-mail alert")
             elif alert_ids[signal_id] and throttle.last_alert.get(s.direction.value) != s.at:

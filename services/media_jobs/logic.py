@@ -16,6 +16,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ValidationError
 
 from services.media_jobs.encode import DASH_MANIFEST, HLS_MASTER
+from services.media_jobs.events import RETRY_REQUESTED
 from services.media_jobs.models import (
     JobOutputs,
     JobStatus,
@@ -30,7 +31,6 @@ from services.media_jobs.options import JobOptions, KeyKind, classify_key, decod
 from shared.auth import User
 from shared.dynamo import is_uuid
 from shared.errors import ConflictError, InvalidInputError, UnprocessableError
-from shared.events import event_type
 
 STAGES: tuple[Stage, ...] = tuple(Stage)
 TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.ERROR})
@@ -209,11 +209,6 @@ class S3TestEvent(BaseModel):
 
     kind: Literal["s3-test"] = "s3-test"
     bucket: str | None = None
-
-
-# POST /media/jobs/{guid}/retry commits this event (the outbox); the uploads queue subscribes
-# to it on media-events, so it arrives there as a `RetryCommand`.
-RETRY_REQUESTED = event_type("media-jobs", "media.job.retry.requested")
 
 
 class RetryCommand(BaseModel):

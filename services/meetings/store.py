@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from services.meetings import logic, mail_cap
 from services.meetings.dialog import Session
+from services.meetings.events import MEETING_EVENTS
 from services.meetings.models import CalendarLink, Meeting, MeetingStatus, utc_text
 from shared.dynamo import (
     CursorError,
@@ -31,13 +32,11 @@ from shared.dynamo import (
     to_value,
 )
 from shared.errors import ConflictError, NotFoundError, RetryableError
-from shared.events import CloudEvent
 from shared.logging import get_logger
-from shared.outbox import EventSource, Outbox
+from shared.outbox import Outbox
 
 log = get_logger("meetings.store")
 
-MEETING_EVENTS = EventSource(service="meetings", topic="meetings-events")
 # The event each admin decision commits with it.
 DECIDED = {
     MeetingStatus.approved: "meeting.approved",
@@ -57,11 +56,6 @@ NAMES = {"#status": "status", "#start": "start", "#end": "end"}
 
 def _meeting_item(meeting: Meeting) -> dict[str, Any]:
     return to_item(meeting.model_dump(mode="json"))
-
-
-def meeting_event(name: str, meeting: Meeting) -> CloudEvent:
-    """A ``meeting.*`` event carrying the meeting as committed."""
-    return MEETING_EVENTS.event(name, meeting.model_dump(mode="json"), subject=meeting.id)
 
 
 def _meeting(item: dict[str, Any]) -> Meeting:
@@ -161,8 +155,8 @@ class MeetingStore:
         update = {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
                              **self._move_request(meeting, changed)}}
         try:
-            await self.outbox.commit([update], [meeting_event(DECIDED[target], changed)],
-                                     fault="meetings.decide.committed")
+            decided = MEETING_EVENTS.event(DECIDED[target], changed, subject=changed.id)
+            await self.outbox.commit([update], [decided], fault="meetings.decide.committed")
         except ClientError as exc:
             if condition_failed(exc, 0):
                 await self._explain_refusal(meeting.id, target)
@@ -211,7 +205,8 @@ class MeetingStore:
                     {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
                                 **self._move_request(meeting, approved)}},
                     {"Update": bump},
-                ], [meeting_event(DECIDED[MeetingStatus.approved], approved)],
+                ], [MEETING_EVENTS.event(DECIDED[MeetingStatus.approved], approved,
+                                         subject=approved.id)],
                     fault="meetings.decide.committed")
             except ClientError as exc:
                 if condition_failed(exc, 0):
@@ -352,7 +347,7 @@ class ConversationStore:
                     {"Put": put},
                     {"Put": {"TableName": self.meetings_table, "Item": _meeting_item(request),
                              "ConditionExpression": "attribute_not_exists(id)"}},
-                ], [meeting_event("meeting.requested", request)],
+                ], [MEETING_EVENTS.event("meeting.requested", request, subject=request.id)],
                     fault="meetings.request.committed")
         except ClientError as exc:
             # A transaction cancelled for any reason (a conflicting one, too) means another turn

@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from services.recipes.events import RECIPE_EVENTS
 from services.recipes.models import Recipe, RecipeSort
 from shared.dynamo import (
     CursorError,
@@ -28,9 +29,7 @@ from shared.dynamo import (
 )
 from shared.errors import ConflictError, NotFoundError, PreconditionFailedError, RetryableError
 from shared.events import CloudEvent
-from shared.outbox import EventSource, Outbox
-
-RECIPE_EVENTS = EventSource(service="recipes", topic="recipes-events")
+from shared.outbox import Outbox
 
 
 class SearchIndexBusyError(RetryableError):
@@ -99,7 +98,7 @@ class RecipeStore:
             await self.outbox.commit(
                 [{"Put": {"TableName": self.recipes_table, "Item": _recipe_item(recipe),
                           "ConditionExpression": "attribute_not_exists(id)"}}],
-                [self._event("recipe.created", recipe)],
+                [RECIPE_EVENTS.event("recipe.created", recipe, subject=recipe.id)],
                 fault="recipes.create.committed")
         except ClientError as exc:
             if not condition_failed(exc, 0):
@@ -142,8 +141,8 @@ class RecipeStore:
                 "UpdateExpression": expression,
                 "ConditionExpression": "attribute_exists(id) AND #version = :read",
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
-            if await self._committed([update], self._event("recipe.updated", recipe),
-                                     fault="recipes.update.committed"):
+            updated = RECIPE_EVENTS.event("recipe.updated", recipe, subject=recipe.id)
+            if await self._committed([update], updated, fault="recipes.update.committed"):
                 return recipe
         raise ConflictError("the recipe keeps changing; try again")
 
@@ -161,8 +160,8 @@ class RecipeStore:
                 "ConditionExpression": "attribute_exists(id) AND #version = :read",
                 "ExpressionAttributeNames": {"#version": "version"},
                 "ExpressionAttributeValues": {":read": to_value(current.version)}}}
-            if await self._committed([delete], self._event("recipe.deleted", current),
-                                     fault="recipes.delete.committed"):
+            deleted = RECIPE_EVENTS.event("recipe.deleted", current, subject=current.id)
+            if await self._committed([delete], deleted, fault="recipes.delete.committed"):
                 return current
         raise ConflictError("the recipe keeps changing; try again")
 
@@ -176,9 +175,6 @@ class RecipeStore:
                 return False
             raise
         return True
-
-    def _event(self, name: str, recipe: Recipe) -> CloudEvent:
-        return RECIPE_EVENTS.event(name, recipe.model_dump(mode="json"), subject=recipe.id)
 
     async def list_page(
         self, sort: RecipeSort, *, limit: int, after: dict[str, Any] | None

@@ -15,6 +15,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from services.media_jobs import logic
+
+# worker.py still imports the source from here (its wiring is being reworked elsewhere).
+from services.media_jobs.events import MEDIA_EVENTS as MEDIA_EVENTS
+from services.media_jobs.events import job_event
 from services.media_jobs.models import JobError, JobStatus, MediaJob, S3Location, Stage, StageRun
 from services.media_jobs.store.errors import (
     JobSupersededError,
@@ -32,12 +36,11 @@ from shared.dynamo import (
     to_value,
 )
 from shared.errors import NotFoundError, RegattaError
-from shared.events import CloudEvent, derived_event_id
-from shared.outbox import EventSource, Outbox
+from shared.events import CloudEvent
+from shared.outbox import Outbox
 
 # The service's events: committed with the job change they announce (shared.outbox), published
 # to media-events by the relay in the worker process.
-MEDIA_EVENTS = EventSource(service="media-jobs", topic="media-events")
 
 LISTING = "job"  # the single partition of the by-created index
 INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
@@ -73,17 +76,6 @@ def _job_item(job: MediaJob) -> dict[str, Any]:
         expiry = job.upload_expires_at + logic.PENDING_GRACE
         document["expires_at"] = int(expiry.timestamp())
     return to_item(document)
-
-
-def event_to_publish(job: MediaJob, name: str, data: dict[str, Any]) -> CloudEvent:
-    """The event ``name`` about ``job`` (its attempt), to commit with the change it announces.
-
-    Its id is derived from guid, attempt and name: a change committed twice (it cannot be, but
-    a relay publishes at least once) carries the same id, and consumers drop the copy.
-    """
-    return MEDIA_EVENTS.event(
-        name, data, subject=job.guid,
-        event_id=derived_event_id(MEDIA_EVENTS.source, job.guid, str(job.attempt), name))
 
 
 def _job(item: dict[str, Any]) -> MediaJob:
@@ -355,7 +347,7 @@ class JobStore:
         it, so the worker runs the attempt even if this process dies right after the commit.
         """
         attempt = job.attempt + 1
-        event = event_to_publish(
+        event = job_event(
             job.model_copy(update={"attempt": attempt}), "media.job.retry.requested",
             {"guid": job.guid, "attempt": attempt, "stage": str(stage)})
         return await self._update(
