@@ -7,7 +7,7 @@ import base64
 import binascii
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -83,11 +83,23 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return position
 
 
-def start_key(position: dict[str, Any] | None, key_names: set[str]) -> dict[str, Any] | None:
-    """A decoded cursor as an ExclusiveStartKey, checked against the index's key names."""
+def start_key(position: dict[str, Any] | None, keys: Collection[str] | Mapping[str, str], *,
+              partition: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """A decoded cursor as an ExclusiveStartKey, checked against the index it pages.
+
+    ``keys`` names the index's key attributes; as a mapping (name -> "S" or "N") it fixes
+    their types too. ``partition`` (name -> string) holds the values the listing reads, so a
+    cursor of another partition (another symbol, status, owner) does not continue this one.
+    CursorError for a cursor that does not fit: DynamoDB would answer ValidationException (a
+    500) or, worse, page on from somewhere else.
+    """
     if position is None:
         return None
-    if set(position) != key_names or not all(_is_key_value(v) for v in position.values()):
+    if set(position) != set(keys) or not all(_is_key_value(v) for v in position.values()):
+        raise CursorError("cursor is not valid for this listing")
+    types = keys if isinstance(keys, Mapping) else {}
+    if any(set(position[name]) != {kind} for name, kind in types.items()) or any(
+            position[name] != {"S": value} for name, value in (partition or {}).items()):
         raise CursorError("cursor is not valid for this listing")
     return position
 

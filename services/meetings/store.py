@@ -20,7 +20,6 @@ from services.meetings.dialog import Session
 from services.meetings.events import MEETING_EVENTS
 from services.meetings.models import CalendarLink, Meeting, MeetingStatus, utc_text
 from shared.dynamo import (
-    CursorError,
     all_items,
     cancellation_reasons,
     condition_failed,
@@ -89,9 +88,7 @@ class MeetingStore:
         limit: int, after: dict[str, Any] | None,
     ) -> tuple[list[Meeting], dict[str, Any] | None]:
         """One page of the meetings in ``status`` starting in [since, until), in start order."""
-        key = start_key(after, INDEX_KEYS)
-        if key and key["status"] != {"S": status.value}:
-            raise CursorError("cursor is not valid for this listing")
+        key = start_key(after, INDEX_KEYS, partition={"status": status.value})
         request = self._range_query(status, since, until)
         request["Limit"] = limit
         items, last_key = await query_page(self.dynamodb, request, key)

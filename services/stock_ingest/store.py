@@ -15,7 +15,6 @@ from services.stock_ingest import logic
 from services.stock_ingest.archive import ARCHIVE_SUFFIX, archive_objects, partition_prefixes
 from services.stock_ingest.models import CuratedTick, SymbolSummary, Tick, format_timestamp
 from shared.dynamo import (
-    CursorError,
     all_items,
     batch_get,
     batch_write,
@@ -31,7 +30,7 @@ from shared.events import CloudEvent
 from shared.faults import fault_point
 from shared.outbox import Outbox
 
-TICK_KEYS = {"symbol", "tick_key"}
+TICK_KEYS = {"symbol": "S", "tick_key": "S"}
 STATISTICS_ATTEMPTS = 6
 # Batch ids a symbol's row remembers: a retry arriving later than this many other requests for
 # the same symbol would be counted again.
@@ -146,9 +145,7 @@ class TickStore:
                                           ":high": {"S": high}},
             "Limit": limit,
         }
-        key = start_key(after, TICK_KEYS)
-        if key is not None and (key["symbol"] != {"S": symbol} or "S" not in key["tick_key"]):
-            raise CursorError("cursor is not valid for this listing")
+        key = start_key(after, TICK_KEYS, partition={"symbol": symbol})
         items, last_key = await query_page(self.dynamodb, request, key)
         return [_curated(i) for i in items], last_key
 

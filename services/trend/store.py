@@ -16,12 +16,12 @@ from services.trend.indicators import IndicatorEngine, IndicatorState
 from services.trend.models import SignalPublic, TrendSummary
 from services.trend.signals import Signal
 from shared.dynamo import (
-    CursorError,
     all_items,
     batch_get,
     batch_write,
     condition_failed,
     from_item,
+    query_page,
     start_key,
     to_item,
     to_value,
@@ -29,7 +29,7 @@ from shared.dynamo import (
 from shared.faults import fault_point
 from shared.outbox import Outbox
 
-SIGNAL_KEYS = {"symbol", "signal_key"}
+SIGNAL_KEYS = {"symbol": "S", "signal_key": "S"}
 SUMMARY_FIELDS = ("symbol", "trend", "as_of", "price", "ticks_seen")
 STATE_FIELDS = ("symbol", "version", "state", "last_events", "partial", "alerting")
 
@@ -264,14 +264,9 @@ class TrendStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        key = start_key(after, SIGNAL_KEYS)
-        if key is not None:
-            if key["symbol"] != {"S": symbol} or "S" not in key["signal_key"]:
-                raise CursorError("cursor is not valid for this listing")
-            request["ExclusiveStartKey"] = key
-        response = await self.dynamodb.query(**request)
-        return ([SignalPublic.model_validate(from_item(i)) for i in response["Items"]],
-                response.get("LastEvaluatedKey"))
+        key = start_key(after, SIGNAL_KEYS, partition={"symbol": symbol})
+        items, last_key = await query_page(self.dynamodb, request, key)
+        return [SignalPublic.model_validate(from_item(i)) for i in items], last_key
 
 
 def engine_of(stored: StoredState) -> IndicatorEngine:

@@ -26,7 +26,6 @@ from services.media_jobs.store.errors import (
     PrefixTakenError,
 )
 from shared.dynamo import (
-    CursorError,
     cancellation_reasons,
     condition_failed,
     from_item,
@@ -410,13 +409,9 @@ class JobStore:
         """One page of jobs, newest first, from an index (no scan): one submitter's
         (``submitter``, their user id) or everyone's."""
         index = "by-submitter" if submitter else "by-status" if status else "by-created"
-        key = start_key(after, set(INDEX_KEYS[index]))
-        if key and any(set(key[name]) != {kind} for name, kind in INDEX_KEYS[index].items()):
-            raise CursorError("cursor is not valid for this listing")
-        if key and submitter and key["submitter_id"] != {"S": submitter}:
-            raise CursorError("cursor is not valid for this listing")
-        if key and status and not submitter and key["status"] != {"S": str(status)}:
-            raise CursorError("cursor is not valid for this listing")
+        partition = ({"submitter_id": submitter} if submitter
+                     else {"status": str(status)} if status else {})
+        key = start_key(after, INDEX_KEYS[index], partition=partition)
         partition, value = (("submitter_id", submitter) if submitter
                             else ("#status", status) if status else ("listing", LISTING))
         # Pending uploads whose URL expired are gone for clients (TTL deletes lazily).

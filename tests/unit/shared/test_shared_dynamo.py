@@ -258,3 +258,17 @@ async def test_all_items_reads_page_after_page_up_to_the_cap() -> None:
     assert calls == [None, "a", "b"]
     assert await all_items(query, {"TableName": "t"}, cap=3) == [1, 2, 3, 4]
     assert await all_items(query, {"TableName": "t"}, cap=0) == []
+
+
+def test_start_key_checks_key_types_and_the_listing_partition() -> None:
+    """With key types, a cursor whose key has another type is refused; with ``partition``,
+    a cursor of another partition (another symbol) does not continue this listing."""
+    keys = {"symbol": "S", "tick_key": "S"}
+    position = {"symbol": {"S": "AAPL"}, "tick_key": {"S": "2026-01-01T00:00:00Z#t-1"}}
+
+    assert start_key(position, keys, partition={"symbol": "AAPL"}) == position
+    with pytest.raises(CursorError):
+        start_key(position, keys, partition={"symbol": "MSFT"})
+    with pytest.raises(CursorError):
+        start_key({**position, "tick_key": {"N": "1"}}, keys)
+    assert start_key({**position, "tick_key": {"N": "1"}}, set(keys)) is not None
