@@ -78,13 +78,13 @@ from devkit.testing import (  # noqa: E402
 from services.recipes.logic import index_tokens  # noqa: E402
 from services.recipes.models import Recipe  # noqa: E402
 from services.trend import logic as trend_logic  # noqa: E402
+from services.trend.events import TREND_EVENTS  # noqa: E402
 from services.trend.indicators import IndicatorConfig, IndicatorEngine  # noqa: E402
 from services.trend.models import RecordedTick  # noqa: E402
 from services.trend.settings import TrendSettings  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
 from shared.cognito import INGEST_SCOPE, client_credentials_token  # noqa: E402
 from shared.dynamo import from_item  # noqa: E402
-from shared.events import derived_event_id  # noqa: E402
 
 MACHINE = "tick-producer"  # the key of the producers' machine token among the load's tokens
 from shared.topology import dlq_name, load_topology  # noqa: E402
@@ -764,8 +764,7 @@ async def reconcile(aws: AwsClients, stack: LocalStack, ledger: Ledger, dup: Dup
         for s in expected_signals:
             if f"{symbol}#{s.tick_id}" not in signal_events:
                 f.lost.append(f"{symbol}: signal at tick {s.tick_id} never published")
-            signal_id = derived_event_id(trend_logic.SOURCE, "signal", symbol,
-                                         trend_logic.signal_key(s))
+            signal_id = TREND_EVENTS.fact_id(*trend_logic.signal_fact(s))
             if throttle.admit(s) and not alert_ids[signal_id]:
                 f.lost.append(f"{symbol}: signal at tick {s.tick_id}, no e-mail alert")
             elif alert_ids[signal_id] and throttle.last_alert.get(s.direction.value) != s.at:

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 import httpx
 
+from shared.errors import UpstreamError
+
 # Machines: the resource server and scope that POST /stocks/ticks requires (client
 # credentials; Terraform: modules/auth).
 STOCKS_RESOURCE_SERVER = "stocks"
 INGEST_SCOPE = f"{STOCKS_RESOURCE_SERVER}/ingest"
 
 
-class TokenEndpointError(RuntimeError):
+class TokenEndpointError(UpstreamError):
     """The token endpoint refused the client's credentials or scope, or could not be reached.
 
     ``status`` is the HTTP status (0 when there was no answer); ``error`` the OAuth error code.

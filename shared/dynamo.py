@@ -7,7 +7,7 @@ import base64
 import binascii
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -15,14 +15,14 @@ import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from shared.errors import AwsUnavailableError, NotFoundError
+from shared.errors import AwsUnavailableError, BadRequestError, NotFoundError
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-class CursorError(ValueError):
-    """A pagination cursor was not produced by this service."""
+class CursorError(BadRequestError):
+    """A pagination cursor was not produced by this service (or not for this listing)."""
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -83,11 +83,23 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return position
 
 
-def start_key(position: dict[str, Any] | None, key_names: set[str]) -> dict[str, Any] | None:
-    """A decoded cursor as an ExclusiveStartKey, checked against the index's key names."""
+def start_key(position: dict[str, Any] | None, keys: Collection[str] | Mapping[str, str], *,
+              partition: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """A decoded cursor as an ExclusiveStartKey, checked against the index it pages.
+
+    ``keys`` names the index's key attributes; as a mapping (name -> "S" or "N") it fixes
+    their types too. ``partition`` (name -> string) holds the values the listing reads, so a
+    cursor of another partition (another symbol, status, owner) does not continue this one.
+    CursorError for a cursor that does not fit: DynamoDB would answer ValidationException (a
+    500) or, worse, page on from somewhere else.
+    """
     if position is None:
         return None
-    if set(position) != key_names or not all(_is_key_value(v) for v in position.values()):
+    if set(position) != set(keys) or not all(_is_key_value(v) for v in position.values()):
+        raise CursorError("cursor is not valid for this listing")
+    types = keys if isinstance(keys, Mapping) else {}
+    if any(set(position[name]) != {kind} for name, kind in types.items()) or any(
+            position[name] != {"S": value} for name, value in (partition or {}).items()):
         raise CursorError("cursor is not valid for this listing")
     return position
 
@@ -221,9 +233,35 @@ async def query_page(
     return response["Items"], response.get("LastEvaluatedKey")
 
 
-def condition_failed(exc: ClientError) -> bool:
-    """Whether a write failed because its ConditionExpression did not hold."""
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+async def all_items(operation: Any, request: dict[str, Any], *,
+                    cap: int | None = None) -> list[dict[str, Any]]:
+    """Every item a Query or Scan returns (``operation``: a client's bound ``query`` or
+    ``scan``), page after page, as DynamoDB items. With ``cap``, no page is read once that
+    many items are in (the last page read may bring more)."""
+    items: list[dict[str, Any]] = []
+    while cap is None or len(items) < cap:
+        response = await operation(**request)
+        items += response["Items"]
+        if "LastEvaluatedKey" not in response:
+            break
+        request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+    return items
+
+
+def condition_failed(exc: ClientError, item: int | None = None) -> bool:
+    """Whether a write failed because a ConditionExpression did not hold.
+
+    A single write (PutItem, UpdateItem, DeleteItem) fails with
+    ConditionalCheckFailedException and counts as item 0. A cancelled TransactWriteItems
+    names a reason per item: ``item`` asks about that one (its index in the transaction),
+    None about any of them.
+    """
+    if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        return item in (None, 0)
+    reasons = cancellation_reasons(exc) or []
+    if item is None:
+        return "ConditionalCheckFailed" in reasons
+    return item < len(reasons) and reasons[item] == "ConditionalCheckFailed"
 
 
 def cancellation_reasons(exc: ClientError) -> list[str | None] | None:

@@ -24,7 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from shared.errors import PublishError
+from shared.errors import PublishError, RetryableError
 from shared.logging import get_logger
 from shared.telemetry import current_traceparent
 
@@ -114,7 +114,9 @@ class Notification:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
-class _PartialPublish(Exception):
+class _PartialPublishError(RetryableError):
+    """SNS refused some entries of a batch: publish those again."""
+
     def __init__(self, failed: list[dict[str, Any]]):
         super().__init__(f"{len(failed)} entries failed")
         self.failed = failed
@@ -176,7 +178,7 @@ class EventPublisher:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.attempts),
                 wait=wait_random_exponential(multiplier=0.05, max=2),
-                retry=retry_if_exception_type(_PartialPublish),
+                retry=retry_if_exception_type(_PartialPublishError),
                 reraise=True,
             ):
                 with attempt:
@@ -186,8 +188,8 @@ class EventPublisher:
                     failed_ids = {f["Id"] for f in response.get("Failed", [])}
                     if failed_ids:
                         pending = [e for e in pending if e["Id"] in failed_ids]
-                        raise _PartialPublish(response["Failed"])
-        except _PartialPublish as exc:
+                        raise _PartialPublishError(response["Failed"])
+        except _PartialPublishError as exc:
             raise PublishError(f"SNS rejected {len(exc.failed)} events: {exc.failed}") from None
 
 

@@ -26,7 +26,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from shared.auth import JwksCache, TokenVerifier
 from shared.aws import UNREACHABLE_ERRORS, AwsClients
-from shared.dynamo import CursorError, cancellation_reasons
+from shared.dynamo import cancellation_reasons
 from shared.errors import (
     AuthError,
     AwsUnavailableError,
@@ -134,10 +134,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ForbiddenError)
     async def _forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
         return problem(403, "Forbidden", str(exc))
-
-    @app.exception_handler(CursorError)
-    async def _cursor(_: Request, exc: CursorError) -> JSONResponse:
-        return problem(400, "Bad Request", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.dynamo import condition_failed
 from shared.errors import IdempotencyInProgressError
 
 
@@ -70,7 +71,7 @@ class IdempotencyStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             old = exc.response.get("Item") or await self._read(key)
             if old.get("status", {}).get("S") == "COMPLETED":
@@ -111,7 +112,7 @@ class IdempotencyStore:
                 },
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     async def release(self, key: str) -> None:

@@ -15,11 +15,13 @@ A process killed after the commit loses nothing: the items wait for the relay. A
 between publishing and deleting publishes those items again on its next turn (at least once;
 consumers are idempotent by event id and FIFO topics drop the same deduplication id).
 
-Declare a service's events once, as an `EventSource`, and build an `Outbox` from it::
+Every service declares its events once, as an `EventSource` in its ``events`` module, builds
+each event with that source's `EventSource.event` and opens its `Outbox` with it::
 
-    RECIPES = EventSource(service="recipes", topic="recipes-events")
-    outbox = Outbox(dynamodb, resources.table("recipes-outbox"), RECIPES)
-    await outbox.commit([put_recipe], [RECIPES.event("recipe.created", data, subject=id)])
+    RECIPE_EVENTS = EventSource(service="recipes", topic="recipes-events")  # events.py
+    outbox = await open_outbox(aws, resources, RECIPE_EVENTS)
+    await outbox.commit([put_recipe],
+                        [RECIPE_EVENTS.event("recipe.created", recipe, subject=recipe.id)])
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.events import CloudEvent, Notification, event_type, new_event
+from pydantic import BaseModel
+
+from shared.events import CloudEvent, Notification, derived_event_id, event_type, new_event
 from shared.faults import fault_point
 
 TRANSACTION_LIMIT = 100  # TransactWriteItems' item limit
@@ -52,11 +56,21 @@ class EventSource:
         """The full event type of ``name``, e.g. ``dev.regatta.recipes.recipe.created.v1``."""
         return event_type(self.service, name)
 
+    def fact_id(self, *parts: str) -> str:
+        """The id of the event that stands for the fact ``parts`` (see `derived_event_id`)."""
+        return derived_event_id(self.source, *parts)
+
     def event(self, name: str, data: Any, *, subject: str, partitionkey: str | None = None,
-              event_id: str | None = None) -> CloudEvent:
-        """A new event of this source (the current correlation id rides along)."""
+              fact: Sequence[str] = ()) -> CloudEvent:
+        """A new event ``name`` of this source about ``subject`` (the current correlation id
+        rides along). A pydantic model as ``data`` travels as its JSON dump. With ``fact``,
+        the id is `fact_id(*fact)`, so announcing the same fact twice yields the same event
+        id (dropped by FIFO deduplication and idempotent consumers); else it is random."""
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json")
         return new_event(self.source, self.type_of(name), data, subject=subject,
-                         partitionkey=partitionkey, event_id=event_id)
+                         partitionkey=partitionkey,
+                         event_id=self.fact_id(*fact) if fact else None)
 
 
 @dataclass(frozen=True)

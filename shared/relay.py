@@ -37,7 +37,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.aws import UNREACHABLE_ERRORS
-from shared.dynamo import batch_write
+from shared.dynamo import batch_write, condition_failed
 from shared.errors import AwsUnavailableError, PublishError
 from shared.events import SNS_BATCH_SIZE, EventPublisher
 from shared.faults import fault_point
@@ -309,7 +309,7 @@ class OutboxRelay:
                                            ":now": {"N": f"{now:.3f}"}},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             if self._lease_until:
                 log.info("relay.lease_lost", relay=self.name)

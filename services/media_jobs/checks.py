@@ -53,7 +53,7 @@ SEGMENT_OVERRUN_S = 0.5
 BITRATE_TOLERANCE = 0.10
 
 
-class CheckFailed(MediaError):
+class CheckFailedError(MediaError):
     """An output check failed; `check` names it, `detail` says why."""
 
     def __init__(self, check: str, detail: str, path: str | None = None) -> None:
@@ -97,7 +97,7 @@ class ValidationReport:
     """What was checked and what failed."""
 
     checks: set[str] = field(default_factory=set)
-    failures: list[CheckFailed] = field(default_factory=list)
+    failures: list[CheckFailedError] = field(default_factory=list)
     renditions: int = 0
     segments_checked: int = 0
 
@@ -109,7 +109,7 @@ class ValidationReport:
     def fail(self, check: str, detail: str, path: str | None = None) -> None:
         """Record a failure of `check`."""
         self.checks.add(check)
-        self.failures.append(CheckFailed(check, detail, path))
+        self.failures.append(CheckFailedError(check, detail, path))
 
     def raise_for_failures(self) -> None:
         """Raise the first failure (its message counts the others)."""

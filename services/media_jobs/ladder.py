@@ -31,6 +31,8 @@ from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.errors import InvalidInputError
+
 MAXRATE_FACTOR = 1.1
 BUFSIZE_FACTOR = 2.0
 _MIN_OWN_SIZE_BITRATE = 145_000
@@ -84,7 +86,7 @@ LADDERS: dict[str, tuple[LadderRung, ...]] = {
 }
 
 
-class UnknownLadderError(ValueError):
+class UnknownLadderError(InvalidInputError):
     """No ladder has this name."""
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ValidationError
 
 from services.media_jobs.encode import DASH_MANIFEST, HLS_MASTER
+from services.media_jobs.events import RETRY_REQUESTED
 from services.media_jobs.models import (
     JobOutputs,
     JobStatus,
@@ -29,8 +30,7 @@ from services.media_jobs.models import (
 from services.media_jobs.options import JobOptions, KeyKind, classify_key, decode_key
 from shared.auth import User
 from shared.dynamo import is_uuid
-from shared.errors import ConflictError, UnprocessableError
-from shared.events import event_type
+from shared.errors import ConflictError, InvalidInputError, UnprocessableError
 
 STAGES: tuple[Stage, ...] = tuple(Stage)
 TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.ERROR})
@@ -211,11 +211,6 @@ class S3TestEvent(BaseModel):
     bucket: str | None = None
 
 
-# POST /media/jobs/{guid}/retry commits this event (the outbox); the uploads queue subscribes
-# to it on media-events, so it arrives there as a `RetryCommand`.
-RETRY_REQUESTED = event_type("media-jobs", "media.job.retry.requested")
-
-
 class RetryCommand(BaseModel):
     """Run ``attempt`` of the job: a ``media.job.retry.requested`` event (an admin's retry) or
     this model's JSON, sent straight to the queue (a job the DLQ consumer puts back)."""
@@ -231,7 +226,7 @@ class RetryCommand(BaseModel):
 UploadMessage = S3Notification | S3TestEvent | RetryCommand
 
 
-class UnknownMessageError(ValueError):
+class UnknownMessageError(InvalidInputError):
     """A queue message that is neither an S3 notification nor a retry command."""
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.media_jobs.api import outputs_router, router
+from services.media_jobs.events import MEDIA_EVENTS
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store.jobs import MEDIA_EVENTS, JobStore
+from services.media_jobs.store.jobs import JobStore
 from services.media_jobs.store.outputs import OutputBucket
 from services.media_jobs.store.sources import SourceBucket
 from shared.http import ServiceSpec, create_app, table_ready

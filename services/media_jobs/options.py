@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.media_jobs.ladder import LADDERS
+from shared.errors import InvalidInputError
 
 # Case-insensitive: the original's suffix filter was case-sensitive, so `.MOV` never started
 # a job (aws-video-on-demand #93).
@@ -70,7 +71,7 @@ class KeyKind(StrEnum):
     IGNORED = "ignored"
 
 
-class InvalidMetadataError(ValueError):
+class InvalidMetadataError(InvalidInputError):
     """A metadata file is not valid JSON or carries invalid overrides."""
 
 

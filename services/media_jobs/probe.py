@@ -2,7 +2,7 @@
 
 Errors::
 
-    MediaError                    any media problem (probe, encode, output checks)
+    MediaError                    any media problem (probe, encode, output checks), a RegattaError
     ├── NotMediaError             not an audio/video container at all
     │   └── RefusedFormatError    a format the pipeline does not decode (a playlist, a file
     │                             list, an image, ...): refused before it is demuxed
@@ -11,7 +11,7 @@ Errors::
     ├── ZeroDurationError         readable, but no measurable duration
     ├── SourceLimitError          beyond a bound: picture size, duration, streams, read time
     ├── EncodeError               (encode.py) ffmpeg failed
-    └── CheckFailed               (checks.py) an output check failed
+    └── CheckFailedError          (checks.py) an output check failed
 
 Untrusted input: libavformat would follow whatever a file names (an HLS playlist's or a concat
 list's `file:///etc/passwd` or `http://169.254.169.254/...`). So only local files are read
@@ -34,6 +34,8 @@ import av
 import av.error
 from av.stream import Disposition
 from pydantic import BaseModel, ConfigDict
+
+from shared.errors import RegattaError
 
 Rotation = Literal[0, 90, 180, 270]
 ScanType = Literal["progressive", "interlaced"]
@@ -72,7 +74,7 @@ _FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 _TAIL_TOLERANCE_S = 1.0
 
 
-class MediaError(Exception):
+class MediaError(RegattaError):
     """Base class of every media-jobs media failure."""
 
 

@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 from services.media_jobs import logic
 from services.media_jobs.checks import validate_outputs
 from services.media_jobs.encode import encode
+from services.media_jobs.events import job_event
 from services.media_jobs.ladder import UnknownLadderError, choose_rungs, get_ladder
 from services.media_jobs.models import (
     ArchiveResult,
@@ -62,23 +63,24 @@ from services.media_jobs.store.errors import (
     PrefixTakenError,
     SourceTooLargeError,
 )
-from services.media_jobs.store.jobs import JobStore, event_to_publish
+from services.media_jobs.store.jobs import JobStore
 from services.media_jobs.store.leases import JobLeases
 from services.media_jobs.store.outputs import OutputBucket
 from services.media_jobs.store.sources import SourceBucket
 from shared import telemetry
 from shared.aws import UNREACHABLE_ERRORS
+from shared.errors import RegattaError, RetryableError
 from shared.events import CloudEvent
 from shared.logging import bound_contextvars, get_logger
 
 log = get_logger("media_jobs.workflow")
 
 
-class JobFailedError(Exception):
+class JobFailedError(RegattaError):
     """The job cannot succeed as it stands (its source or metadata is unusable)."""
 
 
-class JobLeasedError(Exception):
+class JobLeasedError(RetryableError):
     """Another delivery holds the job's lease (it runs the job, or did until it died)."""
 
 
@@ -319,7 +321,7 @@ class Workflow:
         with contextlib.suppress(JobSupersededError):
             await self.jobs.fail(
                 job, stage, message, now=now, fence=self._fence(lease),
-                events=[event_to_publish(failed, "media.job.failed", logic.failed_event(failed))])
+                events=[job_event(failed, "media.job.failed", logic.failed_event(failed))])
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, job: MediaJob, lease: Lease,
@@ -492,7 +494,7 @@ class Workflow:
                                       "ended_at": now, "progress": 100})
         # Committed with the stage's end (the job's completion), in one transaction.
         workspace.events.append(
-            event_to_publish(done, "media.job.completed", logic.completed_event(done)))
+            job_event(done, "media.job.completed", logic.completed_event(done)))
         return {"outputs": outputs.model_dump(mode="json"),
                 "ended_at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
 

@@ -37,7 +37,7 @@ from services.meetings.store import (
     Conversation,
     ConversationStore,
     MeetingStore,
-    StaleConversation,
+    StaleConversationError,
 )
 from shared.auth import AdminUser, OptionalUser, ensure_admin
 from shared.dynamo import decode_cursor, encode_cursor
@@ -74,7 +74,7 @@ async def chat(body: ChatRequest, conversations: Conversations, store: Store,
     now = datetime.now(UTC)
     try:
         return await _turn(body, conversations, store, settings, now=now)
-    except StaleConversation:
+    except StaleConversationError:
         # This process remembered an older state: run the turn once more from the table.
         return await _turn(body, conversations, store, settings, now=now, fresh=True)
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.meetings.api import router
+from services.meetings.events import MEETING_EVENTS
 from services.meetings.settings import MeetingsSettings
-from services.meetings.store import (
-    MEETING_EVENTS,
-    CalendarLinks,
-    ConversationStore,
-    MeetingStore,
-)
+from services.meetings.store import CalendarLinks, ConversationStore, MeetingStore
 from shared.http import ServiceSpec, create_app, table_ready
 from shared.outbox import open_outbox
 

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 
 from services.meetings import logic, mail_cap
 from services.meetings.dialog import Session
+from services.meetings.events import MEETING_EVENTS
 from services.meetings.models import CalendarLink, Meeting, MeetingStatus, utc_text
 from shared.dynamo import (
-    CursorError,
+    all_items,
     cancellation_reasons,
     condition_failed,
     from_item,
@@ -29,14 +30,12 @@ from shared.dynamo import (
     to_item,
     to_value,
 )
-from shared.errors import ConflictError, NotFoundError
-from shared.events import CloudEvent
+from shared.errors import ConflictError, NotFoundError, RetryableError
 from shared.logging import get_logger
-from shared.outbox import EventSource, Outbox
+from shared.outbox import Outbox
 
 log = get_logger("meetings.store")
 
-MEETING_EVENTS = EventSource(service="meetings", topic="meetings-events")
 # The event each admin decision commits with it.
 DECIDED = {
     MeetingStatus.approved: "meeting.approved",
@@ -56,11 +55,6 @@ NAMES = {"#status": "status", "#start": "start", "#end": "end"}
 
 def _meeting_item(meeting: Meeting) -> dict[str, Any]:
     return to_item(meeting.model_dump(mode="json"))
-
-
-def meeting_event(name: str, meeting: Meeting) -> CloudEvent:
-    """A ``meeting.*`` event carrying the meeting as committed."""
-    return MEETING_EVENTS.event(name, meeting.model_dump(mode="json"), subject=meeting.id)
 
 
 def _meeting(item: dict[str, Any]) -> Meeting:
@@ -94,9 +88,7 @@ class MeetingStore:
         limit: int, after: dict[str, Any] | None,
     ) -> tuple[list[Meeting], dict[str, Any] | None]:
         """One page of the meetings in ``status`` starting in [since, until), in start order."""
-        key = start_key(after, INDEX_KEYS)
-        if key and key["status"] != {"S": status.value}:
-            raise CursorError("cursor is not valid for this listing")
+        key = start_key(after, INDEX_KEYS, partition={"status": status.value})
         request = self._range_query(status, since, until)
         request["Limit"] = limit
         items, last_key = await query_page(self.dynamodb, request, key)
@@ -106,14 +98,8 @@ class MeetingStore:
         self, status: MeetingStatus, *, since: datetime | None, until: datetime | None
     ) -> list[Meeting]:
         """Every meeting in ``status`` starting in [since, until), in start order."""
-        meetings: list[Meeting] = []
-        request = self._range_query(status, since, until)
-        while True:
-            response = await self.dynamodb.query(**request)
-            meetings += [_meeting(i) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return meetings
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = await all_items(self.dynamodb.query, self._range_query(status, since, until))
+        return [_meeting(i) for i in items]
 
     async def approved_times(
         self, since: datetime, until: datetime
@@ -122,14 +108,8 @@ class MeetingStore:
         lookup, so only the two attributes travel."""
         request = self._range_query(MeetingStatus.approved, since, until,
                                     projection="#start, #end")
-        times: list[tuple[datetime, datetime]] = []
-        while True:
-            response = await self.dynamodb.query(**request)
-            times += [(datetime.fromisoformat(i["start"]["S"]),
-                       datetime.fromisoformat(i["end"]["S"])) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return times
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [(datetime.fromisoformat(i["start"]["S"]), datetime.fromisoformat(i["end"]["S"]))
+                for i in await all_items(self.dynamodb.query, request)]
 
     def _range_query(
         self, status: MeetingStatus, since: datetime | None, until: datetime | None,
@@ -172,11 +152,10 @@ class MeetingStore:
         update = {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
                              **self._move_request(meeting, changed)}}
         try:
-            await self.outbox.commit([update], [meeting_event(DECIDED[target], changed)],
-                                     fault="meetings.decide.committed")
+            decided = MEETING_EVENTS.event(DECIDED[target], changed, subject=changed.id)
+            await self.outbox.commit([update], [decided], fault="meetings.decide.committed")
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if condition_failed(exc, 0):
                 await self._explain_refusal(meeting.id, target)
             raise
         # Statuses never return to an earlier one, so the status condition also means nothing
@@ -223,15 +202,13 @@ class MeetingStore:
                     {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
                                 **self._move_request(meeting, approved)}},
                     {"Update": bump},
-                ], [meeting_event(DECIDED[MeetingStatus.approved], approved)],
+                ], [MEETING_EVENTS.event(DECIDED[MeetingStatus.approved], approved,
+                                         subject=approved.id)],
                     fault="meetings.decide.committed")
             except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if reasons is None:
-                    raise
-                if reasons and reasons[0] == "ConditionalCheckFailed":
+                if condition_failed(exc, 0):
                     await self._explain_refusal(meeting.id, MeetingStatus.approved)
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                if condition_failed(exc, 1):
                     continue
                 raise
             return approved
@@ -277,7 +254,7 @@ class Conversation:
     remembered: bool = False
 
 
-class StaleConversation(ConflictError):
+class StaleConversationError(RetryableError):
     """A remembered conversation was saved meanwhile by another process or message: run the
     turn again from the table."""
 
@@ -295,7 +272,7 @@ class ConversationStore:
     ``remember`` conversations, least recently used first out), so a conversation whose next
     message comes back to this process is not read again: one DynamoDB read less per turn.
     The save stays conditional on the version, so when another process (or another message of
-    the conversation) saved meanwhile, the save raises StaleConversation and the caller runs
+    the conversation) saved meanwhile, the save raises StaleConversationError and the caller runs
     the turn again from the table. A remembered state is taken out while its turn runs and
     put back only once the new state is saved, so a failed turn never leaves a changed
     session behind.
@@ -367,12 +344,13 @@ class ConversationStore:
                     {"Put": put},
                     {"Put": {"TableName": self.meetings_table, "Item": _meeting_item(request),
                              "ConditionExpression": "attribute_not_exists(id)"}},
-                ], [meeting_event("meeting.requested", request)],
+                ], [MEETING_EVENTS.event("meeting.requested", request, subject=request.id)],
                     fault="meetings.request.committed")
         except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-                refused = StaleConversation if conversation.remembered else ConflictError
+            # A transaction cancelled for any reason (a conflicting one, too) means another turn
+            # of this conversation is being saved.
+            if condition_failed(exc) or cancellation_reasons(exc) is not None:
+                refused = StaleConversationError if conversation.remembered else ConflictError
                 raise refused(
                     "another message of this conversation was handled at the same time; "
                     "send yours again"
@@ -529,10 +507,10 @@ class AdminMailLedger:
                     continue  # another worker opened a window first: use it
             try:
                 return await self._decide(event_id, meeting, window, now=now), window.key
-            except _WindowClosed:
+            except _WindowClosedError:
                 now = max(now, window.end)
                 current = await self._current()
-            except _AlreadyDecided:
+            except _AlreadyDecidedError:
                 decided = await self._decision(event_id)
                 if decided is not None:
                     return decided
@@ -552,13 +530,8 @@ class AdminMailLedger:
             "KeyConditionExpression": "pk = :due",
             "ExpressionAttributeValues": {":due": {"S": "due"}},
         }
-        markers: list[dict[str, Any]] = []
-        while True:
-            response = await self.dynamodb.query(**request)
-            markers += [from_item(i) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return mail_cap.due_windows(markers, now)
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        markers = [from_item(i) for i in await all_items(self.dynamodb.query, request)]
+        return mail_cap.due_windows(markers, now)
 
     async def claim_digest(self, window: mail_cap.Window, *,
                            now: datetime) -> list[tuple[str, Meeting]] | None:
@@ -584,20 +557,14 @@ class AdminMailLedger:
                 # Sent by a flusher that died before clearing the marker (or nothing to send).
                 await self.dynamodb.delete_item(TableName=self.table, Key=_due_key(window))
             return None
-        held: list[tuple[str, Meeting]] = []
         request: dict[str, Any] = {
             "TableName": self.table, "ConsistentRead": True,
             "KeyConditionExpression": "pk = :window AND begins_with(sk, :request)",
             "ExpressionAttributeValues": {":window": _window_key(window)["pk"],
                                           ":request": {"S": "request#"}},
         }
-        while True:
-            response = await self.dynamodb.query(**request)
-            held += [(i["event_id"]["S"], Meeting.model_validate_json(i["meeting"]["S"]))
-                     for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return held
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [(i["event_id"]["S"], Meeting.model_validate_json(i["meeting"]["S"]))
+                for i in await all_items(self.dynamodb.query, request)]
 
     async def mailed_in(self, window: mail_cap.Window) -> int:
         """How many of ``window``'s requests were mailed one by one."""
@@ -675,17 +642,14 @@ class AdminMailLedger:
             ])
             return mail_cap.Route.MAIL
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons is None:
-                raise
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise _AlreadyDecided from None
-            if reasons[0] != "ConditionalCheckFailed":
+            if condition_failed(exc, 1):
+                raise _AlreadyDecidedError from None
+            if not condition_failed(exc, 0):
                 raise
         # The window refused: closed, or its cap is used up.
         item = await self._window(window)
         if item is None or item.get("closed"):
-            raise _WindowClosed
+            raise _WindowClosedError
         record["Put"]["Item"]["route"] = {"S": mail_cap.Route.DIGEST.value}
         held = {**_window_key(window),
                 "sk": {"S": f"request#{mail_cap.stamp(meeting.created_at)}#{event_id}"},
@@ -703,21 +667,18 @@ class AdminMailLedger:
                 record,
             ])
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons is None:
-                raise
-            if len(reasons) > 3 and reasons[3] == "ConditionalCheckFailed":
-                raise _AlreadyDecided from None
-            if reasons[0] == "ConditionalCheckFailed":
-                raise _WindowClosed from None
+            if condition_failed(exc, 3):
+                raise _AlreadyDecidedError from None
+            if condition_failed(exc, 0):
+                raise _WindowClosedError from None
             raise
         log.info("mail.held_for_digest", window=window.key, meeting_id=meeting.id)
         return mail_cap.Route.DIGEST
 
 
-class _WindowClosed(Exception):
+class _WindowClosedError(RetryableError):
     """A flusher closed the window (its clock ahead of ours): the request takes the next."""
 
 
-class _AlreadyDecided(Exception):
+class _AlreadyDecidedError(RetryableError):
     """Another delivery of the event decided first: follow its decision."""

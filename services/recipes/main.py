@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.recipes.api import router
+from services.recipes.events import RECIPE_EVENTS
 from services.recipes.settings import RecipesSettings
-from services.recipes.store import RECIPE_EVENTS, RecipeStore, SearchIndex
+from services.recipes.store import RecipeStore, SearchIndex
 from shared.http import ServiceSpec, create_app, table_ready
 from shared.outbox import open_outbox
 

@@ -12,11 +12,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from services.recipes.events import RECIPE_EVENTS
 from services.recipes.models import Recipe, RecipeSort
 from shared.dynamo import (
-    CursorError,
+    all_items,
+    batch_get,
     batch_write,
-    cancellation_reasons,
     condition_failed,
     from_item,
     id_key,
@@ -25,14 +26,12 @@ from shared.dynamo import (
     to_item,
     to_value,
 )
-from shared.errors import ConflictError, NotFoundError, PreconditionFailedError, RegattaError
+from shared.errors import ConflictError, NotFoundError, PreconditionFailedError, RetryableError
 from shared.events import CloudEvent
-from shared.outbox import EventSource, Outbox
-
-RECIPE_EVENTS = EventSource(service="recipes", topic="recipes-events")
+from shared.outbox import Outbox
 
 
-class SearchIndexBusyError(RegattaError):
+class SearchIndexBusyError(RetryableError):
     """Another worker is indexing the same recipe; the message is retried later."""
 
 # Read-check-write rounds before a write that keeps losing its race gives up (409).
@@ -83,15 +82,9 @@ class RecipeStore:
 
     async def get_many(self, recipe_ids: list[str]) -> list[Recipe]:
         """The recipes that exist among ``recipe_ids`` (BatchGetItem, any order)."""
-        found: list[Recipe] = []
-        for start in range(0, len(recipe_ids), 100):
-            keys = [{"id": {"S": i}} for i in recipe_ids[start : start + 100]]
-            request = {self.recipes_table: {"Keys": keys}}
-            while request:
-                response = await self.dynamodb.batch_get_item(RequestItems=request)
-                found += [_recipe(i) for i in response["Responses"].get(self.recipes_table, [])]
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        found = await batch_get(self.dynamodb,
+                                {self.recipes_table: [{"id": {"S": i}} for i in recipe_ids]})
+        return [_recipe(i) for i in found[self.recipes_table]]
 
     async def create(self, recipe: Recipe) -> Recipe:
         """Store a new recipe, ``recipe.created`` with it; returns the stored recipe.
@@ -104,10 +97,10 @@ class RecipeStore:
             await self.outbox.commit(
                 [{"Put": {"TableName": self.recipes_table, "Item": _recipe_item(recipe),
                           "ConditionExpression": "attribute_not_exists(id)"}}],
-                [self._event("recipe.created", recipe)],
+                [RECIPE_EVENTS.event("recipe.created", recipe, subject=recipe.id)],
                 fault="recipes.create.committed")
         except ClientError as exc:
-            if cancellation_reasons(exc) != ["ConditionalCheckFailed", None]:
+            if not condition_failed(exc, 0):
                 raise
             existing = await self.get(recipe.id)
             if existing.author.id != recipe.author.id:
@@ -147,8 +140,8 @@ class RecipeStore:
                 "UpdateExpression": expression,
                 "ConditionExpression": "attribute_exists(id) AND #version = :read",
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
-            if await self._committed([update], self._event("recipe.updated", recipe),
-                                     fault="recipes.update.committed"):
+            updated = RECIPE_EVENTS.event("recipe.updated", recipe, subject=recipe.id)
+            if await self._committed([update], updated, fault="recipes.update.committed"):
                 return recipe
         raise ConflictError("the recipe keeps changing; try again")
 
@@ -166,8 +159,8 @@ class RecipeStore:
                 "ConditionExpression": "attribute_exists(id) AND #version = :read",
                 "ExpressionAttributeNames": {"#version": "version"},
                 "ExpressionAttributeValues": {":read": to_value(current.version)}}}
-            if await self._committed([delete], self._event("recipe.deleted", current),
-                                     fault="recipes.delete.committed"):
+            deleted = RECIPE_EVENTS.event("recipe.deleted", current, subject=current.id)
+            if await self._committed([delete], deleted, fault="recipes.delete.committed"):
                 return current
         raise ConflictError("the recipe keeps changing; try again")
 
@@ -177,23 +170,17 @@ class RecipeStore:
         try:
             await self.outbox.commit(writes, [event], fault=fault)
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if condition_failed(exc, 0):
                 return False
             raise
         return True
-
-    def _event(self, name: str, recipe: Recipe) -> CloudEvent:
-        return RECIPE_EVENTS.event(name, recipe.model_dump(mode="json"), subject=recipe.id)
 
     async def list_page(
         self, sort: RecipeSort, *, limit: int, after: dict[str, Any] | None
     ) -> tuple[list[Recipe], dict[str, Any] | None]:
         """One page of all recipes in ``sort`` order, from a listing index (no scan)."""
         index = "by-newest" if sort is RecipeSort.newest else "by-likes"
-        key = start_key(after, set(INDEX_KEYS[index]))
-        if key and any(set(key[name]) != {kind} for name, kind in INDEX_KEYS[index].items()):
-            raise CursorError("cursor is not valid for this listing")
+        key = start_key(after, INDEX_KEYS[index])
         return await self._query(
             index,
             "listing = :listing",
@@ -272,12 +259,9 @@ class RecipeStore:
                 await self.outbox.commit([row, counter], [event],
                                          fault=f"recipes.{'like' if like else 'unlike'}.committed")
             except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if not reasons:
-                    raise
-                if reasons[0] == "ConditionalCheckFailed":
+                if condition_failed(exc, 0):
                     return (await self.get(recipe_id)).likes, False
-                if reasons[1] == "ConditionalCheckFailed":
+                if condition_failed(exc, 1):
                     # Full jitter keeps many likers of one recipe from colliding in lockstep.
                     await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
                     continue
@@ -287,19 +271,13 @@ class RecipeStore:
 
     async def likers(self, recipe_id: str) -> list[str]:
         """Ids of the users who like a recipe."""
-        users: list[str] = []
-        request: dict[str, Any] = {
+        items = await all_items(self.dynamodb.query, {
             "TableName": self.likes_table,
             "KeyConditionExpression": "recipe_id = :id",
             "ExpressionAttributeValues": {":id": {"S": recipe_id}},
             "ProjectionExpression": "user_id",
-        }
-        while True:
-            response = await self.dynamodb.query(**request)
-            users += [i["user_id"]["S"] for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return users
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        })
+        return [i["user_id"]["S"] for i in items]
 
     async def has_liked(self, recipe_id: str, user_id: str) -> bool:
         response = await self.dynamodb.get_item(
@@ -310,17 +288,10 @@ class RecipeStore:
 
     async def forget_likes(self, recipe_id: str) -> None:
         """Delete the like rows of a deleted recipe."""
-        users = await self.likers(recipe_id)
-        for start in range(0, len(users), 25):
-            request = {self.likes_table: [
-                {"DeleteRequest": {"Key": {"recipe_id": {"S": recipe_id}, "user_id": {"S": u}}}}
-                for u in users[start : start + 25]
-            ]}
-            while request:
-                response = await self.dynamodb.batch_write_item(RequestItems=request)
-                request = response.get("UnprocessedItems") or {}
-                if request:
-                    await asyncio.sleep(0.05)
+        await batch_write(self.dynamodb, {self.likes_table: [
+            {"DeleteRequest": {"Key": {"recipe_id": {"S": recipe_id}, "user_id": {"S": u}}}}
+            for u in await self.likers(recipe_id)
+        ]})
 
 
 class SearchIndex:
@@ -347,21 +318,14 @@ class SearchIndex:
         return result or set()
 
     async def _ids(self, token: str, cap: int) -> set[str]:
-        ids: set[str] = set()
-        request: dict[str, Any] = {
+        items = await all_items(self.dynamodb.query, {
             "TableName": self.table,
             "KeyConditionExpression": "#token = :token",
             "ExpressionAttributeNames": {"#token": "token"},
             "ExpressionAttributeValues": {":token": {"S": token}},
             "ProjectionExpression": "recipe_id",
-        }
-        while len(ids) < cap:
-            response = await self.dynamodb.query(**request)
-            ids.update(i["recipe_id"]["S"] for i in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return ids
+        }, cap=cap)
+        return {i["recipe_id"]["S"] for i in items}
 
     async def apply(self, recipe_id: str, version: int, tokens: set[str]) -> bool:
         """Index ``tokens`` for version ``version`` of a recipe (empty set = deleted).

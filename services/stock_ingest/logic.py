@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from services.stock_ingest.events import TICK_EVENTS
 from services.stock_ingest.models import (
     RecordedTick,
     RejectedTick,
@@ -14,12 +15,8 @@ from services.stock_ingest.models import (
     TicksRecorded,
 )
 from shared.errors import UnprocessableError
-from shared.events import CloudEvent, derived_event_id
-from shared.outbox import EventSource
+from shared.events import CloudEvent
 
-TICK_EVENTS = EventSource(service="stock-ingest", topic="stock-ticks.fifo")
-SOURCE = TICK_EVENTS.source
-TICKS_RECORDED = TICK_EVENTS.type_of("stock.ticks.recorded")
 # Tick keys start with the year's digits: these bounds lie below and above every one of them.
 LOWEST_KEY, HIGHEST_KEY = "0", "9"
 
@@ -59,7 +56,7 @@ def recorded_events(batch_id: str, groups: dict[str, list[Tick]]) -> list[CloudE
             ).model_dump(mode="json", exclude_none=True),
             subject=symbol,
             partitionkey=symbol,
-            event_id=derived_event_id(SOURCE, batch_id, symbol),
+            fact=(batch_id, symbol),
         )
         for symbol, ticks in groups.items()
     ]

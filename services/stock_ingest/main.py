@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
 from services.stock_ingest.api import router
-from services.stock_ingest.logic import TICK_EVENTS
+from services.stock_ingest.events import TICK_EVENTS
 from services.stock_ingest.models import TickBatchCreate, TickCreate
 from services.stock_ingest.settings import StockIngestSettings
 from services.stock_ingest.store import TickArchive, TickStore

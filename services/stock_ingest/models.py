@@ -36,6 +36,8 @@ from pydantic import (
     field_validator,
 )
 
+from shared.errors import InvalidInputError
+
 MAX_BATCH = 500
 MAX_PRICE = 1e9
 """Upper bound on price fields: far above any quote, low enough that price * volume stays finite."""
@@ -50,22 +52,22 @@ _TICK_ID = re.compile(TICK_ID_PATTERN)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class TickBodyError(ValueError):
+class TickBodyError(InvalidInputError):
     """The request body as a whole is unusable (no tick is even looked at).
 
-    Subclasses: `MalformedTickBody`, `EmptyTickBatch`, `TickBatchTooLarge`.
+    Subclasses: `MalformedTickBodyError`, `EmptyTickBatchError`, `TickBatchTooLargeError`.
     """
 
 
-class MalformedTickBody(TickBodyError):
+class MalformedTickBodyError(TickBodyError):
     """The body is neither a tick object nor ``{"ticks": [...]}``."""
 
 
-class EmptyTickBatch(TickBodyError):
+class EmptyTickBatchError(TickBodyError):
     """``{"ticks": []}``: a batch needs at least one tick."""
 
 
-class TickBatchTooLarge(TickBodyError):
+class TickBatchTooLargeError(TickBodyError):
     """More than `MAX_BATCH` ticks in one request."""
 
 
@@ -236,18 +238,19 @@ def tick_bodies(body: Any) -> list[Any]:
     """The raw tick objects of a JSON-decoded request body; `TickBodyError` if unusable."""
     if isinstance(body, Mapping) and "ticks" in body:
         if len(body) != 1:
-            raise MalformedTickBody('A batch body has only the "ticks" key')
+            raise MalformedTickBodyError('A batch body has only the "ticks" key')
         ticks = body["ticks"]
         if not isinstance(ticks, list):
-            raise MalformedTickBody('"ticks" should be a list of tick objects')
+            raise MalformedTickBodyError('"ticks" should be a list of tick objects')
         if not ticks:
-            raise EmptyTickBatch("A batch needs at least one tick")
+            raise EmptyTickBatchError("A batch needs at least one tick")
         if len(ticks) > MAX_BATCH:
-            raise TickBatchTooLarge(f"A batch holds at most {MAX_BATCH} ticks, got {len(ticks)}")
+            raise TickBatchTooLargeError(
+                f"A batch holds at most {MAX_BATCH} ticks, got {len(ticks)}")
         return ticks
     if isinstance(body, Mapping):
         return [body]
-    raise MalformedTickBody('The body should be a tick object or {"ticks": [...]}')
+    raise MalformedTickBodyError('The body should be a tick object or {"ticks": [...]}')
 
 
 def validate_ticks(body: Any, *, now: datetime | None = None) -> TickBatch:

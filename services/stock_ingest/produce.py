@@ -25,15 +25,21 @@ from typing import Any
 import httpx
 
 from services.stock_ingest.models import MAX_BATCH
-from services.stock_ingest.producer import CsvSourceError, SourceUnavailable
-from services.stock_ingest.sender import MissingCredential, TickSender, producer_auth, ticks_from
+from services.stock_ingest.producer import CsvSourceError, SourceUnavailableError
+from services.stock_ingest.sender import (
+    MissingCredentialError,
+    TickSender,
+    producer_auth,
+    ticks_from,
+)
 from shared.cognito import TokenEndpointError
+from shared.errors import RegattaError
 from shared.settings import PlatformSettings
 
 URL_VAR = "REGATTA_SERVICE_URL"
 
 
-class Failed(Exception):
+class ProduceError(RegattaError):
     """The run cannot go on; the message says why."""
 
 
@@ -92,22 +98,22 @@ def produce(args: argparse.Namespace, settings: PlatformSettings) -> int:
     """Send the ticks ``args`` ask for; the exit status."""
     names = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     if not names:
-        raise Failed("--symbols names no symbol")
+        raise ProduceError("--symbols names no symbol")
     if args.batch > MAX_BATCH:
-        raise Failed(f"--batch is at most {MAX_BATCH}")
+        raise ProduceError(f"--batch is at most {MAX_BATCH}")
     if not args.url:
-        raise Failed(f"no service URL: pass --url or set {URL_VAR}")
+        raise ProduceError(f"no service URL: pass --url or set {URL_VAR}")
     try:
         auth = producer_auth(settings)
-    except MissingCredential as exc:
-        raise Failed(str(exc)) from exc
+    except MissingCredentialError as exc:
+        raise ProduceError(str(exc)) from exc
     base = args.url.rstrip("/")
     _say(f"sending {args.source} ticks for {', '.join(names)} to {base} at {args.rate:g}/s")
     try:
         ticks: Iterator[Any] = ticks_from(args.source, names, rate=args.rate, count=args.count,
                                           duration=args.duration, seed=args.seed, warn=_say)
-    except (OSError, ValueError, SourceUnavailable) as exc:
-        raise Failed(str(exc)) from exc
+    except (OSError, ValueError, SourceUnavailableError) as exc:
+        raise ProduceError(str(exc)) from exc
     total = args.count or (round(args.rate * args.duration) if args.duration else None)
     show = (args.progress if args.progress is not None
             else (total is not None and sys.stderr.isatty()))
@@ -122,8 +128,8 @@ def produce(args: argparse.Namespace, settings: PlatformSettings) -> int:
 
     try:
         report = asyncio.run(run())
-    except (OSError, CsvSourceError, SourceUnavailable, TokenEndpointError) as exc:
-        raise Failed(str(exc)) from exc
+    except (OSError, CsvSourceError, SourceUnavailableError, TokenEndpointError) as exc:
+        raise ProduceError(str(exc)) from exc
     sys.stdout.write(json.dumps({
         "sent": report.sent, "accepted": report.accepted, "duplicates": report.duplicates,
         "rejected": report.rejected, "lost": report.lost, "requests": report.requests,
@@ -137,8 +143,8 @@ def print_token(settings: PlatformSettings) -> int:
     try:
         auth = producer_auth(settings)
         sys.stdout.write(asyncio.run(auth.token()) + "\n")
-    except (MissingCredential, TokenEndpointError) as exc:
-        raise Failed(str(exc)) from exc
+    except (MissingCredentialError, TokenEndpointError) as exc:
+        raise ProduceError(str(exc)) from exc
     return 0
 
 
@@ -149,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         with suppress(KeyboardInterrupt):
             return print_token(settings) if args.print_token else produce(args, settings)
         return 0
-    except Failed as exc:
+    except ProduceError as exc:
         _say(f"error: {exc}")
         return 1
 

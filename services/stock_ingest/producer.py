@@ -8,7 +8,7 @@ producer's fields). Sources never send anything; the CLI paces and posts what th
 * ``csv:PATH``: replays a CSV file whose header names tick fields.
 * ``yfinance``: polls Yahoo Finance like the original producer (latest daily bar, 2d/5d/1wk
   history). yfinance is not a dependency: without it (or without network) the source raises
-  `SourceUnavailable` and the CLI falls back to ``mock``.
+  `SourceUnavailableError` and the CLI falls back to ``mock``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from services.stock_ingest.models import format_timestamp
+from shared.errors import InvalidInputError, UpstreamError
 
 TickDict = dict[str, Any]
 
@@ -34,11 +35,11 @@ _TEXT_FIELDS = ("symbol", "timestamp", "exchange", "data_source", "id")
 _YFINANCE_PERIODS = ("2d", "5d", "1wk")
 
 
-class SourceUnavailable(RuntimeError):
+class SourceUnavailableError(UpstreamError):
     """A tick source cannot be used here (package missing, network down, no data)."""
 
 
-class CsvSourceError(ValueError):
+class CsvSourceError(InvalidInputError):
     """A CSV row cannot be turned into a tick (the message names file and line)."""
 
 
@@ -181,13 +182,13 @@ def yfinance_ticks(
 ) -> Iterator[TickDict]:
     """Poll Yahoo Finance every ``interval`` seconds (``polls`` times, or for ever).
 
-    Raises `SourceUnavailable` at once if yfinance is not installed, and on the first poll
+    Raises `SourceUnavailableError` at once if yfinance is not installed, and on the first poll
     that cannot fetch a symbol's data.
     """
     try:
         yf = importlib.import_module("yfinance")
     except ImportError as exc:
-        raise SourceUnavailable("yfinance is not installed (pip install yfinance)") from exc
+        raise SourceUnavailableError("yfinance is not installed (pip install yfinance)") from exc
     names = [s.upper() for s in symbols]
 
     def poll() -> Iterator[TickDict]:
@@ -212,9 +213,9 @@ def _yfinance_tick(yf: Any, symbol: str, at: datetime) -> TickDict:
             if history is not None and len(history):
                 break
     except Exception as exc:  # yfinance raises whatever its HTTP stack raises
-        raise SourceUnavailable(f"yfinance failed for {symbol}: {exc}") from exc
+        raise SourceUnavailableError(f"yfinance failed for {symbol}: {exc}") from exc
     if history is None or not len(history):
-        raise SourceUnavailable(f"yfinance returned no data for {symbol}")
+        raise SourceUnavailableError(f"yfinance returned no data for {symbol}")
     last = history.iloc[-1]
     price = round(float(last["Close"]), 2)
     previous = history.iloc[-2]["Close"] if len(history) > 1 else last["Open"]
@@ -238,7 +239,7 @@ def _yfinance_tick(yf: Any, symbol: str, at: datetime) -> TickDict:
 def open_source(spec: str, symbols: Iterable[str], **options: Any) -> Iterator[TickDict]:
     """The source named by ``spec``: ``mock``, ``csv:PATH`` or ``yfinance``.
 
-    ``options`` go to `mock_ticks` or `yfinance_ticks`. `SourceUnavailable` is raised here,
+    ``options`` go to `mock_ticks` or `yfinance_ticks`. `SourceUnavailableError` is raised here,
     before the first tick, when the source cannot work.
     """
     if spec == "mock":
@@ -246,7 +247,7 @@ def open_source(spec: str, symbols: Iterable[str], **options: Any) -> Iterator[T
     if spec.startswith("csv:"):
         path = Path(spec.removeprefix("csv:"))
         if not path.is_file():
-            raise SourceUnavailable(f"no CSV file at {path}")
+            raise SourceUnavailableError(f"no CSV file at {path}")
         return csv_ticks(path)
     if spec == "yfinance":
         return yfinance_ticks(symbols, **options)

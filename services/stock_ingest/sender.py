@@ -31,12 +31,13 @@ import httpx
 
 from services.stock_ingest.models import MAX_BATCH
 from services.stock_ingest.producer import (
-    SourceUnavailable,
+    SourceUnavailableError,
     TickDict,
     mock_ticks,
     open_source,
 )
 from shared.cognito import INGEST_SCOPE, ClientCredentialsAuth
+from shared.errors import ConfigurationError
 from shared.settings import PlatformSettings
 
 TICKS_PATH = "/stocks/ticks"
@@ -45,7 +46,7 @@ CLIENT_ID_VAR = "STOCK_PRODUCER_CLIENT_ID"
 CLIENT_SECRET_VAR = "STOCK_PRODUCER_CLIENT_SECRET"
 
 
-class MissingCredential(ValueError):
+class MissingCredentialError(ConfigurationError):
     """The producer's machine credential is not configured (the message says what to set)."""
 
 
@@ -63,7 +64,7 @@ def producer_auth(settings: PlatformSettings,
                                         ("COGNITO_TOKEN_URL", settings.cognito_token_url))
                if not value]
     if missing:
-        raise MissingCredential(
+        raise MissingCredentialError(
             f"POST /stocks/ticks needs a machine credential: set {', '.join(missing)} "
             "(locally `regatta up` writes them to .regatta/local.env)")
     return ClientCredentialsAuth(settings.cognito_token_url, client_id, secret, INGEST_SCOPE)
@@ -255,7 +256,7 @@ def ticks_from(
         try:
             source = open_source(spec, symbols, interval=max(30.0, len(symbols) / rate))
             first = next(source)
-        except (SourceUnavailable, StopIteration) as exc:
+        except (SourceUnavailableError, StopIteration) as exc:
             warn(f"yfinance unavailable ({exc}); sending mock ticks instead")
             return mock_ticks(symbols, **mock_options)
         return itertools.islice(itertools.chain([first], source), count)

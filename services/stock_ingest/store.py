@@ -15,10 +15,10 @@ from services.stock_ingest import logic
 from services.stock_ingest.archive import ARCHIVE_SUFFIX, archive_objects, partition_prefixes
 from services.stock_ingest.models import CuratedTick, SymbolSummary, Tick, format_timestamp
 from shared.dynamo import (
-    CursorError,
+    all_items,
     batch_get,
     batch_write,
-    cancellation_reasons,
+    condition_failed,
     from_item,
     query_page,
     start_key,
@@ -30,7 +30,7 @@ from shared.events import CloudEvent
 from shared.faults import fault_point
 from shared.outbox import Outbox
 
-TICK_KEYS = {"symbol", "tick_key"}
+TICK_KEYS = {"symbol": "S", "tick_key": "S"}
 STATISTICS_ATTEMPTS = 6
 # Batch ids a symbol's row remembers: a retry arriving later than this many other requests for
 # the same symbol would be counted again.
@@ -119,7 +119,7 @@ class TickStore:
         try:
             await self.outbox.commit([{"Put": put}], [event])
         except ClientError as exc:
-            if cancellation_reasons(exc) == ["ConditionalCheckFailed", None]:
+            if condition_failed(exc, 0):
                 return False
             raise
         return True
@@ -145,22 +145,14 @@ class TickStore:
                                           ":high": {"S": high}},
             "Limit": limit,
         }
-        key = start_key(after, TICK_KEYS)
-        if key is not None and (key["symbol"] != {"S": symbol} or "S" not in key["tick_key"]):
-            raise CursorError("cursor is not valid for this listing")
+        key = start_key(after, TICK_KEYS, partition={"symbol": symbol})
         items, last_key = await query_page(self.dynamodb, request, key)
         return [_curated(i) for i in items], last_key
 
     async def symbols(self) -> list[SymbolSummary]:
         """Every symbol with ticks, alphabetically (one small table, read whole)."""
-        summaries: list[SymbolSummary] = []
-        request: dict[str, Any] = {"TableName": self.symbols_table}
-        while True:
-            response = await self.dynamodb.scan(**request)
-            summaries += [_summary(i) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return sorted(summaries, key=lambda s: s.symbol)
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = await all_items(self.dynamodb.scan, {"TableName": self.symbols_table})
+        return sorted((_summary(i) for i in items), key=lambda s: s.symbol)
 
 
 class TickArchive:

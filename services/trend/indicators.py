@@ -56,6 +56,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from services.trend.signals import Direction, Signal, Trend, alert_message
+from shared.errors import InvalidInputError
 
 RESYNC_EVERY = 4096
 """Ticks between exact recomputations of the running window sums."""
@@ -120,7 +121,7 @@ class IndicatorConfig(BaseModel):
         )
 
 
-class InvalidIndicatorState(ValueError):
+class InvalidIndicatorStateError(InvalidInputError):
     """A stored state document is malformed or does not fit the configuration."""
 
 
@@ -181,16 +182,16 @@ class IndicatorState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndicatorState:
-        """Rebuild a state from `to_dict` output; `InvalidIndicatorState` if it is unusable."""
+        """Rebuild a state from `to_dict` output; `InvalidIndicatorStateError` if it is unusable."""
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            raise InvalidIndicatorState(f"unsupported indicator state version: {data!r:.80}")
+            raise InvalidIndicatorStateError(f"unsupported indicator state version: {data!r:.80}")
         try:
             state = _STATE_ADAPTER.validate_python(data)
         except ValueError as exc:
-            raise InvalidIndicatorState(str(exc)) from exc
+            raise InvalidIndicatorStateError(str(exc)) from exc
         size = state.config.window_size
         if len(state.window) != size:
-            raise InvalidIndicatorState(f"window holds {len(state.window)} prices, not {size}")
+            raise InvalidIndicatorStateError(f"window holds {len(state.window)} prices, not {size}")
         state.window = deque(state.window, maxlen=size)
         return state
 
@@ -222,12 +223,12 @@ class IndicatorEngine:
     ) -> IndicatorEngine:
         """Resume from a stored `IndicatorState.to_dict` document.
 
-        With ``config``, a state built with other periods is refused (`InvalidIndicatorState`)
+        With ``config``, a state built with other periods is refused (`InvalidIndicatorStateError`)
         rather than silently continued with its own; the caller then starts afresh.
         """
         state = IndicatorState.from_dict(data)
         if config is not None and state.config != config:
-            raise InvalidIndicatorState(
+            raise InvalidIndicatorStateError(
                 f"state was built with {state.config!r}, not the configured {config!r}"
             )
         return cls.from_state(state)

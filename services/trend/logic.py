@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 
-from services.trend.indicators import IndicatorConfig, IndicatorEngine, InvalidIndicatorState
+from services.trend.events import TREND_EVENTS
+from services.trend.indicators import IndicatorConfig, IndicatorEngine, InvalidIndicatorStateError
 from services.trend.models import (
     IgnoredTicks,
     RecordedTick,
@@ -18,14 +19,9 @@ from services.trend.models import (
     TrendSummary,
 )
 from services.trend.signals import Signal, alert_subject
-from shared.events import CloudEvent, Notification, derived_event_id, event_type
-from shared.outbox import EventSource
+from shared.events import CloudEvent, Notification, event_type
 
-TREND_EVENTS = EventSource(service="trend", topic="trend-events",
-                           alerts_topic="stock-trend-alerts")
-SOURCE = TREND_EVENTS.source
 TICKS_RECORDED = event_type("stock-ingest", "stock.ticks.recorded")
-SIGNAL_DETECTED = TREND_EVENTS.type_of("trend.signal.detected")
 
 
 def resume(
@@ -40,7 +36,7 @@ def resume(
         return IndicatorEngine(symbol, config), False
     try:
         return IndicatorEngine.from_dict(document, config), False
-    except InvalidIndicatorState:
+    except InvalidIndicatorStateError:
         return IndicatorEngine(symbol, config), True
 
 
@@ -78,13 +74,16 @@ def signal_key(signal: Signal) -> str:
     return f"{key_time(signal.at)}#{signal.tick_id}"
 
 
+def signal_fact(signal: Signal) -> tuple[str, ...]:
+    """What identifies a signal: its event id and its alert's ``signal_id`` derive from it."""
+    return "signal", signal.symbol, signal_key(signal)
+
+
 def signal_event(signal: Signal) -> CloudEvent:
     """``trend.signal.detected``, its id derived from the signal's key (replays repeat it)."""
     data = SignalDetected(subject=signal.subject, **signal.model_dump(exclude={"subject"}))
-    return TREND_EVENTS.event(
-        "trend.signal.detected", data.model_dump(mode="json"), subject=signal.symbol,
-        event_id=derived_event_id(SOURCE, "signal", signal.symbol, signal_key(signal)),
-    )
+    return TREND_EVENTS.event("trend.signal.detected", data, subject=signal.symbol,
+                              fact=signal_fact(signal))
 
 
 def alert(signal: Signal) -> Notification:
@@ -95,7 +94,7 @@ def alert(signal: Signal) -> Notification:
         attributes={
             "symbol": signal.symbol,
             "direction": signal.direction.value,
-            "signal_id": derived_event_id(SOURCE, "signal", signal.symbol, signal_key(signal)),
+            "signal_id": TREND_EVENTS.fact_id(*signal_fact(signal)),
         },
     )
 

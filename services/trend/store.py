@@ -16,12 +16,12 @@ from services.trend.indicators import IndicatorEngine, IndicatorState
 from services.trend.models import SignalPublic, TrendSummary
 from services.trend.signals import Signal
 from shared.dynamo import (
-    CursorError,
+    all_items,
     batch_get,
     batch_write,
-    cancellation_reasons,
     condition_failed,
     from_item,
+    query_page,
     start_key,
     to_item,
     to_value,
@@ -29,7 +29,7 @@ from shared.dynamo import (
 from shared.faults import fault_point
 from shared.outbox import Outbox
 
-SIGNAL_KEYS = {"symbol", "signal_key"}
+SIGNAL_KEYS = {"symbol": "S", "signal_key": "S"}
 SUMMARY_FIELDS = ("symbol", "trend", "as_of", "price", "ticks_seen")
 STATE_FIELDS = ("symbol", "version", "state", "last_events", "partial", "alerting")
 
@@ -232,8 +232,7 @@ class TrendStore:
                 [logic.signal_event(s) for s in write.signals],
                 alerts=[(logic.alert(s), write.symbol) for s in write.alerts])
         except ClientError as exc:
-            reasons = cancellation_reasons(exc)
-            if condition_failed(exc) or (reasons and reasons[0] == "ConditionalCheckFailed"):
+            if condition_failed(exc, 0):
                 return False
             raise
         return True
@@ -250,13 +249,9 @@ class TrendStore:
         request: dict[str, Any] = {"TableName": self.state_table,
                                    "ProjectionExpression": ", ".join(names),
                                    "ExpressionAttributeNames": names}
-        items: list[TrendSummary] = []
-        while True:
-            response = await self.dynamodb.scan(**request)
-            items += [TrendSummary.model_validate(from_item(i)) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return sorted(items, key=lambda s: s.symbol)
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = [TrendSummary.model_validate(from_item(i))
+                 for i in await all_items(self.dynamodb.scan, request)]
+        return sorted(items, key=lambda s: s.symbol)
 
     async def signals_page(
         self, symbol: str, *, limit: int, after: dict[str, Any] | None
@@ -269,14 +264,9 @@ class TrendStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        key = start_key(after, SIGNAL_KEYS)
-        if key is not None:
-            if key["symbol"] != {"S": symbol} or "S" not in key["signal_key"]:
-                raise CursorError("cursor is not valid for this listing")
-            request["ExclusiveStartKey"] = key
-        response = await self.dynamodb.query(**request)
-        return ([SignalPublic.model_validate(from_item(i)) for i in response["Items"]],
-                response.get("LastEvaluatedKey"))
+        key = start_key(after, SIGNAL_KEYS, partition={"symbol": symbol})
+        items, last_key = await query_page(self.dynamodb, request, key)
+        return [SignalPublic.model_validate(from_item(i)) for i in items], last_key
 
 
 def engine_of(stored: StoredState) -> IndicatorEngine:

@@ -1,11 +1,13 @@
-"""What the media-jobs storage raises, and the AWS error codes it recognises."""
+"""What the media-jobs storage raises, and the S3 error codes it recognises."""
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from shared.errors import InvalidInputError, RegattaError
 
-class JobSupersededError(Exception):
+
+class JobSupersededError(RegattaError):
     """The job record changed under a running workflow (retried, deleted or finished)."""
 
 
@@ -13,17 +15,12 @@ class LeaseLostError(JobSupersededError):
     """The run's job lease belongs to another run now: it must commit nothing more."""
 
 
-class PrefixTakenError(Exception):
+class PrefixTakenError(RegattaError):
     """An output prefix is, contains or lies inside another live job's prefix."""
 
 
-class SourceTooLargeError(ValueError):
+class SourceTooLargeError(InvalidInputError):
     """An object is larger than the service accepts."""
-
-
-def condition_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in (
-        "ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 def not_found(exc: ClientError) -> bool:

@@ -15,29 +15,31 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from services.media_jobs import logic
+
+# worker.py still imports the source from here (its wiring is being reworked elsewhere).
+from services.media_jobs.events import MEDIA_EVENTS as MEDIA_EVENTS
+from services.media_jobs.events import job_event
 from services.media_jobs.models import JobError, JobStatus, MediaJob, S3Location, Stage, StageRun
 from services.media_jobs.store.errors import (
     JobSupersededError,
     LeaseLostError,
     PrefixTakenError,
-    condition_failed,
 )
 from shared.dynamo import (
-    CursorError,
     cancellation_reasons,
+    condition_failed,
     from_item,
     query_page,
     start_key,
     to_item,
     to_value,
 )
-from shared.errors import NotFoundError
-from shared.events import CloudEvent, derived_event_id
-from shared.outbox import EventSource, Outbox
+from shared.errors import NotFoundError, RegattaError
+from shared.events import CloudEvent
+from shared.outbox import Outbox
 
 # The service's events: committed with the job change they announce (shared.outbox), published
 # to media-events by the relay in the worker process.
-MEDIA_EVENTS = EventSource(service="media-jobs", topic="media-events")
 
 LISTING = "job"  # the single partition of the by-created index
 INDEX_KEYS = {  # key attribute -> DynamoDB type, per index
@@ -51,8 +53,13 @@ CLAIM = "prefix#"
 COMMIT_ATTEMPTS = 3
 
 
-class _JobExistsError(Exception):
+class _JobExistsError(RegattaError):
     """The guid of a job being created is taken."""
+
+
+def _conflicted(exc: ClientError) -> bool:
+    # Cancelled by another transaction on the same items: worth trying again at once.
+    return "TransactionConflict" in (cancellation_reasons(exc) or [])
 
 
 def _stamp(at: datetime) -> str:
@@ -68,17 +75,6 @@ def _job_item(job: MediaJob) -> dict[str, Any]:
         expiry = job.upload_expires_at + logic.PENDING_GRACE
         document["expires_at"] = int(expiry.timestamp())
     return to_item(document)
-
-
-def event_to_publish(job: MediaJob, name: str, data: dict[str, Any]) -> CloudEvent:
-    """The event ``name`` about ``job`` (its attempt), to commit with the change it announces.
-
-    Its id is derived from guid, attempt and name: a change committed twice (it cannot be, but
-    a relay publishes at least once) carries the same id, and consumers drop the copy.
-    """
-    return MEDIA_EVENTS.event(
-        name, data, subject=job.guid,
-        event_id=derived_event_id(MEDIA_EVENTS.source, job.guid, str(job.attempt), name))
 
 
 def _job(item: dict[str, Any]) -> MediaJob:
@@ -187,13 +183,10 @@ class JobStore:
                 await self.dynamodb.transact_write_items(TransactItems=writes)
                 return
             except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if reasons is None:
-                    raise
-                if with_writes and reasons[0] == "ConditionalCheckFailed":
+                if with_writes and condition_failed(exc, 0):
                     raise _JobExistsError(guid) from None
-                if "ConditionalCheckFailed" not in reasons:
-                    if attempt == COMMIT_ATTEMPTS or "TransactionConflict" not in reasons:
+                if not condition_failed(exc):
+                    if attempt == COMMIT_ATTEMPTS or not _conflicted(exc):
                         raise
                     await asyncio.sleep(0.05 * attempt)
                     continue
@@ -353,7 +346,7 @@ class JobStore:
         it, so the worker runs the attempt even if this process dies right after the commit.
         """
         attempt = job.attempt + 1
-        event = event_to_publish(
+        event = job_event(
             job.model_copy(update={"attempt": attempt}), "media.job.retry.requested",
             {"guid": job.guid, "attempt": attempt, "stage": str(stage)})
         return await self._update(
@@ -416,13 +409,9 @@ class JobStore:
         """One page of jobs, newest first, from an index (no scan): one submitter's
         (``submitter``, their user id) or everyone's."""
         index = "by-submitter" if submitter else "by-status" if status else "by-created"
-        key = start_key(after, set(INDEX_KEYS[index]))
-        if key and any(set(key[name]) != {kind} for name, kind in INDEX_KEYS[index].items()):
-            raise CursorError("cursor is not valid for this listing")
-        if key and submitter and key["submitter_id"] != {"S": submitter}:
-            raise CursorError("cursor is not valid for this listing")
-        if key and status and not submitter and key["status"] != {"S": str(status)}:
-            raise CursorError("cursor is not valid for this listing")
+        partition = ({"submitter_id": submitter} if submitter
+                     else {"status": str(status)} if status else {})
+        key = start_key(after, INDEX_KEYS[index], partition=partition)
         partition, value = (("submitter_id", submitter) if submitter
                             else ("#status", status) if status else ("listing", LISTING))
         # Pending uploads whose URL expired are gone for clients (TTL deletes lazily).
@@ -511,13 +500,10 @@ class JobStore:
                 await self.outbox.commit(writes, events, fault=fault)
                 return
             except ClientError as exc:
-                reasons = cancellation_reasons(exc)
-                if reasons is None:
-                    raise
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and fence:
+                if fence and condition_failed(exc, 1):
                     raise LeaseLostError(f"job {guid}: the run lost its lease") from None
-                if "ConditionalCheckFailed" in reasons:
+                if condition_failed(exc):
                     raise JobSupersededError(f"job {guid} changed under the workflow") from None
-                if attempt == COMMIT_ATTEMPTS or "TransactionConflict" not in reasons:
+                if attempt == COMMIT_ATTEMPTS or not _conflicted(exc):
                     raise
                 await asyncio.sleep(0.05 * attempt)

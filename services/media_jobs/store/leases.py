@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from services.media_jobs.store.errors import condition_failed
+from shared.dynamo import condition_failed
 
 
 class JobLeases:

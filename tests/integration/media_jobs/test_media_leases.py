@@ -11,11 +11,12 @@ import pytest
 from conftest import MediaService
 
 from devkit.testing import EventTap, LocalStack
+from services.media_jobs.events import MEDIA_EVENTS, job_event
 from services.media_jobs.logic import new_job
 from services.media_jobs.models import S3Location, Stage, Trigger
 from services.media_jobs.options import JobOptions
 from services.media_jobs.store.errors import LeaseLostError
-from services.media_jobs.store.jobs import MEDIA_EVENTS, JobStore, event_to_publish
+from services.media_jobs.store.jobs import JobStore
 from services.media_jobs.store.leases import JobLeases
 from shared.aws import AwsClients
 from shared.outbox import Outbox
@@ -60,7 +61,7 @@ async def test_a_run_whose_lease_was_taken_over_commits_nothing(
     await asyncio.sleep(2.2)  # its lease (1 s, whole seconds) expires...
     current = await leases.acquire(guid, "message-2")  # ...and another delivery takes it
     assert stale and current
-    event = event_to_publish(job, "media.job.completed", {"guid": guid})
+    event = job_event(job, "media.job.completed", {"guid": guid})
 
     with pytest.raises(LeaseLostError):
         await jobs.finish_stage(job, Stage.INGEST, {"custom": {"by": "stale"}}, now=now,

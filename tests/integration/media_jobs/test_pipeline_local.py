@@ -459,7 +459,7 @@ def test_checks_name_what_is_broken(encoded, clip_dir, tmp_path, breakage, overr
     report = validate_local(out, **kwargs)
     assert not report.ok
     assert failed_check in {f.check for f in report.failures}
-    with pytest.raises(checks.CheckFailed) as raised:
+    with pytest.raises(checks.CheckFailedError) as raised:
         report.raise_for_failures()
     assert raised.value.check == report.failures[0].check
 

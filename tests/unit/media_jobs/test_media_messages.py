@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.media_jobs.events import RETRY_REQUESTED, job_event
 from services.media_jobs.logic import (
-    RETRY_REQUESTED,
     RetryCommand,
     S3Notification,
     S3TestEvent,
@@ -21,7 +21,6 @@ from services.media_jobs.logic import (
 )
 from services.media_jobs.models import Trigger
 from services.media_jobs.options import JobOptions, KeyKind
-from services.media_jobs.store.jobs import event_to_publish
 
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
@@ -101,7 +100,7 @@ def test_the_test_event_and_retry_commands_are_recognised():
 def test_a_retry_requested_event_is_a_retry_command():
     """An admin's retry arrives as the event the API committed (raw delivery from SNS)."""
     job = new_job(GUID, trigger=Trigger.VIDEO, options=JobOptions(), now=datetime.now(UTC))
-    event = event_to_publish(job.model_copy(update={"attempt": 2}), "media.job.retry.requested",
+    event = job_event(job.model_copy(update={"attempt": 2}), "media.job.retry.requested",
                              {"guid": GUID, "attempt": 2, "stage": "probe"})
     assert event.type == RETRY_REQUESTED
     assert parse_message(event.to_json()) == RetryCommand(guid=GUID, attempt=2)

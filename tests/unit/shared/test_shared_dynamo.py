@@ -7,11 +7,14 @@ from typing import Any
 
 import orjson
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.dynamo import (
     CursorError,
+    all_items,
+    condition_failed,
     decode_cursor,
     encode_cursor,
     from_item,
@@ -212,3 +215,60 @@ def test_cursor_json_is_compact() -> None:
 
     assert cursor == _b64(orjson.dumps(position))
     assert not cursor.endswith("=")
+
+
+def _aws_error(code: str, reasons: list[str] | None = None) -> ClientError:
+    response: dict[str, Any] = {"Error": {"Code": code, "Message": "refused"}}
+    if reasons is not None:
+        response["CancellationReasons"] = [{"Code": r} for r in reasons]
+    return ClientError(response, "TransactWriteItems" if reasons is not None else "PutItem")
+
+
+def test_condition_failed_of_a_single_write() -> None:
+    """A single write's ConditionalCheckFailedException is a failed condition, as item 0."""
+    exc = _aws_error("ConditionalCheckFailedException")
+
+    assert condition_failed(exc) and condition_failed(exc, 0)
+    assert not condition_failed(exc, 1)
+    assert not condition_failed(_aws_error("ValidationException"))
+
+
+def test_condition_failed_names_the_item_of_a_transaction() -> None:
+    """In a cancelled transaction, only the items whose reason is ConditionalCheckFailed
+    failed their condition; a conflict or throttling is not a failed condition."""
+    exc = _aws_error("TransactionCanceledException", ["None", "ConditionalCheckFailed"])
+
+    assert condition_failed(exc) and condition_failed(exc, 1)
+    assert not condition_failed(exc, 0) and not condition_failed(exc, 5)
+    conflict = _aws_error("TransactionCanceledException", ["TransactionConflict", "None"])
+    assert not condition_failed(conflict) and not condition_failed(conflict, 0)
+
+
+async def test_all_items_reads_page_after_page_up_to_the_cap() -> None:
+    """all_items follows LastEvaluatedKey to the end, or stops once ``cap`` items are in."""
+    pages = {None: ([1, 2], "a"), "a": ([3, 4], "b"), "b": ([5], None)}
+    calls: list[Any] = []
+
+    async def query(**request: Any) -> dict[str, Any]:
+        calls.append(request.get("ExclusiveStartKey"))
+        items, last = pages[request.get("ExclusiveStartKey")]
+        return {"Items": items, **({"LastEvaluatedKey": last} if last else {})}
+
+    assert await all_items(query, {"TableName": "t"}) == [1, 2, 3, 4, 5]
+    assert calls == [None, "a", "b"]
+    assert await all_items(query, {"TableName": "t"}, cap=3) == [1, 2, 3, 4]
+    assert await all_items(query, {"TableName": "t"}, cap=0) == []
+
+
+def test_start_key_checks_key_types_and_the_listing_partition() -> None:
+    """With key types, a cursor whose key has another type is refused; with ``partition``,
+    a cursor of another partition (another symbol) does not continue this listing."""
+    keys = {"symbol": "S", "tick_key": "S"}
+    position = {"symbol": {"S": "AAPL"}, "tick_key": {"S": "2026-01-01T00:00:00Z#t-1"}}
+
+    assert start_key(position, keys, partition={"symbol": "AAPL"}) == position
+    with pytest.raises(CursorError):
+        start_key(position, keys, partition={"symbol": "MSFT"})
+    with pytest.raises(CursorError):
+        start_key({**position, "tick_key": {"N": "1"}}, keys)
+    assert start_key({**position, "tick_key": {"N": "1"}}, set(keys)) is not None

@@ -12,7 +12,7 @@ import pytest
 
 from services.stock_ingest.producer import mock_ticks
 from services.stock_ingest.sender import (
-    MissingCredential,
+    MissingCredentialError,
     TickSender,
     producer_auth,
     ticks_from,
@@ -125,7 +125,7 @@ async def test_a_refused_credential_loses_the_ticks_without_retrying(status: int
 
 def test_producer_auth_names_what_is_missing() -> None:
     settings = PlatformSettings(aws_endpoint_url=None, cognito_token_url="")
-    with pytest.raises(MissingCredential) as missing:
+    with pytest.raises(MissingCredentialError) as missing:
         producer_auth(settings, {"STOCK_PRODUCER_CLIENT_ID": "id"})
     assert "STOCK_PRODUCER_CLIENT_SECRET, COGNITO_TOKEN_URL" in str(missing.value)
     assert "STOCK_PRODUCER_CLIENT_ID" not in str(missing.value).split(":")[1]

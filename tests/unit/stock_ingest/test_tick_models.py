@@ -10,11 +10,11 @@ import pytest
 
 from services.stock_ingest.models import (
     MAX_BATCH,
-    EmptyTickBatch,
-    MalformedTickBody,
+    EmptyTickBatchError,
+    MalformedTickBodyError,
     Tick,
     TickBatchCreate,
-    TickBatchTooLarge,
+    TickBatchTooLargeError,
     TickBodyError,
     TickCreate,
     validate_ticks,
@@ -291,13 +291,13 @@ def test_batch_of_500_is_accepted_and_501_refused() -> None:
     """At most MAX_BATCH (500) ticks per request."""
     ticks = [tick(price=1 + i / 100) for i in range(MAX_BATCH)]
     assert len(validate_ticks({"ticks": ticks}, now=NOW).ticks) == MAX_BATCH
-    with pytest.raises(TickBatchTooLarge, match="at most 500"):
+    with pytest.raises(TickBatchTooLargeError, match="at most 500"):
         validate_ticks({"ticks": [*ticks, tick()]}, now=NOW)
 
 
 def test_empty_batch_is_refused() -> None:
     """``{"ticks": []}`` is an error of the whole body."""
-    with pytest.raises(EmptyTickBatch):
+    with pytest.raises(EmptyTickBatchError):
         validate_ticks({"ticks": []}, now=NOW)
 
 
@@ -306,10 +306,10 @@ def test_empty_batch_is_refused() -> None:
     [[tick()], "AAPL", None, 3, {"ticks": tick()}, {"ticks": [tick()], "extra": 1}],
 )
 def test_malformed_bodies_are_refused(body) -> None:
-    """Neither a tick object nor {"ticks": [...]}: MalformedTickBody, a TickBodyError."""
-    with pytest.raises(MalformedTickBody):
+    """Neither a tick object nor {"ticks": [...]}: MalformedTickBodyError, a TickBodyError."""
+    with pytest.raises(MalformedTickBodyError):
         validate_ticks(body, now=NOW)
-    assert issubclass(MalformedTickBody, TickBodyError)
+    assert issubclass(MalformedTickBodyError, TickBodyError)
 
 
 def test_non_object_items_of_a_batch_are_rejected_per_tick() -> None:

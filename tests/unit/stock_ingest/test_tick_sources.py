@@ -11,7 +11,7 @@ import pytest
 from services.stock_ingest.models import validate_ticks
 from services.stock_ingest.producer import (
     CsvSourceError,
-    SourceUnavailable,
+    SourceUnavailableError,
     csv_ticks,
     mock_ticks,
     open_source,
@@ -152,11 +152,11 @@ def test_bad_csv_is_reported_with_its_line(tmp_path, content: str, message: str)
 
 
 def test_yfinance_missing_is_source_unavailable(monkeypatch) -> None:
-    """Without the yfinance package the source fails at once with SourceUnavailable."""
+    """Without the yfinance package the source fails at once with SourceUnavailableError."""
     monkeypatch.setitem(sys.modules, "yfinance", None)
-    with pytest.raises(SourceUnavailable, match="not installed"):
+    with pytest.raises(SourceUnavailableError, match="not installed"):
         yfinance_ticks(["AAPL"])
-    with pytest.raises(SourceUnavailable):
+    with pytest.raises(SourceUnavailableError):
         open_source("yfinance", ["AAPL"])
 
 
@@ -227,9 +227,9 @@ def test_yfinance_bars_become_ticks(monkeypatch) -> None:
 
 @pytest.mark.parametrize("histories, fail", [({}, False), ({"AAPL": []}, True)])
 def test_yfinance_without_data_is_source_unavailable(monkeypatch, histories, fail) -> None:
-    """No rows, or a network error, on a poll raises SourceUnavailable."""
+    """No rows, or a network error, on a poll raises SourceUnavailableError."""
     monkeypatch.setitem(sys.modules, "yfinance", fake_yfinance(histories, fail))
-    with pytest.raises(SourceUnavailable, match="AAPL"):
+    with pytest.raises(SourceUnavailableError, match="AAPL"):
         next(yfinance_ticks(["AAPL"], polls=1))
 
 
@@ -239,7 +239,7 @@ def test_open_source_dispatches_on_the_spec(tmp_path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("symbol,timestamp,price\nA,2024-01-01T00:00:00Z,1\n", encoding="utf-8")
     assert next(open_source(f"csv:{path}", []))["symbol"] == "A"
-    with pytest.raises(SourceUnavailable, match="no CSV file"):
+    with pytest.raises(SourceUnavailableError, match="no CSV file"):
         open_source(f"csv:{tmp_path / 'missing.csv'}", [])
     with pytest.raises(ValueError, match="unknown tick source"):
         open_source("kinesis", ["AAPL"])

@@ -18,7 +18,7 @@ from services.trend.indicators import (
     IndicatorConfig,
     IndicatorEngine,
     IndicatorState,
-    InvalidIndicatorState,
+    InvalidIndicatorStateError,
 )
 
 REL = 1e-9
@@ -301,12 +301,12 @@ def test_state_document_is_small_json() -> None:
     ],
 )
 def test_unusable_state_documents_are_refused(mutate) -> None:
-    """Wrong version, wrong window size for the config, or garbage: InvalidIndicatorState."""
+    """Wrong version, wrong window size for the config, or garbage: InvalidIndicatorStateError."""
     engine = IndicatorEngine("AAPL")
     engine.update_many([1.0, 2.0], [None, None], [T0, T0 + 1])
     document = engine.to_dict()
     mutate(document)
-    with pytest.raises(InvalidIndicatorState):
+    with pytest.raises(InvalidIndicatorStateError):
         IndicatorState.from_dict(document)
 
 
@@ -443,5 +443,5 @@ def test_resuming_with_other_periods_is_refused() -> None:
     """from_dict(data, config) refuses a state built with different periods."""
     document = IndicatorEngine("AAPL").to_dict()
     assert IndicatorEngine.from_dict(document, IndicatorConfig()).symbol == "AAPL"
-    with pytest.raises(InvalidIndicatorState, match="other|configured"):
+    with pytest.raises(InvalidIndicatorStateError, match="other|configured"):
         IndicatorEngine.from_dict(document, IndicatorConfig(rsi_period=10))
