@@ -10,8 +10,9 @@ from services.media_jobs.consumers import (
     DeadLettersConsumer,
     UploadsConsumer,
 )
+from services.media_jobs.events import MEDIA_EVENTS
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store.jobs import MEDIA_EVENTS, JobStore
+from services.media_jobs.store.jobs import JobStore
 from services.media_jobs.store.leases import JobLeases
 from services.media_jobs.store.outputs import OutputBucket
 from services.media_jobs.store.queues import RetryQueue

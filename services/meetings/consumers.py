@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 from services.meetings import mail
+from services.meetings.events import MEETING_EVENTS
 from services.meetings.mail_cap import Route
 from services.meetings.models import Meeting
-from services.meetings.store import MEETING_EVENTS, AdminMailLedger
+from services.meetings.store import AdminMailLedger
 from shared.aws import UNREACHABLE_ERRORS
 from shared.errors import AwsUnavailableError
 from shared.events import CloudEvent

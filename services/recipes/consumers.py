@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from services.recipes import logic
+from services.recipes.events import RECIPE_EVENTS
 from services.recipes.models import Recipe
-from services.recipes.store import RECIPE_EVENTS, RecipeStore, SearchIndex
+from services.recipes.store import RecipeStore, SearchIndex
 from shared.events import CloudEvent
 from shared.logging import get_logger
 from shared.worker import QueueSubscription

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.recipes.consumers import SEARCH_INDEX, SearchIndexer
+from services.recipes.events import RECIPE_EVENTS
 from services.recipes.settings import RecipesSettings
-from services.recipes.store import RECIPE_EVENTS, RecipeStore, SearchIndex
+from services.recipes.store import RecipeStore, SearchIndex
 from shared.outbox import open_outbox
 from shared.relay import OutboxRelay, outbox_relay
 from shared.worker import SqsWorker, consumer, serve

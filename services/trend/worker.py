@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from services.trend.consumers import TICKS, TrendUpdater
-from services.trend.logic import TREND_EVENTS
+from services.trend.events import TREND_EVENTS
 from services.trend.settings import TrendSettings
 from services.trend.store import TrendStore
 from shared.outbox import open_outbox

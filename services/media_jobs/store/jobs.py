@@ -15,9 +15,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from services.media_jobs import logic
-
-# worker.py still imports the source from here (its wiring is being reworked elsewhere).
-from services.media_jobs.events import MEDIA_EVENTS as MEDIA_EVENTS
 from services.media_jobs.events import job_event
 from services.media_jobs.models import JobError, JobStatus, MediaJob, S3Location, Stage, StageRun
 from services.media_jobs.store.errors import (
