@@ -181,7 +181,22 @@ def instrument_app(app: Any, service: str, *, metrics: bool) -> None:
     # No spans for each ASGI receive/send: two more spans a request, nothing to learn.
     FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider,
                                        excluded_urls="healthz,readyz",
-                                       exclude_spans=["receive", "send"])
+                                       exclude_spans=["receive", "send"],
+                                       server_request_hook=without_query)
+
+
+def without_query(span: Any, scope: dict[str, Any]) -> None:
+    """Keep query strings out of traces: they can carry secrets (a calendar feed's ``key``),
+    and traces leave the service (X-Ray, local span files). The instrumentation records the
+    full URL; the path and the route are all a trace needs."""
+    if span is None or not span.is_recording() or not scope.get("query_string"):
+        return
+    recorded = getattr(span, "attributes", None) or {}
+    for name in ("http.url", "url.full"):  # the old and the stable HTTP conventions
+        if isinstance(recorded.get(name), str):
+            span.set_attribute(name, recorded[name].split("?", 1)[0])
+    if "url.query" in recorded:
+        span.set_attribute("url.query", "")
 
 
 def record_request(scope: dict[str, Any], status: int, seconds: float) -> None:

@@ -347,3 +347,28 @@ async def test_a_window_flushes_itself_after_its_interval() -> None:
     window.count((("Service", "recipes"),), (("Service",),), "Requests", 2)
     await asyncio.sleep(0.2)
     assert len(written) == 2 and b'"Requests":2' in written[1]
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+
+async def test_a_request_span_keeps_no_query_string(spans: Any) -> None:
+    """A calendar feed's secret travels in ?key=: the server span records path and route,
+    never the query string (traces leave the service)."""
+    import httpx
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/calendar.ics")
+    async def feed(key: str = "") -> dict[str, int]:
+        return {"ok": 1}
+
+    telemetry.instrument_app(app, "meetings", metrics=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as client:
+        assert (await client.get("/calendar.ics?key=SECRET-KEY")).status_code == 200
+    (span,) = spans.get_finished_spans()
+    assert span.attributes["http.route"] == "/calendar.ics"
+    assert span.attributes["http.url"] == "http://test/calendar.ics"
+    assert not any("SECRET-KEY" in str(value) for value in span.attributes.values())

@@ -158,9 +158,9 @@ variable "tracing" {
 }
 
 variable "collector_image" {
-  description = "The ADOT collector image of the sidecar (a pinned release; mirror it into ECR where tasks have no route out)."
+  description = "The ADOT collector image of the sidecar (a pinned release, from ECR Public like the base image: Docker Hub limits anonymous pulls from shared addresses; mirror it into ECR where tasks have no route out)."
   type        = string
-  default     = "amazon/aws-otel-collector:v0.47.0"
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.47.0"
 }
 
 variable "collector_memory" {
