@@ -3,6 +3,7 @@ how the suite spreads over pytest-xdist's workers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if parts[0] in ("integration", "e2e"):
             group = "/".join(parts[:2] if len(parts) > 2 else parts)
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_metrics_at_exit() -> Iterator[None]:
+    """An app or worker a test builds in this process may turn EMF metrics on; its window
+    would print a last line at exit, after pytest's summary. Tests that read metrics install
+    their own window."""
+    yield
+    from shared import telemetry
+
+    telemetry.install_metrics(None, "")
