@@ -282,6 +282,9 @@ class ServiceSpec:
 
 T = TypeVar("T")
 
+Responses = dict[int | str, dict[str, Any]]
+"""A route's documented answers beside its own (``responses=`` of a FastAPI route)."""
+
 
 def state_of(request: Request, kind: type[T], name: str) -> T:
     """``app.state.<name>``, set by the kit or the service's ``on_startup``, as the ``kind`` it

@@ -27,7 +27,7 @@ from services.media_jobs.store.sources import SourceBucket
 from shared.auth import AdminUser, CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import ConflictError, ForbiddenError, NotFoundError
-from shared.http import from_state
+from shared.http import Responses, from_state
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import UserRateLimited
 
@@ -41,9 +41,10 @@ Outputs = Annotated[OutputBucket, from_state("outputs")]
 Settings = Annotated[MediaJobsSettings, from_state("settings")]
 Guid = Annotated[str, Path(description="The job's guid", max_length=64)]
 
-NOT_FOUND = {404: {"description": "No job has this guid (or it is not the caller's)"}}
-ADMIN = {403: {"description": "Not an admin"}, **NOT_FOUND,
-         409: {"description": "The job is not in a state that allows this"}}
+NOT_FOUND: Responses = {
+    404: {"description": "No job has this guid (or it is not the caller's)"}}
+ADMIN: Responses = {403: {"description": "Not an admin"}, **NOT_FOUND,
+                    409: {"description": "The job is not in a state that allows this"}}
 # Outputs are public (CloudFront serves them in AWS); players on any origin may fetch them.
 CORS = {"Access-Control-Allow-Origin": "*",
         "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Accept-Ranges"}

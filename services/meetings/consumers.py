@@ -8,14 +8,12 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
-
 from services.meetings import mail
 from services.meetings.events import MEETING_EVENTS
 from services.meetings.mail_cap import Route
 from services.meetings.models import Meeting
 from services.meetings.store import AdminMailLedger
-from shared.aws import UNREACHABLE_ERRORS
+from shared.aws import CALL_ERRORS
 from shared.errors import AwsUnavailableError
 from shared.events import CloudEvent
 from shared.logging import get_logger
@@ -74,7 +72,7 @@ class Notifier:
                  ses_message_id=ses_id)
 
 
-_RETRYABLE = (*UNREACHABLE_ERRORS, ClientError, AwsUnavailableError)
+_RETRYABLE: tuple[type[Exception], ...] = (*CALL_ERRORS, AwsUnavailableError)
 
 
 class DigestFlusher:

@@ -13,7 +13,7 @@ from services.recipes.settings import RecipesSettings
 from services.recipes.store import RecipeStore, SearchIndex
 from shared.auth import CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
-from shared.http import state_of
+from shared.http import Responses, state_of
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import UserRateLimited
 
@@ -40,7 +40,6 @@ Search = Annotated[SearchIndex, Depends(search_of)]
 Settings = Annotated[RecipesSettings, Depends(settings_of)]
 RecipeId = Annotated[str, "the recipe's id"]
 
-Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"description": "No recipe has this id"}}
 CHANGES: Responses = {403: {"description": "Not the author or an admin"}, **NOT_FOUND}
 

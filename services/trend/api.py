@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
@@ -12,6 +12,7 @@ from services.trend.models import AlertsPublic, SignalPage, TrendList, TrendPubl
 from services.trend.store import TrendStore, engine_of
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import NotFoundError
+from shared.http import Responses
 
 router = APIRouter(prefix="/trends", tags=["trends"])
 
@@ -31,7 +32,7 @@ async def symbol_path(
 
 Symbol = Annotated[str, Depends(symbol_path)]
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
+NOT_FOUND: Responses = {
     404: {"description": "No tick of this symbol has been processed"}}
 
 
