@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -297,18 +297,6 @@ def state_of(request: Request, kind: type[T], name: str) -> T:
     if not isinstance(value, kind):
         raise TypeError(f"app.state.{name} is a {type(value).__name__}, not a {kind.__name__}")
     return value
-
-
-def from_state(name: str) -> Any:
-    """A dependency giving ``app.state.<name>``, set by the service's ``on_startup``.
-
-        Store = Annotated[RecipeStore, from_state("store")]
-    """
-
-    async def dependency(request: Request) -> Any:  # async: FastAPI runs a plain def in a
-        return getattr(request.app.state, name)      # worker thread, four hops per request
-
-    return Depends(dependency)
 
 
 def table_ready(logical_table: str) -> ReadyCheck:
