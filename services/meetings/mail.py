@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from services.meetings import calendar_feed
 from services.meetings.models import Meeting, MeetingStatus
@@ -135,6 +135,12 @@ def decision_notice(meeting: Meeting, *, sender: str, message_id: str) -> EmailM
                                subtype="calendar", filename=filename,
                                params={"method": method, "charset": "utf-8"})
     return message
+
+
+class MailSender(Protocol):
+    """What the consumers need of a mailer: `Mailer`, or a test's double."""
+
+    async def send(self, message: EmailMessage) -> str: ...
 
 
 class Mailer:

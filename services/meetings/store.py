@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 from cachetools import LRUCache
@@ -469,6 +469,27 @@ def _due_key(window: mail_cap.Window) -> dict[str, Any]:
 
 def _expiry(window: mail_cap.Window) -> dict[str, Any]:
     return {"N": str(int((window.end + LEDGER_KEEP).timestamp()))}
+
+
+class MailLedger(Protocol):
+    """What the consumers need of the admin mail ledger: `AdminMailLedger`, or a test's
+    double."""
+
+    cap: mail_cap.MailCap
+
+    async def route(self, event_id: str, meeting: Meeting, *,
+                    now: datetime) -> tuple[mail_cap.Route, str]: ...
+
+    async def mark_sent(self, event_id: str, *, now: datetime) -> None: ...
+
+    async def due(self, *, now: datetime) -> list[mail_cap.Window]: ...
+
+    async def claim_digest(self, window: mail_cap.Window, *,
+                           now: datetime) -> list[tuple[str, Meeting]] | None: ...
+
+    async def mailed_in(self, window: mail_cap.Window) -> int: ...
+
+    async def digest_sent(self, window: mail_cap.Window, *, now: datetime) -> None: ...
 
 
 class AdminMailLedger:
