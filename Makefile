@@ -79,8 +79,11 @@ test-infra: $(STAMP) $(CHECKOV)
 test-fast: $(STAMP)
 	@$(PY) -m pytest tests/unit
 
+# mypy --strict over the files [tool.mypy] names in pyproject.toml (make test runs it too:
+# tests/unit/shared/test_shared_types.py).
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check shared services devkit tests bench docker
+	@$(VENV)/bin/mypy
 	@$(VENV)/bin/hadolint docker/Dockerfile
 
 # Options as for chaos, e.g. make bench-meetings ARGS="--rate-limits on".

@@ -14,11 +14,14 @@ import time
 from collections import Counter, defaultdict
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import (
+    ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
@@ -28,10 +31,20 @@ from botocore.exceptions import (
 from shared.settings import PlatformSettings
 from shared.stats import percentile
 
+if TYPE_CHECKING:  # the stubs are a dev dependency: the images hold none of them
+    from types_aiobotocore_cognito_idp import CognitoIdentityProviderClient
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_ses import SESClient
+    from types_aiobotocore_sns import SNSClient
+    from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sts import STSClient
+
 _STARTED = "regatta_call_started"  # where a call's start time waits in botocore's context
 _KEPT_DURATIONS = 10_000
 
-SERVICES = ("dynamodb", "sqs", "sns", "s3", "sts", "ses", "cognito-idp")
+Service = Literal["dynamodb", "sqs", "sns", "s3", "sts", "ses", "cognito-idp"]
+SERVICES: tuple[Service, ...] = ("dynamodb", "sqs", "sns", "s3", "sts", "ses", "cognito-idp")
 
 # botocore errors that mean "AWS is unreachable right now", as opposed to "AWS said no".
 UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -41,6 +54,8 @@ UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
     ReadTimeoutError,
     OSError,  # ConnectionResetError, ConnectionRefusedError, TimeoutError...
 )
+# Any failed call: AWS unreachable, or AWS said no.
+CALL_ERRORS: tuple[type[Exception], ...] = (*UNREACHABLE_ERRORS, ClientError)
 
 
 class ApiCallCounter:
@@ -129,7 +144,7 @@ def worst_case_call_seconds(settings: PlatformSettings) -> float:
     each retry (full jitter).
     """
     attempts = settings.aws_max_attempts
-    backoff = sum(min(20, 2**retry) for retry in range(attempts - 1))
+    backoff = sum(min(20, 1 << retry) for retry in range(attempts - 1))
     return attempts * (settings.aws_connect_timeout + settings.aws_read_timeout) + backoff
 
 
@@ -155,22 +170,40 @@ class AwsClients:
         if counter is not None:
             counter.attach(self.session)
         self._stack = AsyncExitStack()
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[Service, AioBaseClient] = {}
 
     async def __aenter__(self) -> AwsClients:
         await self._stack.__aenter__()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
         self._clients.clear()
         try:
-            await self._stack.__aexit__(*exc)
+            await self._stack.__aexit__(kind, error, trace)
         finally:
             if self.counter is not None and self.settings.aws_call_counts_path:
                 self.counter.write(self.settings.aws_call_counts_path)
 
-    async def client(self, service: str) -> Any:
-        """The process-wide client for ``service``, created on first use."""
+    @overload
+    async def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    async def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    async def client(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    async def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    async def client(self, service: Literal["sts"]) -> STSClient: ...
+    @overload
+    async def client(self, service: Literal["ses"]) -> SESClient: ...
+    @overload
+    async def client(self, service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
+    @overload
+    async def client(self, service: Service) -> AioBaseClient: ...
+    async def client(self, service: Service) -> AioBaseClient:
+        """The process-wide client for ``service``, created on first use (typed by the
+        service's name: ``client("dynamodb")`` is a ``DynamoDBClient``)."""
         if service not in self._clients:
             creator = self.session.create_client(
                 service,
@@ -181,7 +214,7 @@ class AwsClients:
             self._clients[service] = await self._stack.enter_async_context(creator)
         return self._clients[service]
 
-    async def open(self, *services: str) -> None:
+    async def open(self, *services: Service) -> None:
         """Create the named clients now, so the first request does not pay for it."""
         for service in services:
             await self.client(service)

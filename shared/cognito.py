@@ -129,7 +129,7 @@ class ClientCredentialsAuth(httpx.Auth):
 
     async def async_auth_flow(
         self, request: httpx.Request,
-    ) -> AsyncGenerator[httpx.Request, httpx.Response, None]:
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         request.headers["Authorization"] = f"Bearer {await self.token()}"
         response = yield request
         if response.status_code == 401:

@@ -34,12 +34,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
-from botocore.exceptions import ClientError
 from structlog.contextvars import bound_contextvars
 
-from shared.aws import UNREACHABLE_ERRORS
+from shared.aws import CALL_ERRORS
 from shared.errors import IdempotencyInProgressError
 from shared.events import CloudEvent
 from shared.idempotency import Claim
@@ -82,6 +81,11 @@ class Record(Generic[T]):
     handled: bool = False  # the handler returned: its effect has happened
     # Not before this many seconds: another execution holds the event's claim.
     retry_after: int = 0
+
+    @property
+    def parsed(self) -> T:
+        """The parsed body: a record reaches its handler only after ``SqsWorker`` parsed it."""
+        return cast(T, self.payload)
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ class PerRecord(Generic[T]):
                 if await self._claim(worker, record) is Claim.ALREADY_PROCESSED:
                     log.info("message.duplicate")
                     return Outcome.DUPLICATE
-                await self.handler(record.payload)  # type: ignore[arg-type]
+                await self.handler(record.parsed)
                 record.handled = True
             except asyncio.CancelledError:
                 raise
@@ -203,10 +207,12 @@ class PerRecord(Generic[T]):
     @staticmethod
     async def _claim(worker: SqsWorker[Any], record: Record[T]) -> Claim | None:
         """Claim the event's key (None without an idempotency store)."""
-        key = worker.key_of(record.payload) if worker.idempotency else None
+        if not worker.idempotency:
+            return None
+        key = worker.key_of(record.payload)
         if not key:
             return None
-        claim = await worker.idempotency.begin(key)  # type: ignore[union-attr]
+        claim = await worker.idempotency.begin(key)
         if claim is not Claim.ALREADY_PROCESSED:
             record.claim = key
         return claim
@@ -225,18 +231,18 @@ class PerRecord(Generic[T]):
         # Only our own claim is released: after IdempotencyInProgressError the record belongs
         # to the execution still running, and deleting it would let this duplicate run a
         # second time.
-        if record.claim:
+        if record.claim and worker.idempotency:  # a claim is held only with a store
             with contextlib.suppress(Exception):
-                await worker.idempotency.release(record.claim)  # type: ignore[union-attr]
+                await worker.idempotency.release(record.claim)
         return Outcome.FAILED
 
     @staticmethod
     async def _complete(worker: SqsWorker[Any], record: Record[T]) -> None:
-        if not record.claim:
+        if not record.claim or not worker.idempotency:
             return
         try:
-            await worker.idempotency.complete(record.claim)  # type: ignore[union-attr]
-        except (*UNREACHABLE_ERRORS, ClientError) as exc:
+            await worker.idempotency.complete(record.claim)
+        except CALL_ERRORS as exc:
             # The effect happened; deleting the message is still right. The claim stays
             # INPROGRESS until it expires, so at worst a later duplicate runs.
             log.warning("idempotency.complete_failed", error=str(exc))
@@ -265,9 +271,9 @@ class PerBatch(Generic[T]):
         """The one place a page meets its handler: one outcome per record, all FAILED if the
         handler raises or answers anything but one handler outcome per record."""
         try:
-            payloads = [r.payload for r in todo]
+            payloads = [r.parsed for r in todo]
             with handling_batch(worker.name, payloads):  # its span records a raised exception
-                outcomes = list(await self.handler(payloads))  # type: ignore[misc]
+                outcomes = list(await self.handler(payloads))
             if len(outcomes) != len(todo) or not set(outcomes) <= HANDLER_OUTCOMES:
                 raise TypeError(f"the batch handler must return one of {sorted(HANDLER_OUTCOMES)}"
                                 f" per record, got {outcomes!r:.200}")

@@ -9,13 +9,17 @@ import random
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from shared.errors import AwsUnavailableError, BadRequestError, NotFoundError
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import AttributeValueTypeDef
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -53,7 +57,7 @@ def to_item(document: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(_to_dynamo(v)) for k, v in document.items() if v is not None}
 
 
-def to_value(value: Any) -> dict[str, Any]:
+def to_value(value: Any) -> AttributeValueTypeDef:
     """One Python value as a DynamoDB attribute value."""
     return _serializer.serialize(_to_dynamo(value))
 
@@ -147,7 +151,7 @@ async def _backoff(attempt: int) -> None:
 
 
 async def batch_write(
-    dynamodb: Any, requests: Mapping[str, Sequence[dict[str, Any]]], *,
+    dynamodb: DynamoDBClient, requests: Mapping[str, Sequence[dict[str, Any]]], *,
     concurrency: int = 4, attempts: int = 8,
 ) -> None:
     """Apply ``PutRequest``/``DeleteRequest`` entries (table -> entries) with BatchWriteItem.
@@ -178,7 +182,7 @@ async def batch_write(
 
 
 async def batch_get(
-    dynamodb: Any, keys: Mapping[str, Sequence[dict[str, Any]]], *,
+    dynamodb: DynamoDBClient, keys: Mapping[str, Sequence[dict[str, Any]]], *,
     consistent: bool = False, attributes: Mapping[str, Sequence[str]] | None = None,
     attempts: int = 8,
 ) -> dict[str, list[dict[str, Any]]]:
@@ -215,7 +219,7 @@ async def batch_get(
 
 
 async def query_page(
-    dynamodb: Any, request: dict[str, Any], start: dict[str, Any] | None
+    dynamodb: DynamoDBClient, request: dict[str, Any], start: dict[str, Any] | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One Query page from ``start`` (raw items and the next start key, None at the end).
 
@@ -262,6 +266,18 @@ def condition_failed(exc: ClientError, item: int | None = None) -> bool:
     if item is None:
         return "ConditionalCheckFailed" in reasons
     return item < len(reasons) and reasons[item] == "ConditionalCheckFailed"
+
+
+def failed_item(exc: ClientError) -> dict[str, Any] | None:
+    """The item a single write found when its condition failed, if it asked for it with
+    ``ReturnValuesOnConditionCheckFailure="ALL_OLD"`` (None otherwise).
+
+    DynamoDB puts it in the error response beside ``Error``, a key the ClientError stubs do
+    not declare.
+    """
+    response: Mapping[str, Any] = exc.response
+    item = response.get("Item")
+    return dict(item) if item else None
 
 
 def cancellation_reasons(exc: ClientError) -> list[str | None] | None:

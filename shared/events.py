@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,13 @@ from tenacity import (
 from shared.errors import PublishError, RetryableError
 from shared.logging import get_logger
 from shared.telemetry import current_traceparent
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sns import SNSClient
+    from types_aiobotocore_sns.type_defs import (
+        BatchResultErrorEntryTypeDef,
+        PublishBatchRequestEntryTypeDef,
+    )
 
 log = get_logger("shared.events")
 
@@ -117,7 +124,7 @@ class Notification:
 class _PartialPublishError(RetryableError):
     """SNS refused some entries of a batch: publish those again."""
 
-    def __init__(self, failed: list[dict[str, Any]]):
+    def __init__(self, failed: list[BatchResultErrorEntryTypeDef]):
         super().__init__(f"{len(failed)} entries failed")
         self.failed = failed
 
@@ -129,14 +136,14 @@ class EventPublisher:
     the deduplication id is derived from the event id, so a retried publish is dropped by SNS.
     """
 
-    def __init__(self, sns: Any, topic_arn: str, *, attempts: int = 4) -> None:
+    def __init__(self, sns: SNSClient, topic_arn: str, *, attempts: int = 4) -> None:
         self.sns = sns
         self.topic_arn = topic_arn
         self.fifo = topic_arn.endswith(".fifo")
         self.attempts = attempts
 
-    def _entry(self, index: int, event: CloudEvent) -> dict[str, Any]:
-        entry: dict[str, Any] = {
+    def _entry(self, index: int, event: CloudEvent) -> PublishBatchRequestEntryTypeDef:
+        entry: PublishBatchRequestEntryTypeDef = {
             "Id": str(index),
             "Message": event.to_json(),
             "MessageAttributes": {"type": {"DataType": "String", "StringValue": event.type}},
@@ -172,7 +179,7 @@ class EventPublisher:
                 for i, n in enumerate(chunk)
             ])
 
-    async def _publish_chunk(self, entries: list[dict[str, Any]]) -> None:
+    async def _publish_chunk(self, entries: list[PublishBatchRequestEntryTypeDef]) -> None:
         pending = entries
         try:
             async for attempt in AsyncRetrying(

@@ -13,10 +13,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,7 +25,7 @@ from structlog.contextvars import bind_contextvars, clear_contextvars, get_conte
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from shared.auth import JwksCache, TokenVerifier
-from shared.aws import UNREACHABLE_ERRORS, AwsClients
+from shared.aws import CALL_ERRORS, UNREACHABLE_ERRORS, AwsClients, Service
 from shared.dynamo import cancellation_reasons
 from shared.errors import (
     AuthError,
@@ -84,8 +84,9 @@ def aws_error_is_transient(exc: ClientError) -> bool:
     if code in RETRYABLE_AWS_CODES or status >= 500:
         return True
     reasons = cancellation_reasons(exc)
-    return bool(reasons) and all(
-        r is None or r in TRANSIENT_CANCELLATION_CODES for r in reasons) and any(reasons)
+    if not reasons:
+        return False
+    return all(r is None or r in TRANSIENT_CANCELLATION_CODES for r in reasons) and any(reasons)
 
 
 OnStartup = Callable[[FastAPI], Awaitable[None]]
@@ -270,7 +271,7 @@ class ServiceSpec:
     routers: Sequence[APIRouter]
     on_startup: OnStartup
     ready_check: ReadyCheck
-    clients: tuple[str, ...] = ("dynamodb", "sns")
+    clients: tuple[Service, ...] = ("dynamodb", "sns")
     description: str = ""
     version: str = "1.0.0"
     max_body_bytes: int = 64 * 1024
@@ -279,16 +280,23 @@ class ServiceSpec:
     idempotency_table: str | None = None
 
 
-def from_state(name: str) -> Any:
-    """A dependency giving ``app.state.<name>``, set by the service's ``on_startup``.
+T = TypeVar("T")
 
-        Store = Annotated[RecipeStore, from_state("store")]
+Responses = dict[int | str, dict[str, Any]]
+"""A route's documented answers beside its own (``responses=`` of a FastAPI route)."""
+
+
+def state_of(request: Request, kind: type[T], name: str) -> T:
+    """``app.state.<name>``, set by the kit or the service's ``on_startup``, as the ``kind`` it
+    must be (TypeError if it is not): the typed way for a dependency to reach it.
+
+        async def container_of(request: Request) -> RecipesContainer:
+            return state_of(request, RecipesContainer, "container")
     """
-
-    async def dependency(request: Request) -> Any:  # async: FastAPI runs a plain def in a
-        return getattr(request.app.state, name)      # worker thread, four hops per request
-
-    return Depends(dependency)
+    value = getattr(request.app.state, name)
+    if not isinstance(value, kind):
+        raise TypeError(f"app.state.{name} is a {type(value).__name__}, not a {kind.__name__}")
+    return value
 
 
 def table_ready(logical_table: str) -> ReadyCheck:
@@ -367,7 +375,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
     async def readyz(request: Request) -> Any:
         try:
             await spec.ready_check(request.app)
-        except (*UNREACHABLE_ERRORS, ClientError) as exc:
+        except CALL_ERRORS as exc:
             return _unavailable(f"not ready: {type(exc).__name__}")
         return {"status": "ready"}
 

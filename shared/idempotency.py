@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.dynamo import condition_failed
+from shared.dynamo import condition_failed, failed_item
 from shared.errors import IdempotencyInProgressError
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
 
 
 class Claim(StrEnum):
@@ -36,7 +39,7 @@ class IdempotencyStore:
 
     def __init__(
         self,
-        dynamodb: Any,
+        dynamodb: DynamoDBClient,
         table: str,
         *,
         expires_after: int = 7 * 24 * 3600,
@@ -73,7 +76,7 @@ class IdempotencyStore:
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
-            old = exc.response.get("Item") or await self._read(key)
+            old = failed_item(exc) or await self._read(key)
             if old.get("status", {}).get("S") == "COMPLETED":
                 return Claim.ALREADY_PROCESSED
             raise IdempotencyInProgressError(f"{key} is being processed elsewhere") from None

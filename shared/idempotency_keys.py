@@ -39,9 +39,9 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from botocore.exceptions import ClientError
@@ -51,10 +51,13 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from shared.auth import TokenVerifier, bearer_token
-from shared.aws import UNREACHABLE_ERRORS
-from shared.dynamo import condition_failed
+from shared.aws import CALL_ERRORS
+from shared.dynamo import condition_failed, failed_item
 from shared.errors import AuthError, ConflictError, ProblemError, UnprocessableError
 from shared.logging import get_logger
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
 
 log = get_logger("shared.idempotency_keys")
 
@@ -113,7 +116,7 @@ class StoredResponse:
 class RequestKeys:
     """Idempotency-Key records of one service, in its idempotency table."""
 
-    def __init__(self, dynamodb: Any, table: str, *, keep_seconds: int = 24 * 3600,
+    def __init__(self, dynamodb: DynamoDBClient, table: str, *, keep_seconds: int = 24 * 3600,
                  in_progress_seconds: int = 60) -> None:
         self.dynamodb = dynamodb
         self.table = table
@@ -155,7 +158,7 @@ class RequestKeys:
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
-            old = exc.response.get("Item") or await self._read(record_id)
+            old = failed_item(exc) or await self._read(record_id)
             if not old:  # freed between the two calls: claim it again
                 return await self.begin(record_id, fingerprint, sealing_key)
             return self._replay(old, fingerprint, sealing_key)
@@ -218,7 +221,7 @@ async def _release_quietly(keys: RequestKeys, record_id: str) -> None:
     # itself after `in_progress_seconds`.
     try:
         await keys.release(record_id)
-    except (*UNREACHABLE_ERRORS, ClientError) as exc:
+    except CALL_ERRORS as exc:
         log.warning("idempotency_key.release_failed", error=type(exc).__name__)
 
 
@@ -242,7 +245,7 @@ class IdempotentRoute(APIRoute):
     app factory from ``ServiceSpec.idempotency_table``).
     """
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         if not _declares_key(self.dependant):
             return handler

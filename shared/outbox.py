@@ -30,12 +30,19 @@ import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from shared.events import CloudEvent, Notification, derived_event_id, event_type, new_event
 from shared.faults import fault_point
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from shared.aws import AwsClients
+    from shared.topology import Resources
 
 TRANSACTION_LIMIT = 100  # TransactWriteItems' item limit
 
@@ -148,7 +155,7 @@ class Outbox:
     a second to one partition); an aggregate's messages always share a shard, in commit order.
     """
 
-    def __init__(self, dynamodb: Any, table: str, source: EventSource, *,
+    def __init__(self, dynamodb: DynamoDBClient, table: str, source: EventSource, *,
                  shards: int = 1) -> None:
         self.dynamodb = dynamodb
         self.table = table
@@ -183,12 +190,13 @@ class Outbox:
             subject=notification.subject, attributes=dict(notification.attributes),
             aggregate=aggregate)
 
-    def puts(self, messages: Sequence[OutboxMessage]) -> list[dict[str, Any]]:
+    def puts(self, messages: Sequence[OutboxMessage]) -> list[TransactWriteItemTypeDef]:
         """TransactWriteItems entries that put ``messages`` into the outbox."""
         return [{"Put": {"TableName": self.table, "Item": m.item()}} for m in messages]
 
-    async def commit(self, writes: Sequence[dict[str, Any]], events: Sequence[CloudEvent] = (),
-                     *, alerts: Sequence[tuple[Notification, str]] = (),
+    async def commit(self, writes: Sequence[TransactWriteItemTypeDef],
+                     events: Sequence[CloudEvent] = (), *,
+                     alerts: Sequence[tuple[Notification, str]] = (),
                      fault: str | None = None) -> None:
         """Apply ``writes`` (TransactWriteItems entries) and queue ``events`` atomically.
 
@@ -198,7 +206,7 @@ class Outbox:
         """
         messages = [self.message(e) for e in events]
         messages += [self.alert(n, aggregate=a) for n, a in alerts]
-        items = [*writes, *self.puts(messages)]
+        items: list[TransactWriteItemTypeDef] = [*writes, *self.puts(messages)]
         if len(items) > TRANSACTION_LIMIT:
             raise ValueError(f"a transaction holds at most {TRANSACTION_LIMIT} items, "
                              f"not {len(items)}")
@@ -210,7 +218,7 @@ class Outbox:
             fault_point(fault)
 
 
-async def open_outbox(aws: Any, resources: Any, source: EventSource) -> Outbox:
+async def open_outbox(aws: AwsClients, resources: Resources, source: EventSource) -> Outbox:
     """The outbox of ``source``'s service, in its own table (``<service>-outbox``)."""
     return Outbox(await aws.client("dynamodb"), resources.table(outbox_table(source.service)),
                   source, shards=aws.settings.outbox_shards)

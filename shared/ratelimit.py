@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -178,7 +178,9 @@ def rate_limited(route_class: RouteClass) -> Any:
 
         _limited: Annotated[None, rate_limited("anonymous")]
     """
-    return Depends({"anonymous": _limit_client, "user": _limit_user}[route_class])
+    limiters: dict[RouteClass, Callable[..., Awaitable[None]]] = {
+        "anonymous": _limit_client, "user": _limit_user}
+    return Depends(limiters[route_class])
 
 
 ClientRateLimited = Annotated[None, rate_limited("anonymous")]

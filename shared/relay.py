@@ -32,11 +32,11 @@ import uuid
 from collections.abc import Mapping
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from shared.aws import UNREACHABLE_ERRORS
+from shared.aws import CALL_ERRORS
 from shared.dynamo import batch_write, condition_failed
 from shared.errors import AwsUnavailableError, PublishError
 from shared.events import SNS_BATCH_SIZE, EventPublisher
@@ -46,10 +46,16 @@ from shared.logging import get_logger
 from shared.outbox import OutboxMessage, outbox_table
 from shared.stats import percentile
 
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+    from shared.aws import AwsClients
+    from shared.topology import Resources
+
 log = get_logger("shared.relay")
 
 LEASE_KEY = {"shard": {"S": "#lease"}, "seq": {"S": "#lease"}}
-_RETRYABLE = (*UNREACHABLE_ERRORS, ClientError, PublishError, AwsUnavailableError)
+_RETRYABLE: tuple[type[Exception], ...] = (*CALL_ERRORS, PublishError, AwsUnavailableError)
 
 
 def lanes(messages: list[OutboxMessage], most: int) -> list[list[OutboxMessage]]:
@@ -73,7 +79,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        dynamodb: Any,
+        dynamodb: DynamoDBClient,
         publishers: Mapping[str, EventPublisher],
         table: str,
         *,
@@ -362,7 +368,7 @@ class OutboxRelay:
         partial.replace(path)
 
 
-async def outbox_relay(aws: Any, resources: Any, service: str) -> OutboxRelay:
+async def outbox_relay(aws: AwsClients, resources: Resources, service: str) -> OutboxRelay:
     """The relay of ``service``'s outbox, publishing to the topics the service owns."""
     sns = await aws.client("sns")
     settings = aws.settings

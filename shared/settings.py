@@ -140,6 +140,14 @@ class PlatformSettings(BaseSettings):
         return f"{self.regatta_name_prefix}{logical}"
 
     @classmethod
+    def of(cls, settings: PlatformSettings) -> Self:
+        """``settings`` as this service's settings (a worker reads them from ``aws.settings``);
+        TypeError if they were loaded as another class."""
+        if not isinstance(settings, cls):
+            raise TypeError(f"settings are a {type(settings).__name__}, not a {cls.__name__}")
+        return settings
+
+    @classmethod
     def load(cls) -> Self:
         """Read and validate settings; a bad setting stops the process with one line."""
         try:

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from opentelemetry import trace
@@ -42,6 +42,16 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.metrics import MetricsWindow
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from starlette.types import Scope
+    from types_aiobotocore_sqs.type_defs import MessageTypeDef
+
+    _SpanExporter = SpanExporter
+else:  # the SDK's base class, to the type checker alone (see JsonLinesSpanExporter)
+    _SpanExporter = object
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -199,7 +209,7 @@ def without_query(span: Any, scope: dict[str, Any]) -> None:
         span.set_attribute("url.query", "")
 
 
-def record_request(scope: dict[str, Any], status: int, seconds: float) -> None:
+def record_request(scope: Scope, status: int, seconds: float) -> None:
     """Count one answered request (Requests, Latency) by route template and status."""
     if _metrics is None:
         return
@@ -213,7 +223,7 @@ def record_request(scope: dict[str, Any], status: int, seconds: float) -> None:
 # --- workers ----------------------------------------------------------------------------
 
 
-def record_received(queue: str, messages: Sequence[dict[str, Any]]) -> None:
+def record_received(queue: str, messages: Sequence[MessageTypeDef]) -> None:
     """Queue lag of received SQS messages: now minus their ``SentTimestamp``."""
     if _metrics is None or not messages:
         return
@@ -328,7 +338,7 @@ def stage(name: str) -> Iterator[None]:
 # --- the local span files ---------------------------------------------------------------
 
 
-def span_record(span: Any) -> dict[str, Any]:
+def span_record(span: ReadableSpan) -> dict[str, Any]:
     """The JSON document of one finished span (an SDK ReadableSpan) in a trace file."""
     context = span.context
     parent = span.parent
@@ -348,7 +358,7 @@ def span_record(span: Any) -> dict[str, Any]:
     }
 
 
-class JsonLinesSpanExporter:
+class JsonLinesSpanExporter(_SpanExporter):
     """Appends finished spans to a file, one JSON document a line (local runs, tests).
 
     An OpenTelemetry SDK ``SpanExporter`` by its methods; the SDK is imported only when a
@@ -358,7 +368,7 @@ class JsonLinesSpanExporter:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def export(self, spans: Sequence[Any]) -> Any:
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         data = b"".join(orjson.dumps(span_record(s), default=str) + b"\n" for s in spans)

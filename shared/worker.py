@@ -38,12 +38,12 @@ import random
 import signal
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, cast, overload
 
 from botocore.exceptions import ClientError
 from structlog.contextvars import bound_contextvars
 
-from shared.aws import UNREACHABLE_ERRORS
+from shared.aws import CALL_ERRORS, UNREACHABLE_ERRORS
 from shared.dispatch import (
     BatchHandler,
     Delivery,
@@ -63,6 +63,14 @@ from shared.idempotency import IdempotencyStore
 from shared.logging import get_logger
 from shared.telemetry import record_outcomes, record_received
 from shared.topology import Queue, Topology, dlq_name
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sqs.type_defs import MessageTypeDef
+
+    from shared.aws import AwsClients
+    from shared.settings import PlatformSettings
+    from shared.topology import Resources
 
 __all__ = [
     "BatchHandler", "Delivery", "Handler", "KeyOf", "Outcome", "Parser", "PerBatch", "PerRecord",
@@ -123,7 +131,7 @@ def receive_backoff_seconds(failures: int, *, base: float, cap: float,
     Between half the ceiling and the ceiling, where the ceiling is ``base * 2^(failures-1)``
     capped at ``cap``; so a fleet of workers that lost AWS together does not retry in step.
     """
-    ceiling = min(cap, base * 2 ** min(max(failures - 1, 0), 62))
+    ceiling = min(cap, base * 2.0 ** min(max(failures - 1, 0), 62))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -134,15 +142,29 @@ class SqsWorker(Generic[T]):
     the CloudEvent types it accepts (others are acknowledged without reaching the handler).
     """
 
+    @overload
+    def __init__(
+        self: SqsWorker[CloudEvent], sqs: SQSClient, queue_url: str, strategy: Strategy, *,
+        idempotency: IdempotencyStore | None = None, key_of: KeyOf[CloudEvent] = event_key,
+        event_types: Collection[str] | None = None, config: WorkerConfig | None = None,
+        name: str = "worker",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self, sqs: SQSClient, queue_url: str, strategy: Strategy, *, parse: Parser[T],
+        idempotency: IdempotencyStore | None = None, key_of: KeyOf[T] = event_key,
+        event_types: Collection[str] | None = None, config: WorkerConfig | None = None,
+        name: str = "worker",
+    ) -> None: ...
     def __init__(
         self,
-        sqs: Any,
+        sqs: SQSClient,
         queue_url: str,
         strategy: Strategy,
         *,
-        parse: Parser[T] = parse_event,  # type: ignore[assignment]
+        parse: Parser[Any] = parse_event,  # without a parser, the records are CloudEvents
         idempotency: IdempotencyStore | None = None,
-        key_of: KeyOf[T] = event_key,
+        key_of: KeyOf[Any] = event_key,
         event_types: Collection[str] | None = None,
         config: WorkerConfig | None = None,
         name: str = "worker",
@@ -150,9 +172,9 @@ class SqsWorker(Generic[T]):
         self.sqs = sqs
         self.queue_url = queue_url
         self.strategy = strategy
-        self.parse = parse
+        self.parse: Parser[T] = parse
         self.idempotency = idempotency
-        self.key_of = key_of
+        self.key_of: KeyOf[T] = key_of
         self.event_types = None if event_types is None else frozenset(event_types)
         self.config = config or WorkerConfig()
         self.name = name
@@ -216,7 +238,7 @@ class SqsWorker(Generic[T]):
             return []
         try:
             response = receive.result()
-        except (*UNREACHABLE_ERRORS, ClientError) as exc:
+        except CALL_ERRORS as exc:
             await self._receive_failed(exc)
             return []
         if self._receive_failures:
@@ -360,7 +382,7 @@ class SqsWorker(Generic[T]):
         try:
             await asyncio.wait_for(getattr(self.idempotency, how)(record.claim),
                                    CUT_OFF_CALL_SECONDS)
-        except (*UNREACHABLE_ERRORS, ClientError) as exc:  # TimeoutError is an OSError
+        except CALL_ERRORS as exc:  # TimeoutError is an OSError
             log.warning(f"idempotency.{how}_failed", error=str(exc))
             return False
         return True
@@ -386,7 +408,7 @@ class SqsWorker(Generic[T]):
     async def _settle(self, records: Sequence[Record[T]]) -> None:
         try:
             await self._settle_with_sqs(records)
-        except (*UNREACHABLE_ERRORS, ClientError) as exc:
+        except CALL_ERRORS as exc:
             # Not fatal: unsettled records reappear after their visibility timeout.
             log.warning("worker.settle_failed", worker=self.name, error=str(exc))
 
@@ -423,12 +445,12 @@ class SqsWorker(Generic[T]):
                         for i, r in enumerate(chunk)
                     ],
                 )
-            except (*UNREACHABLE_ERRORS, ClientError) as exc:
+            except CALL_ERRORS as exc:
                 # Not fatal: the record reappears when its current visibility runs out.
                 log.warning("worker.visibility_failed", error=str(exc))
 
 
-def _record(message: dict[str, Any]) -> Record[Any]:
+def _record(message: MessageTypeDef) -> Record[Any]:
     attributes = message.get("Attributes", {})
     return Record(
         message_id=message["MessageId"],
@@ -439,11 +461,20 @@ def _record(message: dict[str, Any]) -> Record[Any]:
     )
 
 
+class Runner(Protocol):
+    """What a worker process runs until SIGTERM: an `SqsWorker`, an outbox relay, or any loop
+    with the same two methods."""
+
+    def stop(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
 @dataclass
 class WorkerGroup:
     """Several consumers in one process, stopped together by SIGTERM/SIGINT."""
 
-    workers: list[SqsWorker[Any]] = field(default_factory=list)
+    workers: Sequence[Runner] = field(default_factory=list)
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -484,6 +515,13 @@ class QueueSubscription:
     key_of: KeyOf[Any] = event_key
     dead_letters: bool = False
 
+    def strategy_for(self, handler: Handler[Any] | BatchHandler[Any]) -> Strategy:
+        """``strategy`` around ``handler``: which kind of handler a consumer passes is the
+        subscription's word (``strategy``), not something the handler's type can tell."""
+        if self.strategy is PerBatch:
+            return PerBatch(cast("BatchHandler[Any]", handler))
+        return PerRecord(cast("Handler[Any]", handler))
+
     def __post_init__(self) -> None:
         if self.event_types is not None:
             object.__setattr__(self, "event_types", frozenset(self.event_types))
@@ -511,7 +549,7 @@ class QueueSubscription:
         return declared
 
 
-async def consumer(aws: Any, resources: Any, subscription: QueueSubscription,
+async def consumer(aws: AwsClients, resources: Resources, subscription: QueueSubscription,
                    handler: Handler[Any] | BatchHandler[Any], **tuning: Any) -> SqsWorker[Any]:
     """The SqsWorker of a declared subscription: checked against the topology, its handler
     under the subscription's strategy, tuned from the platform settings and the queue's
@@ -527,7 +565,7 @@ async def consumer(aws: Any, resources: Any, subscription: QueueSubscription,
     return SqsWorker(
         await aws.client("sqs"),
         await resources.queue_url(aws, name),
-        subscription.strategy(handler),  # type: ignore[arg-type]
+        subscription.strategy_for(handler),
         parse=subscription.parse,
         idempotency=store,
         key_of=subscription.key_of,
@@ -537,7 +575,7 @@ async def consumer(aws: Any, resources: Any, subscription: QueueSubscription,
     )
 
 
-def platform_config(settings: Any, name: str, visibility_timeout: int,
+def platform_config(settings: PlatformSettings, name: str, visibility_timeout: int,
                     **overrides: Any) -> WorkerConfig:
     """A consumer's tuning from the platform settings (WORKER_*) and its queue's visibility
     timeout; its liveness file is named after ``name``, the queue (or DLQ) it consumes."""
@@ -553,9 +591,9 @@ def platform_config(settings: Any, name: str, visibility_timeout: int,
 
 
 def serve(
-    settings: Any,
+    settings: PlatformSettings,
     service: str,
-    build: Callable[[Any, Any], Awaitable[list[SqsWorker[Any]]]],
+    build: Callable[[AwsClients, Resources], Awaitable[Sequence[Runner]]],
 ) -> None:
     """Process entry point: build the service's consumers and run them until SIGTERM."""
     from shared.aws import AwsClients

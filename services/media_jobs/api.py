@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from services.media_jobs import logic
+from services.media_jobs.container import MediaJobsContainer, container_of
 from services.media_jobs.models import (
     JobStatus,
     MediaJob,
@@ -27,7 +28,7 @@ from services.media_jobs.store.sources import SourceBucket
 from shared.auth import AdminUser, CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import ConflictError, ForbiddenError, NotFoundError
-from shared.http import from_state
+from shared.http import Responses, state_of
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import UserRateLimited
 
@@ -35,15 +36,35 @@ router = APIRouter(prefix="/media", tags=["media"], route_class=IdempotentRoute)
 outputs_router = APIRouter(prefix="/media", tags=["outputs"])
 
 
-Store = Annotated[JobStore, from_state("store")]
-Source = Annotated[SourceBucket, from_state("source")]
-Outputs = Annotated[OutputBucket, from_state("outputs")]
-Settings = Annotated[MediaJobsSettings, from_state("settings")]
+Container = Annotated[MediaJobsContainer, Depends(container_of)]
+
+
+async def store_of(container: Container) -> JobStore:
+    return container.jobs
+
+
+async def source_of(container: Container) -> SourceBucket:
+    return container.source
+
+
+async def outputs_of(container: Container) -> OutputBucket:
+    return container.outputs
+
+
+async def settings_of(request: Request) -> MediaJobsSettings:
+    return state_of(request, MediaJobsSettings, "settings")
+
+
+Store = Annotated[JobStore, Depends(store_of)]
+Source = Annotated[SourceBucket, Depends(source_of)]
+Outputs = Annotated[OutputBucket, Depends(outputs_of)]
+Settings = Annotated[MediaJobsSettings, Depends(settings_of)]
 Guid = Annotated[str, Path(description="The job's guid", max_length=64)]
 
-NOT_FOUND = {404: {"description": "No job has this guid (or it is not the caller's)"}}
-ADMIN = {403: {"description": "Not an admin"}, **NOT_FOUND,
-         409: {"description": "The job is not in a state that allows this"}}
+NOT_FOUND: Responses = {
+    404: {"description": "No job has this guid (or it is not the caller's)"}}
+ADMIN: Responses = {403: {"description": "Not an admin"}, **NOT_FOUND,
+                    409: {"description": "The job is not in a state that allows this"}}
 # Outputs are public (CloudFront serves them in AWS); players on any origin may fetch them.
 CORS = {"Access-Control-Allow-Origin": "*",
         "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Accept-Ranges"}

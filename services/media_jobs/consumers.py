@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from services.media_jobs import logic
+from services.media_jobs.events import RETRY_REQUESTED
 from services.media_jobs.logic import (
     ObjectCreated,
     RetryCommand,
@@ -25,10 +26,10 @@ log = get_logger("media_jobs.consumers")
 
 # The source bucket's notifications and an admin's retries; parse_message refuses the rest.
 UPLOADS = QueueSubscription(
-    "media-jobs-uploads", event_types=frozenset({logic.RETRY_REQUESTED}),
+    "media-jobs-uploads", event_types=frozenset({RETRY_REQUESTED}),
     parse=logic.parse_message)
 UPLOADS_DEAD_LETTERS = QueueSubscription(
-    "media-jobs-uploads", event_types=frozenset({logic.RETRY_REQUESTED}),
+    "media-jobs-uploads", event_types=frozenset({RETRY_REQUESTED}),
     parse=logic.parse_message, dead_letters=True)
 
 
@@ -129,6 +130,7 @@ class DeadLettersConsumer:
     async def __call__(self, message: UploadMessage) -> None:
         if isinstance(message, S3TestEvent):
             return
+        targets: list[tuple[str, int | None]]
         if isinstance(message, RetryCommand):
             targets = [(message.guid, message.attempt)]
         else:

@@ -232,7 +232,7 @@ class EncodeResult(BaseModel):
 @functools.cache
 def ffmpeg_path() -> str:
     """The static ffmpeg binary shipped in the imageio-ffmpeg wheel."""
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def jpeg_qscale(quality: int) -> int:

@@ -5,22 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.media_jobs.api import outputs_router, router
-from services.media_jobs.events import MEDIA_EVENTS
+from services.media_jobs.container import build_container
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store.jobs import JobStore
-from services.media_jobs.store.outputs import OutputBucket
-from services.media_jobs.store.sources import SourceBucket
 from shared.http import ServiceSpec, create_app, table_ready
-from shared.outbox import open_outbox
 
 
 async def on_startup(app: FastAPI) -> None:
-    aws, resources = app.state.aws, app.state.resources
-    s3 = await aws.client("s3")
-    app.state.store = JobStore(await aws.client("dynamodb"), resources.table("media-jobs"),
-                               outbox=await open_outbox(aws, resources, MEDIA_EVENTS))
-    app.state.source = SourceBucket(s3, resources.bucket("media-source"))
-    app.state.outputs = OutputBucket(s3, resources.bucket("media-output"))
+    app.state.container = await build_container(app.state.aws, app.state.resources)
 
 
 def build_app(settings: MediaJobsSettings | None = None) -> FastAPI:

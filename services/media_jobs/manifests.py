@@ -21,7 +21,9 @@ from typing import Any
 import av
 import av.error
 import m3u8
-from av.video.frame import PictureType
+from av.audio.codeccontext import AudioCodecContext
+from av.video.codeccontext import VideoCodecContext
+from av.video.frame import PictureType, VideoFrame
 from mpegdash.parser import MPEGDASHParser
 
 AUDIO_GROUP_ID = "audio"
@@ -290,11 +292,13 @@ def aac_codecs(audio_specific_config: bytes) -> str:
 def read_fragment(init: bytes, segment: bytes) -> FragmentInfo:
     """Demux and decode the first packet of an fMP4 `segment` (with its `init`)."""
     try:
-        with av.open(io.BytesIO(init + segment), format="mp4") as container:
+        with av.open(io.BytesIO(init + segment), mode="r", format="mp4") as container:
             stream = container.streams[0]
             ctx = stream.codec_context
+            if not isinstance(ctx, VideoCodecContext | AudioCodecContext):
+                raise ValueError(f"the segment holds a {stream.type} stream, not video or audio")
             extradata = bytes(ctx.extradata or b"")
-            if stream.type == "video":
+            if isinstance(ctx, VideoCodecContext):
                 codecs = avc_codecs(extradata) if ctx.name == "h264" else ctx.name
                 rate = stream.average_rate or stream.guessed_rate
                 frame_rate = float(rate) if rate else None
@@ -308,7 +312,7 @@ def read_fragment(init: bytes, segment: bytes) -> FragmentInfo:
             idr = stream.type == "video" and _has_idr(bytes(packet), extradata)
             frames = list(ctx.decode(packet)) + list(ctx.decode(None))
             first_key = bool(frames) and frames[0].key_frame
-            if stream.type == "video" and frames:
+            if stream.type == "video" and frames and isinstance(frames[0], VideoFrame):
                 first_key = first_key and frames[0].pict_type == PictureType.I
             return FragmentInfo(
                 kind=stream.type,
@@ -344,7 +348,8 @@ def _expand_template(
     start_number = template.start_number if template.start_number is not None else 1
 
     def fill(pattern: str, number: int = 0, time: int = 0) -> str:
-        values = {"RepresentationID": rep_id, "Number": number, "Time": time}
+        values: dict[str, str | int] = {"RepresentationID": rep_id, "Number": number,
+                                        "Time": time}
         values["Bandwidth"] = bandwidth or 0
 
         def sub(match: re.Match[str]) -> str:

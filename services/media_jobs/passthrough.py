@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -14,6 +14,10 @@ from services.media_jobs.store.errors import not_found
 from services.media_jobs.store.outputs import OutputBucket
 from shared.errors import NotFoundError, ProblemError
 
+if TYPE_CHECKING:
+    from aiobotocore.response import StreamingBody
+    from types_aiobotocore_s3.type_defs import GetObjectOutputTypeDef, HeadObjectOutputTypeDef
+
 
 @dataclass
 class OutputObject:
@@ -21,7 +25,7 @@ class OutputObject:
 
     status: int
     headers: dict[str, str]
-    body: Any | None
+    body: StreamingBody | None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         if self.body is None:
@@ -46,9 +50,14 @@ async def open_output(outputs: OutputBucket, key: str, *, head: bool,
     params: dict[str, Any] = {"Bucket": outputs.bucket, "Key": key}
     if byte_range and not head:
         params["Range"] = byte_range
+    response: HeadObjectOutputTypeDef | GetObjectOutputTypeDef
+    body: StreamingBody | None = None
     try:
-        response = await (outputs.s3.head_object(**params) if head
-                          else outputs.s3.get_object(**params))
+        if head:
+            response = await outputs.s3.head_object(**params)
+        else:
+            response = got = await outputs.s3.get_object(**params)
+            body = got["Body"]
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         if not_found(exc) or code in ("KeyTooLongError", "InvalidArgument", "400"):
@@ -66,4 +75,4 @@ async def open_output(outputs: OutputBucket, key: str, *, head: bool,
     if response.get("ContentRange"):
         headers["Content-Range"] = response["ContentRange"]
     status = 206 if response.get("ContentRange") else 200
-    return OutputObject(status, headers, None if head else response["Body"])
+    return OutputObject(status, headers, body)

@@ -332,7 +332,7 @@ def _first_frame(
         for packet in container.demux(stream):
             deadline.check()
             for frame in packet.decode():
-                return frame  # type: ignore[return-value]
+                return frame
     except av.error.ExitError as exc:
         raise deadline.error() from exc
     except av.error.FFmpegError as exc:
@@ -422,4 +422,4 @@ def _bit_depth(pix_fmt: str) -> int:
 def _clockwise(counter_clockwise: float) -> Rotation:
     """FFmpeg's display matrix angle is counter-clockwise; phones think clockwise."""
     quarter = math.floor(((-counter_clockwise) % 360 + 45) / 90) % 4
-    return (0, 90, 180, 270)[quarter]  # type: ignore[return-value]
+    return (0, 90, 180, 270)[quarter]

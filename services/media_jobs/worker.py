@@ -2,42 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.media_jobs.consumers import (
     UPLOADS,
     UPLOADS_DEAD_LETTERS,
     DeadLettersConsumer,
     UploadsConsumer,
 )
-from services.media_jobs.events import MEDIA_EVENTS
+from services.media_jobs.container import build_container
 from services.media_jobs.settings import MediaJobsSettings
-from services.media_jobs.store.jobs import JobStore
 from services.media_jobs.store.leases import JobLeases
-from services.media_jobs.store.outputs import OutputBucket
 from services.media_jobs.store.queues import RetryQueue
-from services.media_jobs.store.sources import SourceBucket
 from services.media_jobs.workflow import Workflow
-from shared.outbox import open_outbox
-from shared.relay import OutboxRelay, outbox_relay
-from shared.worker import SqsWorker, consumer, serve
+from shared.aws import AwsClients
+from shared.relay import outbox_relay
+from shared.topology import Resources
+from shared.worker import Runner, consumer, serve
 
 
-async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
-    settings: MediaJobsSettings = aws.settings
-    dynamodb, s3 = await aws.client("dynamodb"), await aws.client("s3")
+async def build(aws: AwsClients, resources: Resources) -> list[Runner]:
+    settings = MediaJobsSettings.of(aws.settings)
     queue = resources.topology.queues[UPLOADS.queue]
     # Completed and failed events commit with the job's change; the relay publishes them.
-    jobs = JobStore(dynamodb, resources.table("media-jobs"),
-                    outbox=await open_outbox(aws, resources, MEDIA_EVENTS))
-    source = SourceBucket(s3, resources.bucket("media-source"))
+    container = await build_container(aws, resources)
+    jobs, source = container.jobs, container.source
     workflow = Workflow(
         jobs=jobs,
         # A lease lasts as long as the message stays invisible; both are renewed together.
-        leases=JobLeases(dynamodb, resources.table("media-idempotency"),
+        leases=JobLeases(await aws.client("dynamodb"), resources.table("media-idempotency"),
                          seconds=queue.visibility_timeout),
         source=source,
-        outputs=OutputBucket(s3, resources.bucket("media-output")),
+        outputs=container.outputs,
         settings=settings,
     )
     uploads = UploadsConsumer(jobs, workflow, source_bucket=source.bucket,

@@ -27,9 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-from botocore.exceptions import ClientError
+from typing import TYPE_CHECKING, Any
 
 from services.media_jobs import logic
 from services.media_jobs.checks import validate_outputs
@@ -68,10 +66,15 @@ from services.media_jobs.store.leases import JobLeases
 from services.media_jobs.store.outputs import OutputBucket
 from services.media_jobs.store.sources import SourceBucket
 from shared import telemetry
-from shared.aws import UNREACHABLE_ERRORS
+from shared.aws import CALL_ERRORS
 from shared.errors import RegattaError, RetryableError
 from shared.events import CloudEvent
 from shared.logging import bound_contextvars, get_logger
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+_NOT_RECORDED: tuple[type[Exception], ...] = (JobSupersededError, *CALL_ERRORS)
 
 log = get_logger("media_jobs.workflow")
 
@@ -234,7 +237,7 @@ class Workflow:
         log.info("job.interrupted")
         try:
             await self.jobs.record_interruption(job, now=_now())
-        except (JobSupersededError, *UNREACHABLE_ERRORS, ClientError) as exc:
+        except _NOT_RECORDED as exc:
             log.warning("job.interruption_not_recorded", error=str(exc))
 
     async def give_up(self, guid: str, *, owner: str, why: str,
@@ -274,10 +277,10 @@ class Workflow:
                 job = None
             yield (job, lease) if job is not None else None
         finally:
-            with contextlib.suppress(*UNREACHABLE_ERRORS, ClientError):
+            with contextlib.suppress(*CALL_ERRORS):
                 await self.leases.release(guid, owner, run)
 
-    def _fence(self, lease: Lease) -> dict[str, Any]:
+    def _fence(self, lease: Lease) -> TransactWriteItemTypeDef:
         return self.leases.fence(lease.guid, lease.owner, lease.run)
 
     async def _run(self, job: MediaJob, workspace: Workspace, lease: Lease, *,
@@ -346,7 +349,7 @@ class Workflow:
                         await self.jobs.heartbeat(job, now=_now())
                 except JobSupersededError:
                     return
-                except (*UNREACHABLE_ERRORS, ClientError) as exc:
+                except CALL_ERRORS as exc:
                     log.warning("job.heartbeat_failed", error=str(exc))
 
         task = asyncio.create_task(beat())
@@ -481,7 +484,7 @@ class Workflow:
             try:
                 await self.source.tag_for_archive(job.source.key, storage)
                 result = ArchiveResult(storage_class=storage, tagged=True)
-            except (*UNREACHABLE_ERRORS, ClientError) as exc:
+            except CALL_ERRORS as exc:
                 log.warning("job.archive_failed", error=str(exc))
                 result = ArchiveResult(storage_class=storage, tagged=False, error=reason(exc))
         return {"archive": result.model_dump(mode="json")}

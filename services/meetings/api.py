@@ -7,10 +7,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.datastructures import URL
 
 from services.meetings import calendar_feed, logic
+from services.meetings.container import MeetingsContainer, container_of
 from services.meetings.dialog import (
     Interval,
     SchedulingRules,
@@ -43,26 +44,45 @@ from shared.auth import AdminUser, OptionalUser, ensure_admin
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import AuthError, ProblemError
 from shared.faults import fault_point
-from shared.http import from_state
+from shared.http import Responses, state_of
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import RATE_LIMITED, ClientRateLimited
 
 router = APIRouter(prefix="/meetings", tags=["meetings"], route_class=IdempotentRoute)
 
 
-Store = Annotated[MeetingStore, from_state("store")]
-Conversations = Annotated[ConversationStore, from_state("conversations")]
-Links = Annotated[CalendarLinks, from_state("calendar_links")]
-Settings = Annotated[MeetingsSettings, from_state("settings")]
+Container = Annotated[MeetingsContainer, Depends(container_of)]
+
+
+async def store_of(container: Container) -> MeetingStore:
+    return container.store
+
+
+async def conversations_of(container: Container) -> ConversationStore:
+    return container.conversations
+
+
+async def calendar_links_of(container: Container) -> CalendarLinks:
+    return container.calendar_links
+
+
+async def settings_of(request: Request) -> MeetingsSettings:
+    return state_of(request, MeetingsSettings, "settings")
+
+
+Store = Annotated[MeetingStore, Depends(store_of)]
+Conversations = Annotated[ConversationStore, Depends(conversations_of)]
+Links = Annotated[CalendarLinks, Depends(calendar_links_of)]
+Settings = Annotated[MeetingsSettings, Depends(settings_of)]
 MeetingId = Annotated[str, "the meeting's id"]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 ZoneQuery = Annotated[Timezone | None, Query(description="IANA zone of from/to; default: the "
                                              "service's (UTC unless configured)")]
 
-ADMINS = {401: {"description": "No valid bearer token"},
-          403: {"description": "Not in the admins group"}}
-NOT_FOUND = {404: {"description": "No meeting has this id"}}
+ADMINS: Responses = {401: {"description": "No valid bearer token"},
+                     403: {"description": "Not in the admins group"}}
+NOT_FOUND: Responses = {404: {"description": "No meeting has this id"}}
 ICS = "text/calendar"
 
 

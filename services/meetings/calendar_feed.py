@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from email.utils import parseaddr
 
-from icalendar import Calendar, Event, vCalAddress
+from icalendar import STATUS, Calendar, Event, vCalAddress
 
 from services.meetings.models import Meeting, MeetingStatus
 
@@ -39,7 +39,7 @@ def _event(meeting: Meeting, *, organizer: str) -> Event:
         start=meeting.start,
         end=meeting.end,
         sequence=SEQUENCE.get(meeting.status, 0),
-        status="CANCELLED" if cancelled else "CONFIRMED",
+        status=STATUS.CANCELLED if cancelled else STATUS.CONFIRMED,
         summary=f"Meeting with {meeting.attendee_name}",
         description=(
             f"Meeting with {meeting.attendee_name} ({meeting.email}), "

@@ -8,14 +8,12 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
-
 from services.meetings import mail
 from services.meetings.events import MEETING_EVENTS
 from services.meetings.mail_cap import Route
 from services.meetings.models import Meeting
-from services.meetings.store import AdminMailLedger
-from shared.aws import UNREACHABLE_ERRORS
+from services.meetings.store import MailLedger
+from shared.aws import CALL_ERRORS
 from shared.errors import AwsUnavailableError
 from shared.events import CloudEvent
 from shared.logging import get_logger
@@ -43,8 +41,8 @@ class Notifier:
     """E-mails the admins about new requests (up to the cap, see ``mail_cap``) and attendees
     about decisions, once per event; the handler of `NOTIFICATIONS`."""
 
-    def __init__(self, mailer: mail.Mailer, *, sender: str, admin: str,
-                 ledger: AdminMailLedger | None = None,
+    def __init__(self, mailer: mail.MailSender, *, sender: str, admin: str,
+                 ledger: MailLedger | None = None,
                  clock: Callable[[], datetime] = utc_now) -> None:
         self.mailer = mailer
         self.sender = sender
@@ -74,7 +72,7 @@ class Notifier:
                  ses_message_id=ses_id)
 
 
-_RETRYABLE = (*UNREACHABLE_ERRORS, ClientError, AwsUnavailableError)
+_RETRYABLE: tuple[type[Exception], ...] = (*CALL_ERRORS, AwsUnavailableError)
 
 
 class DigestFlusher:
@@ -87,7 +85,7 @@ class DigestFlusher:
     claim expires (at least once, as every meetings e-mail).
     """
 
-    def __init__(self, ledger: AdminMailLedger, mailer: mail.Mailer, *, sender: str,
+    def __init__(self, ledger: MailLedger, mailer: mail.MailSender, *, sender: str,
                  admin: str, clock: Callable[[], datetime] = utc_now) -> None:
         self.ledger = ledger
         self.mailer = mailer

@@ -9,10 +9,13 @@ from datetime import UTC, date, datetime, time
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from services.meetings import calendar_feed
 from services.meetings.models import Meeting, MeetingStatus
+
+if TYPE_CHECKING:
+    from types_aiobotocore_ses import SESClient
 
 # Status -> (file name, iTIP method, builder) of the calendar file the attendee gets.
 ATTACHMENTS = {
@@ -134,10 +137,16 @@ def decision_notice(meeting: Meeting, *, sender: str, message_id: str) -> EmailM
     return message
 
 
+class MailSender(Protocol):
+    """What the consumers need of a mailer: `Mailer`, or a test's double."""
+
+    async def send(self, message: EmailMessage) -> str: ...
+
+
 class Mailer:
     """Sends MIME messages with SES SendRawEmail; sender and recipients come from the headers."""
 
-    def __init__(self, ses: Any) -> None:
+    def __init__(self, ses: SESClient) -> None:
         self.ses = ses
 
     async def send(self, message: EmailMessage) -> str:

@@ -5,25 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.meetings.api import router
-from services.meetings.events import MEETING_EVENTS
+from services.meetings.container import build_container
 from services.meetings.settings import MeetingsSettings
-from services.meetings.store import CalendarLinks, ConversationStore, MeetingStore
 from shared.http import ServiceSpec, create_app, table_ready
-from shared.outbox import open_outbox
 
 
 async def on_startup(app: FastAPI) -> None:
-    aws, resources = app.state.aws, app.state.resources
-    dynamodb = await aws.client("dynamodb")
-    outbox = await open_outbox(aws, resources, MEETING_EVENTS)
-    app.state.store = MeetingStore(dynamodb, meetings_table=resources.table("meetings"),
-                                   outbox=outbox)
-    app.state.calendar_links = CalendarLinks(dynamodb, resources.table("meetings"))
-    app.state.conversations = ConversationStore(
-        dynamodb, sessions_table=resources.table("meeting-sessions"),
-        meetings_table=resources.table("meetings"), outbox=outbox,
-        remember=app.state.settings.meetings_remembered_conversations,
-    )
+    app.state.container = await build_container(app.state.aws, app.state.resources)
 
 
 def build_app(settings: MeetingsSettings | None = None) -> FastAPI:

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 from cachetools import LRUCache
@@ -33,6 +33,14 @@ from shared.dynamo import (
 from shared.errors import ConflictError, NotFoundError, RetryableError
 from shared.logging import get_logger
 from shared.outbox import Outbox
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import (
+        PutTypeDef,
+        TransactWriteItemTypeDef,
+        UpdateTypeDef,
+    )
 
 log = get_logger("meetings.store")
 
@@ -69,7 +77,7 @@ class MeetingStore:
     """Meeting requests, in the service's meetings table and its by-status index; every
     decision commits its ``meeting.*`` event with it (the outbox)."""
 
-    def __init__(self, dynamodb: Any, *, meetings_table: str, outbox: Outbox) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, *, meetings_table: str, outbox: Outbox) -> None:
         self.dynamodb = dynamodb
         self.meetings_table = meetings_table
         self.outbox = outbox
@@ -149,8 +157,7 @@ class MeetingStore:
         moved meanwhile is ConflictError with the moves allowed from where it is now.
         """
         changed = logic.moved(meeting, target, now=now)
-        update = {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
-                             **self._move_request(meeting, changed)}}
+        update = self._move(meeting, changed)
         try:
             decided = MEETING_EVENTS.event(DECIDED[target], changed, subject=changed.id)
             await self.outbox.commit([update], [decided], fault="meetings.decide.committed")
@@ -188,7 +195,7 @@ class MeetingStore:
                                      since=logic.shifted(meeting.start, -lookback),
                                      until=meeting.end)
             ensure_free(meeting, near)
-            bump: dict[str, Any] = {
+            bump: UpdateTypeDef = {
                 "TableName": self.meetings_table,
                 "Key": APPROVALS_GUARD,
                 "UpdateExpression": "SET version = :next",
@@ -199,8 +206,7 @@ class MeetingStore:
             }
             try:
                 await self.outbox.commit([
-                    {"Update": {"TableName": self.meetings_table, "Key": _key(meeting.id),
-                                **self._move_request(meeting, approved)}},
+                    self._move(meeting, approved),
                     {"Update": bump},
                 ], [MEETING_EVENTS.event(DECIDED[MeetingStatus.approved], approved,
                                          subject=approved.id)],
@@ -221,9 +227,10 @@ class MeetingStore:
         )
         return int(from_item(response.get("Item", {})).get("version", 0))
 
-    @staticmethod
-    def _move_request(current: Meeting, changed: Meeting) -> dict[str, Any]:
-        return {
+    def _move(self, current: Meeting, changed: Meeting) -> TransactWriteItemTypeDef:
+        return {"Update": {
+            "TableName": self.meetings_table,
+            "Key": _key(current.id),
             "UpdateExpression": "SET #status = :to, version = :version, updated_at = :now",
             "ConditionExpression": "attribute_exists(id) AND #status = :from",
             "ExpressionAttributeNames": {"#status": "status"},
@@ -233,7 +240,7 @@ class MeetingStore:
                 ":version": to_value(changed.version),
                 ":now": to_value(utc_text(changed.updated_at)),
             },
-        }
+        }}
 
     async def _explain_refusal(self, meeting_id: str, target: MeetingStatus) -> None:
         """Raise the 404 or 409 a refused conditional move means."""
@@ -278,7 +285,7 @@ class ConversationStore:
     session behind.
     """
 
-    def __init__(self, dynamodb: Any, *, sessions_table: str, meetings_table: str,
+    def __init__(self, dynamodb: DynamoDBClient, *, sessions_table: str, meetings_table: str,
                  outbox: Outbox, remember: int = 10_000) -> None:
         self.dynamodb = dynamodb
         self.sessions_table = sessions_table
@@ -330,10 +337,10 @@ class ConversationStore:
             "version": to_value(conversation.version + 1),
             "expires_at": to_value(int(expires_at.timestamp())),
         }
-        put: dict[str, Any] = {"TableName": self.sessions_table, "Item": item}
+        put: PutTypeDef = {"TableName": self.sessions_table, "Item": item}
         if conversation.version:
-            put |= {"ConditionExpression": "version = :loaded",
-                    "ExpressionAttributeValues": {":loaded": to_value(conversation.version)}}
+            put["ConditionExpression"] = "version = :loaded"
+            put["ExpressionAttributeValues"] = {":loaded": to_value(conversation.version)}
         else:
             put["ConditionExpression"] = "attribute_not_exists(id)"
         try:
@@ -378,7 +385,7 @@ class CalendarLinks:
     the feed, so no link is left live and unknown.
     """
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self.dynamodb = dynamodb
         self.table = table
 
@@ -464,6 +471,27 @@ def _expiry(window: mail_cap.Window) -> dict[str, Any]:
     return {"N": str(int((window.end + LEDGER_KEEP).timestamp()))}
 
 
+class MailLedger(Protocol):
+    """What the consumers need of the admin mail ledger: `AdminMailLedger`, or a test's
+    double."""
+
+    cap: mail_cap.MailCap
+
+    async def route(self, event_id: str, meeting: Meeting, *,
+                    now: datetime) -> tuple[mail_cap.Route, str]: ...
+
+    async def mark_sent(self, event_id: str, *, now: datetime) -> None: ...
+
+    async def due(self, *, now: datetime) -> list[mail_cap.Window]: ...
+
+    async def claim_digest(self, window: mail_cap.Window, *,
+                           now: datetime) -> list[tuple[str, Meeting]] | None: ...
+
+    async def mailed_in(self, window: mail_cap.Window) -> int: ...
+
+    async def digest_sent(self, window: mail_cap.Window, *, now: datetime) -> None: ...
+
+
 class AdminMailLedger:
     """Which ``meeting.requested`` events the admins get an e-mail of, and which wait for a
     digest: the cap per window across every worker process (see ``mail_cap``).
@@ -484,7 +512,7 @@ class AdminMailLedger:
     in the digest that is read or moves on to the next window: none is left behind.
     """
 
-    def __init__(self, dynamodb: Any, table: str, cap: mail_cap.MailCap, *,
+    def __init__(self, dynamodb: DynamoDBClient, table: str, cap: mail_cap.MailCap, *,
                  claim_seconds: float = 120.0) -> None:
         self.dynamodb = dynamodb
         self.table = table
@@ -603,12 +631,12 @@ class AdminMailLedger:
         """Make ``window`` the current one unless another worker moved the head since we read
         it; returns the head as it is now."""
         bounds = {"window": {"S": window.key}, "end": {"S": mail_cap.stamp(window.end)}}
-        head: dict[str, Any] = {"TableName": self.table, "Item": {**HEAD, **bounds},
-                                "ConditionExpression": "attribute_not_exists(pk)"}
+        head: PutTypeDef = {"TableName": self.table, "Item": {**HEAD, **bounds},
+                            "ConditionExpression": "attribute_not_exists(pk)"}
         if current:
-            head.update(ConditionExpression="#window = :seen",
-                        ExpressionAttributeNames={"#window": "window"},
-                        ExpressionAttributeValues={":seen": {"S": current.key}})
+            head["ConditionExpression"] = "#window = :seen"
+            head["ExpressionAttributeNames"] = {"#window": "window"}
+            head["ExpressionAttributeValues"] = {":seen": {"S": current.key}}
         try:
             await self.dynamodb.transact_write_items(TransactItems=[
                 {"Put": head},
@@ -627,9 +655,10 @@ class AdminMailLedger:
                       now: datetime) -> mail_cap.Route:
         decision = {**_decision_key(event_id), "window": {"S": window.key},
                     "expires_at": _expiry(window)}
-        record = {"Put": {"TableName": self.table, "ConditionExpression":
-                          "attribute_not_exists(pk)",
-                          "Item": {**decision, "route": {"S": mail_cap.Route.MAIL.value}}}}
+        routed: dict[str, Any] = {**decision, "route": {"S": mail_cap.Route.MAIL.value}}
+        record: TransactWriteItemTypeDef = {"Put": {
+            "TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)",
+            "Item": routed}}
         try:
             await self.dynamodb.transact_write_items(TransactItems=[
                 {"Update": {"TableName": self.table, "Key": _window_key(window),
@@ -650,7 +679,7 @@ class AdminMailLedger:
         item = await self._window(window)
         if item is None or item.get("closed"):
             raise _WindowClosedError
-        record["Put"]["Item"]["route"] = {"S": mail_cap.Route.DIGEST.value}
+        routed["route"] = {"S": mail_cap.Route.DIGEST.value}
         held = {**_window_key(window),
                 "sk": {"S": f"request#{mail_cap.stamp(meeting.created_at)}#{event_id}"},
                 "event_id": {"S": event_id}, "meeting": {"S": meeting.model_dump_json()},

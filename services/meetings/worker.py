@@ -7,18 +7,18 @@ window's other requests.
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.meetings.consumers import NOTIFICATIONS, DigestFlusher, Notifier
 from services.meetings.mail import Mailer
 from services.meetings.settings import MeetingsSettings
 from services.meetings.store import AdminMailLedger
-from shared.relay import OutboxRelay, outbox_relay
-from shared.worker import SqsWorker, consumer, serve
+from shared.aws import AwsClients
+from shared.relay import outbox_relay
+from shared.topology import Resources
+from shared.worker import Runner, consumer, serve
 
 
-async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay | DigestFlusher]:
-    settings: MeetingsSettings = aws.settings
+async def build(aws: AwsClients, resources: Resources) -> list[Runner]:
+    settings = MeetingsSettings.of(aws.settings)
     mailer = Mailer(await aws.client("ses"))
     ledger = AdminMailLedger(await aws.client("dynamodb"), resources.table("meetings-admin-mail"),
                              settings.admin_mail_cap)

@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from services.recipes import logic
+from services.recipes.container import RecipesContainer, container_of
 from services.recipes.models import LikeStatus, Recipe, RecipeCreate, RecipePage, RecipeSort
 from services.recipes.settings import RecipesSettings
 from services.recipes.store import RecipeStore, SearchIndex
 from shared.auth import CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
-from shared.http import from_state
+from shared.http import Responses, state_of
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import UserRateLimited
 
 router = APIRouter(prefix="/recipes", tags=["recipes"], route_class=IdempotentRoute)
 
 
-Store = Annotated[RecipeStore, from_state("store")]
-Search = Annotated[SearchIndex, from_state("search")]
-Settings = Annotated[RecipesSettings, from_state("settings")]
+Container = Annotated[RecipesContainer, Depends(container_of)]
+
+
+async def store_of(container: Container) -> RecipeStore:
+    return container.store
+
+
+async def search_of(container: Container) -> SearchIndex:
+    return container.search
+
+
+async def settings_of(request: Request) -> RecipesSettings:
+    return state_of(request, RecipesSettings, "settings")
+
+
+Store = Annotated[RecipeStore, Depends(store_of)]
+Search = Annotated[SearchIndex, Depends(search_of)]
+Settings = Annotated[RecipesSettings, Depends(settings_of)]
 RecipeId = Annotated[str, "the recipe's id"]
 
-NOT_FOUND = {404: {"description": "No recipe has this id"}}
-CHANGES = {403: {"description": "Not the author or an admin"}, **NOT_FOUND}
+NOT_FOUND: Responses = {404: {"description": "No recipe has this id"}}
+CHANGES: Responses = {403: {"description": "Not the author or an admin"}, **NOT_FOUND}
 
 
 @router.get("", summary="Browse and search recipes")
@@ -48,7 +64,8 @@ async def list_recipes(
         if last_key is not None and not isinstance(last_key, dict):
             raise CursorError("cursor is not valid for this listing")
         items, last_key = await store.list_page(sort, limit=limit, after=last_key)
-        return RecipePage(items=items, next_cursor=encode_cursor(last_key and {"key": last_key}))
+        return RecipePage(items=items,
+                          next_cursor=encode_cursor({"key": last_key} if last_key else None))
     # Filtered listings: the search index (or the author index) names the candidates;
     # they are fetched by key, ordered in memory and paged by their sort key.
     if tokens:
@@ -62,10 +79,10 @@ async def list_recipes(
         candidates = []  # the query held only stopwords or punctuation
     page, after = logic.page_after(logic.ordered(candidates, sort), sort,
                                    _cursor_part(position, "after"), limit)
-    return RecipePage(items=page, next_cursor=encode_cursor(after and {"after": after}))
+    return RecipePage(items=page, next_cursor=encode_cursor({"after": after} if after else None))
 
 
-def _cursor_part(position: dict | None, part: str) -> object:
+def _cursor_part(position: dict[str, Any] | None, part: str) -> object:
     # Listings encode {"key": ...} (index paging) or {"after": ...} (in-memory paging); a
     # cursor of the other kind must not silently restart from the first page.
     if position is None:

@@ -139,9 +139,10 @@ def ordered(recipes: Iterable[Recipe], sort: RecipeSort) -> list[Recipe]:
 
 
 def page_after(
-    recipes: list[Recipe], sort: RecipeSort, after: list[object] | None, limit: int
+    recipes: list[Recipe], sort: RecipeSort, after: object, limit: int
 ) -> tuple[list[Recipe], list[object] | None]:
-    """The page of an ordered list that follows the key ``after``, and the next page's key."""
+    """The page of an ordered list that follows the key ``after`` (a client's, checked), and
+    the next page's key."""
     if after is not None:
         marker = _marker(sort, after)
         descending = sort is not RecipeSort.likes

@@ -8,7 +8,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -29,6 +29,10 @@ from shared.dynamo import (
 from shared.errors import ConflictError, NotFoundError, PreconditionFailedError, RetryableError
 from shared.events import CloudEvent
 from shared.outbox import Outbox
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class SearchIndexBusyError(RetryableError):
@@ -66,7 +70,7 @@ def _key(recipe_id: str) -> dict[str, Any]:
 class RecipeStore:
     """Recipes and likes, in the service's own tables."""
 
-    def __init__(self, dynamodb: Any, *, recipes_table: str, likes_table: str,
+    def __init__(self, dynamodb: DynamoDBClient, *, recipes_table: str, likes_table: str,
                  outbox: Outbox) -> None:
         self.dynamodb = dynamodb
         self.recipes_table = recipes_table
@@ -135,7 +139,7 @@ class RecipeStore:
                 + ["#version = :version"])
             if absent := [f"#{k}" for k, v in content.items() if v is None]:
                 expression += " REMOVE " + ", ".join(absent)
-            update = {"Update": {
+            update: TransactWriteItemTypeDef = {"Update": {
                 "TableName": self.recipes_table, "Key": _key(recipe_id),
                 "UpdateExpression": expression,
                 "ConditionExpression": "attribute_exists(id) AND #version = :read",
@@ -154,7 +158,7 @@ class RecipeStore:
         for _ in range(OPTIMISTIC_ATTEMPTS):
             current = await self.get(recipe_id)
             check(current)
-            delete = {"Delete": {
+            delete: TransactWriteItemTypeDef = {"Delete": {
                 "TableName": self.recipes_table, "Key": _key(recipe_id),
                 "ConditionExpression": "attribute_exists(id) AND #version = :read",
                 "ExpressionAttributeNames": {"#version": "version"},
@@ -164,7 +168,7 @@ class RecipeStore:
                 return current
         raise ConflictError("the recipe keeps changing; try again")
 
-    async def _committed(self, writes: list[dict[str, Any]], event: CloudEvent, *,
+    async def _committed(self, writes: list[TransactWriteItemTypeDef], event: CloudEvent, *,
                          fault: str) -> bool:
         """Commit ``writes`` with ``event``; False if the item changed since it was read."""
         try:
@@ -235,7 +239,7 @@ class RecipeStore:
         # Cancelled on [0] means "already in that state": a no-op, not an error. On [1] the
         # recipe is gone (404) or another like moved the count first: read it again.
         key = {"recipe_id": {"S": recipe_id}, "user_id": {"S": user_id}}
-        row: dict[str, Any]
+        row: TransactWriteItemTypeDef
         if like:
             row = {"Put": {"TableName": self.likes_table, "Item": key,
                            "ConditionExpression": "attribute_not_exists(user_id)"}}
@@ -245,7 +249,7 @@ class RecipeStore:
         delta = 1 if like else -1
         for attempt in range(LIKE_ATTEMPTS):
             seen = (await self.get(recipe_id)).likes
-            counter = {"Update": {
+            counter: TransactWriteItemTypeDef = {"Update": {
                 "TableName": self.recipes_table,
                 "Key": _key(recipe_id),
                 "UpdateExpression": "ADD likes :delta",
@@ -301,7 +305,7 @@ class SearchIndex:
     version they came from, so updates remove stale tokens and late events are ignored.
     """
 
-    def __init__(self, dynamodb: Any, table: str, *, lock_seconds: float = 10.0) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, *, lock_seconds: float = 10.0) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.lock_seconds = lock_seconds

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.recipes.consumers import SEARCH_INDEX, SearchIndexer
-from services.recipes.events import RECIPE_EVENTS
+from services.recipes.container import build_container
 from services.recipes.settings import RecipesSettings
-from services.recipes.store import RecipeStore, SearchIndex
-from shared.outbox import open_outbox
-from shared.relay import OutboxRelay, outbox_relay
-from shared.worker import SqsWorker, consumer, serve
+from shared.aws import AwsClients
+from shared.relay import outbox_relay
+from shared.topology import Resources
+from shared.worker import Runner, consumer, serve
 
 
-async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
-    dynamodb = await aws.client("dynamodb")
-    store = RecipeStore(dynamodb, recipes_table=resources.table("recipes"),
-                        likes_table=resources.table("recipe-likes"),
-                        outbox=await open_outbox(aws, resources, RECIPE_EVENTS))
-    indexer = SearchIndexer(SearchIndex(dynamodb, resources.table("recipe-search")), store)
+async def build(aws: AwsClients, resources: Resources) -> list[Runner]:
+    container = await build_container(aws, resources)
+    indexer = SearchIndexer(container.search, container.store)
     return [await consumer(aws, resources, SEARCH_INDEX, indexer),
             await outbox_relay(aws, resources, "recipes")]
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from services.stock_ingest import logic
 from services.stock_ingest.archive import batch_id as batch_id_of
 from services.stock_ingest.candles import CandleSeries, Interval, candles_from_partitions
+from services.stock_ingest.container import StockIngestContainer, container_of
 from services.stock_ingest.models import (
     MAX_BATCH,
     SymbolList,
@@ -31,14 +32,29 @@ from shared.errors import (
     ProblemError,
     UnprocessableError,
 )
-from shared.http import from_state
+from shared.http import state_of
 
 router = APIRouter(prefix="/stocks", tags=["stocks"])
 
 
-Store = Annotated[TickStore, from_state("store")]
-Archive = Annotated[TickArchive, from_state("archive")]
-Settings = Annotated[StockIngestSettings, from_state("settings")]
+Container = Annotated[StockIngestContainer, Depends(container_of)]
+
+
+async def store_of(container: Container) -> TickStore:
+    return container.store
+
+
+async def archive_of(container: Container) -> TickArchive:
+    return container.archive
+
+
+async def settings_of(request: Request) -> StockIngestSettings:
+    return state_of(request, StockIngestSettings, "settings")
+
+
+Store = Annotated[TickStore, Depends(store_of)]
+Archive = Annotated[TickArchive, Depends(archive_of)]
+Settings = Annotated[StockIngestSettings, Depends(settings_of)]
 # Producers are machines: a client-credentials token with the scope stocks/ingest.
 Producer = Annotated[Machine, Depends(machine_scope(INGEST_SCOPE))]
 

@@ -191,7 +191,8 @@ def candles_from_partitions(
     width = Interval(interval).seconds * 1_000_000
     params: dict[str, object] = {
         "symbol": symbol, "low": _micros(start), "high": _micros(end), "width": width}
-    config: dict[str, str | bool | int] = {"autoinstall_known_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False}
     if memory_limit_mb:
         config |= {"memory_limit": f"{memory_limit_mb}MB", "threads": 1}
     buckets: dict[int, _Partial] = {}

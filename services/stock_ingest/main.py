@@ -8,23 +8,14 @@ from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
 from services.stock_ingest.api import router
-from services.stock_ingest.events import TICK_EVENTS
+from services.stock_ingest.container import build_container
 from services.stock_ingest.models import TickBatchCreate, TickCreate
 from services.stock_ingest.settings import StockIngestSettings
-from services.stock_ingest.store import TickArchive, TickStore
 from shared.http import ServiceSpec, create_app, table_ready
-from shared.outbox import open_outbox
 
 
 async def on_startup(app: FastAPI) -> None:
-    aws, resources, settings = app.state.aws, app.state.resources, app.state.settings
-    app.state.store = TickStore(await aws.client("dynamodb"),
-                                ticks_table=resources.table("stock-ticks"),
-                                symbols_table=resources.table("stock-symbols"),
-                                outbox=await open_outbox(aws, resources, TICK_EVENTS),
-                                write_concurrency=settings.stock_write_concurrency)
-    app.state.archive = TickArchive(await aws.client("s3"), resources.bucket("stock-archive"),
-                                    fetch_concurrency=settings.stock_candles_fetch_concurrency)
+    app.state.container = await build_container(app.state.aws, app.state.resources)
 
 
 def with_tick_schemas(app: FastAPI) -> FastAPI:
@@ -40,8 +31,10 @@ def with_tick_schemas(app: FastAPI) -> FastAPI:
             )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(
                 definitions["$defs"])
-        return app.openapi_schema  # type: ignore[return-value]
+            app.openapi_schema = schema  # generate() has cached it there already
+        return app.openapi_schema
 
+    # FastAPI's documented way to extend the schema; mypy refuses any assignment to a method
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 

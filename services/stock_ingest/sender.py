@@ -249,15 +249,18 @@ def ticks_from(
     otherwise ``warn`` says why and mock ticks flow instead.
     """
     per_symbol = rate / max(len(symbols), 1)
-    mock_options = {"count": count, "duration": duration, "rate": per_symbol, "seed": seed}
+
+    def mock() -> Iterator[TickDict]:
+        return mock_ticks(symbols, count=count, duration=duration, rate=per_symbol, seed=seed)
+
     if spec == "mock":
-        return mock_ticks(symbols, **mock_options)
+        return mock()
     if spec == "yfinance":
         try:
             source = open_source(spec, symbols, interval=max(30.0, len(symbols) / rate))
             first = next(source)
         except (SourceUnavailableError, StopIteration) as exc:
             warn(f"yfinance unavailable ({exc}); sending mock ticks instead")
-            return mock_ticks(symbols, **mock_options)
+            return mock()
         return itertools.islice(itertools.chain([first], source), count)
     return itertools.islice(open_source(spec, symbols), count)

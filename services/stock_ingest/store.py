@@ -7,7 +7,7 @@ import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -29,6 +29,12 @@ from shared.errors import AwsUnavailableError
 from shared.events import CloudEvent
 from shared.faults import fault_point
 from shared.outbox import Outbox
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import PutTypeDef
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import ListObjectsV2RequestTypeDef
 
 TICK_KEYS = {"symbol": "S", "tick_key": "S"}
 STATISTICS_ATTEMPTS = 6
@@ -57,8 +63,8 @@ def _summary(item: dict[str, Any]) -> SymbolSummary:
 class TickStore:
     """Curated ticks (one item per tick) and per-symbol statistics, in the service's tables."""
 
-    def __init__(self, dynamodb: Any, *, ticks_table: str, symbols_table: str, outbox: Outbox,
-                 write_concurrency: int = 4) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, *, ticks_table: str, symbols_table: str,
+                 outbox: Outbox, write_concurrency: int = 4) -> None:
         self.dynamodb = dynamodb
         self.outbox = outbox
         self.ticks_table = ticks_table
@@ -73,7 +79,7 @@ class TickStore:
                           concurrency=self.write_concurrency)
 
     async def count(self, batch_id: str, batches: Sequence[logic.SymbolBatch],
-                    events: Mapping[str, CloudEvent]) -> None:
+                    events: Mapping[str | None, CloudEvent]) -> None:
         """Add a request's ticks to its symbols' statistics, once per batch id, and queue each
         symbol's ``stock.ticks.recorded`` event (``events`` by symbol) with its count.
 
@@ -108,7 +114,7 @@ class TickStore:
             "version": version + 1,
             "recent_batches": [*recent, batch_id][-RECENT_BATCHES:],
         }
-        put: dict[str, Any] = {
+        put: PutTypeDef = {
             "TableName": self.symbols_table,
             "Item": to_item(item),
             "ConditionExpression": ("version = :version" if version
@@ -160,7 +166,7 @@ class TickArchive:
 
     DOWNLOAD_CHUNK = 1 << 20  # bytes read from S3 at a time by `download`
 
-    def __init__(self, s3: Any, bucket: str, *, fetch_concurrency: int = 16) -> None:
+    def __init__(self, s3: S3Client, bucket: str, *, fetch_concurrency: int = 16) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.fetch_concurrency = fetch_concurrency
@@ -178,7 +184,7 @@ class TickArchive:
     async def keys(self, prefix: str) -> list[str]:
         """Every object key under ``prefix``."""
         keys: list[str] = []
-        request = {"Bucket": self.bucket, "Prefix": prefix}
+        request: ListObjectsV2RequestTypeDef = {"Bucket": self.bucket, "Prefix": prefix}
         while True:
             response = await self.s3.list_objects_v2(**request)
             keys += [o["Key"] for o in response.get("Contents", [])]
@@ -189,7 +195,7 @@ class TickArchive:
     async def sizes(self, prefix: str) -> list[tuple[str, int]]:
         """(key, size in bytes) of every object under ``prefix``."""
         found: list[tuple[str, int]] = []
-        request = {"Bucket": self.bucket, "Prefix": prefix}
+        request: ListObjectsV2RequestTypeDef = {"Bucket": self.bucket, "Prefix": prefix}
         while True:
             response = await self.s3.list_objects_v2(**request)
             found += [(o["Key"], int(o["Size"])) for o in response.get("Contents", [])]

@@ -6,14 +6,14 @@ stock-ingest consumes no queue; its worker runs the outbox relay that publishes 
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.stock_ingest.settings import StockIngestSettings
-from shared.relay import OutboxRelay, outbox_relay
-from shared.worker import serve
+from shared.aws import AwsClients
+from shared.relay import outbox_relay
+from shared.topology import Resources
+from shared.worker import Runner, serve
 
 
-async def build(aws: Any, resources: Any) -> list[OutboxRelay]:
+async def build(aws: AwsClients, resources: Resources) -> list[Runner]:
     return [await outbox_relay(aws, resources, "stock-ingest")]
 
 

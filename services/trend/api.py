@@ -7,16 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from services.trend import logic
+from services.trend.container import TrendContainer, container_of
 from services.trend.models import AlertsPublic, SignalPage, TrendList, TrendPublic
 from services.trend.store import TrendStore, engine_of
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import NotFoundError
-from shared.http import from_state
+from shared.http import Responses
 
 router = APIRouter(prefix="/trends", tags=["trends"])
 
 
-Store = Annotated[TrendStore, from_state("store")]
+async def store_of(container: Annotated[TrendContainer, Depends(container_of)]) -> TrendStore:
+    return container.store
+
+
+Store = Annotated[TrendStore, Depends(store_of)]
 
 
 async def symbol_path(
@@ -27,7 +32,8 @@ async def symbol_path(
 
 Symbol = Annotated[str, Depends(symbol_path)]
 
-NOT_FOUND = {404: {"description": "No tick of this symbol has been processed"}}
+NOT_FOUND: Responses = {
+    404: {"description": "No tick of this symbol has been processed"}}
 
 
 @router.get("", summary="Every symbol with its latest trend")

@@ -12,7 +12,7 @@ from services.trend import logic
 from services.trend.indicators import IndicatorConfig, IndicatorEngine
 from services.trend.models import TicksRecorded
 from services.trend.signals import Signal
-from services.trend.store import PartialEvent, StateWrite, StoredState, TrendStore
+from services.trend.store import PartialEvent, StateWrite, StoredState, TrendStates
 from shared.events import CloudEvent
 from shared.logging import get_logger
 from shared.outbox import TRANSACTION_LIMIT
@@ -52,7 +52,7 @@ class TrendUpdater:
     e-mail alert repeats.
     """
 
-    def __init__(self, store: TrendStore, *, config: IndicatorConfig,
+    def __init__(self, store: TrendStates, *, config: IndicatorConfig,
                  alert_window: timedelta = timedelta(0)) -> None:
         self.store = store
         self.config = config
@@ -115,7 +115,8 @@ class TrendUpdater:
         write has room for keeps each write within the transaction limit; when a write is
         full, it is cut where the engine stands, inside an event if need be.
         """
-        engine, restarted = logic.resume(symbol, stored and stored.document, self.config)
+        engine, restarted = logic.resume(symbol, stored.document if stored else None,
+                                         self.config)
         if restarted:
             log.warning("trend.state_restarted", symbol=symbol,
                         reason="stored state has other indicator periods")
@@ -124,7 +125,8 @@ class TrendUpdater:
         writes: list[StateWrite] = []
         applied: list[str] = []
         signals: list[Signal] = []
-        throttle = logic.AlertThrottle.from_json(stored and stored.alerting, self.alert_window)
+        throttle = logic.AlertThrottle.from_json(stored.alerting if stored else None,
+                                                 self.alert_window)
 
         def cut(partial: PartialEvent | None) -> None:
             alerts = [s for s in signals if throttle.admit(s)]

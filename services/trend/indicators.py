@@ -178,7 +178,8 @@ class IndicatorState:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (floats round-trip exactly through ``json``)."""
-        return _STATE_ADAPTER.dump_python(self, mode="json")
+        document: dict[str, Any] = _STATE_ADAPTER.dump_python(self, mode="json")
+        return document
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndicatorState:
@@ -409,7 +410,9 @@ class IndicatorEngine:
 
         if n >= 1:
             period = c.rsi_period
-            change = price - s.last_price  # type: ignore[operator]
+            if s.last_price is None:
+                raise InvalidIndicatorStateError("a state past its first tick has no last price")
+            change = price - s.last_price
             if n > period:
                 s.rsi_loss *= period - 1
                 s.rsi_gain *= period - 1
@@ -464,6 +467,8 @@ class IndicatorEngine:
         last_id = s.last_tick_id
         out_of_order, duplicates = s.out_of_order, s.duplicates
         last_price = s.last_price
+        if last_price is None:  # no tick yet: the warm-up loop has taken every tick there was
+            return
         sum_short, sum_long, sum_bb, total_bb = s.sum_short, s.sum_long, s.sum_bb, s.total_bb
         sma_short, sma_long = s.sma_short, s.sma_long
         ema_fast, ema_slow, macd_fast = s.ema_fast, s.ema_slow, s.macd_fast

@@ -5,17 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.trend.api import router
+from services.trend.container import build_container
 from services.trend.settings import TrendSettings
-from services.trend.store import TrendStore
 from shared.http import ServiceSpec, create_app, table_ready
 
 
 async def on_startup(app: FastAPI) -> None:
-    aws, resources = app.state.aws, app.state.resources
-    app.state.store = TrendStore(await aws.client("dynamodb"),
-                                 state_table=resources.table("trend-state"),
-                                 signals_table=resources.table("trend-signals"),
-                                 idempotency_table=resources.table("trend-idempotency"))
+    app.state.container = await build_container(app.state.aws, app.state.resources)
 
 
 def build_app(settings: TrendSettings | None = None) -> FastAPI:

@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeGuard
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
@@ -57,6 +58,7 @@ class Signal(BaseModel):
     tick_id: str = ""
     """Id of the tick that completed the cross (with ``at``, the signal's identity)."""
 
+    # mypy refuses a decorator over @property; pydantic's documented way to type it
     @computed_field  # type: ignore[prop-decorator]
     @property
     def subject(self) -> str:
@@ -120,14 +122,14 @@ def detect_crossovers(
     The reference definition: the indicator engine detects the same crosses incrementally.
     """
 
-    def defined(x: float | None) -> bool:
+    def defined(x: float | None) -> TypeGuard[float]:
         return x is not None and not math.isnan(x)
 
     found: list[tuple[int, Direction]] = []
     for t in range(1, min(len(shorts), len(longs))):
         ps, pl, s, lg = shorts[t - 1], longs[t - 1], shorts[t], longs[t]
         if defined(ps) and defined(pl) and defined(s) and defined(lg):
-            direction = crossover(ps, pl, s, lg)  # type: ignore[arg-type]
+            direction = crossover(ps, pl, s, lg)
             if direction is not None:
                 found.append((t, direction))
     return found

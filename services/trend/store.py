@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from botocore.exceptions import ClientError
@@ -28,6 +28,10 @@ from shared.dynamo import (
 )
 from shared.faults import fault_point
 from shared.outbox import Outbox
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 SIGNAL_KEYS = {"symbol": "S", "signal_key": "S"}
 SUMMARY_FIELDS = ("symbol", "trend", "as_of", "price", "ticks_seen")
@@ -102,6 +106,16 @@ class StateWrite:
     """The alert throttle's memory after this write."""
 
 
+class TrendStates(Protocol):
+    """What the worker's `TrendUpdater` needs of the stored trend state: `TrendStore`, or a
+    test's in-memory double."""
+
+    async def load(self, symbols: Sequence[str], event_keys: Sequence[str]) -> Loaded: ...
+
+    async def commit(self, writes: Mapping[str, Sequence[StateWrite]], *,
+                     unrecorded: Iterable[str]) -> set[str]: ...
+
+
 class TrendStore:
     """Indicator state, signals and applied event ids, in the service's tables.
 
@@ -114,7 +128,7 @@ class TrendStore:
     is needed only to commit (the API reads).
     """
 
-    def __init__(self, dynamodb: Any, *, state_table: str, signals_table: str,
+    def __init__(self, dynamodb: DynamoDBClient, *, state_table: str, signals_table: str,
                  idempotency_table: str, outbox: Outbox | None = None,
                  remember_seconds: int = 7 * 24 * 3600) -> None:
         self.dynamodb = dynamodb
@@ -213,10 +227,10 @@ class TrendStore:
             document["partial"] = {"key": write.partial.key, "ticks": write.partial.ticks}
         if write.alerting:
             document["alerting"] = write.alerting
-        put: dict[str, Any] = {"TableName": self.state_table, "Item": to_item(document)}
+        put: PutTypeDef = {"TableName": self.state_table, "Item": to_item(document)}
         if write.version > 1:
-            put |= {"ConditionExpression": "version = :version",
-                    "ExpressionAttributeValues": {":version": to_value(write.version - 1)}}
+            put["ConditionExpression"] = "version = :version"
+            put["ExpressionAttributeValues"] = {":version": to_value(write.version - 1)}
         else:
             put["ConditionExpression"] = "attribute_not_exists(symbol)"
         try:
@@ -225,10 +239,11 @@ class TrendStore:
                 return True
             if self.outbox is None:
                 raise RuntimeError("this TrendStore has no outbox to commit signals with")
+            signals: list[TransactWriteItemTypeDef] = [
+                {"Put": {"TableName": self.signals_table, "Item": self._signal_item(s)}}
+                for s in write.signals]
             await self.outbox.commit(
-                [{"Put": put}, *({"Put": {"TableName": self.signals_table,
-                                          "Item": self._signal_item(s)}}
-                                 for s in write.signals)],
+                [{"Put": put}, *signals],
                 [logic.signal_event(s) for s in write.signals],
                 alerts=[(logic.alert(s), write.symbol) for s in write.alerts])
         except ClientError as exc:

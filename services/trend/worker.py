@@ -7,26 +7,24 @@ each state write commits (the outbox).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from services.trend.consumers import TICKS, TrendUpdater
+from services.trend.container import build_container
 from services.trend.events import TREND_EVENTS
 from services.trend.settings import TrendSettings
-from services.trend.store import TrendStore
+from shared.aws import AwsClients
 from shared.outbox import open_outbox
-from shared.relay import OutboxRelay, outbox_relay
-from shared.worker import SqsWorker, consumer, serve
+from shared.relay import outbox_relay
+from shared.topology import Resources
+from shared.worker import Runner, consumer, serve
 
 
-async def build(aws: Any, resources: Any) -> list[SqsWorker[Any] | OutboxRelay]:
-    settings: TrendSettings = aws.settings
+async def build(aws: AwsClients, resources: Resources) -> list[Runner]:
+    settings = TrendSettings.of(aws.settings)
+    container = await build_container(
+        aws, resources, outbox=await open_outbox(aws, resources, TREND_EVENTS))
     updater = TrendUpdater(
-        TrendStore(await aws.client("dynamodb"),
-                   state_table=resources.table("trend-state"),
-                   signals_table=resources.table("trend-signals"),
-                   idempotency_table=resources.table("trend-idempotency"),
-                   outbox=await open_outbox(aws, resources, TREND_EVENTS),
-                   remember_seconds=settings.trend_idempotency_days * 24 * 3600),
+        container.store,
         config=settings.indicator_config,
         alert_window=timedelta(seconds=settings.trend_alert_window_seconds),
     )

@@ -113,6 +113,8 @@ def unresolved(target: Image, sources: dict[str, str] | None = None) -> list[str
         source = (sources or {}).get(path)
         for imp in imports(ROOT / path, source):
             name = imp.module
+            if imp.typing_only:  # never runs: the type checker's, in the dev venv
+                continue
             if imp.top in sys.stdlib_module_names or imp.top == "__future__":
                 continue
             at = f"{target.target}: {path}:{imp.line}: import {name}"

@@ -231,8 +231,9 @@ def test_each_process_declares_what_its_entry_module_looks_up(
     service_code: Callable[[str], ServiceCode | None]
 ) -> None:
     """Every AWS resource a process looks up (main.py for the API, worker.py and the queue
-    subscriptions it builds, declared in consumers.py, for the worker) is declared for that
-    process, and nothing else is: its task role is exactly that."""
+    subscriptions it builds, declared in consumers.py, for the worker; container.py, for a
+    process that builds its stores with it) is declared for that process, and nothing else
+    is: its task role is exactly that."""
     code = code_or_skip(service_code, name)
     svc = services[name]
     if kind not in svc:
@@ -240,7 +241,8 @@ def test_each_process_declares_what_its_entry_module_looks_up(
     entry = code.directory / ("main.py" if kind == "api" else "worker.py")
     if not entry.exists():
         pytest.skip(f"services/{code.directory.name}/{entry.name} is not written yet")
-    looked_up = [entry] + ([code.directory / "consumers.py"] if kind == "worker" else [])
+    looked_up = [entry] + ([code.directory / "consumers.py"] if kind == "worker" else []) + (
+        [code.directory / "container.py"] if "build_container" in entry.read_text() else [])
     sources = "\n".join(p.read_text() for p in looked_up if p.exists())
     used = used_access(ServiceCode(name, code.directory, sources))
     assert used == declared_access(svc[kind])

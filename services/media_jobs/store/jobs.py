@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from botocore.exceptions import ClientError
 
@@ -34,6 +34,15 @@ from shared.dynamo import (
 from shared.errors import NotFoundError, RegattaError
 from shared.events import CloudEvent
 from shared.outbox import Outbox
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import (
+        DeleteTypeDef,
+        PutTypeDef,
+        TransactWriteItemTypeDef,
+        UpdateTypeDef,
+    )
 
 # The service's events: committed with the job change they announce (shared.outbox), published
 # to media-events by the relay in the worker process.
@@ -94,7 +103,8 @@ class JobStore:
     through the ``outbox``, and can be fenced by the run's lease (`JobLeases.fence`).
     """
 
-    def __init__(self, dynamodb: Any, table: str, *, outbox: Outbox | None = None) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, *,
+                 outbox: Outbox | None = None) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.outbox = outbox
@@ -115,8 +125,8 @@ class JobStore:
     async def create(self, job: MediaJob) -> bool:
         """Store a new job; False when the guid is taken. A job with a custom output prefix
         claims it in the same transaction (PrefixTakenError: see `claim_prefix`)."""
-        put = {"TableName": self.table, "Item": _job_item(job),
-               "ConditionExpression": "attribute_not_exists(guid)"}
+        put: PutTypeDef = {"TableName": self.table, "Item": _job_item(job),
+                           "ConditionExpression": "attribute_not_exists(guid)"}
         if job.options.output_prefix is None or job.namespace is None:
             try:
                 await self.dynamodb.put_item(**put)
@@ -155,10 +165,11 @@ class JobStore:
         above = [f"{CLAIM}{namespace}/{'/'.join(parts[:n])}" for n in range(1, len(parts))]
         return f"{CLAIM}{namespace}/{prefix}", above
 
-    def _claim_writes(self, guid: str, namespace: str, prefix: str) -> list[dict[str, Any]]:
+    def _claim_writes(self, guid: str, namespace: str,
+                      prefix: str) -> list[TransactWriteItemTypeDef]:
         own, above = self._folders(namespace, prefix)
         entry = f"{guid}|{prefix}"
-        writes: list[dict[str, Any]] = [{"Update": {
+        writes: list[TransactWriteItemTypeDef] = [{"Update": {
             "TableName": self.table, "Key": {"guid": {"S": own}},
             "UpdateExpression": "SET claimed_by = :guid, #path = :path",
             "ConditionExpression": "(attribute_not_exists(claimed_by) OR claimed_by = :guid)"
@@ -173,7 +184,7 @@ class JobStore:
         return writes
 
     async def _claim(self, guid: str, namespace: str, prefix: str, *,
-                     with_writes: Sequence[dict[str, Any]] = ()) -> None:
+                     with_writes: Sequence[TransactWriteItemTypeDef] = ()) -> None:
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             writes = [*with_writes, *self._claim_writes(guid, namespace, prefix)]
             try:
@@ -235,7 +246,7 @@ class JobStore:
         return True
 
     async def _release_writes(self, guid: str, namespace: str,
-                              prefix: str) -> list[dict[str, Any]]:
+                              prefix: str) -> list[TransactWriteItemTypeDef]:
         """The writes that give up ``guid``'s claim of ``prefix`` (none if it holds none)."""
         own, above = self._folders(namespace, prefix)
         response = await self.dynamodb.get_item(TableName=self.table, Key={"guid": {"S": own}},
@@ -243,14 +254,16 @@ class JobStore:
         if response.get("Item", {}).get("claimed_by") != {"S": guid}:
             return []
         entry = {"SS": [f"{guid}|{prefix}"]}
+        nested: list[TransactWriteItemTypeDef] = [
+            {"Update": {"TableName": self.table, "Key": {"guid": {"S": folder}},
+                        "UpdateExpression": "DELETE nested :entry",
+                        "ConditionExpression": "attribute_exists(guid)",
+                        "ExpressionAttributeValues": {":entry": entry}}}
+            for folder in above]
         return [{"Delete": {"TableName": self.table, "Key": {"guid": {"S": own}},
                             "ConditionExpression": "claimed_by = :guid",
                             "ExpressionAttributeValues": {":guid": {"S": guid}}}},
-                *({"Update": {"TableName": self.table, "Key": {"guid": {"S": folder}},
-                              "UpdateExpression": "DELETE nested :entry",
-                              "ConditionExpression": "attribute_exists(guid)",
-                              "ExpressionAttributeValues": {":entry": entry}}}
-                  for folder in above)]
+                *nested]
 
     async def adopt_upload(self, guid: str, source: S3Location, *, now: datetime) -> bool:
         """Start the pending job whose upload just arrived; False if it is not pending for
@@ -287,7 +300,7 @@ class JobStore:
 
     async def finish_stage(self, job: MediaJob, stage: Stage, fields: dict[str, Any], *,
                            now: datetime, events: Sequence[CloudEvent] = (),
-                           fence: dict[str, Any] | None = None) -> MediaJob:
+                           fence: TransactWriteItemTypeDef | None = None) -> MediaJob:
         """Record ``stage`` as done with what it found (``fields``), once: a stage that is
         already recorded as done makes this raise JobSupersededError. ``events`` commit with
         it (the outbox), only while ``fence`` (the run's lease) holds."""
@@ -325,7 +338,7 @@ class JobStore:
 
     async def fail(self, job: MediaJob, stage: Stage, message: str, *, now: datetime,
                    events: Sequence[CloudEvent] = (),
-                   fence: dict[str, Any] | None = None) -> MediaJob:
+                   fence: TransactWriteItemTypeDef | None = None) -> MediaJob:
         """Record the job as failed at ``stage``; ``events`` commit with it (see
         `finish_stage`)."""
         error = JobError(stage=stage, message=message[:2000], at=now)
@@ -380,11 +393,11 @@ class JobStore:
         """Delete a job record as read (NotFoundError if gone, ConflictError-free: a record
         changed meanwhile is deleted only if its attempt is the same), and with it, in one
         transaction, its claim of its output prefix."""
-        delete = {"TableName": self.table, "Key": _key(job.guid),
+        delete: DeleteTypeDef = {"TableName": self.table, "Key": _key(job.guid),
                   "ConditionExpression": "attribute_exists(guid) AND #attempt = :attempt",
                   "ExpressionAttributeNames": {"#attempt": "attempt"},
                   "ExpressionAttributeValues": {":attempt": to_value(job.attempt)}}
-        release = []
+        release: list[TransactWriteItemTypeDef] = []
         if job.options.output_prefix is not None and job.namespace is not None:
             release = await self._release_writes(job.guid, job.namespace,
                                                  job.options.output_prefix)
@@ -406,9 +419,9 @@ class JobStore:
         """One page of jobs, newest first, from an index (no scan): one submitter's
         (``submitter``, their user id) or everyone's."""
         index = "by-submitter" if submitter else "by-status" if status else "by-created"
-        partition = ({"submitter_id": submitter} if submitter
-                     else {"status": str(status)} if status else {})
-        key = start_key(after, INDEX_KEYS[index], partition=partition)
+        known = ({"submitter_id": submitter} if submitter
+                 else {"status": str(status)} if status else {})
+        key = start_key(after, INDEX_KEYS[index], partition=known)
         partition, value = (("submitter_id", submitter) if submitter
                             else ("#status", status) if status else ("listing", LISTING))
         # Pending uploads whose URL expired are gone for clients (TTL deletes lazily).
@@ -441,13 +454,29 @@ class JobStore:
         return {":attempt": job.attempt, ":complete": JobStatus.COMPLETE,
                 ":error": JobStatus.ERROR, ":pending": JobStatus.PENDING}
 
+    @overload
     async def _update(
         self, guid: str, *, sets: dict[str, Any], condition: str,
         values: dict[str, Any], names: dict[str, str] | None = None,
-        remove: Sequence[str] = (), returns: str = "ALL_NEW",
-        events: Sequence[CloudEvent] = (), fence: dict[str, Any] | None = None,
+        remove: Sequence[str] = (), returns: Literal["ALL_NEW"] = "ALL_NEW",
+        events: Sequence[CloudEvent] = (), fence: TransactWriteItemTypeDef | None = None,
         fault: str | None = None,
-    ) -> MediaJob:
+    ) -> MediaJob: ...
+    @overload
+    async def _update(
+        self, guid: str, *, sets: dict[str, Any], condition: str,
+        values: dict[str, Any], names: dict[str, str] | None = None,
+        remove: Sequence[str] = (), returns: Literal["NONE"],
+        events: Sequence[CloudEvent] = (), fence: TransactWriteItemTypeDef | None = None,
+        fault: str | None = None,
+    ) -> None: ...
+    async def _update(
+        self, guid: str, *, sets: dict[str, Any], condition: str,
+        values: dict[str, Any], names: dict[str, str] | None = None,
+        remove: Sequence[str] = (), returns: Literal["ALL_NEW", "NONE"] = "ALL_NEW",
+        events: Sequence[CloudEvent] = (), fence: TransactWriteItemTypeDef | None = None,
+        fault: str | None = None,
+    ) -> MediaJob | None:
         aliases = {"#status": "status", "#attempt": "attempt", "#source": "source",
                    **(names or {})}
         bound = dict(values)
@@ -466,7 +495,7 @@ class JobStore:
         condition = f"attribute_exists(guid) AND ({condition})"
         # DynamoDB refuses names and values the expressions do not use.
         used = set(re.findall(r"[#:]\w+", f"{expression} {condition}"))
-        update = {
+        update: UpdateTypeDef = {
             "TableName": self.table, "Key": _key(guid), "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeNames": {k: v for k, v in aliases.items() if k in used},
@@ -477,21 +506,21 @@ class JobStore:
             found = await self.find(guid) if returns == "ALL_NEW" else None
             if returns == "ALL_NEW" and found is None:
                 raise JobSupersededError(f"job {guid} is gone")
-            return found  # type: ignore[return-value]
+            return found
         try:
             response = await self.dynamodb.update_item(**update, ReturnValues=returns)
         except ClientError as exc:
             if condition_failed(exc):
                 raise JobSupersededError(f"job {guid} changed under the workflow") from None
             raise
-        return _job(response["Attributes"]) if returns == "ALL_NEW" else None  # type: ignore[return-value]
+        return _job(response["Attributes"]) if returns == "ALL_NEW" else None
 
-    async def _commit(self, guid: str, update: dict[str, Any], events: Sequence[CloudEvent],
-                      fence: dict[str, Any] | None, fault: str | None) -> None:
+    async def _commit(self, guid: str, update: UpdateTypeDef, events: Sequence[CloudEvent],
+                      fence: TransactWriteItemTypeDef | None, fault: str | None) -> None:
         """The update, the lease check and the events in one transaction (the outbox)."""
         if self.outbox is None:
             raise RuntimeError("this JobStore has no outbox: it cannot commit events")
-        writes = [{"Update": update}, *([fence] if fence else [])]
+        writes: list[TransactWriteItemTypeDef] = [{"Update": update}, *([fence] if fence else [])]
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
                 await self.outbox.commit(writes, events, fault=fault)

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from botocore.exceptions import ClientError
 
 from shared.dynamo import condition_failed
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+
+
+class _Held(TypedDict):
+    """The condition that holds while an owner's run holds the lease."""
+
+    ConditionExpression: str
+    ExpressionAttributeNames: dict[str, str]
+    ExpressionAttributeValues: dict[str, AttributeValueTypeDef]
 
 
 class JobLeases:
@@ -26,7 +38,7 @@ class JobLeases:
         release   delete if owner = this message and run = this run
     """
 
-    def __init__(self, dynamodb: Any, table: str, *, seconds: int) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, *, seconds: int) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.seconds = seconds
@@ -35,7 +47,8 @@ class JobLeases:
     def _id(guid: str) -> dict[str, Any]:
         return {"S": f"media-job-lease:{guid}"}
 
-    def _held(self, guid: str, owner: str, run: str) -> dict[str, Any]:
+    @staticmethod
+    def _held(owner: str, run: str) -> _Held:
         return {"ConditionExpression": "#owner = :owner AND #run = :run",
                 "ExpressionAttributeNames": {"#owner": "owner", "#run": "run"},
                 "ExpressionAttributeValues": {":owner": {"S": owner}, ":run": {"S": run}}}
@@ -63,7 +76,7 @@ class JobLeases:
 
     async def renew(self, guid: str, owner: str, run: str) -> bool:
         """Extend the lease of ``owner``'s ``run``; False if it is no longer theirs."""
-        held = self._held(guid, owner, run)
+        held = self._held(owner, run)
         try:
             await self.dynamodb.update_item(
                 TableName=self.table, Key={"id": self._id(guid)},
@@ -76,16 +89,20 @@ class JobLeases:
             raise
         return True
 
-    def fence(self, guid: str, owner: str, run: str) -> dict[str, Any]:
+    def fence(self, guid: str, owner: str, run: str) -> TransactWriteItemTypeDef:
         """A TransactWriteItems entry that holds only while ``run`` holds the lease."""
-        return {"ConditionCheck": {"TableName": self.table, "Key": {"id": self._id(guid)},
-                                   **self._held(guid, owner, run)}}
+        held = self._held(owner, run)
+        return {"ConditionCheck": {
+            "TableName": self.table, "Key": {"id": self._id(guid)},
+            "ConditionExpression": held["ConditionExpression"],
+            "ExpressionAttributeNames": held["ExpressionAttributeNames"],
+            "ExpressionAttributeValues": held["ExpressionAttributeValues"]}}
 
     async def release(self, guid: str, owner: str, run: str) -> None:
         """Give the lease up (if it is still ``owner``'s ``run``'s)."""
         try:
             await self.dynamodb.delete_item(
-                TableName=self.table, Key={"id": self._id(guid)}, **self._held(guid, owner, run))
+                TableName=self.table, Key={"id": self._id(guid)}, **self._held(owner, run))
         except ClientError as exc:
             if not condition_failed(exc):
                 raise

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from services.media_jobs.encode import CMAF_DIR, DASH_DIR, HLS_DIR, THUMBNAILS_DIR, content_type
 from services.media_jobs.store.errors import not_found
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import ObjectIdentifierTypeDef
 
 OUTPUT_DIRS = (CMAF_DIR, HLS_DIR, DASH_DIR, THUMBNAILS_DIR)
 
@@ -18,7 +22,7 @@ OUTPUT_DIRS = (CMAF_DIR, HLS_DIR, DASH_DIR, THUMBNAILS_DIR)
 class S3Outputs:
     """`checks.OutputStore` over one job's prefix in the output bucket (HEAD and GET)."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, prefix: str) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -46,7 +50,7 @@ class S3Outputs:
 class OutputBucket:
     """The bucket encoded outputs are published from (through CloudFront in AWS)."""
 
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str) -> None:
         self.s3 = s3
         self.bucket = bucket
 
@@ -78,7 +82,8 @@ class OutputBucket:
         deleted = 0
         for folder in OUTPUT_DIRS:
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{prefix}/{folder}/"):
-                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                keys: list[ObjectIdentifierTypeDef] = [
+                    {"Key": o["Key"]} for o in page.get("Contents", [])]
                 if keys:
                     await self.s3.delete_objects(Bucket=self.bucket,
                                                  Delete={"Objects": keys, "Quiet": True})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -13,6 +13,9 @@ from services.media_jobs.models import MultipartUpload, PresignedRequest, S3Loca
 from services.media_jobs.options import ArchiveClass
 from services.media_jobs.store.errors import SourceTooLargeError, not_found
 
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
 ARCHIVE_TAG = "archive"
 CHUNK_BYTES = 1024 * 1024
 
@@ -20,7 +23,7 @@ CHUNK_BYTES = 1024 * 1024
 class SourceBucket:
     """The bucket videos and metadata files are uploaded to."""
 
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str) -> None:
         self.s3 = s3
         self.bucket = bucket
 

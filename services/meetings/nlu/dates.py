@@ -228,7 +228,8 @@ def _agreeing(weekday: str, readings: list[date | None]) -> list[date]:
 
 def _glued_end(lower: str, end: int) -> int:
     """Where the next word starts after ``end``, past spaces and commas."""
-    return end + len(_WEEKDAY_GLUE.match(lower, end).group())  # type: ignore[union-attr]
+    glue = _WEEKDAY_GLUE.match(lower, end)  # matches everywhere, if only the empty string
+    return glue.end() if glue else end
 
 
 def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateFinding:
@@ -267,16 +268,20 @@ def extract_date(u: Utterance, today: date, *, day_first: bool = False) -> DateF
     for pattern in composites:
         for m in pattern.finditer(u.lower):
             day = _resolve_date(today, _month_number(m), _day_number(m), m["y"])
-            found(m, *_agreeing(m["wd"], [day])[:1])
+            agreeing = _agreeing(m["wd"], [day])
+            found(m, agreeing[0] if agreeing else None)
     for m in _WEEKDAY_ORDINAL.finditer(u.lower) if weekday_said else ():
-        found(m, *_agreeing(m["wd"], [_next_day_of_month(today, _day_number(m))])[:1])
+        agreeing = _agreeing(m["wd"], [_next_day_of_month(today, _day_number(m))])
+        found(m, agreeing[0] if agreeing else None)
     for m in _WEEKDAY_NUMERIC.finditer(u.lower) if weekday_said and "/" in lower else ():
         agreeing = _agreeing(m["wd"], list(_numeric_dates(m, today, day_first)))
-        found(m, (agreeing or [None])[0], None, (agreeing[1:] or [None])[0])
+        found(m, agreeing[0] if agreeing else None, None,
+              agreeing[1] if len(agreeing) > 1 else None)
     for pattern in (_SLASH_DATE, _DOTTED_DATE):
         for m in pattern.finditer(u.lower):
             readings = _numeric_dates(m, today, day_first)
-            found(m, readings[0] if readings else None, None, (readings[1:] or [None])[0])
+            found(m, readings[0] if readings else None, None,
+                  readings[1] if len(readings) > 1 else None)
     for pattern in (_MONTH_DAY, _DAY_MONTH):
         for m in pattern.finditer(u.lower):
             found(m, _resolve_date(today, _month_number(m), _day_number(m), m["y"]))

@@ -160,5 +160,5 @@ def extract_duration(u: Utterance) -> DurationFinding:
             mentions = [m for m in mentions if m not in (first, second)]
             break
     chosen = pick(mentions, u.lower)
-    minutes = chosen.value if chosen and chosen.value > 0 else None
-    return DurationFinding(minutes, () if minutes else options)
+    length = chosen.value if chosen and chosen.value > 0 else None
+    return DurationFinding(length, () if length else options)

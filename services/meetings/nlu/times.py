@@ -314,14 +314,14 @@ def extract_time(
                 mentions.append(Mention(m.start(), clock, prep))
                 u.claim_match(m)
     if not mentions and part is not None:
-        m = _TRAILING_HOUR.search(u.lower, 0, part.start)
-        if m is not None:
+        trailing = _TRAILING_HOUR.search(u.lower, 0, part.start)
+        if trailing is not None:
             clock = _resolve_clock(
-                parse_number(m["h"]), 0, meridiem=None, part=part_of_day, hours=hours
+                parse_number(trailing["h"]), 0, meridiem=None, part=part_of_day, hours=hours
             )
             if clock is not None:
-                mentions.append(Mention(m.start(), clock))
-                u.claim_match(m)
+                mentions.append(Mention(trailing.start(), clock))
+                u.claim_match(trailing)
     if not mentions:
         return TimeFinding()
     mentions.sort(key=lambda m: m.start)

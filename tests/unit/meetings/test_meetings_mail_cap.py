@@ -270,7 +270,7 @@ def requested(n: int = 0) -> CloudEvent:
 async def test_the_notifier_mails_a_request_only_when_its_route_says_so(
         route: Route, mails: int, marked: bool) -> None:
     mailer, ledger = FakeMailer(), FakeLedger(route)
-    notifier = Notifier(mailer, sender=SENDER, admin=ADMIN, ledger=ledger)  # type: ignore[arg-type]
+    notifier = Notifier(mailer, sender=SENDER, admin=ADMIN, ledger=ledger)
 
     await notifier(requested())
 
@@ -288,7 +288,7 @@ async def test_a_failed_send_is_not_marked_sent() -> None:
             raise RuntimeError("SES said no")
 
     ledger = FakeLedger(Route.MAIL)
-    notifier = Notifier(Refusing(), sender=SENDER, admin=ADMIN, ledger=ledger)  # type: ignore[arg-type]
+    notifier = Notifier(Refusing(), sender=SENDER, admin=ADMIN, ledger=ledger)
 
     with pytest.raises(RuntimeError):
         await notifier(requested())
@@ -299,7 +299,7 @@ async def test_the_flusher_sends_a_claimed_digest_then_records_it() -> None:
     window = Window(T0, T0 + HOUR)
     mailer = FakeMailer()
     ledger = FakeLedger(due=[window], held=[("event-3", meeting(3))])
-    flusher = DigestFlusher(ledger, mailer, sender=SENDER, admin=ADMIN)  # type: ignore[arg-type]
+    flusher = DigestFlusher(ledger, mailer, sender=SENDER, admin=ADMIN)
 
     assert await flusher.flush_once() == 1
     assert ledger.calls == [("claim", window.key), ("digest_sent", window.key)]
@@ -310,7 +310,7 @@ async def test_the_flusher_skips_a_digest_another_worker_holds() -> None:
     window = Window(T0, T0 + HOUR)
     mailer = FakeMailer()
     ledger = FakeLedger(due=[window], held=None)
-    flusher = DigestFlusher(ledger, mailer, sender=SENDER, admin=ADMIN)  # type: ignore[arg-type]
+    flusher = DigestFlusher(ledger, mailer, sender=SENDER, admin=ADMIN)
 
     assert await flusher.flush_once() == 0
     assert mailer.sent == [] and ledger.calls == [("claim", window.key)]

@@ -7,7 +7,8 @@ it runs in the dev venv, which holds every group) and each one must be declared 
 layer installs it: the service images get the runtime set alone (`[project].dependencies`),
 `make run` adds the `local` group, tests and benchmarks add `dev`. An import that merely
 happens to arrive as some other package's dependency fails here: it would vanish the day that
-package drops it.
+package drops it. An import under ``if TYPE_CHECKING:`` never runs: the type checker reads it
+in the dev venv, so it belongs to the dev layer wherever it is written (the stubs).
 
 The dependency rule (docs/architecture.md): the kit (shared/) imports neither a service nor
 devkit; a service imports the kit and its own package, never devkit nor another service; the
@@ -91,8 +92,8 @@ def undeclared(files: dict[Path, str | None]) -> list[str]:
     problems: list[str] = []
     seen: set[tuple[Path, int, str]] = set()
     for path, source in files.items():
-        where = layer(path)
         for imp in imports(path, source):
+            where = "dev" if imp.typing_only else layer(path)
             if imp.top in sys.stdlib_module_names or imp.top in ours or imp.top == "__future__":
                 continue
             if (path, imp.line, imp.top) in seen:
@@ -193,10 +194,14 @@ def test_the_check_catches_what_it_is_for() -> None:
         "import jmespath\n"
         "def f():\n    import not_a_distribution_anywhere\n"
         "import fastapi, json\n"
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from types_aiobotocore_sqs import SQSClient\n"
+        "    import not_a_stub_anywhere\n"
     )})
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     assert "moto is not declared for the runtime layer (only in local)" in problems[0]
     assert "jmespath is not declared for the runtime layer" in problems[1]
     assert "no installed distribution provides 'not_a_distribution_anywhere'" in problems[2]
+    assert "no installed distribution provides 'not_a_stub_anywhere'" in problems[3]
     test = ROOT / "tests" / "unit" / "example.py"
     assert undeclared({test: "import moto, pytest, hypothesis\n"}) == []

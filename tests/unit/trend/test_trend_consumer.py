@@ -85,7 +85,7 @@ def recorded(symbol: str, prices: list[float], *, start: int = 0, event_id: str 
 
 
 def updater(store: MemoryStore) -> TrendUpdater:
-    return TrendUpdater(store, config=SMALL)  # type: ignore[arg-type]
+    return TrendUpdater(store, config=SMALL)
 
 
 def zigzag(count: int) -> list[float]:

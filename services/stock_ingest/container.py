@@ -1,0 +1,40 @@
+"""What the stock-ingest API works with: the tick store and the raw archive, built once per
+process by `build_container` (``main.on_startup``). The worker only relays the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from services.stock_ingest.events import TICK_EVENTS
+from services.stock_ingest.settings import StockIngestSettings
+from services.stock_ingest.store import TickArchive, TickStore
+from shared.aws import AwsClients
+from shared.http import state_of
+from shared.outbox import open_outbox
+from shared.topology import Resources
+
+
+@dataclass(frozen=True)
+class StockIngestContainer:
+    store: TickStore
+    archive: TickArchive
+
+
+async def build_container(aws: AwsClients, resources: Resources) -> StockIngestContainer:
+    settings = StockIngestSettings.of(aws.settings)
+    return StockIngestContainer(
+        store=TickStore(await aws.client("dynamodb"),
+                        ticks_table=resources.table("stock-ticks"),
+                        symbols_table=resources.table("stock-symbols"),
+                        outbox=await open_outbox(aws, resources, TICK_EVENTS),
+                        write_concurrency=settings.stock_write_concurrency),
+        archive=TickArchive(await aws.client("s3"), resources.bucket("stock-archive"),
+                            fetch_concurrency=settings.stock_candles_fetch_concurrency),
+    )
+
+
+async def container_of(request: Request) -> StockIngestContainer:
+    # async: FastAPI runs a plain def dependency in a worker thread
+    return state_of(request, StockIngestContainer, "container")
