@@ -34,3 +34,22 @@ def _no_metrics_at_exit() -> Iterator[None]:
     from shared import telemetry
 
     telemetry.install_metrics(None, "")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _uncached_loggers() -> Iterator[None]:
+    """Apps built in this process configure logging (``shared.logging.configure_logging``)
+    with loggers that cache their configuration on first use. A logger cached under one
+    configuration misses capture_logs once the next app has configured logging again, so a
+    test's captured logs would depend on which tests ran before it in this process. Here no
+    logger caches."""
+    import structlog
+
+    configure = structlog.configure
+
+    def uncached(**settings: object) -> None:
+        configure(**{**settings, "cache_logger_on_first_use": False})  # type: ignore[arg-type]
+
+    structlog.configure = uncached  # type: ignore[assignment]
+    yield
+    structlog.configure = configure

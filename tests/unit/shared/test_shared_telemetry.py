@@ -200,9 +200,14 @@ def test_configured_logging_adds_the_ids(spans: Any) -> None:
     from shared.logging import configure_logging
 
     configure_logging("INFO", "json")
+    try:
+        processors = structlog.get_config()["processors"]
+    finally:
+        # Back to structlog's defaults: loggers first used under this configuration would
+        # cache it, and capture_logs in later tests of this process would see nothing.
+        structlog.reset_defaults()
     tracer = telemetry._tracer
     assert tracer is not None
-    processors = structlog.get_config()["processors"]
     assert add_trace_ids in processors
     with tracer.start_as_current_span("work") as span:
         line: Any = {"event": "hello"}
