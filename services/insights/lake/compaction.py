@@ -79,6 +79,15 @@ PLATFORM_COLUMNS = {
 BAD_COLUMNS = {
     "received_at": "TIMESTAMPTZ", "index": "INTEGER", "errors": "JSON", "payload": "VARCHAR",
 }
+# What the curated tables hold (the Parquet files' columns, in order).
+CURATED_COLUMNS: dict[str, dict[str, str]] = {
+    "events": {**{k: v for k, v in EVENT_COLUMNS.items() if k not in ("browser", "os", "device",
+                                                                   "bot", "site")},
+               "country_name": "VARCHAR", "continent": "VARCHAR",
+               **{k: EVENT_COLUMNS[k] for k in ("browser", "os", "device", "bot", "site")}},
+    "platform_events": PLATFORM_COLUMNS,
+    "bad_rows": {"id": "VARCHAR", **BAD_COLUMNS},
+}
 RAW_COLUMNS: dict[RawZone, dict[str, str]] = {
     "web": EVENT_COLUMNS, "platform": PLATFORM_COLUMNS, "bad": BAD_COLUMNS}
 
