@@ -10,7 +10,7 @@ import random
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +203,22 @@ async def test_an_event_is_in_the_reports_after_the_next_compaction(
     got = (await admin.get("/insights/reports/overview", params=params)).json()
     assert got["events"] == 5
     assert time.monotonic() - started < 60
+
+
+async def test_small_files_of_a_partition_are_merged(lake: Lake, compacted: dict[str, Any],
+                                                     admin: httpx.AsyncClient,
+                                                     tmp_path: Path) -> None:
+    compactor = await lake.compactor(tmp_path / "merging", merge_after=2)
+    day = [{**e, "id": f"merge{n}", "timestamp": "2026-11-01T10:00:00.000Z"}
+           for n, e in enumerate(EVENTS[:30])]
+    for part in (day[:10], day[10:20], day[20:]):
+        await _put(lake, "web", part)
+        await compactor.run_once()
+    live = compactor.cache.live("events", date(2026, 11, 1), date(2026, 11, 1))
+    assert len(live) == 1 and live[0].merged
+    s3 = await lake.aws.client("s3")
+    listed = await s3.list_objects_v2(Bucket=lake.bucket, Prefix="curated/events/dt=2026-11-01/")
+    assert [o["Key"] for o in listed["Contents"]] == [live[0].key]
+    got = await admin.post("/insights/sql", json={
+        "sql": "SELECT count(*) FROM events WHERE id LIKE 'merge%'"})
+    assert got.json()["rows"] == [[30]]

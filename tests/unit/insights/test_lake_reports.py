@@ -164,3 +164,20 @@ def test_bad_windows_are_refused(start: str | None, end: str | None, tz: str) ->
 def test_bad_steps_are_refused(steps: str) -> None:
     with pytest.raises(ReportError):
         parse_steps(steps)
+
+
+def test_new_properties_keys_need_no_schema_change(tmp_path: Path) -> None:
+    cache = LakeCache(tmp_path / "cache")
+    base = sample(20, 1)
+    compact(cache, "web", "events", 1, [write_raw(tmp_path / "raw", "a", base[:10])], tmp_path)
+    evolved = [{**e, "properties": {**e["properties"], "campaign": "winter", "variant": 2,
+                                    "beta": True, "score": 0.5}} for e in base[10:]]
+    assert compact(cache, "web", "events", 2, [write_raw(tmp_path / "raw", "b", evolved)],
+                   tmp_path) == 10
+    import duckdb
+
+    rows = duckdb.connect().execute(
+        f"SELECT properties->>'campaign', (properties->>'variant')::INT, "
+        f"(properties->>'beta')::BOOLEAN, count(*) FROM read_parquet({cache.paths('events')!r}) "
+        f"GROUP BY ALL ORDER BY ALL NULLS FIRST").fetchall()
+    assert rows == [(None, None, None, 10), ("winter", 2, True, 10)]
