@@ -42,10 +42,11 @@ class LakeReader:
     _queries: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
 
     def __post_init__(self) -> None:
-        self.engine = ReportEngine(self._files, memory_mb=self.settings.insights_duckdb_memory_mb,
+        self.engine = ReportEngine(self._files, sessions_root=self.cache.root / "sessions",
+                                   memory_mb=self.settings.insights_duckdb_memory_mb,
                                    threads=self.settings.insights_duckdb_threads)
 
-    def _files(self, table: Table, first: date, last: date) -> list[str]:
+    def _files(self, table: Table, first: date | None, last: date | None) -> list[str]:
         return self.cache.paths(table, first, last)
 
     async def fresh(self) -> None:
@@ -54,8 +55,12 @@ class LakeReader:
             return
         async with self._lock:
             if time.monotonic() - self.cache.synced_at >= \
-                    self.settings.insights_lake_refresh_seconds:
-                await self.cache.sync(self.s3, self.bucket)
+                    self.settings.insights_lake_refresh_seconds \
+                    and await self.cache.sync(self.s3, self.bucket):
+                # New files: derive the sessions of the days they changed now, not in the
+                # first visit report that asks (the current day's alone after a run).
+                async with self._queries:
+                    await asyncio.to_thread(self.engine.prepare)
 
     async def run(self, call: Callable[[], T]) -> T:
         """A report (blocking DuckDB work) on a fresh copy, in a worker thread."""

@@ -8,27 +8,36 @@ Definitions (shared by the SQL and by the reference):
   dates, UTC) the window touches are read: partition pruning by ``dt``;
 * bot events (``bot``) count nowhere; events without a visitor hash (DNT/Sec-GPC) count
   as pageviews and events but not as visitors or visits;
-* visitors = distinct visitor hashes; a visit is a visitor's run of events (by timestamp,
-  then id) without a gap of more than 30 minutes; a bounce is a visit of one event;
-  visit duration = last minus first event time of a visit, averaged over visits (seconds);
+* visitors = distinct visitor hashes of the window's events; a visit is a visitor's run of
+  events (by timestamp, then id) without a gap of more than 30 minutes, within one UTC
+  day (the curated partition: a visitor hash lives one day anyway, its salt is daily); a
+  visit belongs to the window where it starts, whole (its events after the window's end
+  count for its duration and its funnel); a bounce is a visit of one event; visit
+  duration = last minus first event time of a visit, averaged over visits (seconds);
 * timeseries buckets are the hours or days of the time zone, every one of the window
   (empty ones 0), a visit counted in the bucket where it starts;
 * breakdown ranks values by visitors, pageviews, events, then value; ``event`` is the
   track event's name, ``pageview`` for page events; ``referrer`` is the referrer's host;
-* a funnel counts visits that reach each step in order: step k is the first matching event
-  after the event that reached step k-1 (``/path`` matches a page event with that path,
-  ``event:name`` a track event with that name);
+* a funnel counts visits (starting in the window) that reach each step in order: step k
+  is the first matching event after the event that reached step k-1 (``/path`` matches
+  a page event with that path, ``event:name`` a track event with that name);
 * platform counts business events per day (time zone) and type.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
+import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -218,21 +227,38 @@ _DIMENSIONS: dict[Dimension, str] = {
 }
 
 _EVENTS = """ev AS (
-    SELECT id, type, name, path, referrer_host, visitor, country, continent, browser, os,
+    SELECT type, name, path, referrer_host, visitor, country, continent, browser, os,
            device, "timestamp" AS ts
     FROM read_parquet($files)
     WHERE "timestamp" >= $start AND "timestamp" < $end AND NOT bot)"""
-_VISITS = """, marked AS (
-    SELECT *, CASE WHEN ts - lag(ts) OVER w <= INTERVAL 30 MINUTE THEN 0 ELSE 1 END AS new
-    FROM ev WHERE visitor IS NOT NULL
-    WINDOW w AS (PARTITION BY visitor ORDER BY ts, id)),
-numbered AS (
-    SELECT *, sum(new) OVER (PARTITION BY visitor ORDER BY ts, id
-                             ROWS UNBOUNDED PRECEDING) AS visit_no
-    FROM marked),
-visits AS (
-    SELECT visitor, visit_no, min(ts) AS started, max(ts) AS ended, count(*) AS events
-    FROM numbered GROUP BY visitor, visit_no)"""
+
+# The visits of one UTC day's events (the curated partition; a visitor hash lives one day):
+# one row per event of a visitor, with its visit's number, start, end, size and the
+# event's place in it. Derived from the partition's files by `ReportEngine._sessions`.
+_SESSIONS = """
+COPY (
+    WITH ev AS (
+        SELECT id, type, name, path, visitor, "timestamp" AS ts,
+               epoch_ms("timestamp") AS ms, "timestamp"::DATE AS dt
+        FROM read_parquet($files) WHERE NOT bot AND visitor IS NOT NULL),
+    marked AS (
+        SELECT *, CASE WHEN ms - lag(ms) OVER w <= 1800000 THEN 0 ELSE 1 END AS new
+        FROM ev WINDOW w AS (PARTITION BY dt, visitor ORDER BY ms, id)),
+    numbered AS (
+        SELECT *, sum(new) OVER (PARTITION BY dt, visitor ORDER BY ms, id
+                                 ROWS UNBOUNDED PRECEDING) AS visit_no
+        FROM marked)
+    SELECT visitor, visit_no::INTEGER AS visit_no, type, name, path, ts,
+           row_number() OVER (PARTITION BY dt, visitor, visit_no ORDER BY ms, id)::INTEGER
+               AS seq,
+           min(ts) OVER v AS started, max(ts) OVER v AS ended,
+           count(*) OVER v::INTEGER AS events, dt
+    FROM numbered WINDOW v AS (PARTITION BY dt, visitor, visit_no)
+) TO '{target}' (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)"""
+
+_VISITS = """visits AS (
+    SELECT visitor, visit_no, started, ended, events FROM read_parquet($sessions)
+    WHERE seq = 1 AND started >= $start AND started < $end)"""
 
 
 @dataclass
@@ -244,13 +270,26 @@ class QueryStats:
 
 @dataclass
 class ReportEngine:
-    """Runs reports on a DuckDB database over the curated files ``files_of`` names."""
+    """Runs reports on a DuckDB database over the curated files ``files_of`` names.
+
+    Visit-based reports read the sessions of each day, derived once from that day's
+    curated files into ``sessions_root`` and derived again when those files change (the
+    current day's after each compaction run): a sort of the events by visitor and time is
+    paid once per partition version, not per query.
+    """
 
     files_of: Any  # (table, first day, last day) -> list of local paths
+    sessions_root: Path | None = None
     memory_mb: int = 512
     threads: int = 2
     last: QueryStats = field(default_factory=QueryStats)
     _db: duckdb.DuckDBPyConnection | None = None
+    _derive: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.sessions_root is None:
+            self.sessions_root = Path(tempfile.mkdtemp(prefix="insights-sessions-"))
+        self.sessions_root.mkdir(parents=True, exist_ok=True)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         if self._db is None:
@@ -261,31 +300,76 @@ class ReportEngine:
             self._db = db
         return self._db.cursor()
 
+    def _sessions(self, day_list: list[date]) -> list[str]:
+        """The sessions files of ``day_list`` (deriving those missing or out of date)."""
+        assert self.sessions_root is not None
+        wanted: dict[date, Path] = {}
+        sources: list[str] = []
+        for day in day_list:
+            files = list(self.files_of("events", day, day))
+            if not files:
+                continue
+            digest = hashlib.sha1("\n".join(sorted(files)).encode()).hexdigest()[:16]
+            path = self.sessions_root / f"dt={day:%Y-%m-%d}" / f"{digest}.parquet"
+            wanted[day] = path
+            if not path.exists():
+                sources += files
+        if sources:
+            with self._derive:
+                target = self.sessions_root / f"new-{uuid.uuid4().hex}"
+                with self._cursor() as cursor:
+                    cursor.execute(_SESSIONS.format(target=target), {"files": sources})
+                for day, path in wanted.items():
+                    made = list((target / f"dt={day:%Y-%m-%d}").glob("*.parquet"))
+                    if made and not path.exists():
+                        for stale in path.parent.glob("*.parquet"):
+                            stale.unlink(missing_ok=True)
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(made[0], path)
+                shutil.rmtree(target, ignore_errors=True)
+        return [str(p) for p in wanted.values() if p.exists()]
+
+    def prepare(self) -> None:
+        """Derive the sessions of every day with events (those up to date are kept)."""
+        days_with_events = sorted({_day_of(f) for f in self.files_of("events", None, None)})
+        if days_with_events:
+            self._sessions(days_with_events)
+
     def _run(self, table: str, window: Window, sql: str,
-             params: dict[str, Any] | None = None) -> list[tuple[Any, ...]] | None:
+             params: dict[str, Any] | None = None, *,
+             sessions: bool = False) -> list[tuple[Any, ...]] | None:
         day_list = window.days()
+        started = time.perf_counter()
         files = list(self.files_of(table, day_list[0], day_list[-1]))
-        self.last = QueryStats(len(files), sum(_size(f) for f in files))
+        bound: dict[str, Any] = {"files": files}
+        read = list(files)
+        if sessions:
+            # A visit belongs to the UTC day of its events, so one starting in the window
+            # is in a partition of the window's days.
+            bound["sessions"] = self._sessions(day_list)
+            read += bound["sessions"]
+        self.last = QueryStats(len(read), sum(_size(f) for f in read))
         if not files:
             return None
-        started = time.perf_counter()
+        if "$files" not in sql:
+            del bound["files"]
         with self._cursor() as cursor:
             cursor.execute("SET TimeZone = 'UTC'")
-            rows = cursor.execute(sql, {"files": files, "start": window.start,
-                                        "end": window.end, **(params or {})}).fetchall()
+            rows = cursor.execute(sql, {**bound, "start": window.start, "end": window.end,
+                                        **(params or {})}).fetchall()
         self.last.seconds = time.perf_counter() - started
         return rows
 
     def overview(self, window: Window) -> Overview:
-        rows = self._run("events", window, f"""WITH {_EVENTS} {_VISITS}
-            SELECT (SELECT count(DISTINCT visitor) FROM ev),
-                   (SELECT count(*) FROM visits),
-                   (SELECT count(*) FILTER (WHERE type = 'page') FROM ev),
-                   (SELECT count(*) FROM ev),
-                   (SELECT coalesce(avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END), 0)
-                    FROM visits),
-                   (SELECT coalesce(avg(epoch_ms(ended) - epoch_ms(started)), 0) / 1000.0
-                    FROM visits)""")
+        rows = self._run("events", window, f"""WITH {_EVENTS}, {_VISITS},
+            e AS (SELECT count(DISTINCT visitor) AS visitors,
+                         count(*) FILTER (WHERE type = 'page') AS pageviews,
+                         count(*) AS events FROM ev),
+            v AS (SELECT count(*) AS visits,
+                         coalesce(avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END), 0) AS b,
+                         coalesce(avg(epoch_ms(ended) - epoch_ms(started)), 0) / 1000.0 AS d
+                  FROM visits)
+            SELECT visitors, visits, pageviews, events, b, d FROM e, v""", sessions=True)
         if not rows:
             return Overview(visitors=0, visits=0, pageviews=0, events=0, bounce_rate=0.0,
                             visit_duration=0.0)
@@ -297,14 +381,15 @@ class ReportEngine:
         unit = "hour" if interval == "hour" else "day"
         local = f"date_trunc('{unit}', timezone($tz, {{col}}))"
         if metric == "visits":
-            sql = f"""WITH {_EVENTS} {_VISITS}
+            sql = f"""WITH {_VISITS}
                 SELECT {local.format(col='started')} AS b, count(*) FROM visits GROUP BY b"""
         else:
             value = {"visitors": "count(DISTINCT visitor)", "events": "count(*)",
                      "pageviews": "count(*) FILTER (WHERE type = 'page')"}[metric]
             sql = f"""WITH {_EVENTS}
                 SELECT {local.format(col='ts')} AS b, {value} FROM ev GROUP BY b"""
-        rows = self._run("events", window, sql, {"tz": window.tz}) or []
+        rows = self._run("events", window, sql, {"tz": window.tz},
+                         sessions=metric == "visits") or []
         found = {b.replace(tzinfo=None): int(n) for b, n in rows}
         return [Bucket(bucket=b.isoformat(), value=found.get(b.replace(tzinfo=None), 0))
                 for b in buckets(window, interval)]
@@ -327,20 +412,20 @@ class ReportEngine:
             match = (f"type = 'page' AND path = $s{n}" if step.kind == "page"
                      else f"type = 'track' AND name = $s{n}")
             if n == 0:
-                parts.append(f"s0 AS (SELECT visitor, visit_no, min(seq) AS at FROM seq "
+                parts.append(f"s0 AS (SELECT visitor, visit_no, min(seq) AS at FROM steps "
                              f"WHERE {match} GROUP BY visitor, visit_no)")
             else:
                 parts.append(
-                    f"s{n} AS (SELECT q.visitor, q.visit_no, min(q.seq) AS at FROM seq q "
+                    f"s{n} AS (SELECT q.visitor, q.visit_no, min(q.seq) AS at FROM steps q "
                     f"JOIN s{n - 1} p ON p.visitor = q.visitor AND p.visit_no = q.visit_no "
                     f"AND q.seq > p.at WHERE {match} GROUP BY q.visitor, q.visit_no)")
         counts = ", ".join(f"(SELECT count(*) FROM s{n})" for n in range(len(steps)))
-        rows = self._run("events", window, f"""WITH {_EVENTS} {_VISITS},
-            seq AS (SELECT visitor, visit_no, type, name, path,
-                           row_number() OVER (PARTITION BY visitor, visit_no
-                                              ORDER BY ts, id) AS seq FROM numbered),
+        rows = self._run("events", window, f"""WITH
+            steps AS (SELECT visitor, visit_no, seq, type, name, path
+                      FROM read_parquet($sessions)
+                      WHERE started >= $start AND started < $end),
             {", ".join(parts)}
-            SELECT {counts}""", params)
+            SELECT {counts}""", params, sessions=True)
         reached = list(rows[0]) if rows else [0] * len(steps)
         return _funnel_items(steps, reached)
 
@@ -351,6 +436,10 @@ class ReportEngine:
             GROUP BY day, type ORDER BY day, type LIMIT $limit""",
                          {"tz": window.tz, "limit": limit}) or []
         return [PlatformItem(day=d.isoformat(), type=t, count=n) for d, t, n in rows]
+
+
+def _day_of(path: str) -> date:
+    return date.fromisoformat(path.rsplit("/dt=", 1)[1][:10])
 
 
 def _size(path: str) -> int:
@@ -376,19 +465,21 @@ def _parse_ts(text: str | datetime) -> datetime:
 
 def _selected(events: Iterable[dict[str, Any]], window: Window) -> list[dict[str, Any]]:
     """Curated-form events (one per id) in the window, bots left out, with ``ts``."""
-    chosen = []
-    for e in events:
-        ts = _parse_ts(e["timestamp"])
-        if not e["bot"] and window.start <= ts < window.end:
-            chosen.append({**e, "ts": ts})
-    return chosen
+    return [e for e in _timed(events) if not e["bot"] and window.start <= e["ts"] < window.end]
 
 
-def _visits_python(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    by_visitor: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for e in events:
-        if e["visitor"] is not None:
-            by_visitor[e["visitor"]].append(e)
+def _timed(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**e, "ts": _parse_ts(e["timestamp"])} for e in events]
+
+
+def _visits_python(events: Iterable[dict[str, Any]],
+                   window: Window) -> list[list[dict[str, Any]]]:
+    """The visits starting in the window, each sessionized over its visitor's events of
+    that UTC day (the curated partition), window or not."""
+    by_visitor: dict[tuple[str, date], list[dict[str, Any]]] = defaultdict(list)
+    for e in _timed(events):
+        if e["visitor"] is not None and not e["bot"]:
+            by_visitor[(e["visitor"], e["ts"].astimezone(UTC).date())].append(e)
     visits: list[list[dict[str, Any]]] = []
     for rows in by_visitor.values():
         rows.sort(key=lambda e: (e["ts"], e["id"]))
@@ -399,12 +490,13 @@ def _visits_python(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
                 current = []
             current.append(e)
         visits.append(current)
-    return visits
+    return [v for v in visits if window.start <= v[0]["ts"] < window.end]
 
 
 def overview_python(events: Iterable[dict[str, Any]], window: Window) -> Overview:
+    events = list(events)
     chosen = _selected(events, window)
-    visits = _visits_python(chosen)
+    visits = _visits_python(events, window)
     durations = [(v[-1]["ts"] - v[0]["ts"]).total_seconds() for v in visits]
     return Overview(
         visitors=len({e["visitor"] for e in chosen if e["visitor"] is not None}),
@@ -417,11 +509,12 @@ def overview_python(events: Iterable[dict[str, Any]], window: Window) -> Overvie
 
 def timeseries_python(events: Iterable[dict[str, Any]], window: Window, metric: Metric,
                       interval: Interval) -> list[Bucket]:
+    events = list(events)
     chosen = _selected(events, window)
     zone = window.zone
     counts: dict[datetime, int] = defaultdict(int)
     if metric == "visits":
-        for visit in _visits_python(chosen):
+        for visit in _visits_python(events, window):
             counts[bucket_of(visit[0]["ts"], zone, interval)] += 1
     elif metric == "visitors":
         seen: dict[datetime, set[str]] = defaultdict(set)
@@ -462,7 +555,7 @@ def breakdown_python(events: Iterable[dict[str, Any]], window: Window, by: Dimen
 def funnel_python(events: Iterable[dict[str, Any]], window: Window,
                   steps: Sequence[Step]) -> list[FunnelStep]:
     reached = [0] * len(steps)
-    for visit in _visits_python(_selected(events, window)):
+    for visit in _visits_python(events, window):
         k = 0
         for e in visit:
             if k < len(steps) and steps[k].matches(e):
