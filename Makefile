@@ -17,7 +17,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media nlu-corpus chaos install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media bench-insights nlu-corpus chaos install clean
 
 install: $(STAMP)
 
@@ -98,6 +98,10 @@ bench-stock: $(STAMP)
 
 bench-media: $(STAMP)
 	@$(PY) bench/bench_media.py
+
+# The insights lake: compaction events/s, reports p50/p95 over 60 days x 1,000,000 events.
+bench-insights: $(STAMP)
+	@$(PY) bench/bench_insights.py $(ARGS)
 
 nlu-corpus: $(STAMP)
 	@$(PY) bench/nlu_corpus.py

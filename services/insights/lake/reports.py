@@ -421,7 +421,7 @@ class ReportEngine:
                     f"AND q.seq > p.at WHERE {match} GROUP BY q.visitor, q.visit_no)")
         counts = ", ".join(f"(SELECT count(*) FROM s{n})" for n in range(len(steps)))
         rows = self._run("events", window, f"""WITH
-            steps AS (SELECT visitor, visit_no, seq, type, name, path
+            steps AS MATERIALIZED (SELECT visitor, visit_no, seq, type, name, path
                       FROM read_parquet($sessions)
                       WHERE started >= $start AND started < $end),
             {", ".join(parts)}
