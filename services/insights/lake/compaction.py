@@ -64,20 +64,23 @@ log = get_logger("insights.compaction")
 GRACE = timedelta(minutes=10)
 HOUR = timedelta(hours=1)
 
-# The curated columns per table (DuckDB types); the order of the Parquet files.
+# The curated columns per table (DuckDB types); the order of the Parquet files. Objects
+# (properties, data, errors) are kept whole as their JSON text (read_json hands a VARCHAR
+# column the object's text without building it): any key, new or old, needs no schema
+# change, and DuckDB's ->> / json_extract and Athena's json_extract_scalar read it.
 EVENT_COLUMNS = {
     "id": "VARCHAR", "type": "VARCHAR", "name": "VARCHAR", "path": "VARCHAR",
-    "referrer": "VARCHAR", "referrer_host": "VARCHAR", "properties": "JSON",
+    "referrer": "VARCHAR", "referrer_host": "VARCHAR", "properties": "VARCHAR",
     "timestamp": "TIMESTAMPTZ", "received_at": "TIMESTAMPTZ", "visitor": "VARCHAR",
     "country": "VARCHAR", "browser": "VARCHAR", "os": "VARCHAR", "device": "VARCHAR",
     "bot": "BOOLEAN", "site": "VARCHAR",
 }
 PLATFORM_COLUMNS = {
     "id": "VARCHAR", "source": "VARCHAR", "type": "VARCHAR", "time": "TIMESTAMPTZ",
-    "subject": "VARCHAR", "data": "JSON", "received_at": "TIMESTAMPTZ",
+    "subject": "VARCHAR", "data": "VARCHAR", "received_at": "TIMESTAMPTZ",
 }
 BAD_COLUMNS = {
-    "received_at": "TIMESTAMPTZ", "index": "INTEGER", "errors": "JSON", "payload": "VARCHAR",
+    "received_at": "TIMESTAMPTZ", "index": "INTEGER", "errors": "VARCHAR", "payload": "VARCHAR",
 }
 # What the curated tables hold (the Parquet files' columns, in order).
 CURATED_COLUMNS: dict[str, dict[str, str]] = {
@@ -95,7 +98,7 @@ RAW_COLUMNS: dict[RawZone, dict[str, str]] = {
 _SELECT: dict[RawZone, str] = {
     "web": """
         SELECT id, type, name, path, referrer, referrer_host,
-               coalesce(properties, '{}')::JSON AS properties, "timestamp", received_at,
+               coalesce(properties, '{}') AS properties, "timestamp", received_at,
                visitor, upper(country) AS country, browser, os, device,
                coalesce(bot, false) AS bot, site, "timestamp"::DATE AS dt
         FROM raw WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
@@ -203,13 +206,13 @@ def finish(
     if counts:
         staging = out_dir / f"copy-{uuid.uuid4().hex}"
         con.execute(f"COPY ({_OUTPUT[zone]}) TO '{staging}' (FORMAT parquet, "
-                    "PARTITION_BY (dt), COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
+                    "PARTITION_BY (dt), COMPRESSION snappy, ROW_GROUP_SIZE 122880)")
         for day, rows in counts.items():
             written = sorted((staging / f"dt={day:%Y-%m-%d}").glob("*.parquet"))
             if len(written) != 1:
                 target = staging / f"dt={day:%Y-%m-%d}.parquet"
                 con.execute(f"COPY (SELECT * FROM read_parquet($files)) TO '{target}' "
-                            "(FORMAT parquet, COMPRESSION zstd)",
+                            "(FORMAT parquet, COMPRESSION snappy)",
                             {"files": [str(p) for p in written]})
                 written = [target]
             files[day] = (written[0], rows)
@@ -237,7 +240,7 @@ def transform(
 def merge_files(con: duckdb.DuckDBPyConnection, paths: Sequence[str], target: Path) -> int:
     """Rewrite several curated files of one partition as one; its rows."""
     con.execute(f"COPY (SELECT * FROM read_parquet($files)) TO '{target}' "
-                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)", {"files": paths})
+                "(FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)", {"files": paths})
     return _scalar(con, "SELECT count(*) FROM read_parquet($file)", {"file": str(target)})
 
 
