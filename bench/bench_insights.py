@@ -161,6 +161,8 @@ async def bench_emulator(objects: list[tuple[str, Path, int]], platform: list[di
                   f"({total:,} events + {len(platform):,} platform events): {wall:.2f} s "
                   f"-> {total / wall:,.0f} events/s; target >= {COMPACTION_TARGET:,}/s: "
                   f"{verdict}")
+            print("   wall seconds by phase: " + ", ".join(
+                f"{phase} {seconds:.2f}" for phase, seconds in report.phases.items()))
             print(f"   CPU over the run: this process {mine:.2f} s (DuckDB threads "
                   f"included), the emulator {theirs:.2f} s")
     return cache

@@ -384,6 +384,13 @@ class RunReport:
     merged: int = 0
     seconds: float = 0.0
     by_zone: dict[str, int] = field(default_factory=dict)
+    # Wall seconds by phase: state (DynamoDB), list, fetch, transform, upload, merge.
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
 
 
 @dataclass
@@ -426,11 +433,14 @@ class Compactor:
 
     async def _zone(self, zone: RawZone, report: RunReport, spool: Path) -> None:
         table = TABLE_OF[zone]
+        at = time.perf_counter()
         watermark = await self.state.watermark(zone)
         done_items = await self.state.done(zone)
         done = {name for names in done_items.values() for name in names}
+        at = report.timed("state", at)
         start_after = hour_prefix(zone, watermark).rstrip("/") if watermark else ""
         listed = await list_keys(self.s3, self.bucket, raw_prefix(zone), start_after)
+        at = report.timed("list", at)
         pending = []
         for key, _ in listed:
             parsed = parse_raw_key(key)
@@ -447,6 +457,7 @@ class Compactor:
             await self.state.hold()
             paths = await download(self.s3, self.bucket, [p.key for p in batch],
                                    spool / zone)
+            at = report.timed("fetch", at)
             out = spool / f"out-{zone}"
             out.mkdir()
             with duckdb_connection(memory_mb=self.memory_mb, threads=self.threads,
@@ -456,8 +467,10 @@ class Compactor:
                 curated = {d: self.cache.paths(table, d, d) for d in touched}
                 result = await asyncio.to_thread(finish, con, zone, out, geo=self._geo or {},
                                                  curated=curated)
+            at = report.timed("transform", at)
             await self.state.hold()
             await self._upload(table, report.run, result)
+            at = report.timed("upload", at)
             report.objects += len(batch)
             report.read += result.read
             report.written += result.written
@@ -465,6 +478,7 @@ class Compactor:
             for path in paths:
                 path.unlink(missing_ok=True)
             report.merged += await self._merge(table, list(result.files), spool)
+            at = report.timed("merge", at)
         names_by_hour: dict[datetime, list[str]] = {}
         for p in batch:
             names_by_hour.setdefault(p.hour, []).append(_name(p.key))
@@ -475,6 +489,7 @@ class Compactor:
                    if new_mark is not None and _done_hour(sk) < new_mark]
         if names_by_hour or new_mark is not None:
             await self.state.record(zone, report.run, names_by_hour, new_mark, retired)
+        report.timed("state", at)
 
     async def _upload(self, table: Table, run: int, result: Transformed) -> None:
         gate = asyncio.Semaphore(8)
