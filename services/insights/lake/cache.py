@@ -23,6 +23,7 @@ from services.insights.lake.layout import (
     Table,
     curated_prefix,
     live_files,
+    parse_curated_key,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +64,11 @@ async def download(s3: S3Client, bucket: str, keys: Iterable[str], root: Path) -
     return list(await asyncio.gather(*(one(k) for k in keys)))
 
 
+def _day(key: str) -> date | None:
+    parsed = parse_curated_key(key)
+    return parsed.day if parsed else None
+
+
 @dataclass
 class LakeCache:
     """The curated zone under ``root`` (``root/curated/<table>/dt=.../<file>.parquet``)."""
@@ -83,11 +89,16 @@ class LakeCache:
                    days: Iterable[date] | None = None) -> int:
         """Mirror the listed tables (only ``days`` of them if given); files fetched."""
         wanted: set[str] = set()
-        prefixes = [curated_prefix(t, d) for t in tables for d in days] if days is not None \
-            else [curated_prefix(t) for t in tables]
+        day_set = None if days is None else set(days)
+        # A few days: a listing each; many (a backfill): the table's listing, filtered.
+        by_day = day_set is not None and len(day_set) <= 8
+        prefixes = [curated_prefix(t, d) for t in tables for d in sorted(day_set or ())] \
+            if by_day else [curated_prefix(t) for t in tables]
         listed = await asyncio.gather(*(list_keys(s3, bucket, p) for p in prefixes))
         for keys in listed:
-            wanted |= {key for key, _ in keys}
+            wanted |= {key for key, _ in keys if day_set is None or _day(key) in day_set}
+        if day_set is not None:
+            prefixes = [curated_prefix(t, d) for t in tables for d in sorted(day_set)]
         have = {k for t in tables for k in self.keys[t]
                 if days is None or any(k.startswith(p) for p in prefixes)}
         missing = sorted(wanted - have)
