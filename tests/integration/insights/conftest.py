@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from devkit.testing import LocalStack
-from services.insights.lake.cache import LakeCache
-from services.insights.lake.compaction import CompactionState, Compactor
 from services.insights.lake.reference import write_geo_reference
 from shared.aws import AwsClients
-
-
-@dataclass
-class Lake:
-    bucket: str
-    table: str
-    aws: AwsClients
-
-    async def compactor(self, cache_dir: Path, **options: object) -> Compactor:
-        state = CompactionState(await self.aws.client("dynamodb"), self.table, lease_seconds=30)
-        return Compactor(await self.aws.client("s3"), self.bucket, state, LakeCache(cache_dir),
-                         **options)  # type: ignore[arg-type]
+from tests.support.insights_lake import Lake
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import random
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +17,6 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from conftest import Lake
 
 from devkit.testing import LocalStack, ServiceProcess, auth_header
 from services.insights.generate import raw_objects, write_raw
@@ -33,9 +31,7 @@ from services.insights.lake.reports import (
     platform_python,
     timeseries_python,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "insights"))
-from lake_support import curated_form, sample  # noqa: E402
+from tests.support.insights_lake import Lake, curated_form, sample
 
 EVENTS = sample(3000, 5, seed=21)
 PLATFORM = [{"id": f"p{n}", "source": "regatta/recipes", "type": t,
@@ -110,9 +106,8 @@ async def test_one_runner_at_a_time(lake: Lake, compacted: dict[str, Any]) -> No
 def api_url(stack: LocalStack, lake: Lake, lake_logs: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**stack.env, "LAKE_TEST_BUCKET": lake.bucket, "INSIGHTS_LAKE_REFRESH_SECONDS": "0",
-           "INSIGHTS_LAKE_CACHE_DIR": str(tmp_path_factory.mktemp("api-cache")),
-           "PYTHONPATH": str(Path(__file__).resolve().parent)}
-    with ServiceProcess.api("lake_app:app", env, log_path=lake_logs / "api.log") as api:
+           "INSIGHTS_LAKE_CACHE_DIR": str(tmp_path_factory.mktemp("api-cache"))}
+    with ServiceProcess.api("tests.integration.insights.lake_app:app", env, log_path=lake_logs / "api.log") as api:
         yield api.url
 
 
@@ -222,3 +217,22 @@ async def test_small_files_of_a_partition_are_merged(lake: Lake, compacted: dict
     got = await admin.post("/insights/sql", json={
         "sql": "SELECT count(*) FROM events WHERE id LIKE 'merge%'"})
     assert got.json()["rows"] == [[30]]
+
+
+async def test_closed_hours_leave_the_state(lake: Lake, compacted: dict[str, Any],
+                                            tmp_path: Path) -> None:
+    # Two hours later every raw hour written so far is closed: the watermark passes them,
+    # their done items are deleted, and a run lists nothing before the watermark.
+    later = datetime.now(UTC) + timedelta(hours=2)
+    compactor = await lake.compactor(tmp_path / "later", clock=lambda: later)
+    await compactor.run_once()
+    dynamodb = await lake.aws.client("dynamodb")
+    items = (await dynamodb.scan(TableName=lake.table))["Items"]
+    keys = {(i["pk"]["S"], i["sk"]["S"]) for i in items}
+    assert not [k for k in keys if k[1].startswith("done#")]
+    mark = datetime.fromisoformat(next(i["hour"]["S"] for i in items
+                                       if i["pk"]["S"] == "compaction#web"
+                                       and i["sk"]["S"] == "watermark"))
+    assert mark > datetime.now(UTC)
+    again = await compactor.run_once()
+    assert again is not None and again.objects == 0 and again.phases["list"] < 5

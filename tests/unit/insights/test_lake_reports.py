@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lake_support import GEO, compact, curated_form, sample, write_raw
 
 from services.insights.lake.cache import LakeCache
 from services.insights.lake.reports import (
@@ -22,6 +21,7 @@ from services.insights.lake.reports import (
     platform_python,
     timeseries_python,
 )
+from tests.support.insights_lake import GEO, compact, curated_form, sample, write_raw
 
 
 @pytest.fixture(scope="module")

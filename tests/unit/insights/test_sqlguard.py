@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lake_support import compact, sample, write_raw
 
 from services.insights.lake.cache import LakeCache
 from services.insights.lake.sqlguard import SqlRefusedError, check, run_sql
+from tests.support.insights_lake import compact, sample, write_raw
 
 HOSTILE = [
     "DROP TABLE events",

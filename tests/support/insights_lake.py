@@ -1,9 +1,10 @@
-"""Helpers of the lake's unit tests: generated clickstreams written as raw files locally,
+"""Helpers of the lake's tests: generated clickstreams written as raw files locally,
 compacted with DuckDB into a local lake cache, and their curated (reference) form."""
 
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,15 @@ import orjson
 
 from services.insights.generate import Options, clickstream
 from services.insights.lake.cache import LakeCache
-from services.insights.lake.compaction import duckdb_connection, transform
+from services.insights.lake.compaction import (
+    CompactionState,
+    Compactor,
+    duckdb_connection,
+    transform,
+)
 from services.insights.lake.layout import RawZone, Table, run_file_key
 from services.insights.lake.reference import countries
+from shared.aws import AwsClients
 
 GEO = {c.code: (c.name, c.continent) for c in countries().values()}
 
@@ -56,3 +63,15 @@ def curated_form(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def sample(events: int = 3000, days: int = 5, seed: int = 11) -> list[dict[str, Any]]:
     return list(clickstream(Options(events=events, days=days, seed=seed,
                                     end=datetime(2026, 12, 6, tzinfo=UTC).date())))
+
+
+@dataclass
+class Lake:
+    bucket: str
+    table: str
+    aws: AwsClients
+
+    async def compactor(self, cache_dir: Path, **options: object) -> Compactor:
+        state = CompactionState(await self.aws.client("dynamodb"), self.table, lease_seconds=30)
+        return Compactor(await self.aws.client("s3"), self.bucket, state, LakeCache(cache_dir),
+                         **options)  # type: ignore[arg-type]
