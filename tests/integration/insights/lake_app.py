@@ -1,6 +1,7 @@
-"""An API process serving the lake's routes alone (``uvicorn tests.integration.insights.lake_app:app``), over a bucket
-the test names (``LAKE_TEST_BUCKET``): the service's own main.py comes with the core
-branch; these tests need only the lake's router and reader."""
+"""An API process serving the lake's routes alone
+(``uvicorn tests.integration.insights.lake_app:app``), over a bucket the test names
+(``LAKE_TEST_BUCKET``): the service's own main.py comes with the core branch; these tests
+need only the lake's router and reader."""
 
 from __future__ import annotations
 

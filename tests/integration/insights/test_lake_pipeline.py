@@ -107,7 +107,8 @@ def api_url(stack: LocalStack, lake: Lake, lake_logs: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**stack.env, "LAKE_TEST_BUCKET": lake.bucket, "INSIGHTS_LAKE_REFRESH_SECONDS": "0",
            "INSIGHTS_LAKE_CACHE_DIR": str(tmp_path_factory.mktemp("api-cache"))}
-    with ServiceProcess.api("tests.integration.insights.lake_app:app", env, log_path=lake_logs / "api.log") as api:
+    with ServiceProcess.api("tests.integration.insights.lake_app:app", env,
+                            log_path=lake_logs / "api.log") as api:
         yield api.url
 
 
