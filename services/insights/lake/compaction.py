@@ -169,14 +169,18 @@ def stage(con: duckdb.DuckDBPyConnection, zone: RawZone,
             {paths!r}, format = 'newline_delimited',
             compression = 'gzip', ignore_errors = true, columns = {{{columns}}})""")
     select = _SELECT[zone]
+    unique = False
     if zone != "bad":
         # Copies of an event are rare: the window that keeps the first is paid only when
-        # a hash count finds some.
+        # a hash count finds some; without copies ``batch`` is a view over the raw rows,
+        # typed as the COPY reads them (no second table of the whole batch).
         row = con.execute("SELECT count(id) = count(DISTINCT id) FROM raw").fetchone()
-        if row and row[0]:
-            select = select.split("QUALIFY")[0]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE batch AS {select}")
-    con.execute("DROP TABLE raw")
+        unique = bool(row and row[0])
+    if unique:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW batch AS {select.split('QUALIFY')[0]}")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE batch AS {select}")
+        con.execute("DROP TABLE raw")
     return sorted(row[0] for row in con.execute("SELECT DISTINCT dt FROM batch").fetchall())
 
 
@@ -194,8 +198,11 @@ def finish(
     read = _scalar(con, "SELECT count(*) FROM batch")
     existing = [p for paths in (curated or {}).values() for p in paths]
     if existing:
-        con.execute("DELETE FROM batch WHERE id IN (SELECT id FROM read_parquet($files))",
+        con.execute("CREATE OR REPLACE TEMP TABLE kept AS SELECT * FROM batch WHERE id NOT IN "
+                    "(SELECT id FROM read_parquet($files) WHERE id IS NOT NULL)",
                     {"files": existing})
+        _drop_batch(con)
+        con.execute("ALTER TABLE kept RENAME TO batch")
     counts = dict(con.execute("SELECT dt, count(*) FROM batch GROUP BY dt").fetchall())
     if zone == "web":
         con.execute("CREATE OR REPLACE TEMP TABLE geo "
@@ -216,8 +223,18 @@ def finish(
                             {"files": [str(p) for p in written]})
                 written = [target]
             files[day] = (written[0], rows)
-    con.execute("DROP TABLE batch")
+    _drop_batch(con)
     return Transformed(read, files)
+
+
+def _drop_batch(con: duckdb.DuckDBPyConnection) -> None:
+    kind = con.execute("SELECT table_type FROM information_schema.tables "
+                       "WHERE table_name = 'batch'").fetchone()
+    if kind and kind[0] == "VIEW":
+        con.execute("DROP VIEW batch")
+        con.execute("DROP TABLE IF EXISTS raw")
+    elif kind:
+        con.execute("DROP TABLE batch")
 
 
 def transform(
