@@ -6,9 +6,10 @@ seven continents (Africa, Antarctica, Asia, Europe, North America, Oceania, Sout
 It was generated once from pycountry's ISO data and pycountry-convert's continent map (with
 the eight codes that map lacks placed by hand); no runtime package is needed for it.
 
-Provisioning writes the same bytes to ``reference/geo/countries.csv`` in the lake
-(`write_geo_reference`), the seed's reference zone; compaction joins it (`geo_from_csv`),
-reading it from the lake so an analyst's edit there is what the next compaction joins.
+The same bytes go to ``reference/geo/countries.csv`` in the lake, the seed's reference
+zone: `write_geo_reference` (for a provisioning step), and compaction's first run when the
+key is missing (`read_geo_reference`). Compaction joins the lake's copy (`geo_from_csv`),
+so an analyst's edit there is what the next run joins.
 """
 
 from __future__ import annotations
@@ -69,10 +70,13 @@ async def write_geo_reference(s3: S3Client, bucket: str) -> str:
 
 
 async def read_geo_reference(s3: S3Client, bucket: str) -> bytes:
-    """The lake's reference table; the packaged one when the lake has none yet."""
+    """The lake's reference table. When the lake has none yet, the packaged one is written
+    there first (compaction thereby provisions the reference zone on its first run, in AWS
+    as locally)."""
     try:
         response = await s3.get_object(Bucket=bucket, Key=GEO_KEY)
     except s3.exceptions.NoSuchKey:
+        await write_geo_reference(s3, bucket)
         return geo_csv()
     async with response["Body"] as body:
         return await body.read()

@@ -22,6 +22,7 @@ from devkit.testing import LocalStack, ServiceProcess, auth_header
 from services.insights.generate import raw_objects, write_raw
 from services.insights.lake.compaction import CompactionState
 from services.insights.lake.layout import raw_key
+from services.insights.lake.reference import geo_csv
 from services.insights.lake.reports import (
     breakdown_python,
     funnel_python,
@@ -90,6 +91,23 @@ async def test_redeliveries_after_the_run_are_dropped(lake: Lake, compacted: dic
                                        Key={"pk": item["pk"], "sk": item["sk"]})
     again = await (await lake.compactor(tmp_path / "fresh")).run_once()
     assert again is not None and again.objects == 10 and again.written == 0
+
+
+async def test_the_first_run_provisions_the_geo_reference(lake: Lake, tmp_path: Path) -> None:
+    s3, dynamodb = await lake.aws.client("s3"), await lake.aws.client("dynamodb")
+    other = Lake(f"{lake.bucket}-geo", f"{lake.table}-geo", lake.aws)
+    await s3.create_bucket(Bucket=other.bucket)
+    await dynamodb.create_table(
+        TableName=other.table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}])
+    bucket = other.bucket
+    assert await (await other.compactor(tmp_path / "geo")).run_once() is not None
+    body = await (await s3.get_object(Bucket=bucket, Key="reference/geo/countries.csv"))[
+        "Body"].read()
+    assert body == geo_csv()
 
 
 async def test_one_runner_at_a_time(lake: Lake, compacted: dict[str, Any]) -> None:
