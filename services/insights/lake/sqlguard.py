@@ -145,10 +145,11 @@ def view_sql(files: Callable[[str], list[str]]) -> list[str]:
         WITH marked AS (
             SELECT *, CASE WHEN "timestamp" - lag("timestamp") OVER w <= INTERVAL 30 MINUTE
                            THEN 0 ELSE 1 END AS new
-            FROM events WHERE visitor IS NOT NULL AND NOT bot
-            WINDOW w AS (PARTITION BY visitor ORDER BY "timestamp", id)),
+            FROM (SELECT *, "timestamp"::DATE AS day FROM events)
+            WHERE visitor IS NOT NULL AND NOT bot
+            WINDOW w AS (PARTITION BY day, visitor ORDER BY "timestamp", id)),
         numbered AS (
-            SELECT *, sum(new) OVER (PARTITION BY visitor ORDER BY "timestamp", id
+            SELECT *, sum(new) OVER (PARTITION BY day, visitor ORDER BY "timestamp", id
                                      ROWS UNBOUNDED PRECEDING) AS visit_no FROM marked)
         SELECT visitor, visit_no, min("timestamp") AS started, max("timestamp") AS ended,
                (epoch_ms(max("timestamp")) - epoch_ms(min("timestamp"))) / 1000.0
@@ -158,7 +159,7 @@ def view_sql(files: Callable[[str], list[str]]) -> list[str]:
                arg_min(path, "timestamp") AS entry_page, arg_max(path, "timestamp") AS exit_page,
                any_value(country) AS country, any_value(continent) AS continent,
                any_value(device) AS device
-        FROM numbered GROUP BY visitor, visit_no""")
+        FROM numbered GROUP BY day, visitor, visit_no""")
     return statements
 
 

@@ -132,3 +132,16 @@ def test_the_engine_refuses_files_even_past_the_guard(lake: LakeCache, tmp_path:
     # The views read the lake copy; nothing else is reachable from the query's database.
     result = run(lake, "SELECT count(*) FROM events e1 JOIN events e2 USING (id)")
     assert result.rows == [[800]]
+
+
+def test_the_visits_view_agrees_with_the_reports(lake: LakeCache) -> None:
+    from services.insights.lake.reports import ReportEngine, parse_window
+
+    engine = ReportEngine(lambda t, a, b: lake.paths(t, a, b))
+    window = parse_window("2026-12-05", "2026-12-06")
+    overview = engine.overview(window)
+    got = run(lake, "SELECT count(*), avg(bounce::INT), avg(duration_seconds) FROM visits")
+    visits, bounce, duration = got.rows[0]
+    assert visits == overview.visits
+    assert bounce == pytest.approx(overview.bounce_rate)
+    assert duration == pytest.approx(overview.visit_duration)
