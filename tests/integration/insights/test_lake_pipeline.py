@@ -5,6 +5,7 @@ routes and /sql, an event visible in the reports right after the next compaction
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import random
 import time
@@ -18,7 +19,8 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from devkit.testing import LocalStack, ServiceProcess, auth_header
+from devkit.testing import LocalStack, ServiceProcess, auth_header, eventually
+from services.insights.compact import CompactionRunner
 from services.insights.generate import raw_objects, write_raw
 from services.insights.lake.compaction import CompactionState
 from services.insights.lake.layout import raw_key
@@ -108,6 +110,19 @@ async def test_the_first_run_provisions_the_geo_reference(lake: Lake, tmp_path: 
     body = await (await s3.get_object(Bucket=bucket, Key="reference/geo/countries.csv"))[
         "Body"].read()
     assert body == geo_csv()
+
+
+async def test_the_worker_timer_runs_until_stopped(lake: Lake, compacted: dict[str, Any]) -> None:
+    runner = CompactionRunner(compacted["compactor"], interval=0.05)
+    task = asyncio.create_task(runner.run())
+
+    async def ran_twice() -> bool:
+        return runner.runs >= 2
+
+    await eventually(ran_twice, timeout=20, interval=0.05)
+    runner.stop()
+    await asyncio.wait_for(task, 10)
+    assert runner.runs >= 2
 
 
 async def test_one_runner_at_a_time(lake: Lake, compacted: dict[str, Any]) -> None:
