@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m services.insights.compact")
     cli.add_argument("--once", action="store_true", help="one run, then exit (ECS task)")
     args = cli.parse_args(argv)
-    settings = InsightsSettings()
+    settings = InsightsSettings.load()
 
     if args.once:
         async def once() -> int:

@@ -333,7 +333,7 @@ async def _write_lake(options: Options, advance: Callable[[int], None]) -> int:
     from shared.aws import AwsClients
     from shared.topology import Resources
 
-    settings = InsightsSettings()
+    settings = InsightsSettings.load()
     async with AwsClients(settings) as aws:
         resources = await Resources.discover(aws)
         s3 = await aws.client("s3")
