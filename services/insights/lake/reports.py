@@ -378,8 +378,11 @@ class ReportEngine:
                         bounce_rate=float(bounce), visit_duration=float(duration))
 
     def timeseries(self, window: Window, metric: Metric, interval: Interval) -> list[Bucket]:
-        unit = "hour" if interval == "hour" else "day"
-        local = f"date_trunc('{unit}', timezone($tz, {{col}}))"
+        # Buckets as the UTC instants they start at: an hour by the wall clock's minutes
+        # (a zone 5:30 ahead starts its hours at :30 UTC; the hour a DST change repeats is
+        # two buckets), a day at its local midnight.
+        local = ("epoch_ms({col}) - epoch_ms(timezone($tz, {col})) % 3600000"
+                 if interval == "hour" else "date_trunc('day', timezone($tz, {col}))")
         if metric == "visits":
             sql = f"""WITH {_VISITS}
                 SELECT {local.format(col='started')} AS b, count(*) FROM visits GROUP BY b"""
@@ -390,8 +393,10 @@ class ReportEngine:
                 SELECT {local.format(col='ts')} AS b, {value} FROM ev GROUP BY b"""
         rows = self._run("events", window, sql, {"tz": window.tz},
                          sessions=metric == "visits") or []
-        found = {b.replace(tzinfo=None): int(n) for b, n in rows}
-        return [Bucket(bucket=b.isoformat(), value=found.get(b.replace(tzinfo=None), 0))
+        zone = window.zone
+        found = {(datetime.fromtimestamp(b / 1000, UTC) if interval == "hour"
+                  else b.replace(tzinfo=zone).astimezone(UTC)): int(n) for b, n in rows}
+        return [Bucket(bucket=b.isoformat(), value=found.get(b.astimezone(UTC), 0))
                 for b in buckets(window, interval)]
 
     def breakdown(self, window: Window, by: Dimension, limit: int) -> list[BreakdownItem]:
@@ -515,19 +520,25 @@ def timeseries_python(events: Iterable[dict[str, Any]], window: Window, metric: 
     counts: dict[datetime, int] = defaultdict(int)
     if metric == "visits":
         for visit in _visits_python(events, window):
-            counts[bucket_of(visit[0]["ts"], zone, interval)] += 1
+            counts[_instant(visit[0]["ts"], zone, interval)] += 1
     elif metric == "visitors":
         seen: dict[datetime, set[str]] = defaultdict(set)
         for e in chosen:
             if e["visitor"] is not None:
-                seen[bucket_of(e["ts"], zone, interval)].add(e["visitor"])
+                seen[_instant(e["ts"], zone, interval)].add(e["visitor"])
         counts.update({b: len(v) for b, v in seen.items()})
     else:
         for e in chosen:
             if metric == "events" or e["type"] == "page":
-                counts[bucket_of(e["ts"], zone, interval)] += 1
-    return [Bucket(bucket=b.isoformat(), value=counts.get(b, 0))
+                counts[_instant(e["ts"], zone, interval)] += 1
+    return [Bucket(bucket=b.isoformat(), value=counts.get(b.astimezone(UTC), 0))
             for b in buckets(window, interval)]
+
+
+def _instant(at: datetime, zone: ZoneInfo, interval: Interval) -> datetime:
+    # Keyed by UTC instant: aware datetimes of one zone compare by wall time, so the two
+    # 01:00 hours of a DST change would be one key.
+    return bucket_of(at, zone, interval).astimezone(UTC)
 
 
 def breakdown_python(events: Iterable[dict[str, Any]], window: Window, by: Dimension,

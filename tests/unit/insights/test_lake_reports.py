@@ -182,3 +182,21 @@ def test_new_properties_keys_need_no_schema_change(tmp_path: Path) -> None:
         f"(properties->>'beta')::BOOLEAN, count(*) FROM read_parquet({cache.paths('events')!r}) "
         f"GROUP BY ALL ORDER BY ALL NULLS FIRST").fetchall()
     assert rows == [(None, None, None, 10), ("winter", 2, True, 10)]
+
+
+@pytest.mark.parametrize(("tz", "day"), [("America/New_York", "2026-11-01"),
+                                         ("Europe/Berlin", "2026-10-25"),
+                                         ("Asia/Kolkata", "2026-10-31")])
+def test_hourly_buckets_follow_the_wall_clock(tmp_path: Path, tz: str, day: str) -> None:
+    # A DST change repeats an hour (two buckets, two offsets); India's hours start at :30 UTC.
+    from services.insights.generate import Options, clickstream
+
+    events = list(clickstream(Options(events=6000, days=10, end=date(2026, 11, 2), seed=5)))
+    cache = LakeCache(tmp_path / "cache")
+    compact(cache, "web", "events", 1, [write_raw(tmp_path / "raw", "a", events)], tmp_path)
+    window = parse_window(day, day, tz)
+    for metric in ("events", "visits", "visitors"):
+        got = engine(cache).timeseries(window, metric, "hour")  # type: ignore[arg-type]
+        assert got == timeseries_python(curated_form(events), window, metric, "hour")  # type: ignore[arg-type]
+    assert len(got) == (25 if tz != "Asia/Kolkata" else 24)
+    assert sum(b.value for b in got) > 0
