@@ -403,6 +403,8 @@ class RunReport:
     by_zone: dict[str, int] = field(default_factory=dict)
     # Wall seconds by phase: state (DynamoDB), list, fetch, transform, upload, merge.
     phases: dict[str, float] = field(default_factory=dict)
+    # Raw keys DuckDB could not read at all (recorded as done, logged).
+    unreadable: list[str] = field(default_factory=list)
 
     def timed(self, phase: str, since: float) -> float:
         now = time.perf_counter()
@@ -479,11 +481,22 @@ class Compactor:
             out.mkdir()
             with duckdb_connection(memory_mb=self.memory_mb, threads=self.threads,
                                    temp_dir=str(out / "spill")) as con:
-                touched = await asyncio.to_thread(stage, con, zone, paths)
-                await self.cache.sync(self.s3, self.bucket, [table], touched)
-                curated = {d: self.cache.paths(table, d, d) for d in touched}
-                result = await asyncio.to_thread(finish, con, zone, out, geo=self._geo or {},
-                                                 curated=curated)
+                try:
+                    touched = await asyncio.to_thread(stage, con, zone, paths)
+                except duckdb.Error:
+                    # An object DuckDB cannot read at all (not gzip, say) must not stop
+                    # every later run: each file alone finds it; it is logged, counted
+                    # in the report and recorded as done; the rest goes on.
+                    paths = await asyncio.to_thread(_readable, zone, paths, batch,
+                                                    report.unreadable)
+                    touched = await asyncio.to_thread(stage, con, zone, paths) \
+                        if paths else []
+                result = Transformed(0, {})
+                if paths:
+                    await self.cache.sync(self.s3, self.bucket, [table], touched)
+                    curated = {d: self.cache.paths(table, d, d) for d in touched}
+                    result = await asyncio.to_thread(finish, con, zone, out,
+                                                     geo=self._geo or {}, curated=curated)
             at = report.timed("transform", at)
             await self.state.hold()
             await self._upload(table, report.run, result)
@@ -546,6 +559,25 @@ class Compactor:
                 self.cache.drop(old.key)
             merged += 1
         return merged
+
+
+def _readable(zone: RawZone, paths: list[Path], batch: Sequence[Any],
+              unreadable: list[str]) -> list[Path]:
+    """The files of ``paths`` DuckDB reads alone; the keys of the others go to
+    ``unreadable`` (and the log)."""
+    keys = {_name(p.key): p.key for p in batch}
+    kept = []
+    for path in paths:
+        with duckdb_connection(threads=1) as con:
+            try:
+                stage(con, zone, [path])
+            except duckdb.Error as exc:
+                key = keys.get(path.name.removesuffix(".jsonl.gz"), str(path))
+                unreadable.append(key)
+                log.error("compaction.unreadable_object", key=key, error=str(exc)[:300])
+                continue
+        kept.append(path)
+    return kept
 
 
 def _name(key: str) -> str:

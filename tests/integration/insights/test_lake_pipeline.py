@@ -112,6 +112,20 @@ async def test_the_first_run_provisions_the_geo_reference(lake: Lake, tmp_path: 
     assert body == geo_csv()
 
 
+async def test_an_unreadable_object_does_not_stop_compaction(lake: Lake,
+                                                             compacted: dict[str, Any]) -> None:
+    s3 = await lake.aws.client("s3")
+    broken = raw_key("web", datetime.now(UTC))
+    await s3.put_object(Bucket=lake.bucket, Key=broken, Body=b"not gzip at all")
+    fine = [{**e, "id": f"beside-broken{n}", "timestamp": "2026-11-20T10:00:00.000Z"}
+            for n, e in enumerate(EVENTS[:20])]
+    await _put(lake, "web", fine)
+    report = await compacted["compactor"].run_once()
+    assert report.unreadable == [broken] and report.by_zone["web"] == 20
+    again = await compacted["compactor"].run_once()  # recorded: not read again
+    assert again.objects == 0 and again.unreadable == []
+
+
 async def test_the_worker_timer_runs_until_stopped(lake: Lake, compacted: dict[str, Any]) -> None:
     runner = CompactionRunner(compacted["compactor"], interval=0.05)
     task = asyncio.create_task(runner.run())
