@@ -165,7 +165,47 @@ async def bench_emulator(objects: list[tuple[str, Path, int]], platform: list[di
                 f"{phase} {seconds:.2f}" for phase, seconds in report.phases.items()))
             print(f"   CPU over the run: this process {mine:.2f} s (DuckDB threads "
                   f"included), the emulator {theirs:.2f} s")
+            await bench_live(s3, bucket, compactor, work)
     return cache
+
+
+async def bench_live(s3: Any, bucket: str, compactor: Compactor, work: Path) -> None:
+    """Live traffic: an object of 100 new events, the next run, then what the API does
+    (sync its copy, derive the changed day's sessions, answer the overview)."""
+    import gzip
+
+    import orjson
+
+    reader = LakeCache(work / "api-cache")
+    await reader.sync(s3, bucket)
+    engine = ReportEngine(lambda t, a, b: reader.paths(t, a, b),
+                          sessions_root=work / "api-sessions")
+    engine.prepare()
+    runs, reads = [], []
+    for turn in range(5):
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+        fresh = [{"id": f"live-{turn}-{n}", "type": "page", "name": None, "path": "/home",
+                  "referrer": None, "referrer_host": None, "properties": {},
+                  "timestamp": stamp, "received_at": stamp, "visitor": f"{turn:032x}",
+                  "country": "DE", "browser": "Firefox", "os": "Linux",
+                  "device": "desktop", "bot": False, "site": "bench"} for n in range(100)]
+        await s3.put_object(Bucket=bucket, Key=raw_key("web", now),
+                            Body=gzip.compress(b"\n".join(orjson.dumps(e) for e in fresh)))
+        started = time.perf_counter()
+        report = await compactor.run_once()
+        runs.append(time.perf_counter() - started)
+        assert report is not None and report.written == 100, report
+        started = time.perf_counter()
+        await reader.sync(s3, bucket)
+        engine.prepare()
+        window = parse_window(now.date().isoformat(), now.date().isoformat())
+        assert engine.overview(window).events >= 100 * (turn + 1)
+        reads.append(time.perf_counter() - started)
+    print(f"   live: a run over one new object p50 {statistics.median(runs) * 1000:.0f} ms "
+          f"(max {max(runs) * 1000:.0f}); the API's sync + sessions + overview p50 "
+          f"{statistics.median(reads) * 1000:.0f} ms (max {max(reads) * 1000:.0f}). "
+          "Freshness at most the run interval (15 s) + the refresh interval (10 s) + these")
 
 
 def percentile(values: list[float], q: float) -> float:
