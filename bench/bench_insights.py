@@ -9,7 +9,8 @@
 2. Compaction with the emulator in the loop: the same objects put in a bucket of a moto
    server this bench starts, one `Compactor.run_once` (list, lease and checkpoint in
    DynamoDB, fetch, transform, upload the Parquet files) -> events/s; this process's CPU
-   seconds beside the emulator's over the run.
+   seconds beside the emulator's over the run. Then five live runs: an object of 100 new
+   events, the next run, and what the API does after it (sync, sessions, overview).
 3. Reports (`ReportEngine`, the routes' engine) over the curated files of step 2: p50/p95
    per report over ``--repeat`` runs, files and bytes of the partitions each query reads
    (a day, a week, the 60 days: partition pruning). Target p95 < 500 ms.
