@@ -38,7 +38,7 @@ from shared.idempotency_keys import RequestKeys
 from shared.logging import configure_logging, get_logger, uses_json
 from shared.ratelimit import RateLimits
 from shared.settings import PlatformSettings
-from shared.telemetry import instrument_app, record_request
+from shared.telemetry import instrument_app, record_request, served, serving
 from shared.topology import Resources
 
 log = get_logger("shared.http")
@@ -241,18 +241,20 @@ class RequestContextMiddleware:
                                       (b"x-request-id", request_id.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, send_with_id)
-        finally:
-            seconds = time.perf_counter() - started
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round(seconds * 1000, 2),
-            )
-            record_request(scope, status, seconds)
+        with serving(scope, headers) as span:
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            finally:
+                seconds = time.perf_counter() - started
+                served(span, scope, status)
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round(seconds * 1000, 2),
+                )
+                record_request(scope, status, seconds)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send,
                          request_id: str) -> None:
