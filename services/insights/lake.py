@@ -39,7 +39,7 @@ def raw_key(zone: str, at: datetime) -> str:
 def jsonl_gz(rows: Sequence[dict[str, Any]]) -> bytes:
     """Rows as gzip-compressed JSON lines (UTF-8)."""
     body = b"\n".join(orjson.dumps(row) for row in rows) + b"\n"
-    return gzip.compress(body, compresslevel=5, mtime=0)
+    return gzip.compress(body, compresslevel=3, mtime=0)
 
 
 def read_jsonl_gz(body: bytes) -> list[dict[str, Any]]:
