@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.loadgen import CpuMeter, LoadResult, run_load  # noqa: E402
 from devkit.emulator import Emulator  # noqa: E402
 from devkit.testing import LocalStack, ServiceProcess, start_local_stack  # noqa: E402
-from services.insights.lake import read_jsonl_gz  # noqa: E402
+from services.insights.store.lake import read_jsonl_gz  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
 
 BATCH = 100

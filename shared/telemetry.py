@@ -195,13 +195,26 @@ def instrument_app(app: Any, service: str, *, metrics: bool) -> None:
                                        server_request_hook=without_query)
 
 
+# Who the caller is, as the HTTP instrumentation records it (old and stable conventions): a
+# personal address and a browser fingerprint (insights promises to store neither; docs/services/
+# insights.md), and nothing a trace needs to follow a request.
+CALLER_ATTRIBUTES = ("client.address", "client.port", "net.peer.ip", "net.peer.port",
+                     "http.client_ip", "user_agent.original", "http.user_agent")
+
+
 def without_query(span: Any, scope: dict[str, Any]) -> None:
     """Keep query strings out of traces: they can carry secrets (a calendar feed's ``key``),
     and traces leave the service (X-Ray, local span files). The instrumentation records the
-    full URL; the path and the route are all a trace needs."""
-    if span is None or not span.is_recording() or not scope.get("query_string"):
+    full URL; the path and the route are all a trace needs. Nor do traces keep the caller's
+    address or user agent."""
+    if span is None or not span.is_recording():
         return
     recorded = getattr(span, "attributes", None) or {}
+    for name in CALLER_ATTRIBUTES:
+        if name in recorded:
+            span.set_attribute(name, "")
+    if not scope.get("query_string"):
+        return
     for name in ("http.url", "url.full"):  # the old and the stable HTTP conventions
         if isinstance(recorded.get(name), str):
             span.set_attribute(name, recorded[name].split("?", 1)[0])

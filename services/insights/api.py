@@ -11,12 +11,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
-from services.insights.collect import BodyError, Context, collect, events_of
+from services.insights.collect import Context, collect, events_of
 from services.insights.container import InsightsContainer, container_of
 from services.insights.enrich import classify_agent, do_not_track, visitor_hash
 from services.insights.models import Collected, EventBatch, EventIn, HitCount, HitIn, Path
 from services.insights.settings import InsightsSettings
-from shared.errors import ProblemError
 from shared.http import Responses, state_of
 from shared.ratelimit import RATE_LIMITED, ClientRateLimited, client_address
 
@@ -32,13 +31,6 @@ async def settings_of(request: Request) -> InsightsSettings:
 Settings = Annotated[InsightsSettings, Depends(settings_of)]
 
 UNAVAILABLE: Responses = {503: {"description": "Not stored: send again after `Retry-After`"}}
-
-
-class InvalidBatchError(ProblemError):
-    """The body is not an event or a batch of events."""
-
-    status = 422
-    title = "Unprocessable Content"
 
 
 async def _visitor(container: InsightsContainer, settings: InsightsSettings, request: Request,
@@ -63,10 +55,7 @@ async def _visitor(container: InsightsContainer, settings: InsightsSettings, req
 async def collect_events(request: Request, container: Container, settings: Settings,
                          _limited: ClientRateLimited) -> Response:
     body = await request.body()
-    try:
-        events = events_of(body)
-    except BodyError as exc:
-        raise InvalidBatchError(str(exc)) from exc
+    events = events_of(body)  # BodyError: 422 problem+json
     headers = request.headers
     agent = classify_agent(headers.get("user-agent", ""))
     excluded = agent.bot or do_not_track(headers.get("dnt"), headers.get("sec-gpc"))

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from shared.errors import UnprocessableError
+
 MAX_EVENTS = 500
 MAX_BODY_BYTES = 512 * 1024
 MAX_PATH = 2048
@@ -84,8 +86,8 @@ class Batch:
         return len(self.rows)
 
 
-class BodyError(ValueError):
-    """The request body as a whole is not a batch (422)."""
+class BodyError(UnprocessableError):
+    """The request body as a whole is not an event or a batch of events (422)."""
 
 
 def events_of(body: bytes) -> list[Any]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.insights.collect import iso_ms
-from services.insights.lake import RawZone
+from services.insights.store.lake import RawZone
 from shared.events import CloudEvent, event_type
 from shared.logging import get_logger
 from shared.worker import Outcome, PerBatch, QueueSubscription

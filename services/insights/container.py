@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from fastapi import Request
 
-from services.insights.counter import HitCounter
 from services.insights.enrich import Geo
-from services.insights.lake import GroupCommit, RawZone
-from services.insights.salts import DailySalts
 from services.insights.settings import InsightsSettings
+from services.insights.store.counter import HitCounter
+from services.insights.store.lake import GroupCommit, RawZone
+from services.insights.store.salts import DailySalts
 from shared.aws import AwsClients
 from shared.http import state_of
 from shared.topology import Resources

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from services.insights.consumers import PLATFORM_EVENTS, PlatformLander
-from services.insights.lake import RawZone
 from services.insights.settings import InsightsSettings
+from services.insights.store.lake import RawZone
 from shared.aws import AwsClients
 from shared.topology import Resources
 from shared.worker import Runner, consumer, serve

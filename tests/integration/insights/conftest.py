@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from devkit.testing import LocalStack, ServiceProcess
-from services.insights.lake import read_jsonl_gz
+from services.insights.store.lake import read_jsonl_gz
 from shared.aws import AwsClients
 
 ORIGIN = "https://about.example.com"

@@ -13,7 +13,7 @@ import httpx
 from conftest import BROWSER, lake_objects, lake_rows
 
 from devkit.testing import LocalStack
-from services.insights.lake import GroupCommit, RawZone, read_jsonl_gz
+from services.insights.store.lake import GroupCommit, RawZone, read_jsonl_gz
 from shared.aws import AwsClients
 from shared.errors import AwsUnavailableError
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from conftest import lake_rows
 
 from devkit.testing import LocalStack, eventually
-from services.insights.salts import DailySalts, end_of_day
+from services.insights.store.salts import DailySalts, end_of_day
 from shared.aws import AwsClients
 from shared.events import CloudEvent, EventPublisher, event_type
 

@@ -379,3 +379,25 @@ async def test_a_request_span_keeps_no_query_string(spans: Any) -> None:
     assert span.attributes["http.route"] == "/calendar.ics"
     assert span.attributes["http.url"] == "http://test/calendar.ics"
     assert not any("SECRET-KEY" in str(value) for value in span.attributes.values())
+
+
+async def test_a_request_span_keeps_no_caller_address_or_agent(spans: Any) -> None:
+    """Traces leave the service: the caller's address and user agent stay out of them."""
+    import httpx
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/hits")
+    async def hits() -> dict[str, int]:
+        return {"ok": 1}
+
+    telemetry.instrument_app(app, "insights", metrics=False)
+    transport = httpx.ASGITransport(app=app, client=("81.2.69.142", 4242))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 headers={"User-Agent": "Agent/SECRET"}) as client:
+        assert (await client.get("/hits")).status_code == 200
+    (span,) = spans.get_finished_spans()
+    assert span.attributes["http.route"] == "/hits"
+    values = [str(value) for value in span.attributes.values()]
+    assert not any("81.2.69.142" in v or "SECRET" in v for v in values), span.attributes

@@ -4,8 +4,8 @@ without a scan and without an address.
 Items of one path (``pk`` = ``path#<path>``):
 
 - ``sk`` = ``views``: ``views``, the path's views, by an atomic ``ADD``;
-- ``sk`` = ``day#<YYYY-MM-DD>``: ``visitors``, that day's unique visitors, by an ``ADD`` made
-  only when the visitor's marker was new;
+- ``sk`` = ``day#<YYYY-MM-DD>``: ``visitors``, that day's unique visitors, by an ``ADD`` in
+  one transaction with the visitor's marker, so made only when the marker was new;
 - ``sk`` = ``visitor#<YYYY-MM-DD>#<visitor hash>``: the marker, created by a conditional put,
   deleted by its TTL after the day (the hash is useless by then: its salt is gone).
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from services.insights.models import HitCount
-from services.insights.salts import end_of_day
+from services.insights.store.salts import end_of_day
 from shared.dynamo import condition_failed
 
 if TYPE_CHECKING:
@@ -63,21 +63,24 @@ class HitCounter:
         if visitor is None:
             return await self._get(path, f"day#{day}", "visitors")
         expires = int((end_of_day(day) + self.marker_keep).timestamp())
+        # The marker's conditional put and the day's ADD commit together or not at all: the
+        # ADD happens only when the marker is new, and a count read after a marker exists
+        # includes it (no visitor is lost to a crash between the two, none counted twice).
         try:
-            await self.dynamodb.put_item(
-                TableName=self.table,
-                Item={"pk": _pk(path), "sk": {"S": f"visitor#{day}#{visitor}"},
-                      "expires_at": {"N": str(expires)}},
-                ConditionExpression="attribute_not_exists(pk)")
+            await self.dynamodb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table,
+                         "Item": {"pk": _pk(path), "sk": {"S": f"visitor#{day}#{visitor}"},
+                                  "expires_at": {"N": str(expires)}},
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Update": {"TableName": self.table,
+                            "Key": {"pk": _pk(path), "sk": {"S": f"day#{day}"}},
+                            "UpdateExpression": "ADD visitors :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            ])
         except ClientError as exc:
-            if not condition_failed(exc):
+            if not condition_failed(exc, 0):
                 raise
-            return await self._get(path, f"day#{day}", "visitors")
-        answer = await self.dynamodb.update_item(
-            TableName=self.table, Key={"pk": _pk(path), "sk": {"S": f"day#{day}"}},
-            UpdateExpression="ADD visitors :one",
-            ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="UPDATED_NEW")
-        return int(answer["Attributes"]["visitors"]["N"])
+        return await self._get(path, f"day#{day}", "visitors")
 
     async def _get(self, path: str, sk: str, attribute: str) -> int:
         found = await self.dynamodb.get_item(
