@@ -11,7 +11,9 @@ read back: the events in the lake must equal the events accepted (zero lost).
 
 Targets (issue 15): >= 20,000 events/s accepted with batches of 100, <= 5 AWS calls per
 1,000 events. "API CPU" is the API process's own CPU (user + system) per 1,000 events, beside
-the emulator's.
+the emulator's. Then the visitor counter: ``--counter-clients`` (50) clients POST
+/insights/hits for the same path; p50/p99, and the views read back must equal the hits
+answered 200.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -121,6 +125,25 @@ async def measure(emulator: Emulator, stack: LocalStack, aws: AwsClients, client
     }
 
 
+async def measure_counter(stack: LocalStack, clients: int, seconds: float) -> str:
+    """The visitor counter: POST /insights/hits from ``clients`` closed-loop clients, then the
+    views read back must equal the hits answered 200."""
+    env = {**stack.env, "RATE_LIMITS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
+    path = f"/bench-{int(time.time())}"
+    headers = {"Content-Type": "application/json", "User-Agent": BROWSER}
+    with ServiceProcess.api("services.insights.main:app", env) as api:
+        result = await run_load(f"{api.url}/insights/hits", clients, seconds, headers=headers,
+                                method="POST", body=orjson.dumps({"path": path}))
+        async with httpx.AsyncClient(base_url=api.url) as http:
+            read = (await http.get("/insights/hits", params={"path": path})).json()
+    counted = result.requests - result.errors
+    verdict = "exact" if read["views"] == counted else f"MISMATCH ({read['views']} views)"
+    return (f"counter: {clients} clients, {result.rps:,.0f} hits/s, p50 {result.p50:.1f} ms, "
+            f"p99 {result.p99:.1f} ms, {result.errors} errors; {counted:,} hits answered 200, "
+            f"views read back {read['views']:,}: {verdict}; visitors today "
+            f"{read['visitors_today']}")
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp, Emulator(log_path=Path(tmp) / "moto.log") as emu:
         stack = await start_local_stack(emu, ())
@@ -145,12 +168,16 @@ async def main(args: argparse.Namespace) -> None:
                              "(the process's start included)")
             for note in notes:
                 print(f"- {note}")
+            if args.counter_clients:
+                print(await measure_counter(stack, args.counter_clients, args.seconds))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--clients", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--clients", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--counter-clients", type=int, default=50,
+                        help="clients of the counter run (0: no counter run)")
     return parser.parse_args()
 
 
