@@ -10,7 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Path = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^/[^\s]*$")]
+# A page path: starts with /, at most 512 characters, no spaces or control characters.
+Path = Annotated[str, StringConstraints(min_length=1, max_length=512,
+                                        pattern=r"^/[^\s\x00-\x1f\x7f]*$")]
 PropertyValue = str | int | float | bool | None
 
 
