@@ -70,3 +70,19 @@ async def test_the_salt_is_made_once_a_day_and_shared(aws: AwsClients,
     next_day, next_salt = await first.today()
     assert next_day.isoformat() == "2031-03-02" and next_salt != salt
     assert (await second.today())[1] == next_salt
+
+
+async def test_the_lake_ages_raw_objects_and_the_tables_expire_items(
+    aws: AwsClients, stack: LocalStack
+) -> None:
+    s3 = await aws.client("s3")
+    rules = (await s3.get_bucket_lifecycle_configuration(
+        Bucket=stack.resources.bucket("insights-lake")))["Rules"]
+    assert sorted((r["Filter"]["Prefix"], t["Days"], t["StorageClass"])
+                  for r in rules for t in r["Transitions"]) == [
+        ("raw/", 30, "STANDARD_IA"), ("raw/", 90, "GLACIER")]
+    dynamodb = await aws.client("dynamodb")
+    for table in ("insights-hits", "insights-salts"):
+        ttl = await dynamodb.describe_time_to_live(TableName=stack.resources.table(table))
+        assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+        assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
