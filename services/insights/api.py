@@ -12,23 +12,17 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from services.insights.collect import Context, collect, events_of
-from services.insights.container import InsightsContainer, container_of
+from services.insights.container import InsightsContainer
 from services.insights.enrich import classify_agent, do_not_track, visitor_hash
 from services.insights.models import Collected, EventBatch, EventIn, HitCount, HitIn, Path
 from services.insights.settings import InsightsSettings
-from shared.http import Responses, state_of
+from shared.http import Responses, from_container, settings_of
 from shared.ratelimit import RATE_LIMITED, ClientRateLimited, client_address
 
 router = APIRouter(prefix="/insights", tags=["insights"])
 
-Container = Annotated[InsightsContainer, Depends(container_of)]
-
-
-async def settings_of(request: Request) -> InsightsSettings:
-    return state_of(request, InsightsSettings, "settings")
-
-
-Settings = Annotated[InsightsSettings, Depends(settings_of)]
+Container = Annotated[InsightsContainer, Depends(from_container(InsightsContainer, lambda c: c))]
+Settings = Annotated[InsightsSettings, Depends(settings_of(InsightsSettings))]
 
 UNAVAILABLE: Responses = {503: {"description": "Not stored: send again after `Retry-After`"}}
 

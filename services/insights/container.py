@@ -1,12 +1,10 @@
-"""What the insights API and worker share, built once per process by `build_container`
-(``main.on_startup`` and ``worker.build``)."""
+"""What the insights API uses, built once per process by `build_container` (the API's
+``ServiceSpec.container``); the worker needs the raw zone alone and builds it itself."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-
-from fastapi import Request
 
 from services.insights.enrich import Geo
 from services.insights.settings import InsightsSettings
@@ -14,7 +12,6 @@ from services.insights.store.counter import HitCounter
 from services.insights.store.lake import GroupCommit, RawZone
 from services.insights.store.salts import DailySalts
 from shared.aws import AwsClients
-from shared.http import state_of
 from shared.topology import Resources
 
 
@@ -42,7 +39,3 @@ async def build_container(aws: AwsClients, resources: Resources) -> InsightsCont
         geo=Geo(),
     )
 
-
-async def container_of(request: Request) -> InsightsContainer:
-    # async: FastAPI runs a plain def dependency in a worker thread
-    return state_of(request, InsightsContainer, "container")

@@ -11,17 +11,13 @@ from services.insights.settings import InsightsSettings
 from shared.http import ServiceSpec, create_app, table_ready
 
 
-async def on_startup(app: FastAPI) -> None:
-    app.state.container = await build_container(app.state.aws, app.state.resources)
-
-
 def build_app(settings: InsightsSettings | None = None) -> FastAPI:
     return create_app(
         ServiceSpec(
             name="insights",
             prefix="/insights",
             routers=[router],
-            on_startup=on_startup,
+            container=build_container,
             ready_check=table_ready("insights-hits"),
             clients=("dynamodb", "s3"),
             max_body_bytes=MAX_BODY_BYTES,
