@@ -6,7 +6,7 @@ bad one becomes a bad row with every reason, the rest of its batch is accepted),
 plain schema does not hold (a path's form, an absolute referrer, the timestamp's skew) and the
 row built in the same pass. Measured (bench data, best of 15): 3.8 us per event for the whole
 pass (validation, row, derived id); pydantic's `EventIn` alone, the shape without those rules,
-1.2 us. Either is a small part of the API's ~21 us of CPU per accepted event (HTTP, JSON,
+1.2 us. Either is a small part of the API's 25-28 us of CPU per accepted event (HTTP, JSON,
 gzip, S3), so the single pass stays; docs/services/insights.md has the figures.
 `services.insights.models.EventIn` documents the accepted shape in OpenAPI.
 """
