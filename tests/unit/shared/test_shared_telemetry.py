@@ -405,6 +405,20 @@ async def test_a_request_span_keeps_no_query_string(spans: Any) -> None:
     assert not any("SECRET-KEY" in str(value) for value in span.attributes.values())
 
 
+async def test_a_request_span_keeps_no_caller_address_or_agent(spans: Any) -> None:
+    """Spans leave the service: the caller's address and user agent stay out of them (the
+    insights service promises to store neither)."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=traced_app(), client=("81.2.69.142", 4242))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.get("/recipes/r-1", headers={"User-Agent": "Agent/SECRET"})
+    assert answer.status_code == 200
+    (span,) = spans.get_finished_spans()
+    values = [str(value) for value in span.attributes.values()]
+    assert not any("81.2.69.142" in v or "SECRET" in v for v in values), span.attributes
+
+
 async def test_a_request_span_is_named_by_route_template_and_fails_on_5xx(spans: Any) -> None:
     assert await get("/recipes/r-1") == 200
     assert await get("/recipes/broken") == 503
