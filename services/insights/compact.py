@@ -2,7 +2,7 @@
 
 In AWS an EventBridge Scheduler rule starts it as an ECS task (``--once``: one run, then
 exit). Locally the insights worker runs the same code on a timer: its ``build`` appends
-``await compaction_runner(aws, resources, settings)`` to its runners; the runner calls
+``await compaction_runner(aws, resources)`` to its runners; the runner calls
 `Compactor.run_once` every ``INSIGHTS_COMPACTION_INTERVAL_SECONDS`` until SIGTERM. Several
 runners (an API restart, two workers, a scheduled task) never compact at once: a run first
 takes the lease in ``insights-state``, and one that finds it taken does nothing.
@@ -31,8 +31,8 @@ LAKE_BUCKET = "insights-lake"
 STATE_TABLE = "insights-state"
 
 
-async def build_compactor(aws: AwsClients, resources: Resources,
-                          settings: InsightsSettings) -> Compactor:
+async def build_compactor(aws: AwsClients, resources: Resources) -> Compactor:
+    settings = InsightsSettings.of(aws.settings)
     state = CompactionState(await aws.client("dynamodb"), resources.table(STATE_TABLE),
                             lease_seconds=settings.insights_compaction_lease_seconds)
     return Compactor(await aws.client("s3"), resources.bucket(LAKE_BUCKET), state,
@@ -72,10 +72,10 @@ class CompactionRunner:
         return report
 
 
-async def compaction_runner(aws: AwsClients, resources: Resources,
-                            settings: InsightsSettings) -> CompactionRunner:
+async def compaction_runner(aws: AwsClients, resources: Resources) -> CompactionRunner:
     """The worker's compaction timer (append it to the worker's runners)."""
-    return CompactionRunner(await build_compactor(aws, resources, settings),
+    settings = InsightsSettings.of(aws.settings)
+    return CompactionRunner(await build_compactor(aws, resources),
                             settings.insights_compaction_interval_seconds)
 
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         async def once() -> int:
             async with AwsClients(settings) as aws:
                 resources = await Resources.discover(aws)
-                report = await (await build_compactor(aws, resources, settings)).run_once()
+                report = await (await build_compactor(aws, resources)).run_once()
             sys.stdout.write(f"{report}\n")
             return 0
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.worker import serve
 
     async def build(aws: AwsClients, resources: Resources) -> list[CompactionRunner]:
-        return [await compaction_runner(aws, resources, settings)]
+        return [await compaction_runner(aws, resources)]
 
     serve(settings, "insights-compaction", build)
     return 0

@@ -1,6 +1,7 @@
 """The report routes and ``POST /insights/sql`` (admins only): DuckDB over the lake's
-curated zone (services.insights.lake). The service's app includes ``router``; its
-``on_startup`` sets ``app.state.lake = await build_lake_reader(aws, resources, settings)``.
+curated zone (services.insights.lake). The service's app includes ``router``; its container
+holds the reader as ``lake`` (``lake=await build_lake_reader(aws, resources)`` in
+``build_container``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ router = APIRouter(prefix="/insights", tags=["insights reports"])
 
 
 async def lake_of(request: Request) -> LakeReader:
-    return state_of(request, LakeReader, "lake")
+    """The ``lake`` of the service's container (whatever else the container holds)."""
+    lake = getattr(state_of(request, object, "container"), "lake", None)
+    if not isinstance(lake, LakeReader):
+        raise TypeError(f"the container's lake is a {type(lake).__name__}, not a LakeReader")
+    return lake
 
 
 Lake = Annotated[LakeReader, Depends(lake_of)]

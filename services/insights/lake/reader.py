@@ -1,7 +1,7 @@
 """What the API reads the lake through: the local copy of the curated zone, synced when
 older than the refresh interval (one sync at a time), the report engine over it, and the
-analysts' SQL runner. Built once per API process (`build_lake_reader`); the routes reach it
-as ``app.state.lake`` (`services.insights.reports_api.lake_of`)."""
+analysts' SQL runner. Built once per API process (`build_lake_reader`) into the service's
+container as its ``lake``; the routes reach it through `services.insights.reports_api.lake_of`."""
 
 from __future__ import annotations
 
@@ -80,8 +80,9 @@ class LakeReader:
                 threads=self.settings.insights_duckdb_threads)
 
 
-async def build_lake_reader(aws: AwsClients, resources: Resources,
-                            settings: InsightsSettings) -> LakeReader:
-    """The API's reader of the lake (``app.state.lake``)."""
+async def build_lake_reader(aws: AwsClients, resources: Resources) -> LakeReader:
+    """The API's reader of the lake: the ``lake`` of the service's container (its
+    ``build_container`` sets ``lake=await build_lake_reader(aws, resources)``)."""
+    settings = InsightsSettings.of(aws.settings)
     return LakeReader(await aws.client("s3"), resources.bucket(LAKE_BUCKET),
                       LakeCache(Path(settings.insights_lake_cache_dir) / "api"), settings)

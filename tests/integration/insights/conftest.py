@@ -1,19 +1,49 @@
-"""The lake against the emulator: a bucket and a state table of its own per session (the
-topology's insights resources come with the core branch), a generated clickstream."""
+"""One insights API and one insights worker for the whole session, against the emulator; and
+for the lake's tests, a bucket and a state table of their own per session."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 
-from devkit.testing import LocalStack
+from devkit.testing import LocalStack, ServiceProcess
 from services.insights.lake.reference import write_geo_reference
 from shared.aws import AwsClients
+from tests.support.insights import BROWSER, ORIGIN
 from tests.support.insights_lake import Lake
+
+
+@pytest.fixture(scope="session")
+def insights_env(stack: LocalStack) -> dict[str, str]:
+    return {**stack.env, "INSIGHTS_CORS_ORIGINS": ORIGIN, "INSIGHTS_COMMIT_WINDOW_MS": "20"}
+
+
+@pytest.fixture(scope="session")
+def insights_api(insights_env: dict[str, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of an insights API process; an insights worker lands platform events."""
+    logs = tmp_path_factory.mktemp("insights")
+    with (
+        ServiceProcess.api("services.insights.main:app", insights_env,
+                           log_path=logs / "api.log") as api,
+        ServiceProcess.worker("services.insights.worker", insights_env,
+                              log_path=logs / "worker.log"),
+    ):
+        yield api.url
+
+
+@pytest_asyncio.fixture
+async def client(insights_api: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=insights_api, timeout=30, headers={"User-Agent": BROWSER},
+        limits=httpx.Limits(max_connections=64),
+    ) as http:
+        yield http
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -6,6 +6,7 @@ need only the lake's router and reader."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,14 +15,21 @@ from services.insights.lake.cache import LakeCache
 from services.insights.lake.reader import LakeReader
 from services.insights.reports_api import router
 from services.insights.settings import InsightsSettings
+from shared.aws import AwsClients
 from shared.http import ServiceSpec, create_app
+from shared.topology import Resources
 
-settings = InsightsSettings()
+settings = InsightsSettings.load()
 
 
-async def on_startup(app: FastAPI) -> None:
-    app.state.lake = LakeReader(await app.state.aws.client("s3"), os.environ["LAKE_TEST_BUCKET"],
-                                LakeCache(Path(settings.insights_lake_cache_dir)), settings)
+@dataclass(frozen=True)
+class LakeOnly:
+    lake: LakeReader
+
+
+async def build(aws: AwsClients, resources: Resources) -> LakeOnly:
+    return LakeOnly(LakeReader(await aws.client("s3"), os.environ["LAKE_TEST_BUCKET"],
+                               LakeCache(Path(settings.insights_lake_cache_dir)), settings))
 
 
 async def ready(app: FastAPI) -> None:
@@ -29,5 +37,5 @@ async def ready(app: FastAPI) -> None:
 
 
 app = create_app(ServiceSpec(name="insights", prefix="/insights", routers=[router],
-                             on_startup=on_startup, ready_check=ready, clients=("s3",)),
+                             container=build, ready_check=ready, clients=("s3",)),
                  settings)

@@ -29,7 +29,7 @@ locals {
       owner         = bucket.owner
       versioning    = try(bucket.versioning, false)
       notifications = [for n in try(bucket.notifications, []) : merge({ events = ["s3:ObjectCreated:*"], prefix = null }, n)]
-      lifecycle     = try(bucket.lifecycle, [])
+      lifecycle     = [for r in try(bucket.lifecycle, []) : merge({ tag = null, prefix = null }, r)]
       physical      = "${var.name_prefix}${name}"
       arn           = "${local.arn.s3}${var.name_prefix}${name}"
       # The Cors model's defaults: no exposed response headers unless declared.

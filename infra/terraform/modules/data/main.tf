@@ -108,13 +108,15 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   for_each = var.buckets
   bucket   = aws_s3_bucket.this[each.key].id
 
-  # The topology's rules: a tag moves an object to another storage class.
+  # The topology's rules: a tag or a key prefix moves an object to another storage class.
   dynamic "rule" {
     for_each = each.value.lifecycle
     content {
       id     = rule.value.id
       status = "Enabled"
       filter {
+        # A rule names a tag or a key prefix (raw/ of the insights lake), not both.
+        prefix = try(rule.value.prefix, null)
         dynamic "tag" {
           for_each = try(rule.value.tag, null) == null ? [] : [rule.value.tag]
           content {
