@@ -284,3 +284,26 @@ async def test_closed_hours_leave_the_state(lake: Lake, compacted: dict[str, Any
     assert mark > datetime.now(UTC)
     again = await compactor.run_once()
     assert again is not None and again.objects == 0 and again.phases["list"] < 5
+
+
+async def test_the_entry_points_use_the_topology(stack: LocalStack, tmp_path: Path) -> None:
+    # What the worker (compaction_runner) and the API (build_lake_reader) build, over the
+    # provisioned insights-lake bucket and insights-state table.
+    from services.insights.compact import compaction_runner
+    from services.insights.lake.reader import build_lake_reader
+    from services.insights.settings import InsightsSettings
+    from shared.aws import AwsClients
+
+    settings = InsightsSettings(**{**stack.settings.model_dump(),
+                                   "insights_lake_cache_dir": str(tmp_path)})
+    async with AwsClients(settings) as aws:
+        runner = await compaction_runner(aws, stack.resources)
+        report = await runner.turn()
+        assert report is not None and runner.runs == 1
+        s3 = await aws.client("s3")
+        bucket = stack.resources.bucket("insights-lake")
+        assert (await s3.head_object(Bucket=bucket, Key="reference/geo/countries.csv"))
+        reader = await build_lake_reader(aws, stack.resources)
+        overview = await reader.run(lambda: reader.engine.overview(
+            parse_window("2026-12-01", "2026-12-06")))
+        assert overview.events >= 0
