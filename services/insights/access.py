@@ -10,4 +10,11 @@ ACCESS: AccessTable = {
     "POST /insights/hits": Access.anyone,
     "GET /insights/hits": Access.anyone,
     "OPTIONS /insights/hits": Access.anyone,
+    # The lake's reports and the analysts' SQL.
+    "GET /insights/reports/overview": Access.admin,
+    "GET /insights/reports/timeseries": Access.admin,
+    "GET /insights/reports/breakdown": Access.admin,
+    "GET /insights/reports/funnel": Access.admin,
+    "GET /insights/reports/platform": Access.admin,
+    "POST /insights/sql": Access.admin,
 }

@@ -1,5 +1,5 @@
-"""HTTP routes of the insights service written by the core: the collector and the visitor
-counter (prefix /insights)."""
+"""HTTP routes of the insights service (prefix /insights): the collector and the visitor
+counter (anyone, rate-limited), the reports and the analysts' SQL (admins)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,41 @@ from pydantic import TypeAdapter
 from services.insights.collect import Context, collect, events_of
 from services.insights.container import InsightsContainer
 from services.insights.enrich import classify_agent, do_not_track, visitor_hash
-from services.insights.models import Collected, EventBatch, EventIn, HitCount, HitIn, Path
+from services.insights.lake.reader import LakeReader
+from services.insights.lake.reports import (
+    Breakdown,
+    Dimension,
+    Funnel,
+    Interval,
+    Metric,
+    Overview,
+    Platform,
+    ReportError,
+    Timeseries,
+    Window,
+    parse_steps,
+    parse_window,
+)
+from services.insights.lake.sqlguard import SqlRefusedError
+from services.insights.models import (
+    Collected,
+    EventBatch,
+    EventIn,
+    HitCount,
+    HitIn,
+    Path,
+    SqlAnswer,
+    SqlQuery,
+)
 from services.insights.settings import InsightsSettings
+from shared.auth import AdminUser
+from shared.errors import UnprocessableError
 from shared.http import Responses, from_container, settings_of
 from shared.ratelimit import RATE_LIMITED, ClientRateLimited, client_address
 
 router = APIRouter(prefix="/insights", tags=["insights"])
+# Admins only: DuckDB over the lake's curated zone, read through the container's ``lake``.
+reports_router = APIRouter(prefix="/insights", tags=["reports"])
 
 Container = Annotated[InsightsContainer, Depends(from_container(InsightsContainer, lambda c: c))]
 Settings = Annotated[InsightsSettings, Depends(settings_of(InsightsSettings))]
@@ -107,3 +136,76 @@ async def preflight_hits(request: Request, settings: Settings) -> Response:
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.headers["Access-Control-Max-Age"] = "600"
     return response
+
+
+# --- reports and SQL (admins) ------------------------------------------------------------
+
+Lake = Annotated[LakeReader, Depends(from_container(InsightsContainer, lambda c: c.lake))]
+REFUSED: Responses = {422: {"description": "Parameters out of range, or the SQL refused"}}
+
+
+async def window_of(
+    start: Annotated[str | None, Query(alias="from", max_length=40,
+                                       description="YYYY-MM-DD or ISO timestamp")] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=40,
+                                     description="YYYY-MM-DD (inclusive) or ISO timestamp")]
+    = None,
+    tz: Annotated[str, Query(max_length=64, description="IANA time zone")] = "UTC",
+) -> Window:
+    try:
+        return parse_window(start, end, tz)
+    except ReportError as exc:
+        raise UnprocessableError(str(exc)) from None
+
+
+Span = Annotated[Window, Depends(window_of)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@reports_router.get("/reports/overview", summary="Visitors, visits, pageviews, events, "
+                    "bounce rate, visit duration", responses=REFUSED)
+async def overview(_: AdminUser, lake: Lake, window: Span, limit: Limit = 100) -> Overview:
+    return await lake.run(lambda: lake.engine.overview(window))
+
+
+@reports_router.get("/reports/timeseries", summary="A metric per hour or day", responses=REFUSED)
+async def timeseries(_: AdminUser, lake: Lake, window: Span, metric: Metric = "visitors",
+                     interval: Interval = "day", limit: Limit = 100) -> Timeseries:
+    if interval == "hour" and (window.end - window.start).days > 31:
+        raise UnprocessableError("hourly series span at most 31 days")
+    items = await lake.run(lambda: lake.engine.timeseries(window, metric, interval))
+    return Timeseries(items=items)
+
+
+@reports_router.get("/reports/breakdown", summary="Top values of a dimension", responses=REFUSED)
+async def breakdown(_: AdminUser, lake: Lake, window: Span, by: Dimension = "page",
+                    limit: Limit = 100) -> Breakdown:
+    return Breakdown(items=await lake.run(lambda: lake.engine.breakdown(window, by, limit)))
+
+
+@reports_router.get("/reports/funnel", summary="Visits reaching ordered steps", responses=REFUSED)
+async def funnel(_: AdminUser, lake: Lake, window: Span,
+                 steps: Annotated[str, Query(max_length=1000, description=(
+                     "comma-separated: /path (a page) or event:name (a track event)"))],
+                 limit: Limit = 100) -> Funnel:
+    try:
+        parsed = parse_steps(steps)
+    except ReportError as exc:
+        raise UnprocessableError(str(exc)) from None
+    return Funnel(items=await lake.run(lambda: lake.engine.funnel(window, parsed)))
+
+
+@reports_router.get("/reports/platform", summary="Business events per day and type",
+                    responses=REFUSED)
+async def platform(_: AdminUser, lake: Lake, window: Span, limit: Limit = 100) -> Platform:
+    return Platform(items=await lake.run(lambda: lake.engine.platform(window, limit)))
+
+
+@reports_router.post("/sql", summary="One read-only SELECT over the views events, "
+                     "pageviews, visits, platform_events, bad_rows", responses=REFUSED)
+async def sql(body: SqlQuery, _: AdminUser, lake: Lake) -> SqlAnswer:
+    try:
+        result = await lake.sql(body.sql)
+    except SqlRefusedError as exc:
+        raise UnprocessableError(str(exc)) from None
+    return SqlAnswer(columns=result.columns, rows=result.rows, truncated=result.truncated)

@@ -27,15 +27,14 @@ from shared.topology import Resources
 
 log = get_logger("insights.compact")
 
-LAKE_BUCKET = "insights-lake"
-STATE_TABLE = "insights-state"
 
-
-async def build_compactor(aws: AwsClients, resources: Resources) -> Compactor:
+async def build_compactor(aws: AwsClients, *, bucket: str, state_table: str) -> Compactor:
+    """The compaction over ``bucket`` (the lake) with its lease and progress in
+    ``state_table``: physical names, which the calling entry point looks up."""
     settings = InsightsSettings.of(aws.settings)
-    state = CompactionState(await aws.client("dynamodb"), resources.table(STATE_TABLE),
+    state = CompactionState(await aws.client("dynamodb"), state_table,
                             lease_seconds=settings.insights_compaction_lease_seconds)
-    return Compactor(await aws.client("s3"), resources.bucket(LAKE_BUCKET), state,
+    return Compactor(await aws.client("s3"), bucket, state,
                      LakeCache(Path(settings.insights_lake_cache_dir) / "compaction"),
                      max_objects=settings.insights_compaction_max_objects,
                      merge_after=settings.insights_compaction_merge_files,
@@ -72,11 +71,17 @@ class CompactionRunner:
         return report
 
 
-async def compaction_runner(aws: AwsClients, resources: Resources) -> CompactionRunner:
+async def compaction_runner(aws: AwsClients, *, bucket: str,
+                            state_table: str) -> CompactionRunner:
     """The worker's compaction timer (append it to the worker's runners)."""
     settings = InsightsSettings.of(aws.settings)
-    return CompactionRunner(await build_compactor(aws, resources),
+    return CompactionRunner(await build_compactor(aws, bucket=bucket, state_table=state_table),
                             settings.insights_compaction_interval_seconds)
+
+
+def _lake(resources: Resources) -> dict[str, str]:
+    return {"bucket": resources.bucket("insights-lake"),
+            "state_table": resources.table("insights-state")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         async def once() -> int:
             async with AwsClients(settings) as aws:
                 resources = await Resources.discover(aws)
-                report = await (await build_compactor(aws, resources)).run_once()
+                report = await (await build_compactor(aws, **_lake(resources))).run_once()
             sys.stdout.write(f"{report}\n")
             return 0
 
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.worker import serve
 
     async def build(aws: AwsClients, resources: Resources) -> list[CompactionRunner]:
-        return [await compaction_runner(aws, resources)]
+        return [await compaction_runner(aws, **_lake(resources))]
 
     serve(settings, "insights-compaction", build)
     return 0

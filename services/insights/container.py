@@ -1,5 +1,6 @@
 """What the insights API uses, built once per process by `build_container` (the API's
-``ServiceSpec.container``); the worker needs the raw zone alone and builds it itself."""
+``ServiceSpec.container``): the collector's raw zone, the counter, and the lake's reader for
+the reports; the worker needs the raw zone and the compaction, and builds them itself."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from services.insights.enrich import Geo
+from services.insights.lake.reader import LakeReader, build_lake_reader
 from services.insights.settings import InsightsSettings
 from services.insights.store.counter import HitCounter
 from services.insights.store.lake import GroupCommit, RawZone
@@ -22,6 +24,7 @@ class InsightsContainer:
     salts: DailySalts
     counter: HitCounter
     geo: Geo
+    lake: LakeReader
 
 
 async def build_container(aws: AwsClients, resources: Resources) -> InsightsContainer:
@@ -37,5 +40,6 @@ async def build_container(aws: AwsClients, resources: Resources) -> InsightsCont
         counter=HitCounter(dynamodb, resources.table("insights-hits"),
                            marker_keep=timedelta(hours=settings.insights_marker_keep_hours)),
         geo=Geo(),
+        lake=await build_lake_reader(aws, resources),
     )
 

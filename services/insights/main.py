@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.insights.api import router
+from services.insights.api import reports_router, router
 from services.insights.collect import MAX_BODY_BYTES
 from services.insights.container import build_container
 from services.insights.settings import InsightsSettings
@@ -16,7 +16,7 @@ def build_app(settings: InsightsSettings | None = None) -> FastAPI:
         ServiceSpec(
             name="insights",
             prefix="/insights",
-            routers=[router],
+            routers=[router, reports_router],
             container=build_container,
             ready_check=table_ready("insights-hits"),
             clients=("dynamodb", "s3"),

@@ -74,3 +74,18 @@ class HitCount(BaseModel):
     path: str
     views: int
     visitors_today: int
+
+
+class SqlQuery(BaseModel):
+    """Body of POST /insights/sql."""
+
+    sql: str = Field(min_length=1, max_length=20_000)
+
+
+class SqlAnswer(BaseModel):
+    """What POST /insights/sql answers: the columns, at most the row limit of rows."""
+
+    columns: list[str]
+    rows: list[list[object]]
+    truncated: bool
+

@@ -227,12 +227,22 @@ def test_no_api_role_consumes_a_queue(catalog: dict[str, Any]) -> None:
 def test_objects_are_deleted_only_where_a_route_deletes_them(
     catalog: dict[str, Any], root: Path
 ) -> None:
-    """s3:DeleteObject is granted to exactly one role on one bucket: the media-jobs API on
-    its output bucket, for the admins' DELETE /media/jobs/{guid}, which deletes a job's
-    renditions. No worker deletes media, and nothing deletes an upload or the stock archive."""
+    """s3:DeleteObject is granted to exactly two roles on one bucket each: the media-jobs API
+    on its output bucket, for the admins' DELETE /media/jobs/{guid}, which deletes a job's
+    renditions, and the insights worker on the lake, whose compaction deletes the curated
+    files a merged file replaced (never a raw object). No worker deletes media, and nothing
+    deletes an upload or the stock archive."""
     deleters = {(name, resource) for name, statements in catalog["task_statements"].items()
                 for resource in granted(statements, "s3:DeleteObject")}
-    assert deleters == {("media-jobs-api", f"{arn('s3', 'media-output')}/*")}
+    assert deleters == {("media-jobs-api", f"{arn('s3', 'media-output')}/*"),
+                        ("insights-worker", f"{arn('s3', 'insights-lake')}/*")}
+    insights = root / "services/insights"
+    deleting = {p.relative_to(insights).as_posix() for p in insights.rglob("*.py")
+                if "delete_object" in p.read_text()}
+    assert deleting == {"lake/compaction.py"}, "another insights path deletes lake objects"
+    assert re.search(r"for old in live:.*\n.*delete_object\(Bucket=self\.bucket, Key=old\.key\)",
+                     (insights / "lake/compaction.py").read_text()), \
+        "the compaction deletes something other than the curated files it merged"
     api = (root / "services/media_jobs/api.py").read_text()
     assert re.search(r'@router\.delete\("/jobs/\{guid\}"[\s\S]+?outputs\.delete_outputs\(',
                      api), "the API no longer deletes outputs: drop its delete right"

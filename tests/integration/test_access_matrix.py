@@ -67,11 +67,13 @@ def bodies() -> dict[str, Any]:
                                "timestamp": datetime.now(UTC).isoformat()},
         "POST /insights/events": {"type": "page", "path": "/access"},
         "POST /insights/hits": {"path": "/access"},
+        "POST /insights/sql": {"sql": "SELECT count(*) FROM events"},
     }
 
 
 # Required query parameters, by route.
-QUERIES = {"GET /insights/hits": "?path=/access"}
+QUERIES = {"GET /insights/hits": "?path=/access",
+           "GET /insights/reports/funnel": "?steps=/home,/cart"}
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from services.insights.lake.layout import (
 )
 from services.insights.lake.reference import geo_from_csv, read_geo_reference
 from shared.dynamo import condition_failed
+from shared.errors import RegattaError
 from shared.logging import get_logger
 
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str,
     return int(row[0]) if row else 0
 
 
-class LeaseLostError(RuntimeError):
+class LeaseLostError(RegattaError):
     """Another runner holds the compaction lease."""
 
 

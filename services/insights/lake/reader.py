@@ -1,7 +1,8 @@
 """What the API reads the lake through: the local copy of the curated zone, synced when
 older than the refresh interval (one sync at a time), the report engine over it, and the
 analysts' SQL runner. Built once per API process (`build_lake_reader`) into the service's
-container as its ``lake``; the routes reach it through `services.insights.reports_api.lake_of`."""
+container as its ``lake``; the routes reach it through their ``Lake`` dependency
+(services.insights.api)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from shared.aws import AwsClients
     from shared.topology import Resources
 
-LAKE_BUCKET = "insights-lake"
 T = TypeVar("T")
 
 
@@ -84,5 +84,5 @@ async def build_lake_reader(aws: AwsClients, resources: Resources) -> LakeReader
     """The API's reader of the lake: the ``lake`` of the service's container (its
     ``build_container`` sets ``lake=await build_lake_reader(aws, resources)``)."""
     settings = InsightsSettings.of(aws.settings)
-    return LakeReader(await aws.client("s3"), resources.bucket(LAKE_BUCKET),
+    return LakeReader(await aws.client("s3"), resources.bucket("insights-lake"),
                       LakeCache(Path(settings.insights_lake_cache_dir) / "api"), settings)

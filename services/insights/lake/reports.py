@@ -45,6 +45,7 @@ import duckdb
 from pydantic import BaseModel
 
 from services.insights.lake.layout import days
+from shared.errors import InvalidInputError
 
 Metric = Literal["visitors", "visits", "pageviews", "events"]
 Interval = Literal["hour", "day"]
@@ -55,7 +56,7 @@ MAX_DAYS = 400
 MAX_STEPS = 10
 
 
-class ReportError(ValueError):
+class ReportError(InvalidInputError):
     """A report's parameters are not valid (422)."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 from services.insights.lake.compaction import CURATED_COLUMNS
+from shared.errors import InvalidInputError
 
 VIEWS = ("events", "pageviews", "visits", "platform_events", "bad_rows")
 MAX_SQL_CHARS = 20_000
@@ -46,7 +47,7 @@ DENIED_FUNCTIONS = {
 }
 
 
-class SqlRefusedError(ValueError):
+class SqlRefusedError(InvalidInputError):
     """The statement is not one read-only SELECT over the declared views (422)."""
 
 

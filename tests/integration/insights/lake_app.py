@@ -1,19 +1,19 @@
-"""An API process serving the lake's routes alone
-(``uvicorn tests.integration.insights.lake_app:app``), over a bucket the test names
-(``LAKE_TEST_BUCKET``): the service's own main.py comes with the core branch; these tests
-need only the lake's router and reader."""
+"""An API process serving the lake's routes (``uvicorn tests.integration.insights.lake_app:app``)
+with the service's own container, whose reader reads a bucket the test names
+(``LAKE_TEST_BUCKET``) instead of the provisioned lake the collector tests write to."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.insights.api import reports_router as router
+from services.insights.container import InsightsContainer, build_container
 from services.insights.lake.cache import LakeCache
 from services.insights.lake.reader import LakeReader
-from services.insights.reports_api import router
 from services.insights.settings import InsightsSettings
 from shared.aws import AwsClients
 from shared.http import ServiceSpec, create_app
@@ -22,14 +22,10 @@ from shared.topology import Resources
 settings = InsightsSettings.load()
 
 
-@dataclass(frozen=True)
-class LakeOnly:
-    lake: LakeReader
-
-
-async def build(aws: AwsClients, resources: Resources) -> LakeOnly:
-    return LakeOnly(LakeReader(await aws.client("s3"), os.environ["LAKE_TEST_BUCKET"],
-                               LakeCache(Path(settings.insights_lake_cache_dir)), settings))
+async def build(aws: AwsClients, resources: Resources) -> InsightsContainer:
+    return replace(await build_container(aws, resources), lake=LakeReader(
+        await aws.client("s3"), os.environ["LAKE_TEST_BUCKET"],
+        LakeCache(Path(settings.insights_lake_cache_dir)), settings))
 
 
 async def ready(app: FastAPI) -> None:
@@ -37,5 +33,5 @@ async def ready(app: FastAPI) -> None:
 
 
 app = create_app(ServiceSpec(name="insights", prefix="/insights", routers=[router],
-                             container=build, ready_check=ready, clients=("s3",)),
+                             container=build, ready_check=ready, clients=("s3", "dynamodb")),
                  settings)

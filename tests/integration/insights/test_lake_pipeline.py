@@ -297,7 +297,9 @@ async def test_the_entry_points_use_the_topology(stack: LocalStack, tmp_path: Pa
     settings = InsightsSettings(**{**stack.settings.model_dump(),
                                    "insights_lake_cache_dir": str(tmp_path)})
     async with AwsClients(settings) as aws:
-        runner = await compaction_runner(aws, stack.resources)
+        runner = await compaction_runner(
+            aws, bucket=stack.resources.bucket("insights-lake"),
+            state_table=stack.resources.table("insights-state"))
         report = await runner.turn()
         assert report is not None and runner.runs == 1
         s3 = await aws.client("s3")

@@ -152,7 +152,7 @@ async def test_the_collector_answers_503_with_retry_after_when_s3_fails() -> Non
         raw=raw, collector=GroupCommit(raw, window=0.001),
         salts=DailySalts(SaltTable(), "salts"),  # type: ignore[arg-type]
         counter=HitCounter(None, "hits"),  # type: ignore[arg-type]
-        geo=Geo())
+        geo=Geo(), lake=None)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as client:
         answer = await client.post("/insights/events", json={"type": "page", "path": "/"})
