@@ -62,11 +62,12 @@ locals {
       ]
     }
     bad_rows = {
-      description = "Events the collector rejected, with the reasons (never dropped)"
+      description = "Events the collector rejected, with the reasons (never dropped), by received day"
       columns = [
+        { name = "id", type = "string", comment = "derived from received_at, index and payload" },
         { name = "received_at", type = "timestamp", comment = "" },
         { name = "index", type = "int", comment = "position in the request's batch" },
-        { name = "errors", type = "array<struct<loc:string,msg:string>>", comment = "" },
+        { name = "errors", type = "string", comment = "JSON array of {loc, msg}" },
         { name = "payload", type = "string", comment = "the event as sent, JSON, cut at 8 KiB" },
       ]
     }

@@ -130,7 +130,7 @@ locals {
                e.msg AS reason,
                COUNT(*) AS rows
         FROM bad_rows
-        CROSS JOIN UNNEST(errors) AS t (e)
+        CROSS JOIN UNNEST(CAST(json_parse(errors) AS array(row(loc varchar, msg varchar)))) AS t (e)
         WHERE ${local.last_7_days}
         GROUP BY 1, 2
         ORDER BY rows DESC;
