@@ -17,7 +17,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media nlu-corpus chaos install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights-collector nlu-corpus chaos install clean
 
 install: $(STAMP)
 
@@ -98,6 +98,14 @@ bench-stock: $(STAMP)
 
 bench-media: $(STAMP)
 	@$(PY) bench/bench_media.py
+
+# The kit's CPU per request with tracing off and on, no AWS in the loop.
+bench-tracing: $(STAMP)
+	@$(PY) bench/bench_tracing.py $(ARGS)
+
+# The insights collector alone (make bench-insights runs it with the lake's benchmarks).
+bench-insights-collector: $(STAMP)
+	@$(PY) bench/bench_insights_collector.py $(ARGS)
 
 nlu-corpus: $(STAMP)
 	@$(PY) bench/nlu_corpus.py

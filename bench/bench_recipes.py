@@ -3,6 +3,7 @@
     make bench-recipes            # 1, 16, 64 clients, 20 s each
     python bench/bench_recipes.py --seconds 5 --clients 1 16
     python bench/bench_recipes.py --rate-limits on   # the limiters on, nothing refused
+    python bench/bench_recipes.py --tracing          # + the reads from a traced recipes API
 
 Starts its own emulator, provisions it, runs the recipes API and the floor app (one GetItem
 per request, bench/floor_app.py) as uvicorn processes, seeds recipes, then measures.
@@ -11,7 +12,11 @@ Target: recipes/floor >= 0.8 at 64 clients for GET /recipes/{id}, with zero erro
 The reads are not rate-limited routes; ``POST /recipes/{id}/likes`` (alice liking the same
 recipe again: a token check, a GetItem and a cancelled transaction, no change) is a
 per-user limited one, so ``--rate-limits on`` shows the limiter's cost there and none on the
-reads. "CPU ms/req" is the serving process's own CPU (user + system) per request.
+reads. ``--tracing`` runs a second recipes API that records every request's span (to span
+files, as `regatta up` does; in AWS the OTLP exporter does the same work) and measures its
+reads right after the untraced ones, so both see the same machine: the "traced" rows and the
+overhead lines are what tracing costs. "CPU ms/req" is the serving process's own CPU (user +
+system) per request.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -63,7 +70,7 @@ def row(name: str, result: LoadResult, cpu_ms: float) -> str:
 
 
 async def main(seconds: float, levels: list[int], seed_count: int,
-               rate_limits: str = "off") -> int:
+               rate_limits: str = "off", tracing: bool = False) -> int:
     with Emulator() as emulator:
         stack = await start_local_stack(emulator, DEMO_USERS)
         async with AwsClients(stack.settings) as aws:
@@ -72,10 +79,15 @@ async def main(seconds: float, levels: list[int], seed_count: int,
                 await sign_in(aws, stack.settings.cognito_client_id, alice.username, alice.password)
             )["AccessToken"]
         env = {**stack.env, "LOG_LEVEL": "WARNING", **rate_limit_env(rate_limits)}
-        with (
-            ServiceProcess.api("services.recipes.main:app", env) as recipes,
-            ServiceProcess.api("bench.floor_app:app", env) as floor,
-        ):
+        with ExitStack() as processes:
+            recipes = processes.enter_context(
+                ServiceProcess.api("services.recipes.main:app", env))
+            floor = processes.enter_context(ServiceProcess.api("bench.floor_app:app", env))
+            traced = None
+            if tracing:
+                spans = processes.enter_context(tempfile.TemporaryDirectory())
+                traced = processes.enter_context(ServiceProcess.api(
+                    "services.recipes.main:app", {**env, "REGATTA_TRACE_DIR": spans}))
             ids = await seed(recipes.url, token, seed_count)
             target = ids[len(ids) // 2]
             signed_in = {"Authorization": f"Bearer {token}"}
@@ -89,6 +101,11 @@ async def main(seconds: float, levels: list[int], seed_count: int,
                 ("POST /recipes/{id}/likes", f"{recipes.url}/recipes/{target}/likes", "POST",
                  signed_in, recipes),
             ]
+            if traced is not None:
+                cases[2:2] = [("GET /recipes/{id} traced", f"{traced.url}/recipes/{target}",
+                               "GET", None, traced)]
+                cases[5:5] = [("GET /recipes?limit=20 traced", f"{traced.url}/recipes?limit=20",
+                               "GET", None, traced)]
             mode = ("on (enabled, limits too high to refuse anything: the limiter's cost)"
                     if rate_limits == "on" else "off (RATE_LIMITS_ENABLED=false, as always before)")
             print(f"\n{seed_count} recipes seeded; {seconds:.0f} s per measurement; "
@@ -98,6 +115,7 @@ async def main(seconds: float, levels: list[int], seed_count: int,
             print("|------------------------------|---------|----------|----------|----------"
                   "|------------|--------|")
             results: dict[tuple[str, int], LoadResult] = {}
+            cpu: dict[tuple[str, int], float] = {}
             for clients in levels:
                 for name, url, method, headers, server in cases:
                     await run_load(url, clients, min(2.0, seconds), headers, method)  # warm-up
@@ -107,6 +125,7 @@ async def main(seconds: float, levels: list[int], seed_count: int,
                     meter.stop()
                     results[name, clients] = result
                     cpu_ms = meter.used[name] / max(result.requests, 1) * 1000
+                    cpu[name, clients] = cpu_ms
                     print(row(name, result, cpu_ms), flush=True)
             print("\nratio recipes / floor (req/s):")
             errors = sum(r.errors for r in results.values())
@@ -120,6 +139,13 @@ async def main(seconds: float, levels: list[int], seed_count: int,
                     / results["floor Query (index)", clients].rps
                 )
                 print(f"  {clients:>3} clients: GET by id {by_id:.2f}   list {listing:.2f}")
+            if traced is not None:
+                print("\ntracing's cost (traced / untraced, same run):")
+                for clients in levels:
+                    for case in ("GET /recipes/{id}", "GET /recipes?limit=20"):
+                        plain, with_spans = cpu[case, clients], cpu[f"{case} traced", clients]
+                        print(f"  {clients:>3} clients: {case:<22} CPU ms/req {plain:.2f} -> "
+                              f"{with_spans:.2f} ({(with_spans / plain - 1) * 100:+.1f}%)")
             if 64 in levels:
                 ratio = results["GET /recipes/{id}", 64].rps / results["floor GetItem", 64].rps
                 verdict = "met" if ratio >= 0.8 and errors == 0 else "NOT met"
@@ -135,5 +161,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate-limits", choices=RATE_LIMIT_MODES, default="off",
                         help="off: limits disabled, as the suites run; on: the kit's limiters "
                              "enabled with limits no request reaches (their cost)")
+    parser.add_argument("--tracing", action="store_true",
+                        help="also measure the reads on a recipes API that records spans")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.seconds, args.clients, args.seed, args.rate_limits)))
+    sys.exit(asyncio.run(main(args.seconds, args.clients, args.seed, args.rate_limits,
+                              args.tracing)))

@@ -42,10 +42,10 @@ class LoadResult:
 
 async def run_load(
     url: str, clients: int, seconds: float, headers: dict[str, str] | None = None,
-    method: str = "GET",
+    method: str = "GET", body: bytes | None = None,
 ) -> LoadResult:
-    """Hit ``url`` with ``clients`` concurrent clients for ``seconds`` (``method``, no body);
-    non-2xx are errors."""
+    """Hit ``url`` with ``clients`` concurrent clients for ``seconds`` (``method``, with
+    ``body`` if given: the same bytes every time); non-2xx are errors."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -56,7 +56,8 @@ async def run_load(
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
-                async with session.request(method, url, headers=headers) as response:
+                async with session.request(method, url, headers=headers,
+                                           data=body) as response:
                     await response.read()
                     ok = 200 <= response.status < 300
             except aiohttp.ClientError:

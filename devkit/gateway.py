@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -121,12 +123,17 @@ def _unavailable(detail: str) -> JSONResponse:
 
 
 def _forward_headers(request: Request) -> dict[str, str]:
+    """The headers the service receives, as the ALB sends them: the caller's (``traceparent``
+    among them) without hop-by-hop ones, the X-Forwarded-* trio, and the ALB's
+    ``X-Amzn-Trace-Id`` (a new ``Root`` unless the caller sent one)."""
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     client = request.client.host if request.client else ""
     prior = request.headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{prior}, {client}" if prior else client
     headers["x-forwarded-proto"] = request.url.scheme
     headers["x-forwarded-host"] = request.headers.get("host", "")
+    if "x-amzn-trace-id" not in headers:
+        headers["x-amzn-trace-id"] = f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
     return headers
 
 

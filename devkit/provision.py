@@ -244,7 +244,7 @@ def _lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:
         "ID": rule.id,
         "Status": "Enabled",
         "Filter": {"Tag": {"Key": rule.tag.key, "Value": rule.tag.value}} if rule.tag else {
-            "Prefix": ""},
+            "Prefix": rule.prefix or ""},
         "Transitions": [
             {"Days": rule.transition.days, "StorageClass": rule.transition.storage_class}
         ],

@@ -38,7 +38,7 @@ from shared.idempotency_keys import RequestKeys
 from shared.logging import configure_logging, get_logger, uses_json
 from shared.ratelimit import RateLimits
 from shared.settings import PlatformSettings
-from shared.telemetry import instrument_app, record_request
+from shared.telemetry import instrument_app, record_request, served, serving
 from shared.topology import Resources
 
 log = get_logger("shared.http")
@@ -89,7 +89,8 @@ def aws_error_is_transient(exc: ClientError) -> bool:
     return all(r is None or r in TRANSIENT_CANCELLATION_CODES for r in reasons) and any(reasons)
 
 
-OnStartup = Callable[[FastAPI], Awaitable[None]]
+BuildContainer = Callable[[AwsClients, Resources], Awaitable[object]]
+"""Builds a service's container (its stores) once per process, from the kit's AWS clients."""
 ReadyCheck = Callable[[FastAPI], Awaitable[None]]
 
 
@@ -240,18 +241,20 @@ class RequestContextMiddleware:
                                       (b"x-request-id", request_id.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, send_with_id)
-        finally:
-            seconds = time.perf_counter() - started
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round(seconds * 1000, 2),
-            )
-            record_request(scope, status, seconds)
+        with serving(scope, headers) as span:
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            finally:
+                seconds = time.perf_counter() - started
+                served(span, scope, status)
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round(seconds * 1000, 2),
+                )
+                record_request(scope, status, seconds)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send,
                          request_id: str) -> None:
@@ -269,7 +272,8 @@ class ServiceSpec:
     name: str
     prefix: str
     routers: Sequence[APIRouter]
-    on_startup: OnStartup
+    # Built at start-up into ``app.state.container``; routes reach it through `from_container`.
+    container: BuildContainer
     ready_check: ReadyCheck
     clients: tuple[Service, ...] = ("dynamodb", "sns")
     description: str = ""
@@ -281,22 +285,47 @@ class ServiceSpec:
 
 
 T = TypeVar("T")
+C = TypeVar("C")
+S = TypeVar("S", bound=PlatformSettings)
 
 Responses = dict[int | str, dict[str, Any]]
 """A route's documented answers beside its own (``responses=`` of a FastAPI route)."""
 
 
 def state_of(request: Request, kind: type[T], name: str) -> T:
-    """``app.state.<name>``, set by the kit or the service's ``on_startup``, as the ``kind`` it
-    must be (TypeError if it is not): the typed way for a dependency to reach it.
-
-        async def container_of(request: Request) -> RecipesContainer:
-            return state_of(request, RecipesContainer, "container")
-    """
+    """``app.state.<name>``, set by the kit, as the ``kind`` it must be (TypeError if it is
+    not): the typed way for a dependency to reach it (`from_container`, `settings_of`)."""
     value = getattr(request.app.state, name)
     if not isinstance(value, kind):
         raise TypeError(f"app.state.{name} is a {type(value).__name__}, not a {kind.__name__}")
     return value
+
+
+def from_container(kind: type[C], part: Callable[[C], T]) -> Callable[[Request], Awaitable[T]]:
+    """A FastAPI dependency giving one part of the service's container, checked by mypy
+    (``part`` takes the ``kind`` that `ServiceSpec.container` built, and its result is what
+    the route receives)::
+
+        Store = Annotated[RecipeStore, Depends(from_container(RecipesContainer,
+                                                              lambda c: c.store))]
+    """
+
+    async def dependency(request: Request) -> T:  # async: FastAPI runs a plain def in a thread
+        return part(state_of(request, kind, "container"))
+
+    return dependency
+
+
+def settings_of(kind: type[S]) -> Callable[[Request], Awaitable[S]]:
+    """A FastAPI dependency giving the app's settings as the service's own class::
+
+        Settings = Annotated[RecipesSettings, Depends(settings_of(RecipesSettings))]
+    """
+
+    async def dependency(request: Request) -> S:
+        return state_of(request, kind, "settings")
+
+    return dependency
 
 
 def table_ready(logical_table: str) -> ReadyCheck:
@@ -344,7 +373,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
                     await aws.client("dynamodb"), app.state.resources.table(spec.idempotency_table),
                     keep_seconds=settings.request_keys_keep_seconds,
                     in_progress_seconds=settings.request_keys_in_progress_seconds)
-            await spec.on_startup(app)
+            app.state.container = await spec.container(aws, app.state.resources)
             log.info("service.started", prefix=spec.prefix)
             yield
 

@@ -120,6 +120,7 @@ class OutboxRelay:
         # Published events whose deletion is under way beside the next turns (their seqs),
         # so a turn's query skips them instead of publishing them again.
         self._retiring: set[str] = set()
+        self._skipped = 0  # retiring messages this turn's queries saw (and skipped)
         self._retirements: set[asyncio.Task[None]] = set()
         self._renewal: asyncio.Task[None] | None = None
 
@@ -142,9 +143,15 @@ class OutboxRelay:
                     self._alive()  # a standby is healthy: it asked and was told to wait
                     await self._sleep(self.lease_seconds / 3)
                     continue
+                self._skipped = 0
                 found = await self.turn()
                 failures = 0
                 self._alive()
+                if not found and self._skipped:
+                    # It saw only events still being deleted: more may be right behind them.
+                    # Once the deletions are done, look again at once rather than idling.
+                    await self.retired()
+                    continue
             except _RETRYABLE as exc:
                 failures += 1
                 delay = self._rng.uniform(0, min(self.max_backoff, 0.2 * 2**failures))
@@ -195,6 +202,8 @@ class OutboxRelay:
     async def _drain_shard(self, shard: str) -> int:
         # Skip what was being deleted when the query started: the query may still see it
         # although the deletion has finished by the time the answer arrives.
+        # They are the shard's oldest messages: the page reaches past them, so a turn still
+        # finds up to ``batch`` new ones behind them.
         retiring = set(self._retiring)
         response = await self.dynamodb.query(
             TableName=self.table,
@@ -202,10 +211,11 @@ class OutboxRelay:
             ExpressionAttributeNames={"#shard": "shard"},
             ExpressionAttributeValues={":shard": {"S": shard}},
             ConsistentRead=True,
-            Limit=self.batch,
+            Limit=self.batch + len(retiring),
         )
-        messages = [m for m in map(OutboxMessage.from_item, response["Items"])
-                    if m.seq not in retiring]
+        found = list(map(OutboxMessage.from_item, response["Items"]))
+        messages = [m for m in found if m.seq not in retiring][: self.batch]
+        self._skipped += len(found) - len(messages)
         if messages:
             await self._publish(messages)
         return len(messages)

@@ -20,14 +20,16 @@ cost a context-variable read:
 Metrics (`shared.metrics`) are on whenever logs are JSON: request counts and latency by route
 and status, worker outcomes, handler duration and queue lag, media stage durations.
 
-The hooks the platform calls: `instrument_app` (HTTP), `record_request`, `record_received`,
-`handling` / `handling_batch` and `mark_failed` (workers), `record_outcomes`, `stage`.
+The hooks the platform calls: `instrument_app`, `serving` / `served` and `record_request`
+(HTTP), `record_received`, `handling` / `handling_batch` and `mark_failed` (workers),
+`record_outcomes`, `stage`.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from opentelemetry import trace
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.propagators.aws import AwsXRayPropagator
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +57,8 @@ else:  # the SDK's base class, to the type checker alone (see JsonLinesSpanExpor
     _SpanExporter = object
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+_XRAY = AwsXRayPropagator()
+_XRAY_ROOT = re.compile(r"(?:^|;)\s*Root=(1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24})\b")
 
 # Set by configure_telemetry; None: that part is off.
 _tracer: trace.Tracer | None = None
@@ -181,32 +186,57 @@ def add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]
 
 
 def instrument_app(app: Any, service: str, *, metrics: bool) -> None:
-    """Trace ``app``'s requests (a server span each, continuing a caller's ``traceparent``)
-    when tracing is configured, and start the process's telemetry."""
+    """Start the process's telemetry for ``app``: the API's server spans come from `serving`,
+    which the kit's request middleware wraps around every request."""
     configure_telemetry(service, "api", metrics=metrics)
-    if _provider is None:
+
+
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+@contextmanager
+def serving(scope: Scope, headers: dict[bytes, bytes]) -> Iterator[Span | None]:
+    """Around one HTTP request: its server span, current while it runs (None when tracing is
+    off, and for the health checks).
+
+    The span continues the caller's W3C ``traceparent``, else an ``X-Amzn-Trace-Id`` that
+    names a parent (an X-Ray-traced caller); an ALB's header names only its ``Root``, which is
+    kept as ``aws.xray.root`` so the ALB's access log line finds the trace. Attributes stop at
+    the path: a query string can carry a secret (a calendar feed's ``?key=``), and spans
+    leave the service. `served` names the span after the route once it is known.
+    """
+    if _tracer is None or scope["path"] in UNTRACED_PATHS:
+        yield None
         return
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    attributes: dict[str, Any] = {"http.request.method": scope["method"],
+                                  "url.path": scope["path"], "url.scheme": scope["scheme"]}
+    context = None
+    if traceparent := headers.get(b"traceparent"):
+        context = context_of(traceparent.decode("latin-1"))
+    elif amazon := headers.get(b"x-amzn-trace-id"):
+        value = amazon.decode("latin-1")
+        context = _XRAY.extract({"X-Amzn-Trace-Id": value})
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            context = None
+            root = _XRAY_ROOT.search(value)
+            if root:
+                attributes["aws.xray.root"] = root.group(1)
+    with _tracer.start_as_current_span(scope["method"], context=context, kind=SpanKind.SERVER,
+                                       attributes=attributes) as span:
+        yield span
 
-    # No spans for each ASGI receive/send: two more spans a request, nothing to learn.
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider,
-                                       excluded_urls="healthz,readyz",
-                                       exclude_spans=["receive", "send"],
-                                       server_request_hook=without_query)
 
-
-def without_query(span: Any, scope: dict[str, Any]) -> None:
-    """Keep query strings out of traces: they can carry secrets (a calendar feed's ``key``),
-    and traces leave the service (X-Ray, local span files). The instrumentation records the
-    full URL; the path and the route are all a trace needs."""
-    if span is None or not span.is_recording() or not scope.get("query_string"):
+def served(span: Span | None, scope: Scope, status: int) -> None:
+    """Name a request's server span ``METHOD /route/{template}`` and record its status."""
+    if span is None:
         return
-    recorded = getattr(span, "attributes", None) or {}
-    for name in ("http.url", "url.full"):  # the old and the stable HTTP conventions
-        if isinstance(recorded.get(name), str):
-            span.set_attribute(name, recorded[name].split("?", 1)[0])
-    if "url.query" in recorded:
-        span.set_attribute("url.query", "")
+    route = getattr(scope.get("route"), "path", None)
+    if route:
+        span.update_name(f"{scope['method']} {route}")
+        span.set_attribute("http.route", route)
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
 
 
 def record_request(scope: Scope, status: int, seconds: float) -> None:

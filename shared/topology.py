@@ -83,9 +83,18 @@ class Transition(_Strict):
 
 
 class LifecycleRule(_Strict):
+    """A transition of the objects with a tag, or of those under a key prefix (not both)."""
+
     id: str
     tag: LifecycleTag | None = None
+    prefix: str | None = None
     transition: Transition
+
+    @model_validator(mode="after")
+    def _one_filter(self) -> LifecycleRule:
+        if self.tag is not None and self.prefix is not None:
+            raise ValueError(f"lifecycle rule {self.id}: a tag or a prefix, not both")
+        return self
 
 
 class Cors(_Strict):

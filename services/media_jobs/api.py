@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from services.media_jobs import logic
-from services.media_jobs.container import MediaJobsContainer, container_of
+from services.media_jobs.container import MediaJobsContainer
 from services.media_jobs.models import (
     JobStatus,
     MediaJob,
@@ -28,7 +28,7 @@ from services.media_jobs.store.sources import SourceBucket
 from shared.auth import AdminUser, CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
 from shared.errors import ConflictError, ForbiddenError, NotFoundError
-from shared.http import Responses, state_of
+from shared.http import Responses, from_container, settings_of
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import UserRateLimited
 
@@ -36,29 +36,11 @@ router = APIRouter(prefix="/media", tags=["media"], route_class=IdempotentRoute)
 outputs_router = APIRouter(prefix="/media", tags=["outputs"])
 
 
-Container = Annotated[MediaJobsContainer, Depends(container_of)]
-
-
-async def store_of(container: Container) -> JobStore:
-    return container.jobs
-
-
-async def source_of(container: Container) -> SourceBucket:
-    return container.source
-
-
-async def outputs_of(container: Container) -> OutputBucket:
-    return container.outputs
-
-
-async def settings_of(request: Request) -> MediaJobsSettings:
-    return state_of(request, MediaJobsSettings, "settings")
-
-
-Store = Annotated[JobStore, Depends(store_of)]
-Source = Annotated[SourceBucket, Depends(source_of)]
-Outputs = Annotated[OutputBucket, Depends(outputs_of)]
-Settings = Annotated[MediaJobsSettings, Depends(settings_of)]
+Store = Annotated[JobStore, Depends(from_container(MediaJobsContainer, lambda c: c.jobs))]
+Source = Annotated[SourceBucket, Depends(from_container(MediaJobsContainer, lambda c: c.source))]
+Outputs = Annotated[OutputBucket,
+                    Depends(from_container(MediaJobsContainer, lambda c: c.outputs))]
+Settings = Annotated[MediaJobsSettings, Depends(settings_of(MediaJobsSettings))]
 Guid = Annotated[str, Path(description="The job's guid", max_length=64)]
 
 NOT_FOUND: Responses = {

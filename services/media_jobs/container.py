@@ -1,19 +1,16 @@
 """What the media-jobs API and worker share: the job store (its outbox commits the jobs'
 events) and the two buckets, built once per process by `build_container`
-(``main.on_startup`` and ``worker.build``)."""
+(the API's ``ServiceSpec.container`` and ``worker.build``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from fastapi import Request
 
 from services.media_jobs.events import MEDIA_EVENTS
 from services.media_jobs.store.jobs import JobStore
 from services.media_jobs.store.outputs import OutputBucket
 from services.media_jobs.store.sources import SourceBucket
 from shared.aws import AwsClients
-from shared.http import state_of
 from shared.outbox import open_outbox
 from shared.topology import Resources
 
@@ -33,8 +30,3 @@ async def build_container(aws: AwsClients, resources: Resources) -> MediaJobsCon
         source=SourceBucket(s3, resources.bucket("media-source")),
         outputs=OutputBucket(s3, resources.bucket("media-output")),
     )
-
-
-async def container_of(request: Request) -> MediaJobsContainer:
-    # async: FastAPI runs a plain def dependency in a worker thread
-    return state_of(request, MediaJobsContainer, "container")

@@ -10,17 +10,13 @@ from services.media_jobs.settings import MediaJobsSettings
 from shared.http import ServiceSpec, create_app, table_ready
 
 
-async def on_startup(app: FastAPI) -> None:
-    app.state.container = await build_container(app.state.aws, app.state.resources)
-
-
 def build_app(settings: MediaJobsSettings | None = None) -> FastAPI:
     return create_app(
         ServiceSpec(
             name="media-jobs",
             prefix="/media",
             routers=[router, outputs_router],
-            on_startup=on_startup,
+            container=build_container,
             ready_check=table_ready("media-jobs"),
             idempotency_table="media-idempotency",
             clients=("dynamodb", "s3"),

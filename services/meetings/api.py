@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.datastructures import URL
 
 from services.meetings import calendar_feed, logic
-from services.meetings.container import MeetingsContainer, container_of
+from services.meetings.container import MeetingsContainer
 from services.meetings.dialog import (
     Interval,
     SchedulingRules,
@@ -44,36 +44,19 @@ from shared.auth import AdminUser, OptionalUser, ensure_admin
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import AuthError, ProblemError
 from shared.faults import fault_point
-from shared.http import Responses, state_of
+from shared.http import Responses, from_container, settings_of
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import RATE_LIMITED, ClientRateLimited
 
 router = APIRouter(prefix="/meetings", tags=["meetings"], route_class=IdempotentRoute)
 
 
-Container = Annotated[MeetingsContainer, Depends(container_of)]
-
-
-async def store_of(container: Container) -> MeetingStore:
-    return container.store
-
-
-async def conversations_of(container: Container) -> ConversationStore:
-    return container.conversations
-
-
-async def calendar_links_of(container: Container) -> CalendarLinks:
-    return container.calendar_links
-
-
-async def settings_of(request: Request) -> MeetingsSettings:
-    return state_of(request, MeetingsSettings, "settings")
-
-
-Store = Annotated[MeetingStore, Depends(store_of)]
-Conversations = Annotated[ConversationStore, Depends(conversations_of)]
-Links = Annotated[CalendarLinks, Depends(calendar_links_of)]
-Settings = Annotated[MeetingsSettings, Depends(settings_of)]
+Store = Annotated[MeetingStore, Depends(from_container(MeetingsContainer, lambda c: c.store))]
+Conversations = Annotated[ConversationStore,
+                          Depends(from_container(MeetingsContainer, lambda c: c.conversations))]
+Links = Annotated[CalendarLinks,
+                  Depends(from_container(MeetingsContainer, lambda c: c.calendar_links))]
+Settings = Annotated[MeetingsSettings, Depends(settings_of(MeetingsSettings))]
 MeetingId = Annotated[str, "the meeting's id"]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]

@@ -1,18 +1,15 @@
 """What the meetings API works with: the meetings, the conversations and the calendar links,
-built once per process by `build_container` (``main.on_startup``). The worker's mailer and
-mail ledger are its own (``worker.build``)."""
+built once per process by `build_container` (the API's ``ServiceSpec.container``). The
+worker's mailer and mail ledger are its own (``worker.build``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
-
 from services.meetings.events import MEETING_EVENTS
 from services.meetings.settings import MeetingsSettings
 from services.meetings.store import CalendarLinks, ConversationStore, MeetingStore
 from shared.aws import AwsClients
-from shared.http import state_of
 from shared.outbox import open_outbox
 from shared.topology import Resources
 
@@ -36,8 +33,3 @@ async def build_container(aws: AwsClients, resources: Resources) -> MeetingsCont
             remember=settings.meetings_remembered_conversations),
         calendar_links=CalendarLinks(dynamodb, resources.table("meetings")),
     )
-
-
-async def container_of(request: Request) -> MeetingsContainer:
-    # async: FastAPI runs a plain def dependency in a worker thread
-    return state_of(request, MeetingsContainer, "container")

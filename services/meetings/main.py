@@ -10,17 +10,13 @@ from services.meetings.settings import MeetingsSettings
 from shared.http import ServiceSpec, create_app, table_ready
 
 
-async def on_startup(app: FastAPI) -> None:
-    app.state.container = await build_container(app.state.aws, app.state.resources)
-
-
 def build_app(settings: MeetingsSettings | None = None) -> FastAPI:
     return create_app(
         ServiceSpec(
             name="meetings",
             prefix="/meetings",
             routers=[router],
-            on_startup=on_startup,
+            container=build_container,
             ready_check=table_ready("meetings"),
             idempotency_table="meetings-idempotency",
             clients=("dynamodb",),

@@ -4,40 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from services.recipes import logic
-from services.recipes.container import RecipesContainer, container_of
+from services.recipes.container import RecipesContainer
 from services.recipes.models import LikeStatus, Recipe, RecipeCreate, RecipePage, RecipeSort
 from services.recipes.settings import RecipesSettings
 from services.recipes.store import RecipeStore, SearchIndex
 from shared.auth import CurrentUser
 from shared.dynamo import CursorError, decode_cursor, encode_cursor
-from shared.http import Responses, state_of
+from shared.http import Responses, from_container, settings_of
 from shared.idempotency_keys import IDEMPOTENT_CREATE, IdempotentRoute, NewId
 from shared.ratelimit import UserRateLimited
 
 router = APIRouter(prefix="/recipes", tags=["recipes"], route_class=IdempotentRoute)
 
 
-Container = Annotated[RecipesContainer, Depends(container_of)]
-
-
-async def store_of(container: Container) -> RecipeStore:
-    return container.store
-
-
-async def search_of(container: Container) -> SearchIndex:
-    return container.search
-
-
-async def settings_of(request: Request) -> RecipesSettings:
-    return state_of(request, RecipesSettings, "settings")
-
-
-Store = Annotated[RecipeStore, Depends(store_of)]
-Search = Annotated[SearchIndex, Depends(search_of)]
-Settings = Annotated[RecipesSettings, Depends(settings_of)]
+Store = Annotated[RecipeStore, Depends(from_container(RecipesContainer, lambda c: c.store))]
+Search = Annotated[SearchIndex, Depends(from_container(RecipesContainer, lambda c: c.search))]
+Settings = Annotated[RecipesSettings, Depends(settings_of(RecipesSettings))]
 RecipeId = Annotated[str, "the recipe's id"]
 
 NOT_FOUND: Responses = {404: {"description": "No recipe has this id"}}

@@ -10,17 +10,13 @@ from services.recipes.settings import RecipesSettings
 from shared.http import ServiceSpec, create_app, table_ready
 
 
-async def on_startup(app: FastAPI) -> None:
-    app.state.container = await build_container(app.state.aws, app.state.resources)
-
-
 def build_app(settings: RecipesSettings | None = None) -> FastAPI:
     return create_app(
         ServiceSpec(
             name="recipes",
             prefix="/recipes",
             routers=[router],
-            on_startup=on_startup,
+            container=build_container,
             ready_check=table_ready("recipes"),
             idempotency_table="recipes-idempotency",
             description="Share recipes, like them, find them by words and tags.",

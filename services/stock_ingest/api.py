@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from services.stock_ingest import logic
 from services.stock_ingest.archive import batch_id as batch_id_of
 from services.stock_ingest.candles import CandleSeries, Interval, candles_from_partitions
-from services.stock_ingest.container import StockIngestContainer, container_of
+from services.stock_ingest.container import StockIngestContainer
 from services.stock_ingest.models import (
     MAX_BATCH,
     SymbolList,
@@ -32,29 +32,15 @@ from shared.errors import (
     ProblemError,
     UnprocessableError,
 )
-from shared.http import state_of
+from shared.http import from_container, settings_of
 
 router = APIRouter(prefix="/stocks", tags=["stocks"])
 
 
-Container = Annotated[StockIngestContainer, Depends(container_of)]
-
-
-async def store_of(container: Container) -> TickStore:
-    return container.store
-
-
-async def archive_of(container: Container) -> TickArchive:
-    return container.archive
-
-
-async def settings_of(request: Request) -> StockIngestSettings:
-    return state_of(request, StockIngestSettings, "settings")
-
-
-Store = Annotated[TickStore, Depends(store_of)]
-Archive = Annotated[TickArchive, Depends(archive_of)]
-Settings = Annotated[StockIngestSettings, Depends(settings_of)]
+Store = Annotated[TickStore, Depends(from_container(StockIngestContainer, lambda c: c.store))]
+Archive = Annotated[TickArchive,
+                    Depends(from_container(StockIngestContainer, lambda c: c.archive))]
+Settings = Annotated[StockIngestSettings, Depends(settings_of(StockIngestSettings))]
 # Producers are machines: a client-credentials token with the scope stocks/ingest.
 Producer = Annotated[Machine, Depends(machine_scope(INGEST_SCOPE))]
 

@@ -1,17 +1,15 @@
 """What the stock-ingest API works with: the tick store and the raw archive, built once per
-process by `build_container` (``main.on_startup``). The worker only relays the outbox."""
+process by `build_container` (the API's ``ServiceSpec.container``). The worker only relays
+the outbox."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
-
 from services.stock_ingest.events import TICK_EVENTS
 from services.stock_ingest.settings import StockIngestSettings
 from services.stock_ingest.store import TickArchive, TickStore
 from shared.aws import AwsClients
-from shared.http import state_of
 from shared.outbox import open_outbox
 from shared.topology import Resources
 
@@ -33,8 +31,3 @@ async def build_container(aws: AwsClients, resources: Resources) -> StockIngestC
         archive=TickArchive(await aws.client("s3"), resources.bucket("stock-archive"),
                             fetch_concurrency=settings.stock_candles_fetch_concurrency),
     )
-
-
-async def container_of(request: Request) -> StockIngestContainer:
-    # async: FastAPI runs a plain def dependency in a worker thread
-    return state_of(request, StockIngestContainer, "container")

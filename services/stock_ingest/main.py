@@ -14,10 +14,6 @@ from services.stock_ingest.settings import StockIngestSettings
 from shared.http import ServiceSpec, create_app, table_ready
 
 
-async def on_startup(app: FastAPI) -> None:
-    app.state.container = await build_container(app.state.aws, app.state.resources)
-
-
 def with_tick_schemas(app: FastAPI) -> FastAPI:
     """Document POST /stocks/ticks' body, which the route parses itself (tick by tick)."""
     generate = app.openapi
@@ -45,7 +41,7 @@ def build_app(settings: StockIngestSettings | None = None) -> FastAPI:
             name="stock-ingest",
             prefix="/stocks",
             routers=[router],
-            on_startup=on_startup,
+            container=build_container,
             ready_check=table_ready("stock-ticks"),
             clients=("dynamodb", "s3"),
             description="Record stock ticks: raw archive in S3, curated ticks in DynamoDB, "

@@ -7,21 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from services.trend import logic
-from services.trend.container import TrendContainer, container_of
+from services.trend.container import TrendContainer
 from services.trend.models import AlertsPublic, SignalPage, TrendList, TrendPublic
 from services.trend.store import TrendStore, engine_of
 from shared.dynamo import decode_cursor, encode_cursor
 from shared.errors import NotFoundError
-from shared.http import Responses
+from shared.http import Responses, from_container
 
 router = APIRouter(prefix="/trends", tags=["trends"])
 
 
-async def store_of(container: Annotated[TrendContainer, Depends(container_of)]) -> TrendStore:
-    return container.store
-
-
-Store = Annotated[TrendStore, Depends(store_of)]
+Store = Annotated[TrendStore, Depends(from_container(TrendContainer, lambda c: c.store))]
 
 
 async def symbol_path(

@@ -1,16 +1,13 @@
 """What the trend API and worker share: the trend store, built once per process by
-`build_container` (``main.on_startup`` and ``worker.build``)."""
+`build_container` (the API's ``ServiceSpec.container`` and ``worker.build``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
-
 from services.trend.settings import TrendSettings
 from services.trend.store import TrendStore
 from shared.aws import AwsClients
-from shared.http import state_of
 from shared.outbox import Outbox
 from shared.topology import Resources
 
@@ -32,8 +29,3 @@ async def build_container(aws: AwsClients, resources: Resources, *,
         idempotency_table=resources.table("trend-idempotency"),
         outbox=outbox,
         remember_seconds=settings.trend_idempotency_days * 24 * 3600))
-
-
-async def container_of(request: Request) -> TrendContainer:
-    # async: FastAPI runs a plain def dependency in a worker thread
-    return state_of(request, TrendContainer, "container")

@@ -10,17 +10,13 @@ from services.trend.settings import TrendSettings
 from shared.http import ServiceSpec, create_app, table_ready
 
 
-async def on_startup(app: FastAPI) -> None:
-    app.state.container = await build_container(app.state.aws, app.state.resources)
-
-
 def build_app(settings: TrendSettings | None = None) -> FastAPI:
     return create_app(
         ServiceSpec(
             name="trend",
             prefix="/trends",
             routers=[router],
-            on_startup=on_startup,
+            container=build_container,
             ready_check=table_ready("trend-state"),
             clients=("dynamodb",),
             description="Per-symbol technical indicators (SMA, EMA, MACD, RSI, Bollinger, "

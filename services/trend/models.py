@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.trend.signals import Direction, Trend
+from services.trend.signals import Crossover, Trend
 
 
 class RecordedTick(BaseModel):
@@ -68,18 +68,8 @@ class TrendPublic(TrendSummary):
     alerts: AlertsPublic = Field(default_factory=lambda: AlertsPublic())
 
 
-class SignalPublic(BaseModel):
+class SignalPublic(Crossover):
     """A crossover, as GET /trends/{symbol}/signals lists it."""
-
-    direction: Direction
-    at: AwareDatetime
-    """Time of the tick that completed the cross."""
-    price: float
-    short: float
-    """Short SMA at that tick."""
-    long: float
-    """Long SMA at that tick."""
-    message: str
 
 
 class SignalPage(BaseModel):

@@ -40,12 +40,9 @@ class Trend(StrEnum):
     flat = "flat"  # equal averages, or still warming up
 
 
-class Signal(BaseModel):
-    """An SMA crossover at one tick."""
+class Crossover(BaseModel):
+    """What a crossover is, wherever it is shown: the API's `SignalPublic`, the event's data."""
 
-    model_config = ConfigDict(frozen=True)
-
-    symbol: str
     direction: Direction
     at: AwareDatetime
     """Timestamp of the tick that completed the cross."""
@@ -55,6 +52,14 @@ class Signal(BaseModel):
     long: float
     """Long SMA at that tick."""
     message: str
+
+
+class Signal(Crossover):
+    """An SMA crossover at one tick."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
     tick_id: str = ""
     """Id of the tick that completed the cross (with ``at``, the signal's identity)."""
 

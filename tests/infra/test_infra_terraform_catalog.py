@@ -357,10 +357,10 @@ def test_a_schedule_runs_its_services_task_definition_with_its_own_command(
     """`schedules:` gives one scheduled task per entry, "<service>-<task>", running the
     worker's task definition (the same image) with the declared command at the declared
     rate; it is no ECS service and has no process role."""
-    assert lake_catalog["schedules"] == {f"{LAKE_SERVICE}-compact": {
+    assert lake_catalog["schedules"][f"{LAKE_SERVICE}-compact"] == {
         "service": LAKE_SERVICE, "task": "compact",
         "command": ["python", "-m", f"services.{LAKE_SERVICE}.compact"],
-        "schedule_expression": "rate(5 minutes)", "process": f"{LAKE_SERVICE}-worker"}}
+        "schedule_expression": "rate(5 minutes)", "process": f"{LAKE_SERVICE}-worker"}
     assert f"{LAKE_SERVICE}-compact" not in lake_catalog["processes"]
     assert f"{LAKE_SERVICE}-compact" not in lake_catalog["task_statements"]
 
@@ -399,9 +399,9 @@ def test_a_lake_gets_the_seeds_archive_rule_and_expiring_results(
     assert rules["raw-archive"]["expiration"] is None
     assert (rules["athena-results"]["prefix"], rules["athena-results"]["expiration"]) == (
         "results/", 30)
-    assert lake_catalog["lakes"] == {LAKE_SERVICE: {
+    assert lake_catalog["lakes"][LAKE_SERVICE] == {
         "bucket": f"{LAKE_SERVICE}-lake", "physical": f"{PREFIX}{LAKE_SERVICE}-lake",
-        "arn": arn("s3", f"{LAKE_SERVICE}-lake")}}
+        "arn": arn("s3", f"{LAKE_SERVICE}-lake")}
     media = lake_catalog["buckets"]["media-source"]["lifecycle"]
     assert [(r["id"], r["prefix"], len(r["transitions"])) for r in media] == [
         ("archive-glacier", None, 1), ("archive-deep", None, 1)]
@@ -437,3 +437,29 @@ def test_a_schedule_that_overreaches_is_refused(
     assert (f"{LAKE_SERVICE}-compact: a scheduled task consumes, publishes and sends nothing"
             in message)
     assert f"{LAKE_SERVICE}-compact: every must be a rate" in message
+
+
+def test_the_insights_lake_and_compaction_as_declared(catalog: dict[str, Any],
+                                                      services: dict[str, dict[str, Any]]
+                                                      ) -> None:
+    """With insights declared: its lake is insights-lake, whose raw/ rules the topology
+    declares (no second default), and its compaction runs every 5 minutes on the worker's
+    task definition with read, write and delete on the lake and write on insights-state,
+    nothing else."""
+    if "lake" not in services.get("insights", {}):
+        pytest.skip("insights declares no lake yet")
+    assert catalog["lakes"]["insights"]["bucket"] == "insights-lake"
+    rules = catalog["buckets"]["insights-lake"]["lifecycle"]
+    raw = [(t["days"], t["storage_class"]) for r in rules if r["prefix"] == "raw/"
+           for t in r["transitions"]]
+    assert sorted(raw) == [(30, "STANDARD_IA"), (90, "GLACIER")]
+    assert [r["id"] for r in rules if r["prefix"] == "results/"] == ["athena-results"]
+    schedule = catalog["schedules"]["insights-compact"]
+    assert schedule["schedule_expression"] == "rate(5 minutes)"
+    assert schedule["process"] == "insights-worker"
+    assert schedule["command"][:3] == ["python", "-m", "services.insights.compact"]
+    statements = {st["sid"]: st for st in catalog["schedule_statements"]["insights-compact"]}
+    assert set(statements) == {"TablesWrite", "BucketsList", "ObjectsRead", "ObjectsWrite",
+                               "ObjectsDelete"}
+    assert statements["TablesWrite"]["resources"][0] == arn("table", "insights-state")
+    assert statements["ObjectsDelete"]["resources"] == [f"{arn('s3', 'insights-lake')}/*"]

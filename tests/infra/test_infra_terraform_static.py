@@ -18,6 +18,7 @@ from shared.settings import PlatformSettings
 from shared.topology import dlq_name
 
 # AWS gives these actions no resource-level permissions: "*" is the only possible resource.
+SERVICES = ["recipes", "meetings", "stock-ingest", "trend", "media-jobs", "insights"]
 UNSCOPABLE_ACTIONS = {"ecr:GetAuthorizationToken", "ecs:DescribeTaskDefinition",
                       "ecs:RegisterTaskDefinition", "xray:PutTraceSegments",
                       "xray:PutTelemetryRecords", "xray:GetSamplingRules",
@@ -87,7 +88,7 @@ def test_every_service_package_is_declared(services: dict[str, dict[str, Any]]) 
     assert len({svc["prefix"] for svc in services.values()}) == len(services)
 
 
-@pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
+@pytest.mark.parametrize("name", SERVICES)
 def test_declared_routes_match_the_service_code(
     name: str, services: dict[str, dict[str, Any]],
     service_code: Callable[[str], ServiceCode | None]
@@ -148,7 +149,7 @@ def test_every_worker_is_an_ecs_service_scaled_on_its_backlog(tf: TerraformTree)
 # --- what the code uses is what is declared -----------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
+@pytest.mark.parametrize("name", SERVICES)
 def test_consumed_queues_exist_with_a_dlq_and_alarms(
     name: str, services: dict[str, dict[str, Any]], topology: dict[str, Any],
     service_code: Callable[[str], ServiceCode | None], tf: TerraformTree
@@ -195,7 +196,7 @@ def used_access(code: ServiceCode) -> dict[str, set[str]]:
             "publishes": code.published_topics(), "sends_to": code.queues_sent_to()}
 
 
-@pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
+@pytest.mark.parametrize("name", SERVICES)
 def test_declared_access_is_what_the_code_uses(
     name: str, services: dict[str, dict[str, Any]], topology: dict[str, Any],
     service_code: Callable[[str], ServiceCode | None]
@@ -224,7 +225,7 @@ def test_declared_access_is_what_the_code_uses(
                                              f"{declared[kind] - used[kind]}"
 
 
-@pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
+@pytest.mark.parametrize("name", SERVICES)
 @pytest.mark.parametrize("kind", ["api", "worker"])
 def test_each_process_declares_what_its_entry_module_looks_up(
     name: str, kind: str, services: dict[str, dict[str, Any]],
@@ -249,7 +250,7 @@ def test_each_process_declares_what_its_entry_module_looks_up(
     assert bool(svc[kind].get("sends_mail")) == ('client("ses")' in entry.read_text())
 
 
-@pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
+@pytest.mark.parametrize("name", SERVICES)
 def test_published_events_have_a_subscriber_or_are_terminal(
     name: str, services: dict[str, dict[str, Any]], topology: dict[str, Any],
     service_code: Callable[[str], ServiceCode | None]
@@ -377,7 +378,8 @@ def test_worker_containers_check_their_consumers_make_progress(tf: TerraformTree
     assert ("for d in s.svc.worker.dead_letters : endswith(d, \".fifo\") ? "
             "\"${trimsuffix(d, \".fifo\")}-dlq.fifo\" : \"${d}-dlq\"") in ecs
     assert "]) : [\"--queue\", q]" in ecs
-    assert '["--relay", "${s.service}-outbox"]' in ecs
+    assert ('contains(keys(try(s.svc.worker.tables, {})), "${s.service}-outbox") ? '
+            '["--relay", "${s.service}-outbox"] : []') in ecs
     assert "} if s.kind == \"worker\"" in ecs
     assert "try(local.worker_container[each.key], {})," in ecs
     assert 'WORKER_STALL_SECONDS = "120"' in ecs
@@ -403,7 +405,7 @@ def test_tasks_get_the_settings_the_code_reads_and_no_emulator(
         assert "AWS_ENDPOINT_URL =" not in path.read_text(), path
 
 
-@pytest.mark.parametrize("name", ["recipes", "meetings", "stock-ingest", "trend", "media-jobs"])
+@pytest.mark.parametrize("name", SERVICES)
 def test_service_variables_are_settings_of_the_service(
     name: str, services: dict[str, dict[str, Any]]
 ) -> None:

@@ -61,7 +61,7 @@ def test_upstreams_come_from_services_yaml_with_port_overrides() -> None:
     routes = {u.prefix: u.url for u in load_upstreams({"STOCK_INGEST_PORT": "18003"})}
     assert routes == {"/recipes": "http://127.0.0.1:8001", "/meetings": "http://127.0.0.1:8002",
                       "/stocks": "http://127.0.0.1:18003", "/trends": "http://127.0.0.1:8004",
-                      "/media": "http://127.0.0.1:8005"}
+                      "/media": "http://127.0.0.1:8005", "/insights": "http://127.0.0.1:8006"}
 
 
 async def test_api_prefixes_are_relayed_with_path_query_and_headers(

@@ -199,3 +199,35 @@ async def test_a_turn_skips_the_events_whose_deletion_is_still_under_way(
     assert Counter(e["data"]["n"] for e in tap.about(subject)) == Counter(range(5))
     assert await waiting(dynamodb, outbox_table) == 0
     assert relay.published == 5
+
+
+async def test_a_turn_reaches_past_the_events_still_being_deleted(
+    aws: AwsClients, stack: LocalStack, outbox_table: str,
+) -> None:
+    """A full page of events still being deleted does not hide the ones committed after
+    them: the next turn publishes those at once (a page of ``batch`` new ones at most)."""
+    dynamodb, sns = await aws.client("dynamodb"), await aws.client("sns")
+    held = HeldDeletes(dynamodb)
+    source = EventSource(service="contract", topic="recipes-events")
+    relay = OutboxRelay(held, {
+        "recipes-events": EventPublisher(sns, stack.resources.topic_arn("recipes-events"))},
+        outbox_table, batch=5)
+    subject = uuid.uuid4().hex
+    outbox = Outbox(dynamodb, outbox_table, source)
+    await outbox.commit([], [source.event("thing.happened", {"n": n}, subject=subject)
+                             for n in range(5)])
+
+    async with EventTap.open(aws, stack.resources, "recipes-events") as tap:
+        assert await relay.turn() == 5
+        await outbox.commit([], [source.event("thing.happened", {"n": n}, subject=subject)
+                                 for n in range(5, 12)])
+        assert await relay.turn() == 5  # behind the 5 being deleted: a page of new ones
+        assert await waiting(dynamodb, outbox_table) == 12
+        held.release()
+        await relay.retired()
+        assert await relay.turn() == 2
+        await relay.retired()
+        await tap.drain()
+
+    assert Counter(e["data"]["n"] for e in tap.about(subject)) == Counter(range(12))
+    assert await waiting(dynamodb, outbox_table) == 0

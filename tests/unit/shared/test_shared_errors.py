@@ -66,7 +66,7 @@ def test_every_exception_of_the_kit_and_the_services_is_a_regatta_error_named_er
 def test_the_walk_reaches_every_service_and_the_kit() -> None:
     """The walk imports each service's modules, subpackages included, and the kit's."""
     names = {m.__name__ for m in MODULES}
-    for service in ("recipes", "meetings", "stock_ingest", "trend", "media_jobs"):
+    for service in ("recipes", "meetings", "stock_ingest", "trend", "media_jobs", "insights"):
         assert f"services.{service}.store" in names
     assert {"shared.errors", "shared.dynamo", "services.meetings.nlu.dates"} <= names
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from services.insights.api import router as insights
 from services.media_jobs.api import router as media_jobs
 from services.meetings.api import router as meetings
 from services.recipes.api import router as recipes
@@ -21,7 +22,8 @@ from shared.ratelimit import _limit_client, _limit_user
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 # stock-ingest's POST /stocks/ticks is moving to machine credentials in a change of its own.
-ROUTERS = {"recipes": recipes, "meetings": meetings, "media-jobs": media_jobs, "trend": trend}
+ROUTERS = {"recipes": recipes, "meetings": meetings, "media-jobs": media_jobs, "trend": trend,
+           "insights": insights}
 
 
 def calls(dependant: Dependant) -> Iterator[Callable[..., Any] | None]:
@@ -59,3 +61,6 @@ def test_the_limited_routes_are_the_documented_ones() -> None:
         ("POST", "/recipes/{recipe_id}/likes"): "user",
         ("DELETE", "/recipes/{recipe_id}/likes"): "user"}
     assert limits(media_jobs) == {("POST", "/media/uploads"): "user"}
+    assert limits(insights) == {("POST", "/insights/events"): "client",
+                                ("POST", "/insights/hits"): "client",
+                                ("GET", "/insights/hits"): "client"}

@@ -359,11 +359,11 @@ async def test_a_window_flushes_itself_after_its_interval() -> None:
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-async def test_a_request_span_keeps_no_query_string(spans: Any) -> None:
-    """A calendar feed's secret travels in ?key=: the server span records path and route,
-    never the query string (traces leave the service)."""
-    import httpx
-    from fastapi import FastAPI
+def traced_app() -> Any:
+    """A bare FastAPI app behind the kit's request middleware (which opens the server span)."""
+    from fastapi import FastAPI, HTTPException
+
+    from shared.http import RequestContextMiddleware
 
     app = FastAPI()
 
@@ -371,11 +371,105 @@ async def test_a_request_span_keeps_no_query_string(spans: Any) -> None:
     async def feed(key: str = "") -> dict[str, int]:
         return {"ok": 1}
 
-    telemetry.instrument_app(app, "meetings", metrics=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+    @app.get("/recipes/{recipe_id}")
+    async def recipe(recipe_id: str) -> dict[str, str]:
+        if recipe_id == "broken":
+            raise HTTPException(503, "unavailable")
+        return {"id": recipe_id}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=1024)
+    return app
+
+
+async def get(path: str, **headers: str) -> int:
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=traced_app()),
                                  base_url="http://test") as client:
-        assert (await client.get("/calendar.ics?key=SECRET-KEY")).status_code == 200
+        return (await client.get(path, headers=headers)).status_code
+
+
+async def test_a_request_span_keeps_no_query_string(spans: Any) -> None:
+    """A calendar feed's secret travels in ?key=: the server span records path and route,
+    never the query string (traces leave the service)."""
+    assert await get("/calendar.ics?key=SECRET-KEY") == 200
     (span,) = spans.get_finished_spans()
+    assert span.name == "GET /calendar.ics" and span.kind is SpanKind.SERVER
     assert span.attributes["http.route"] == "/calendar.ics"
-    assert span.attributes["http.url"] == "http://test/calendar.ics"
+    assert span.attributes["url.path"] == "/calendar.ics"
+    assert span.attributes["http.response.status_code"] == 200
     assert not any("SECRET-KEY" in str(value) for value in span.attributes.values())
+
+
+async def test_a_request_span_keeps_no_caller_address_or_agent(spans: Any) -> None:
+    """Spans leave the service: the caller's address and user agent stay out of them (the
+    insights service promises to store neither)."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=traced_app(), client=("81.2.69.142", 4242))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.get("/recipes/r-1", headers={"User-Agent": "Agent/SECRET"})
+    assert answer.status_code == 200
+    (span,) = spans.get_finished_spans()
+    values = [str(value) for value in span.attributes.values()]
+    assert not any("81.2.69.142" in v or "SECRET" in v for v in values), span.attributes
+
+
+async def test_a_request_span_is_named_by_route_template_and_fails_on_5xx(spans: Any) -> None:
+    assert await get("/recipes/r-1") == 200
+    assert await get("/recipes/broken") == 503
+    ok, broken = spans.get_finished_spans()
+    assert ok.name == broken.name == "GET /recipes/{recipe_id}"
+    assert ok.status.status_code is StatusCode.UNSET
+    assert broken.status.status_code is StatusCode.ERROR
+
+
+async def test_health_checks_make_no_span(spans: Any) -> None:
+    assert await get("/healthz") == 200
+    assert spans.get_finished_spans() == ()
+
+
+async def test_a_request_continues_the_callers_traceparent(spans: Any) -> None:
+    assert await get("/recipes/r-1", traceparent=f"00-{TRACE}-{PARENT}-01") == 200
+    (span,) = spans.get_finished_spans()
+    assert f"{span.context.trace_id:032x}" == TRACE
+    assert f"{span.parent.span_id:016x}" == PARENT and span.parent.is_remote
+
+
+async def test_a_request_continues_an_xray_callers_trace(spans: Any) -> None:
+    """X-Amzn-Trace-Id with a Parent (a caller traced by X-Ray) is continued like a
+    traceparent: 1-<8 hex>-<24 hex> is the trace id's two parts."""
+    header = f"Root=1-{TRACE[:8]}-{TRACE[8:]};Parent={PARENT};Sampled=1"
+    assert await get("/recipes/r-1", **{"X-Amzn-Trace-Id": header}) == 200
+    (span,) = spans.get_finished_spans()
+    assert f"{span.context.trace_id:032x}" == TRACE
+    assert f"{span.parent.span_id:016x}" == PARENT
+
+
+@pytest.mark.parametrize("header", [
+    f"Root=1-{TRACE[:8]}-{TRACE[8:]}",                           # what an ALB adds
+    f"Self=1-67891234-12456789abcdef012345678;Root=1-{TRACE[:8]}-{TRACE[8:]}",  # ALB, 2 hops
+])
+async def test_an_albs_root_is_kept_beside_a_new_trace(spans: Any, header: str) -> None:
+    """An ALB names only its Root (no parent to continue): the request starts its own trace
+    and keeps the Root, which the ALB's access log line also holds."""
+    assert await get("/recipes/r-1", **{"X-Amzn-Trace-Id": header}) == 200
+    (span,) = spans.get_finished_spans()
+    assert span.parent is None
+    assert span.attributes["aws.xray.root"] == f"1-{TRACE[:8]}-{TRACE[8:]}"
+
+
+@pytest.mark.parametrize("header", ["garbage", "Root=1-zz-12", "Parent=b7ad6b7169203331", ""])
+async def test_a_malformed_amazon_header_starts_a_plain_trace(spans: Any, header: str) -> None:
+    assert await get("/recipes/r-1", **{"X-Amzn-Trace-Id": header}) == 200
+    (span,) = spans.get_finished_spans()
+    assert span.parent is None and "aws.xray.root" not in span.attributes
+
+
+async def test_without_tracing_a_request_makes_no_span() -> None:
+    assert not telemetry.tracing()
+    assert await get("/recipes/r-1", traceparent=f"00-{TRACE}-{PARENT}-01") == 200

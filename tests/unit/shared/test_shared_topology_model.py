@@ -164,3 +164,14 @@ def test_missing_topology_file_is_a_topology_error(tmp_path: Path) -> None:
 def test_dlq_name(queue: str, dlq: str) -> None:
     """A DLQ is named after its queue; a FIFO queue's DLQ is FIFO too (.fifo stays last)."""
     assert dlq_name(queue) == dlq
+
+
+def test_a_lifecycle_rule_filters_by_a_tag_or_a_prefix_not_both() -> None:
+    """The insights lake ages raw/ by key prefix; the media sources by tag."""
+    lake = load_topology().buckets["insights-lake"]
+    assert [(r.prefix, r.transition.days, r.transition.storage_class) for r in lake.lifecycle] \
+        == [("raw/", 30, "STANDARD_IA"), ("raw/", 90, "GLACIER")]
+    with pytest.raises(ValidationError, match="a tag or a prefix"):
+        Topology.model_validate({"buckets": {"b": {"owner": "x", "lifecycle": [
+            {"id": "r", "tag": {"key": "k", "value": "v"}, "prefix": "raw/",
+             "transition": {"days": 1, "storage_class": "GLACIER"}}]}}})

@@ -69,7 +69,7 @@ def test_every_service_declaration_matches_the_topology() -> None:
     subscriptions = declared_subscriptions()
     assert {s.consumed_queue for s in subscriptions} == {
         "recipes-search-index", "meetings-notifications", "trend-ticks.fifo",
-        "media-jobs-uploads", "media-jobs-uploads-dlq"}
+        "media-jobs-uploads", "media-jobs-uploads-dlq", "insights-platform-events"}
     for subscription in subscriptions:
         assert subscription.event_types, f"{subscription.queue} declares no event types"
         subscription.check(load_topology())

@@ -149,8 +149,9 @@ locals {
   }
 
   # A worker's check: each consumer (of a queue, or of a DLQ it drains; dlq_name()'s rule)
-  # and its outbox relay made progress within WORKER_STALL_SECONDS (docker/healthcheck.py,
-  # shared/health.py). An unhealthy worker task is replaced.
+  # and its outbox relay (a worker with its service's outbox table runs one) made progress
+  # within WORKER_STALL_SECONDS (docker/healthcheck.py, shared/health.py). An unhealthy worker
+  # task is replaced.
   worker_container = {
     for key, s in local.spec : key => {
       healthCheck = {
@@ -158,7 +159,7 @@ locals {
           for q in concat(s.svc.worker.queues, [
             for d in s.svc.worker.dead_letters : endswith(d, ".fifo") ? "${trimsuffix(d, ".fifo")}-dlq.fifo" : "${d}-dlq"
           ]) : ["--queue", q]
-        ]), ["--relay", "${s.service}-outbox"])
+        ]), contains(keys(try(s.svc.worker.tables, {})), "${s.service}-outbox") ? ["--relay", "${s.service}-outbox"] : [])
         interval    = 30
         timeout     = 5
         retries     = 3

@@ -1,0 +1,36 @@
+"""Settings of the insights service (API and worker)."""
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import PlatformSettings
+
+
+class InsightsSettings(PlatformSettings):
+    """Environment of the insights processes; see PlatformSettings for the shared fields."""
+
+    # Origins whose scripts may call the visitor counter (/insights/hits) from a browser,
+    # comma-separated (the static About page's origin); empty: no cross-origin caller.
+    insights_cors_origins: Annotated[list[str], NoDecode] = []
+    # The site every collected event and counted hit belongs to: part of the visitor hash.
+    insights_site: str = Field(default="regatta", min_length=1, max_length=200)
+    # Bounded clock skew of a client's event timestamp: at most this far in the future, and at
+    # most this old (older or later events become bad rows).
+    insights_max_future_seconds: int = Field(default=300, ge=0, le=86_400)
+    insights_max_past_seconds: int = Field(default=7 * 86_400, ge=60, le=400 * 86_400)
+    # Group commit of the collector: the events of requests arriving within the window are
+    # written as one object (at most max_events of them); writes in flight at once.
+    insights_commit_window_ms: float = Field(default=20.0, ge=0, le=1000)
+    insights_commit_max_events: int = Field(default=20_000, ge=1, le=200_000)
+    insights_commit_max_in_flight: int = Field(default=2, ge=1, le=16)
+    # How long the day's visitor markers of the counter are kept after the day (TTL).
+    insights_marker_keep_hours: int = Field(default=24, ge=1, le=24 * 7)
+
+    @field_validator("insights_cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
