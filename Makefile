@@ -17,7 +17,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights-collector nlu-corpus chaos install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights bench-insights-collector nlu-corpus chaos install clean
 
 install: $(STAMP)
 
@@ -102,6 +102,11 @@ bench-media: $(STAMP)
 # The kit's CPU per request with tracing off and on, no AWS in the loop.
 bench-tracing: $(STAMP)
 	@$(PY) bench/bench_tracing.py $(ARGS)
+
+# The insights lake (compaction events/s, reports p50/p95 over 60 days x 1,000,000 events),
+# then the collector's benchmark (bench/bench_insights_collector.py).
+bench-insights: $(STAMP)
+	@$(PY) bench/bench_insights.py $(ARGS)
 
 # The insights collector alone (make bench-insights runs it with the lake's benchmarks).
 bench-insights-collector: $(STAMP)

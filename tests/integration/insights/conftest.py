@@ -1,21 +1,21 @@
-"""One insights API and one insights worker for the whole session, against the emulator."""
+"""One insights API and one insights worker for the whole session, against the emulator; and
+for the lake's tests, a bucket and a state table of their own per session."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from devkit.testing import LocalStack, ServiceProcess
-from services.insights.store.lake import read_jsonl_gz
+from services.insights.lake.reference import write_geo_reference
 from shared.aws import AwsClients
-
-ORIGIN = "https://about.example.com"
-BROWSER = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-           "Chrome/120.0.0.0 Safari/537.36")
+from tests.support.insights import BROWSER, ORIGIN
+from tests.support.insights_lake import Lake
 
 
 @pytest.fixture(scope="session")
@@ -46,20 +46,24 @@ async def client(insights_api: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def lake_objects(aws: AwsClients, stack: LocalStack, prefix: str) -> dict[str, bytes]:
-    """Every object under ``prefix`` of the insights lake, by key."""
+@pytest_asyncio.fixture(scope="session")
+async def lake(stack: LocalStack, aws: AwsClients) -> AsyncIterator[Lake]:
+    suffix = uuid.uuid4().hex[:8]
+    bucket = f"{stack.settings.regatta_name_prefix}insights-lake-{suffix}"
+    table = f"{stack.settings.regatta_name_prefix}insights-state-{suffix}"
     s3 = await aws.client("s3")
-    bucket = stack.resources.bucket("insights-lake")
-    found: dict[str, bytes] = {}
-    paginator = s3.get_paginator("list_objects_v2")
-    async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            body = await s3.get_object(Bucket=bucket, Key=item["Key"])
-            async with body["Body"] as stream:
-                found[item["Key"]] = await stream.read()
-    return found
+    await s3.create_bucket(Bucket=bucket)
+    dynamodb = await aws.client("dynamodb")
+    await dynamodb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}])
+    await write_geo_reference(s3, bucket)
+    yield Lake(bucket, table, aws)
 
 
-async def lake_rows(aws: AwsClients, stack: LocalStack, zone: str) -> list[dict[str, Any]]:
-    objects = await lake_objects(aws, stack, f"raw/{zone}/")
-    return [row for body in objects.values() for row in read_jsonl_gz(body)]
+@pytest.fixture(scope="session")
+def lake_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("insights-lake")

@@ -10,12 +10,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from conftest import BROWSER, lake_objects, lake_rows
 
 from devkit.testing import LocalStack
 from services.insights.store.lake import GroupCommit, RawZone, read_jsonl_gz
 from shared.aws import AwsClients
 from shared.errors import AwsUnavailableError
+from tests.support.insights import BROWSER, lake_objects, lake_rows
 
 
 def page(path: str, **fields: object) -> dict[str, object]:

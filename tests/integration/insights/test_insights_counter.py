@@ -7,7 +7,8 @@ import asyncio
 import uuid
 
 import httpx
-from conftest import ORIGIN
+
+from tests.support.insights import ORIGIN
 
 
 async def test_parallel_hits_add_exactly_their_number(client: httpx.AsyncClient) -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from conftest import lake_rows
-
 from devkit.testing import LocalStack, eventually
 from services.insights.store.salts import DailySalts, end_of_day
 from shared.aws import AwsClients
 from shared.events import CloudEvent, EventPublisher, event_type
+from tests.support.insights import lake_rows
 
 
 async def test_platform_events_land_in_raw_platform(

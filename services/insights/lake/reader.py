@@ -1,0 +1,88 @@
+"""What the API reads the lake through: the local copy of the curated zone, synced when
+older than the refresh interval (one sync at a time), the report engine over it, and the
+analysts' SQL runner. Built once per API process (`build_lake_reader`) into the service's
+container as its ``lake``; the routes reach it through `services.insights.reports_api.lake_of`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from services.insights.lake.cache import LakeCache
+from services.insights.lake.layout import Table
+from services.insights.lake.reports import ReportEngine
+from services.insights.lake.sqlguard import SqlResult, run_sql
+from services.insights.settings import InsightsSettings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+    from shared.aws import AwsClients
+    from shared.topology import Resources
+
+LAKE_BUCKET = "insights-lake"
+T = TypeVar("T")
+
+
+@dataclass
+class LakeReader:
+    s3: S3Client
+    bucket: str
+    cache: LakeCache
+    settings: InsightsSettings
+    engine: ReportEngine = field(init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # DuckDB runs in worker threads; one report at a time per process keeps a query's two
+    # threads its own (the API's event loop stays free meanwhile).
+    _queries: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+
+    def __post_init__(self) -> None:
+        self.engine = ReportEngine(self._files, sessions_root=self.cache.root / "sessions",
+                                   memory_mb=self.settings.insights_duckdb_memory_mb,
+                                   threads=self.settings.insights_duckdb_threads)
+
+    def _files(self, table: Table, first: date | None, last: date | None) -> list[str]:
+        return self.cache.paths(table, first, last)
+
+    async def fresh(self) -> None:
+        """Sync the copy when it is older than the refresh interval."""
+        if time.monotonic() - self.cache.synced_at < self.settings.insights_lake_refresh_seconds:
+            return
+        async with self._lock:
+            if time.monotonic() - self.cache.synced_at >= \
+                    self.settings.insights_lake_refresh_seconds \
+                    and await self.cache.sync(self.s3, self.bucket):
+                # New files: derive the sessions of the days they changed now, not in the
+                # first visit report that asks (the current day's alone after a run).
+                async with self._queries:
+                    await asyncio.to_thread(self.engine.prepare)
+
+    async def run(self, call: Callable[[], T]) -> T:
+        """A report (blocking DuckDB work) on a fresh copy, in a worker thread."""
+        await self.fresh()
+        async with self._queries:
+            return await asyncio.to_thread(call)
+
+    async def sql(self, statement: str) -> SqlResult:
+        await self.fresh()
+        async with self._queries:
+            return await asyncio.to_thread(
+                run_sql, statement, root=self.cache.root,
+                files=lambda table: self.cache.paths(table),  # type: ignore[arg-type]
+                max_rows=self.settings.insights_sql_max_rows,
+                timeout=self.settings.insights_sql_timeout_seconds,
+                memory_mb=self.settings.insights_duckdb_memory_mb,
+                threads=self.settings.insights_duckdb_threads)
+
+
+async def build_lake_reader(aws: AwsClients, resources: Resources) -> LakeReader:
+    """The API's reader of the lake: the ``lake`` of the service's container (its
+    ``build_container`` sets ``lake=await build_lake_reader(aws, resources)``)."""
+    settings = InsightsSettings.of(aws.settings)
+    return LakeReader(await aws.client("s3"), resources.bucket(LAKE_BUCKET),
+                      LakeCache(Path(settings.insights_lake_cache_dir) / "api"), settings)
