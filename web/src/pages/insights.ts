@@ -28,6 +28,8 @@ const PRESETS = [
 const METRICS = ["visitors", "visits", "pageviews", "events"] as const;
 type Metric = (typeof METRICS)[number];
 const DEFAULT_STEPS = ["/home", "/product", "/cart", "event:purchase"];
+// How the event mix names page views (they are funnel steps by path, not by event name).
+const PAGE_EVENTS = new Set(["page", "pageview"]);
 
 interface Range {
   from: string;
@@ -125,20 +127,26 @@ function bar(ratio: number): HTMLElement {
   return element;
 }
 
-/** Rows with a proportional bar: at most ROWS of them, as the API answered. */
-function barTable(caption: string, items: InsightsBreakdownItem[], key: "visitors" | "pageviews" | "events",
-                  name: string, empty = "(none)"): HTMLElement {
+type Measure = "visitors" | "pageviews" | "events";
+const MEASURE_LABEL: Record<Measure, string> = { visitors: "Visitors", pageviews: "Page views", events: "Events" };
+
+/** Rows with a proportional bar on `key` (and, after it, the `also` columns): at most ROWS
+ *  of them, in the API's order. */
+function barTable(caption: string, items: InsightsBreakdownItem[], key: Measure, name: string,
+                  empty = "(none)", also: Measure[] = []): HTMLElement {
   const top = Math.max(1, ...items.map((i) => i[key]));
+  const columns = [key, ...also];
   return h("div", { className: "table-wrap" },
     h("table", { className: "bars", "data-rows": items.length },
       h("caption", { className: "visually-hidden" }, caption),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, name), h("th", { scope: "col", className: "num" }, key.charAt(0).toUpperCase() + key.slice(1)))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, name),
+        columns.map((c) => h("th", { scope: "col", className: "num" }, MEASURE_LABEL[c])))),
       h("tbody", {}, items.map((item) =>
         h("tr", {},
           h("th", { scope: "row" },
             bar(item[key] / top),
             h("span", { className: "bar-label" }, item.value ?? empty)),
-          h("td", { className: "num" }, format(item[key])))))));
+          columns.map((c) => h("td", { className: "num" }, format(item[c]))))))));
 }
 
 export async function insightsPage({ main, query: search, signal }: RouteContext): Promise<void> {
@@ -284,7 +292,7 @@ export async function insightsPage({ main, query: search, signal }: RouteContext
     fill(pages, async () => {
       const { items } = await breakdown("page");
       suggestions.append(...items.map((i) => h("option", { value: i.value ?? "" })));
-      return items.length ? [barTable("Top pages by page views", items, "pageviews", "Page")] : emptyText;
+      return items.length ? [barTable("Top pages", items, "visitors", "Page", "(none)", ["pageviews"])] : emptyText;
     }),
     fill(referrers, async () => {
       const { items } = await breakdown("referrer");
@@ -308,7 +316,7 @@ export async function insightsPage({ main, query: search, signal }: RouteContext
     }),
     fill(mix, async () => {
       const { items } = await breakdown("event");
-      suggestions.append(...items.filter((i) => i.value && i.value !== "page").map((i) => h("option", { value: `event:${i.value}` })));
+      suggestions.append(...items.filter((i) => i.value && !PAGE_EVENTS.has(i.value)).map((i) => h("option", { value: `event:${i.value}` })));
       return items.length ? [barTable("Events by name", items, "events", "Event")] : emptyText;
     }),
     fill(funnel, async () => {
