@@ -228,9 +228,14 @@ def test_every_bucket_is_private_with_its_declared_rules(
         rules = {r["id"]: r for r in lifecycles[name]["rule"]}
         for rule in spec.get("lifecycle", []):
             planned_rule = rules[rule["id"]]
-            assert planned_rule["filter"][0]["tag"] == [rule["tag"]]
-            assert planned_rule["transition"][0]["storage_class"] \
-                == rule["transition"]["storage_class"]
+            # A rule selects by a tag or by a key prefix (the insights lake's raw/).
+            if "tag" in rule:
+                assert planned_rule["filter"][0]["tag"] == [rule["tag"]]
+            if "prefix" in rule:
+                assert planned_rule["filter"][0]["prefix"] == rule["prefix"]
+            transitions = rule.get("transitions", [rule.get("transition")])
+            assert [t["storage_class"] for t in planned_rule["transition"]] \
+                == [t["storage_class"] for t in transitions]
         if spec.get("notifications"):
             events = [q["events"] for q in notifications[name]["queue"]]
             assert events == [n["events"] for n in spec["notifications"]]
