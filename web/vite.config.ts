@@ -3,7 +3,7 @@ import { defineConfig } from "vite";
 // `npm run dev` serves the app with hot reload and forwards the API prefixes (and the
 // gateway's /auth and /config.json) to the local gateway that `make run` starts.
 const gateway = process.env.REGATTA_GATEWAY ?? "http://127.0.0.1:8000";
-const forwarded = ["/recipes", "/meetings", "/stocks", "/trends", "/media", "/auth", "/config.json"];
+const forwarded = ["/recipes", "/meetings", "/stocks", "/trends", "/media", "/insights", "/auth", "/config.json"];
 
 export default defineConfig({
   build: {

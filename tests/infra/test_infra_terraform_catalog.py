@@ -311,3 +311,165 @@ def test_catalog_follows_a_new_queue(terraform_bin: str, terraform_env: dict[str
     assert queue["dlq_physical"] == f"{PREFIX}audit-log-dlq.fifo"
     assert (queue["visibility_timeout"], queue["max_receive_count"]) == (30, 5)
     assert queue["sender_topic_arns"] == [arn("sns", "stock-ticks.fifo")]
+
+
+# --- lakes and scheduled tasks (services.yaml lake: and schedules:) ------------------------
+
+LAKE_SERVICE = "lakeside"
+
+
+def with_lake_service(tmp_path: Path, *, raw_rule: bool = False,
+                      schedule: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Copies of the two files with a service that has a lake bucket, a state table, a
+    worker and a scheduled compaction, as the insights service declares them."""
+    topology = yaml.safe_load((INFRA / "topology.yaml").read_text())
+    services = yaml.safe_load((INFRA / "services.yaml").read_text())
+    bucket: dict[str, Any] = {"owner": LAKE_SERVICE}
+    if raw_rule:
+        bucket["lifecycle"] = [{"id": "raw-cold", "prefix": "raw/", "transitions": [
+            {"days": 60, "storage_class": "STANDARD_IA"}]}]
+    topology["buckets"][f"{LAKE_SERVICE}-lake"] = bucket
+    topology["tables"][f"{LAKE_SERVICE}-state"] = {
+        "owner": LAKE_SERVICE, "hash_key": {"name": "pk", "type": "S"},
+        "range_key": {"name": "sk", "type": "S"}}
+    services["services"][LAKE_SERVICE] = {
+        "package": LAKE_SERVICE, "prefix": f"/{LAKE_SERVICE}", "port": 8099,
+        "api": {"command": ["uvicorn", f"services.{LAKE_SERVICE}.main:app", "--host", "0.0.0.0",
+                            "--port", "8099"], "buckets": {f"{LAKE_SERVICE}-lake": ["write"]}},
+        "worker": {"command": ["python", "-m", f"services.{LAKE_SERVICE}.worker"], "queues": [],
+                   "buckets": {f"{LAKE_SERVICE}-lake": ["write"]}},
+        "lake": {"bucket": f"{LAKE_SERVICE}-lake"},
+        "schedules": {"compact": schedule or {
+            "command": ["python", "-m", f"services.{LAKE_SERVICE}.compact"], "every": "5 minutes",
+            "tables": {f"{LAKE_SERVICE}-state": "write"},
+            "buckets": {f"{LAKE_SERVICE}-lake": ["read", "write"]}}},
+    }
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(topology))
+    (tmp_path / "services.yaml").write_text(yaml.safe_dump(services))
+    return tmp_path / "services.yaml", tmp_path / "topology.yaml"
+
+
+@pytest.fixture(scope="module")
+def lake_catalog(terraform_bin: str, terraform_env: dict[str, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The catalog's outputs for the files plus a service with a lake and a schedule."""
+    directory = tmp_path_factory.mktemp("lake-catalog")
+    services_file, topology_file = with_lake_service(directory)
+    result = evaluate(terraform_bin, terraform_env, directory / "root", services_file,
+                      topology_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_a_schedule_runs_its_services_task_definition_with_its_own_command(
+    lake_catalog: dict[str, Any]
+) -> None:
+    """`schedules:` gives one scheduled task per entry, "<service>-<task>", running the
+    worker's task definition (the same image) with the declared command at the declared
+    rate; it is no ECS service and has no process role."""
+    assert lake_catalog["schedules"][f"{LAKE_SERVICE}-compact"] == {
+        "service": LAKE_SERVICE, "task": "compact",
+        "command": ["python", "-m", f"services.{LAKE_SERVICE}.compact"],
+        "schedule_expression": "rate(5 minutes)", "process": f"{LAKE_SERVICE}-worker"}
+    assert f"{LAKE_SERVICE}-compact" not in lake_catalog["processes"]
+    assert f"{LAKE_SERVICE}-compact" not in lake_catalog["task_statements"]
+
+
+def test_a_scheduled_task_role_is_exactly_its_declared_access(
+    lake_catalog: dict[str, Any]
+) -> None:
+    """The compaction may read and write its lake's objects and its state table: nothing
+    else (no delete, no queue, no topic), and none of it is added to the API's or the
+    worker's roles."""
+    statements = {s["sid"]: s for s in lake_catalog["schedule_statements"][
+        f"{LAKE_SERVICE}-compact"]}
+    lake = arn("s3", f"{LAKE_SERVICE}-lake")
+    assert set(statements) == {"TablesWrite", "BucketsList", "ObjectsRead", "ObjectsWrite"}
+    assert statements["BucketsList"]["resources"] == [lake]
+    assert statements["ObjectsRead"]["resources"] == statements["ObjectsWrite"]["resources"] \
+        == [f"{lake}/*"]
+    assert statements["TablesWrite"]["resources"] == [
+        arn("table", f"{LAKE_SERVICE}-state"), f"{arn('table', f'{LAKE_SERVICE}-state')}/index/*"]
+    assert not granted(list(statements.values()), "s3:DeleteObject")
+    for process in (f"{LAKE_SERVICE}-api", f"{LAKE_SERVICE}-worker"):
+        assert not granted(lake_catalog["task_statements"][process], "s3:GetObject")
+        assert not granted(lake_catalog["task_statements"][process], "dynamodb:PutItem")
+
+
+def test_a_lake_gets_the_seeds_archive_rule_and_expiring_results(
+    lake_catalog: dict[str, Any]
+) -> None:
+    """A lake bucket's raw/ zone moves to Infrequent Access after 30 days and to Glacier
+    after 90 (the seed's rule), Athena's results/ expire; other buckets keep their rules."""
+    rules = {r["id"]: r for r in lake_catalog["buckets"][f"{LAKE_SERVICE}-lake"]["lifecycle"]}
+    assert set(rules) == {"raw-archive", "athena-results"}
+    assert rules["raw-archive"]["prefix"] == "raw/" and rules["raw-archive"]["tag"] is None
+    assert [(t["days"], t["storage_class"]) for t in rules["raw-archive"]["transitions"]] == [
+        (30, "STANDARD_IA"), (90, "GLACIER")]
+    assert rules["raw-archive"]["expiration"] is None
+    assert (rules["athena-results"]["prefix"], rules["athena-results"]["expiration"]) == (
+        "results/", 30)
+    assert lake_catalog["lakes"][LAKE_SERVICE] == {
+        "bucket": f"{LAKE_SERVICE}-lake", "physical": f"{PREFIX}{LAKE_SERVICE}-lake",
+        "arn": arn("s3", f"{LAKE_SERVICE}-lake")}
+    media = lake_catalog["buckets"]["media-source"]["lifecycle"]
+    assert [(r["id"], r["prefix"], len(r["transitions"])) for r in media] == [
+        ("archive-glacier", None, 1), ("archive-deep", None, 1)]
+
+
+def test_a_raw_rule_the_topology_declares_replaces_the_default(
+    terraform_bin: str, terraform_env: dict[str, str], tmp_path: Path
+) -> None:
+    """When the topology declares a rule for a lake's raw/ prefix (with `transitions`), the
+    catalog adds no second one."""
+    services_file, topology_file = with_lake_service(tmp_path, raw_rule=True)
+    result = evaluate(terraform_bin, terraform_env, tmp_path / "root", services_file,
+                      topology_file)
+    assert result.returncode == 0, result.stderr
+    rules = json.loads(result.stdout)["buckets"][f"{LAKE_SERVICE}-lake"]["lifecycle"]
+    assert [r["id"] for r in rules] == ["raw-cold", "athena-results"]
+    assert rules[0]["transitions"] == [{"days": 60, "storage_class": "STANDARD_IA"}]
+
+
+def test_a_schedule_that_overreaches_is_refused(
+    terraform_bin: str, terraform_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A scheduled task that names another service's table, publishes, or runs at no valid
+    rate stops the plan, saying so."""
+    services_file, topology_file = with_lake_service(tmp_path, schedule={
+        "command": ["python", "-m", "x"], "every": "often", "tables": {"recipes": "read"},
+        "publishes": ["recipes-events"]})
+    result = evaluate(terraform_bin, terraform_env, tmp_path / "root", services_file,
+                      topology_file)
+    assert result.returncode != 0
+    message = " ".join(result.stderr.split())
+    assert f"{LAKE_SERVICE}-compact: table recipes is owned by recipes" in message
+    assert (f"{LAKE_SERVICE}-compact: a scheduled task consumes, publishes and sends nothing"
+            in message)
+    assert f"{LAKE_SERVICE}-compact: every must be a rate" in message
+
+
+def test_the_insights_lake_and_compaction_as_declared(catalog: dict[str, Any],
+                                                      services: dict[str, dict[str, Any]]
+                                                      ) -> None:
+    """With insights declared: its lake is insights-lake, whose raw/ rules the topology
+    declares (no second default), and its compaction runs every 5 minutes on the worker's
+    task definition with read, write and delete on the lake and write on insights-state,
+    nothing else."""
+    if "lake" not in services.get("insights", {}):
+        pytest.skip("insights declares no lake yet")
+    assert catalog["lakes"]["insights"]["bucket"] == "insights-lake"
+    rules = catalog["buckets"]["insights-lake"]["lifecycle"]
+    raw = [(t["days"], t["storage_class"]) for r in rules if r["prefix"] == "raw/"
+           for t in r["transitions"]]
+    assert sorted(raw) == [(30, "STANDARD_IA"), (90, "GLACIER")]
+    assert [r["id"] for r in rules if r["prefix"] == "results/"] == ["athena-results"]
+    schedule = catalog["schedules"]["insights-compact"]
+    assert schedule["schedule_expression"] == "rate(5 minutes)"
+    assert schedule["process"] == "insights-worker"
+    assert schedule["command"][:3] == ["python", "-m", "services.insights.compact"]
+    statements = {st["sid"]: st for st in catalog["schedule_statements"]["insights-compact"]}
+    assert set(statements) == {"TablesWrite", "BucketsList", "ObjectsRead", "ObjectsWrite",
+                               "ObjectsDelete"}
+    assert statements["TablesWrite"]["resources"][0] == arn("table", "insights-state")
+    assert statements["ObjectsDelete"]["resources"] == [f"{arn('s3', 'insights-lake')}/*"]

@@ -228,9 +228,14 @@ def test_every_bucket_is_private_with_its_declared_rules(
         rules = {r["id"]: r for r in lifecycles[name]["rule"]}
         for rule in spec.get("lifecycle", []):
             planned_rule = rules[rule["id"]]
-            assert planned_rule["filter"][0]["tag"] == [rule["tag"]]
-            assert planned_rule["transition"][0]["storage_class"] \
-                == rule["transition"]["storage_class"]
+            # A rule selects by a tag or by a key prefix (the insights lake's raw/).
+            if "tag" in rule:
+                assert planned_rule["filter"][0]["tag"] == [rule["tag"]]
+            if "prefix" in rule:
+                assert planned_rule["filter"][0]["prefix"] == rule["prefix"]
+            transitions = rule.get("transitions", [rule.get("transition")])
+            assert [t["storage_class"] for t in planned_rule["transition"]] \
+                == [t["storage_class"] for t in transitions]
         if spec.get("notifications"):
             events = [q["events"] for q in notifications[name]["queue"]]
             assert events == [n["events"] for n in spec["notifications"]]
@@ -358,3 +363,43 @@ def test_alb_routes_each_prefix_to_its_target_group(plan: dict[str, Any],
         assert rules[name]["condition"][0]["path_pattern"][0]["values"] == [f"{svc['prefix']}*"]
     listeners = planned(plan, "module.alb.aws_lb_listener.http_only")
     assert list(listeners) == ["0"], "without a certificate the first deploy is HTTP only"
+
+
+def test_each_lake_and_schedule_is_planned(plan: dict[str, Any],
+                                           services: dict[str, dict[str, Any]]) -> None:
+    """Per `lake:` of services.yaml: its Glue database with the curated and raw tables, the
+    workgroup on the lake's results/ zone; per `schedules:` entry: a schedule whose RunTask
+    input runs the service's worker family with the declared command, on its own task role."""
+    lakes = {name: svc["lake"]["bucket"] for name, svc in services.items() if "lake" in svc}
+    schedules = {f"{name}-{task}": (name, spec) for name, svc in services.items()
+                 for task, spec in svc.get("schedules", {}).items()}
+    if not lakes and not schedules:
+        pytest.skip("no service declares a lake or a schedule yet")
+    buckets = planned(plan, "module.data.aws_s3_bucket.this")
+    prefix = buckets[next(iter(lakes.values()))]["bucket"].removesuffix(
+        next(iter(lakes.values()))) if lakes else ""
+    for name in lakes:
+        module = f'module.lake["{name}"]'
+        tables = planned(plan, f"{module}.aws_glue_catalog_table.curated")
+        assert set(tables) == {"events", "platform_events", "bad_rows"}
+        for table, body in tables.items():
+            template = body["parameters"]["storage.location.template"]
+            assert template == f"s3://{prefix}{lakes[name]}/curated/{table}/dt=${{dt}}/"
+        workgroup = planned(plan, f"{module}.aws_athena_workgroup.lake")[""]
+        config = workgroup["configuration"][0]
+        assert config["enforce_workgroup_configuration"] is True
+        assert config["result_configuration"][0]["output_location"].endswith(
+            f"{lakes[name]}/results/")
+        assert planned(plan, f"{module}.aws_athena_named_query.this")
+    planned_schedules = planned(plan, "module.schedules.aws_scheduler_schedule.task")
+    assert set(planned_schedules) == set(schedules)
+    for key, (service, spec) in schedules.items():
+        schedule = planned_schedules[key]
+        assert schedule["schedule_expression"] == f"rate({spec['every']})"
+        target = schedule["target"][0]
+        assert target["arn"] == "arn:aws:scheduler:::aws-sdk:ecs:runTask"
+        body = json.loads(target["input"]) if target.get("input") else None
+        if body is not None:
+            assert body["TaskDefinition"] == f"regatta-dev-{service}-worker"
+            assert body["Overrides"]["ContainerOverrides"] == [
+                {"Name": service, "Command": spec["command"]}]

@@ -132,3 +132,82 @@ export function chartLegend(options: ChartOptions): HTMLElement {
     h("li", { className: "signal-up" }, "▲ golden cross"),
     h("li", { className: "signal-down" }, "▼ death cross"));
 }
+
+// --- insights: a time series (area and line) --------------------------------------------------
+
+export interface SeriesPoint {
+  bucket: string;
+  value: number;
+}
+
+export interface SeriesOptions {
+  metric: string;
+  interval: "hour" | "day";
+  timeZone?: string;
+}
+
+const SERIES_HEIGHT = 260;
+const SERIES_PAD = { top: 14, right: 56, bottom: 28, left: 16 };
+
+function bucketLabel(bucket: string, interval: "hour" | "day", timeZone?: string): string {
+  const date = new Date(bucket);
+  if (Number.isNaN(date.getTime())) return bucket;
+  return interval === "hour"
+    ? date.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", timeZone })
+    : date.toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone });
+}
+
+/** One metric over time: an area under a line, a dot per bucket (its value in a tooltip).
+ *  Draws at most a few thousand points (60 days by hour), in one path. */
+export function timeSeriesChart(points: SeriesPoint[], options: SeriesOptions): SVGElement {
+  const total = points.reduce((sum, p) => sum + p.value, 0);
+  const label = points.length
+    ? `${options.metric} per ${options.interval}: ${points.length} points, ${total.toLocaleString()} in total, at most ${Math.max(...points.map((p) => p.value)).toLocaleString()}`
+    : `${options.metric}: no data in this range`;
+  const root = svg("svg", { viewBox: `0 0 ${WIDTH} ${SERIES_HEIGHT}`, role: "img", "aria-label": label, class: "chart series", "data-points": points.length, "data-total": total });
+  root.append(svg("title", {}, document.createTextNode(label)));
+  if (!points.length) {
+    const text = svg("text", { x: WIDTH / 2, y: SERIES_HEIGHT / 2, "text-anchor": "middle", class: "chart-empty" });
+    text.textContent = "No events in this range yet";
+    root.append(text);
+    return root;
+  }
+  const high = Math.max(1, ...points.map((p) => p.value)) * 1.08;
+  const plotW = WIDTH - SERIES_PAD.left - SERIES_PAD.right;
+  const plotH = SERIES_HEIGHT - SERIES_PAD.top - SERIES_PAD.bottom;
+  const step = points.length > 1 ? plotW / (points.length - 1) : 0;
+  const x = (i: number) => SERIES_PAD.left + (points.length > 1 ? step * i : plotW / 2);
+  const y = (v: number) => SERIES_PAD.top + (1 - v / high) * plotH;
+
+  const grid = svg("g", { class: "grid" });
+  for (const tick of niceTicks(0, high, 4)) {
+    grid.append(svg("line", { x1: SERIES_PAD.left, x2: WIDTH - SERIES_PAD.right, y1: y(tick), y2: y(tick) }));
+    const text = svg("text", { x: WIDTH - SERIES_PAD.right + 6, y: y(tick) + 4 });
+    text.textContent = tick >= 10_000 ? `${Math.round(tick / 1000)}k` : String(Math.round(tick * 100) / 100);
+    grid.append(text);
+  }
+  const labelEvery = Math.max(1, Math.ceil(points.length / 7));
+  points.forEach((point, i) => {
+    if (i % labelEvery) return;
+    const text = svg("text", { x: x(i), y: SERIES_HEIGHT - 8, "text-anchor": "middle" });
+    text.textContent = bucketLabel(point.bucket, options.interval, options.timeZone);
+    grid.append(text);
+  });
+  root.append(grid);
+
+  const line: [number, number][] = points.map((p, i) => [x(i), y(p.value)]);
+  const baseline = y(0);
+  root.append(svg("path", { d: `${path(line)}L${x(points.length - 1).toFixed(1)},${baseline}L${x(0).toFixed(1)},${baseline}Z`, class: "area" }));
+  root.append(svg("path", { d: path(line), class: "line" }));
+  // A hover target per point only while they stay readable; the line carries the rest.
+  if (points.length <= 400) {
+    const dots = svg("g", { class: "dots" });
+    points.forEach((p, i) => {
+      const dot = svg("circle", { cx: x(i), cy: y(p.value), r: points.length > 90 ? 1.5 : 3 });
+      dot.append(svg("title", {}, document.createTextNode(`${bucketLabel(p.bucket, options.interval, options.timeZone)}: ${p.value.toLocaleString()}`)));
+      dots.append(dot);
+    });
+    root.append(dots);
+  }
+  return root;
+}

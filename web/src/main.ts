@@ -11,6 +11,7 @@ import { chatPage } from "./pages/chat";
 import { approvalsPage } from "./pages/approvals";
 import { stockListPage, stockPage } from "./pages/stocks";
 import { mediaPage } from "./pages/media";
+import { insightsPage } from "./pages/insights";
 
 route("/", "home", homePage);
 route("/signin", "signin", signInPage);
@@ -23,6 +24,7 @@ route("/admin/meetings", "admin", approvalsPage);
 route("/stocks", "stocks", stockListPage);
 route("/stocks/:symbol", "stocks", stockPage);
 route("/media", "media", mediaPage);
+route("/insights", "insights", insightsPage);
 // The player (and hls.js) loads only when a video is opened.
 route("/media/:guid", "media", async (context) => (await import("./pages/player")).playerPage(context));
 

@@ -1,5 +1,8 @@
 // Hash routes (#/recipes/abc): the paths never collide with the API prefixes that the same
-// origin forwards to the services, and a static host needs no rewrite rules.
+// origin forwards to the services, and a static host needs no rewrite rules. Every route
+// change is reported to the insights collector as a page view (analytics.ts), without waiting.
+
+import { reportPageView } from "./analytics";
 
 export type Cleanup = () => void;
 export interface RouteContext {
@@ -20,6 +23,8 @@ interface Route {
 const routes: Route[] = [];
 let cleanup: Cleanup | void;
 let controller: AbortController | undefined;
+// The route last reported: navigate() to the current route renders again without a new view.
+let reported: string | undefined;
 
 export function route(path: string, section: string, page: Page): void {
   const keys: string[] = [];
@@ -47,6 +52,10 @@ export async function render(): Promise<void> {
   const focusedBefore = document.activeElement;
   main.dataset.ready = "false";
   main.dataset.route = full;
+  if (full !== reported) {
+    reported = full;
+    reportPageView(path);
+  }
   controller?.abort();
   if (typeof cleanup === "function") cleanup();
   cleanup = undefined;

@@ -155,3 +155,38 @@ export interface MediaJob {
   created_at: string;
   updated_at: string;
 }
+
+// insights (the reports of services/insights; every list is {items: [...]}, at most `limit`)
+
+export interface InsightsOverview {
+  visitors: number;
+  visits: number;
+  pageviews: number;
+  events: number;
+  bounce_rate: number;
+  visit_duration: number;
+}
+
+export interface InsightsBucket {
+  bucket: string;
+  value: number;
+}
+
+export interface InsightsBreakdownItem {
+  value: string | null;
+  visitors: number;
+  pageviews: number;
+  events: number;
+}
+
+export interface InsightsFunnelStep {
+  step: string;
+  visits: number;
+  conversion: number;
+}
+
+export interface InsightsPlatformItem {
+  day: string;
+  type: string;
+  count: number;
+}

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from web_support import (
 from devkit.testing import LocalStack, ServiceProcess, auth_header
 
 STOCK_SYMBOL = "RGTA"
+INSIGHTS_PACKAGE = Path(__file__).resolve().parents[3] / "services" / "insights"
 STOCK_TICKS = 160
 # Stops the processes of web_stack; run by the teardown hook below or at the session's end.
 _STOPPERS: list[Callable[[], None]] = []
@@ -46,6 +47,8 @@ class WebStack:
     url: str
     apis: dict[str, str]
     stack: LocalStack
+    # The environment the services run with (for a one-off command such as a compaction).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +126,19 @@ def web_stack(stack: LocalStack, web_dist: Path,
         ServiceProcess.worker("services.media_jobs.worker", media_env,
                               log_path=logs / "media-jobs-worker.log"),
     ]
+    # insights (the page views every page reports, the About page's counter, the Insights
+    # page's reports), once its package is there. Its per-client limits are lifted: every
+    # browser test posts page views from the same address, and a 429 would be a console error.
+    if INSIGHTS_PACKAGE.joinpath("main.py").exists():
+        insights_env = {**env, "RATE_LIMIT_ANONYMOUS_PER_MINUTE": "100000",
+                        "RATE_LIMIT_ANONYMOUS_BURST": "10000",
+                        "INSIGHTS_COMPACTION_INTERVAL_SECONDS": "1",
+                        "INSIGHTS_LAKE_REFRESH_SECONDS": "0",
+                        "INSIGHTS_LAKE_CACHE_DIR": str(tmp_path_factory.mktemp("web-insights"))}
+        apis["insights"] = ServiceProcess.api("services.insights.main:app", insights_env,
+                                              log_path=logs / "insights.log")
+        workers.append(ServiceProcess.worker("services.insights.worker", insights_env,
+                                             log_path=logs / "insights-worker.log"))
     ports = {f"{name.upper().replace('-', '_')}_PORT": str(api.port) for name, api in apis.items()}
     gateway = ServiceProcess.api("devkit.gateway:app",
                                  {**env, **ports, "GATEWAY_WEB_DIST": str(web_dist)},
@@ -148,7 +164,8 @@ def web_stack(stack: LocalStack, web_dist: Path,
                               headers=auth_header(token.json()["access_token"]), timeout=60)
         assert response.status_code == 202, response.text
         _wait_for_trend(apis["trend"].url, STOCK_SYMBOL, STOCK_TICKS)
-        yield WebStack(gateway.url, {name: api.url for name, api in apis.items()}, stack)
+        yield WebStack(gateway.url, {name: api.url for name, api in apis.items()}, stack,
+                       apis["insights"].env if "insights" in apis else env)
     finally:
         stop()
 

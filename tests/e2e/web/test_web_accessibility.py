@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from conftest import STOCK_SYMBOL, WebStack
@@ -32,12 +33,18 @@ async def audited(browser: Any, web_stack: WebStack) -> AsyncIterator[WebPage]:
     await context.close()
 
 
-async def test_every_page_passes_axe_wcag_a_and_aa(audited: WebPage) -> None:
+async def test_every_page_passes_axe_wcag_a_and_aa(audited: WebPage, web_stack: WebStack) -> None:
     """Signed in as an admin (so every control is there), no page has a serious or critical
     WCAG 2 A/AA violation."""
     await audited.sign_in("admin", ADMIN.password)
     found = {}
-    for route in PAGES:
+    # The Insights page once the insights API serves its reports (401 without a token).
+    pages = PAGES
+    if "insights" in web_stack.apis:
+        async with httpx.AsyncClient(base_url=web_stack.apis["insights"], timeout=30) as http:
+            if (await http.get("/insights/reports/overview")).status_code != 404:
+                pages = [*PAGES, "/insights"]
+    for route in pages:
         await audited.open(route)
         await audited.page.wait_for_load_state("networkidle")
         if not await audited.page.evaluate("() => 'axe' in window"):

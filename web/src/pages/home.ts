@@ -23,6 +23,11 @@ export function homePage({ main }: RouteContext): void {
         ? h("li", { className: "card" },
             h("h2", {}, h("a", { href: "#/admin/meetings" }, "Approvals")),
             h("p", {}, "Approve or reject meeting requests; cancel approved meetings."))
+        : null,
+      user?.isAdmin
+        ? h("li", { className: "card" },
+            h("h2", {}, h("a", { href: "#/insights" }, "Insights")),
+            h("p", {}, "Visitors, pages, countries, funnels and the platform's business events."))
         : null),
   );
 }

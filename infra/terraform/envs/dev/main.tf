@@ -124,6 +124,20 @@ module "analytics" {
   force_destroy     = !local.protect
 }
 
+# Each service's lake (services.yaml lake:): its Glue tables with partition projection over the
+# lake's zones, an Athena workgroup writing to the lake's results/ zone with a scan cutoff, and
+# the analysts' saved queries.
+module "lake" {
+  source   = "../../modules/lake"
+  for_each = module.catalog.lakes
+  name     = "${local.stack}-${each.key}"
+  # The physical name the data module gives the bucket, known at plan time.
+  bucket               = each.value.physical
+  kms_key_arn          = module.encryption.key_arn
+  bytes_scanned_cutoff = var.lake_bytes_scanned_cutoff
+  force_destroy        = !local.protect
+}
+
 module "mail" {
   source   = "../../modules/mail"
   identity = var.ses_identity
@@ -212,10 +226,31 @@ module "ecs" {
     cdn_base_url = module.edge.media_base_url
     mail_sender  = module.mail.sender
     admin_email  = var.meetings_admin_email
+    # The platform's public origin (the custom domain's when there is one): the browser
+    # origin a service lets call it cross-origin (INSIGHTS_CORS_ORIGINS, the visitor counter).
+    site_origin = module.edge.public_base_url
   }
 
   # A target group must belong to a listener rule before a service can register into it.
   depends_on = [module.alb]
+}
+
+# The services' timers (services.yaml schedules:, e.g. the insights compaction every 5
+# minutes): EventBridge Scheduler runs each as an ECS task of its service's task definition.
+module "schedules" {
+  source                   = "../../modules/schedules"
+  name                     = local.stack
+  schedules                = module.catalog.schedules
+  statements               = module.catalog.schedule_statements
+  cluster_arn              = module.ecs.cluster_arn
+  task_definition_families = module.ecs.task_definition_families
+  execution_role_arns      = module.iam.execution_role_arns
+  subnet_ids               = module.network.app_subnet_ids
+  security_group_id        = module.security.worker_security_group_id
+  kms_key_arn              = module.encryption.key_arn
+  tracing                  = var.tracing
+  on_spot                  = var.workers_on_spot
+  enabled                  = var.schedules_enabled
 }
 
 module "pipeline" {

@@ -112,3 +112,17 @@ output "ses_dkim_records" {
   description = "CNAME records to publish when ses_identity is a domain."
   value       = module.mail.dkim_records
 }
+
+output "lake_athena" {
+  description = "Per service lake: the Athena workgroup and Glue database (tables events, platform_events, bad_rows, raw_web) and the saved queries' ids."
+  value = { for name, lake in module.lake : name => {
+    workgroup     = lake.workgroup
+    database      = lake.database
+    named_queries = lake.named_queries
+  } }
+}
+
+output "schedules" {
+  description = "EventBridge Scheduler schedule ARN by scheduled task (\"<service>-<task>\")."
+  value       = module.schedules.schedule_arns
+}

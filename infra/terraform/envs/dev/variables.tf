@@ -196,3 +196,15 @@ variable "tracing" {
   type        = bool
   default     = true
 }
+
+variable "lake_bytes_scanned_cutoff" {
+  description = "Largest scan one Athena query of a service's lake may make, in bytes (Athena bills $5 per TB scanned); a query over it is cancelled."
+  type        = number
+  default     = 10737418240
+}
+
+variable "schedules_enabled" {
+  description = "The services' scheduled tasks (services.yaml schedules:, e.g. the insights compaction) run; false pauses them."
+  type        = bool
+  default     = true
+}

@@ -24,14 +24,44 @@ locals {
     }
   }
 
+  # The lakes' buckets, and the rules every lake gets (see lakes below).
+  lake_buckets = [for svc in values(local.catalog.services) : svc.lake.bucket if try(svc.lake.bucket, null) != null]
+  raw_archive_rule = {
+    id          = "raw-archive"
+    tag         = null
+    prefix      = "raw/"
+    transitions = [{ days = 30, storage_class = "STANDARD_IA" }, { days = 90, storage_class = "GLACIER" }]
+    expiration  = null
+  }
+  results_expiry_rule = {
+    id          = "athena-results"
+    tag         = null
+    prefix      = "results/"
+    transitions = []
+    expiration  = 30
+  }
+
   buckets = {
     for name, bucket in try(local.topology.buckets, {}) : name => {
       owner         = bucket.owner
       versioning    = try(bucket.versioning, false)
       notifications = [for n in try(bucket.notifications, []) : merge({ events = ["s3:ObjectCreated:*"], prefix = null }, n)]
-      lifecycle     = [for r in try(bucket.lifecycle, []) : merge({ tag = null, prefix = null }, r)]
-      physical      = "${var.name_prefix}${name}"
-      arn           = "${local.arn.s3}${var.name_prefix}${name}"
+      # Each rule filters on a tag, a key prefix or both, and moves objects through one
+      # `transition` or a list of `transitions`; the data module writes them as declared.
+      lifecycle = concat([for rule in try(bucket.lifecycle, []) : {
+        id          = rule.id
+        tag         = try(rule.tag, null)
+        prefix      = try(rule.prefix, null)
+        transitions = try(rule.transitions, [rule.transition])
+        expiration  = try(rule.expiration_days, null)
+        }],
+        # A lake (services.yaml lake:) keeps the seed's archive rule for its raw zone unless
+        # the topology declares one for raw/ itself, and expires Athena's query results.
+        contains(local.lake_buckets, name) && !contains([for rule in try(bucket.lifecycle, []) : try(rule.prefix, "")], "raw/") ? [local.raw_archive_rule] : [],
+        contains(local.lake_buckets, name) ? [local.results_expiry_rule] : [],
+      )
+      physical = "${var.name_prefix}${name}"
+      arn      = "${local.arn.s3}${var.name_prefix}${name}"
       # The Cors model's defaults: no exposed response headers unless declared.
       cors = try(bucket.cors, null) == null ? null : {
         allowed_origins = bucket.cors.allowed_origins
@@ -125,6 +155,32 @@ locals {
     }
   }
 
+  # Tasks a service runs on a timer (services.yaml `schedules:`), not as ECS services: one
+  # EventBridge Scheduler schedule each runs the service's own task definition (its worker's,
+  # or its API's when it has no worker: the same image) with the declared command, under a
+  # task role of its own built from the schedule's access, like a process's.
+  schedules = merge([
+    for name, svc in local.catalog.services : {
+      for task, spec in try(svc.schedules, {}) : "${name}-${task}" => {
+        service             = name
+        task                = task
+        command             = spec.command
+        schedule_expression = "rate(${try(spec.every, "")})"
+        process             = try(svc.worker, null) != null ? "${name}-worker" : "${name}-api"
+      }
+    }
+  ]...)
+
+  # The lakes analysts query with Athena (services.yaml `lake:`): the service's bucket whose
+  # curated/ and raw/ zones modules/lake catalogues in Glue.
+  lakes = {
+    for name, svc in local.catalog.services : name => {
+      bucket   = svc.lake.bucket
+      physical = "${var.name_prefix}${svc.lake.bucket}"
+      arn      = "${local.arn.s3}${var.name_prefix}${svc.lake.bucket}"
+    } if try(svc.lake, null) != null
+  }
+
   api_services    = { for name, svc in local.services : name => svc if svc.api != null }
   worker_services = { for name, svc in local.services : name => svc if svc.worker != null }
 
@@ -141,8 +197,14 @@ locals {
     { for name, svc in local.catalog.services : "${name}-api" => { service = name, kind = "api", spec = svc.api } if try(svc.api, null) != null },
     { for name, svc in local.catalog.services : "${name}-worker" => { service = name, kind = "worker", spec = svc.worker } if try(svc.worker, null) != null },
   )
-  process_access = {
-    for key, p in local.access : key => {
+  # A scheduled task declares its access the same way (tables, buckets; it consumes nothing).
+  schedule_access = merge([
+    for name, svc in local.catalog.services : {
+      for task, spec in try(svc.schedules, {}) : "${name}-${task}" => { service = name, kind = "schedule", spec = spec }
+    }
+  ]...)
+  all_access = {
+    for key, p in merge(local.access, local.schedule_access) : key => {
       service   = p.service
       kind      = p.kind
       tables    = try(p.spec.tables, {})
@@ -155,6 +217,7 @@ locals {
       sends_mail   = try(p.spec.sends_mail, false)
     }
   }
+  process_access = { for key, p in local.all_access : key => p if p.kind != "schedule" }
 
   # Access levels of infra/services.yaml and the actions each one grants. Nothing else grants.
   table_actions = {
@@ -172,7 +235,7 @@ locals {
 
   # Where infra/services.yaml names something that is not there, or not the service's own.
   problems = concat(flatten([
-    for key, p in local.process_access : concat(
+    for key, p in local.all_access : concat(
       [for t, level in p.tables : "${key}: table ${t} is not in the topology" if !contains(keys(local.tables), t)],
       [for t, level in p.tables : "${key}: table ${t} is owned by ${local.tables[t].owner}" if contains(keys(local.tables), t) && try(local.tables[t].owner, "") != p.service],
       [for t, level in p.tables : "${key}: table ${t}: access ${level} is not read or write" if !contains(["read", "write"], level)],
@@ -189,12 +252,20 @@ locals {
     )
     ]), [
     for key, p in local.access : "${key}: an API consumes no queue (a worker does)" if p.kind == "api" && try(p.spec.queues, null) != null
+    ], [
+    for key, p in local.schedule_access : "${key}: a scheduled task consumes, publishes and sends nothing (a worker does)" if length(concat(try(p.spec.queues, []), try(p.spec.publishes, []), try(p.spec.sends_to, []))) > 0
+    ], [
+    for key, p in local.schedule_access : "${key}: a scheduled task may not be named like a process" if contains(keys(local.access), key)
+    ], [
+    for key, s in local.schedules : "${key}: every must be a rate such as \"5 minutes\" or \"1 hour\"" if !can(regex("^[1-9][0-9]* (minute|minutes|hour|hours|day|days)$", try(local.catalog.services[s.service].schedules[s.task].every, "")))
+    ], [
+    for name, lake in local.lakes : "${name}: lake bucket ${lake.bucket} is not the service's own bucket" if try(local.buckets[lake.bucket].owner, "") != name
   ])
 
   # The task role of each process: exactly its tables, buckets, topics and queues. The KMS
   # and SES statements, whose ARNs are not topology names, are added by the iam module.
-  task_statements = {
-    for key, p in local.process_access : key => concat(
+  statements = {
+    for key, p in local.all_access : key => concat(
       [
         for level in ["read", "write"] : {
           sid       = "Tables${title(level)}"
@@ -231,4 +302,6 @@ locals {
       }],
     )
   }
+  task_statements     = { for key, p in local.process_access : key => local.statements[key] }
+  schedule_statements = { for key, s in local.schedules : key => local.statements[key] }
 }

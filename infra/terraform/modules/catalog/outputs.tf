@@ -58,6 +58,21 @@ output "task_statements" {
   value       = local.task_statements
 }
 
+output "schedules" {
+  description = "Scheduled tasks by \"<service>-<task>\" (services.yaml schedules:): service, task, command, schedule_expression, the process whose task definition they run."
+  value       = local.schedules
+}
+
+output "schedule_statements" {
+  description = "Each scheduled task's own task role statements on topology resources: sid, actions, resources."
+  value       = local.schedule_statements
+}
+
+output "lakes" {
+  description = "Lakes by service (services.yaml lake:): the bucket whose zones modules/lake catalogues for Athena (logical, physical, arn)."
+  value       = local.lakes
+}
+
 output "name_prefix" {
   description = "The prefix of every physical topology name (REGATTA_NAME_PREFIX)."
   value       = var.name_prefix

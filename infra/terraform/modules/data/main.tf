@@ -1,7 +1,8 @@
 # Every table and bucket of infra/topology.yaml (through module.catalog). Tables: on demand,
 # point-in-time recovery, encrypted with the platform key, TTL and GSIs as declared. Buckets:
 # encrypted, private, TLS only, versioned where declared, with the declared notifications,
-# lifecycle rules (the media sources' Glacier / Deep Archive tag rules) and CORS.
+# lifecycle rules (the media sources' Glacier / Deep Archive tag rules; a lake's raw zone to
+# Infrequent Access and Glacier, its Athena results expiring) and CORS.
 
 resource "aws_dynamodb_table" "this" {
   for_each                    = var.tables
@@ -108,26 +109,42 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   for_each = var.buckets
   bucket   = aws_s3_bucket.this[each.key].id
 
-  # The topology's rules: a tag or a key prefix moves an object to another storage class.
+  # The topology's rules: a tag, a key prefix or both select objects, which move to other
+  # storage classes (and may expire).
   dynamic "rule" {
     for_each = each.value.lifecycle
     content {
       id     = rule.value.id
       status = "Enabled"
       filter {
-        # A rule names a tag or a key prefix (raw/ of the insights lake), not both.
-        prefix = try(rule.value.prefix, null)
+        prefix = rule.value.tag == null ? rule.value.prefix : null
         dynamic "tag" {
-          for_each = try(rule.value.tag, null) == null ? [] : [rule.value.tag]
+          for_each = rule.value.tag != null && rule.value.prefix == null ? [rule.value.tag] : []
           content {
             key   = tag.value.key
             value = tag.value.value
           }
         }
+        dynamic "and" {
+          for_each = rule.value.tag != null && rule.value.prefix != null ? [rule.value] : []
+          content {
+            prefix = and.value.prefix
+            tags   = { (and.value.tag.key) = and.value.tag.value }
+          }
+        }
       }
-      transition {
-        days          = rule.value.transition.days
-        storage_class = rule.value.transition.storage_class
+      dynamic "transition" {
+        for_each = rule.value.transitions
+        content {
+          days          = transition.value.days
+          storage_class = transition.value.storage_class
+        }
+      }
+      dynamic "expiration" {
+        for_each = rule.value.expiration == null ? [] : [rule.value.expiration]
+        content {
+          days = expiration.value
+        }
       }
     }
   }
