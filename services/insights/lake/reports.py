@@ -257,6 +257,13 @@ COPY (
     FROM numbered WINDOW v AS (PARTITION BY dt, visitor, visit_no)
 ) TO '{target}' (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)"""
 
+# Where a window's days hold events but no visit (only bots, or only visitors who asked not
+# to be tracked), no sessions file exists: the visits are this empty relation instead.
+_NO_SESSIONS = """(SELECT NULL::VARCHAR AS visitor, NULL::INTEGER AS visit_no,
+    NULL::VARCHAR AS type, NULL::VARCHAR AS name, NULL::VARCHAR AS path,
+    NULL::TIMESTAMPTZ AS ts, NULL::INTEGER AS seq, NULL::TIMESTAMPTZ AS started,
+    NULL::TIMESTAMPTZ AS ended, NULL::INTEGER AS events, NULL::DATE AS dt WHERE false)"""
+
 _VISITS = """visits AS (
     SELECT visitor, visit_no, started, ended, events FROM read_parquet($sessions)
     WHERE seq = 1 AND started >= $start AND started < $end)"""
@@ -349,6 +356,9 @@ class ReportEngine:
             # is in a partition of the window's days.
             bound["sessions"] = self._sessions(day_list)
             read += bound["sessions"]
+            if not bound["sessions"]:
+                sql = sql.replace("read_parquet($sessions)", _NO_SESSIONS)
+                del bound["sessions"]
         self.last = QueryStats(len(read), sum(_size(f) for f in read))
         if not files:
             return None

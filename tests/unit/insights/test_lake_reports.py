@@ -200,3 +200,22 @@ def test_hourly_buckets_follow_the_wall_clock(tmp_path: Path, tz: str, day: str)
         assert got == timeseries_python(curated_form(events), window, metric, "hour")  # type: ignore[arg-type]
     assert len(got) == (25 if tz != "Asia/Kolkata" else 24)
     assert sum(b.value for b in got) > 0
+
+
+@pytest.mark.parametrize("anonymous", [{"visitor": None}, {"bot": True, "device": "bot"}],
+                         ids=["do-not-track", "bots"])
+def test_a_window_with_events_but_no_visitor_reports_zero_visits(
+        tmp_path: Path, anonymous: dict[str, Any]) -> None:
+    """Only DNT page views, or only bots: there are events but no visit to derive, and
+    every visit-based report answers zeros (not an error)."""
+    cache = LakeCache(tmp_path / "cache")
+    events = [{**e, **anonymous} for e in sample(40, 1, seed=3)]
+    compact(cache, "web", "events", 1, [write_raw(tmp_path / "raw", "a", events)], tmp_path)
+    window = parse_window("2026-12-01", "2026-12-07", "UTC")
+    reports = engine(cache)
+    overview = reports.overview(window)
+    assert overview.visitors == overview.visits == 0 and overview.bounce_rate == 0.0
+    assert overview == overview_python(curated_form(events), window)
+    steps = parse_steps("/home,/cart")
+    assert reports.funnel(window, steps) == funnel_python(curated_form(events), window, steps)
+    assert all(b.value == 0 for b in reports.timeseries(window, "visits", "day"))
