@@ -4,7 +4,8 @@ Run as ``python -m devkit.emulator -H HOST -p PORT``: moto's application, served
 keep-alive (see ``serve``), except that DynamoDB requests are handled one at a time (see
 ``serialize_dynamodb``), a transaction copies only the items it names
 (``transactions_cost_their_items``), and FIFO queues hand out messages as SQS does when
-consumers die or share a queue (see ``fifo_receive_like_sqs``), and Cognito's token endpoint
+consumers die or share a queue (see ``fifo_receive_like_sqs``), a queue's attributes are
+computed as they are read (``queue_attributes_on_demand``), and Cognito's token endpoint
 answers the OAuth 2.0 client-credentials grant (see ``with_token_endpoint``)."""
 
 from __future__ import annotations
@@ -225,6 +226,55 @@ def fifo_receive_like_sqs() -> None:
                 queue._messages_lock.wait(min(0.1 if queue.messages else 1.0, remaining))
 
     SQSBackend.receive_message = receive  # type: ignore[method-assign]
+
+
+def queue_attributes_on_demand() -> None:
+    """A queue's attributes are worked out when read, one by one.
+
+    moto builds every attribute of a queue whenever code asks for one, and SendMessage asks
+    for ``ContentBasedDeduplication`` on each message: the three message counts among them
+    walk the queue's every message, so a send costs as much as the queue is deep. A queue
+    that fills up unconsumed (insights-platform-events while only other services run, as in
+    the stock benchmark: 1,337 trend signals) made every SNS delivery to it slower than the
+    last, and the emulator spent most of its CPU there (20,000 ticks: 38 s instead of 20).
+    Here ``Queue.attributes`` is a read-only mapping that computes only what is read.
+    """
+    from collections.abc import Iterator, Mapping
+
+    from moto.core.utils import camelcase_to_underscores
+    from moto.sqs.models import Queue
+
+    class Attributes(Mapping[str, Any]):
+        def __init__(self, queue: Queue) -> None:
+            self.queue = queue
+            names = list(queue.BASE_ATTRIBUTES)
+            if queue.fifo_queue:
+                names += queue.FIFO_ATTRIBUTES
+            if queue.kms_master_key_id:  # type: ignore[attr-defined]
+                names += queue.KMS_ATTRIBUTES
+            if queue.policy:
+                names.append("Policy")
+            if queue.redrive_policy:
+                names.append("RedrivePolicy")
+            self.names = names
+
+        def __getitem__(self, name: str) -> Any:
+            if name not in self.names:
+                raise KeyError(name)
+            if name == "Policy":
+                return self.queue.policy
+            if name == "RedrivePolicy":
+                return json.dumps(self.queue.redrive_policy)
+            value = getattr(self.queue, camelcase_to_underscores(name))
+            return str(value).lower() if isinstance(value, bool) else value
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self.names)
+
+        def __len__(self) -> int:
+            return len(self.names)
+
+    Queue.attributes = property(Attributes)  # type: ignore[assignment,method-assign]
 
 
 def model_data_by_service() -> None:
@@ -486,6 +536,7 @@ def main(argv: list[str] | None = None) -> None:
     serialize_dynamodb()
     transactions_cost_their_items()
     fifo_receive_like_sqs()
+    queue_attributes_on_demand()
     model_data_by_service()
     serve(args.host, args.port)
 

@@ -152,3 +152,27 @@ async def test_sigterm_stops_the_emulator_at_once_even_during_a_long_poll(
             polling.cancel()
     assert code == 0
     assert stopped_in < 2, f"took {stopped_in:.1f} s"
+
+
+async def test_queue_attributes_are_read_one_by_one_and_whole(aws: AwsClients) -> None:
+    """The emulator computes a queue's attributes as they are read (a send no longer walks
+    the queue's messages): GetQueueAttributes still answers every one, counts included,
+    and a FIFO queue still deduplicates by content."""
+    sqs = await aws.client("sqs")
+    name = f"attributes-{uuid.uuid4().hex[:8]}"
+    url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
+    for n in range(3):
+        await sqs.send_message(QueueUrl=url, MessageBody=str(n))
+    every = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]))["Attributes"]
+    assert every["ApproximateNumberOfMessages"] == "3"
+    assert {"QueueArn", "VisibilityTimeout", "CreatedTimestamp"} <= set(every)
+    one = await sqs.get_queue_attributes(QueueUrl=url,
+                                         AttributeNames=["ApproximateNumberOfMessages"])
+    assert one["Attributes"] == {"ApproximateNumberOfMessages": "3"}
+    fifo = (await sqs.create_queue(QueueName=f"{name}.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"}))["QueueUrl"]
+    for _ in range(2):
+        await sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+    got = await sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["All"])
+    assert got["Attributes"]["ApproximateNumberOfMessages"] == "1"
+    assert got["Attributes"]["ContentBasedDeduplication"] == "true"
