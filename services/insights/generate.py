@@ -26,7 +26,6 @@ import os
 import random
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from services.insights.lake.layout import raw_key
+from shared.progress import progress
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -287,20 +287,6 @@ async def post_http(url: str, events: Iterator[dict[str, Any]],
     return totals
 
 
-def _progress(show: bool, total: int) -> tuple[AbstractContextManager[Any],
-                                              Callable[[int], None]]:
-    """A progress bar (rich's, when installed and wanted) and what advances it."""
-    try:
-        from rich.progress import Progress
-    except ImportError:
-        show = False
-    if not show:
-        return nullcontext(), lambda _: None
-    bar = Progress(transient=False)
-    task = bar.add_task("events", total=total)
-    return bar, lambda n: bar.advance(task, n)
-
-
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="regatta insights-generate", description=__doc__)
     cli.add_argument("--events", type=int, default=100_000)
@@ -316,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse_args(argv)
     options = Options(events=args.events, days=args.days, end=args.end, seed=args.seed)
     show = args.progress if args.progress is not None else sys.stderr.isatty()
-    bar, advance = _progress(show, args.events)
+    bar, advance = progress(show, args.events, "events")
     with bar:
         if args.via == "http":
             if not args.url:

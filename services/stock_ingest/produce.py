@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import suppress
 from typing import Any
 
 import httpx
@@ -34,6 +34,7 @@ from services.stock_ingest.sender import (
 )
 from shared.cognito import TokenEndpointError
 from shared.errors import RegattaError
+from shared.progress import progress
 from shared.settings import PlatformSettings
 
 URL_VAR = "REGATTA_SERVICE_URL"
@@ -80,20 +81,6 @@ def _say(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
-def _progress(show: bool, total: int | None) -> tuple[AbstractContextManager[Any],
-                                                       Callable[[int], None]]:
-    """A progress bar (rich's, when installed and wanted) and what advances it."""
-    try:
-        from rich.progress import Progress
-    except ImportError:
-        show = False
-    if not show:
-        return nullcontext(), lambda _: None
-    bar = Progress(transient=False)
-    task = bar.add_task("ticks", total=total)
-    return bar, lambda n: bar.advance(task, n)
-
-
 def produce(args: argparse.Namespace, settings: PlatformSettings) -> int:
     """Send the ticks ``args`` ask for; the exit status."""
     names = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
@@ -120,7 +107,7 @@ def produce(args: argparse.Namespace, settings: PlatformSettings) -> int:
 
     async def run() -> Any:
         async with httpx.AsyncClient(base_url=base, timeout=30, auth=auth) as client:
-            bar, advance = _progress(show, total)
+            bar, advance = progress(show, total, "ticks")
             with bar:
                 sender = TickSender(client, batch=args.batch, concurrency=args.concurrency,
                                     on_progress=advance)
