@@ -14,6 +14,15 @@ Targets (issue 15): >= 20,000 events/s accepted with batches of 100, <= 5 AWS ca
 the emulator's. Then the visitor counter: ``--counter-clients`` (50) clients POST
 /insights/hits for the same path; p50/p99, and the views read back must equal the hits
 answered 200.
+
+Last, freshness (target: p99 < 60 s from the 202 to visible in the reports): the insights
+worker runs as it does locally (the compaction on its timer, INSIGHTS_COMPACTION_INTERVAL_SECONDS
+15) beside one API process (which lists the curated zone again when its copy is older than
+INSIGHTS_LAKE_REFRESH_SECONDS, 10), both with their defaults. ``--freshness-probes`` page views
+with unique paths are posted one every ``--freshness-interval`` seconds while a background
+client posts ``--freshness-load`` events/s; an admin polls
+``GET /insights/reports/breakdown?by=page`` twice a second, and a probe's freshness is the
+time from its 202 to the first answer listing its path.
 """
 
 from __future__ import annotations
@@ -21,10 +30,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +45,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadgen import CpuMeter, LoadResult, run_load  # noqa: E402
+from devkit.cognito import DEMO_USERS, sign_in  # noqa: E402
 from devkit.emulator import Emulator  # noqa: E402
-from devkit.testing import LocalStack, ServiceProcess, start_local_stack  # noqa: E402
+from devkit.testing import LocalStack, ServiceProcess, auth_header, start_local_stack  # noqa: E402
 from services.insights.store.lake import read_jsonl_gz  # noqa: E402
 from shared.aws import AwsClients  # noqa: E402
 
@@ -144,15 +156,108 @@ async def measure_counter(stack: LocalStack, clients: int, seconds: float) -> st
             f"{read['visitors_today']}")
 
 
+async def measure_freshness(stack: LocalStack, aws: AwsClients, args: argparse.Namespace,
+                            tmp: Path) -> str:
+    """Seconds from a probe's 202 to the first report that lists it (see the docstring)."""
+    await clear_lake(aws, stack)
+    admin = next(u for u in DEMO_USERS if u.admin)
+    signed = await sign_in(aws, stack.settings.cognito_client_id, admin.username, admin.password)
+    env = {**stack.env, "RATE_LIMITS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
+    worker = ServiceProcess.worker("services.insights.worker", {
+        **env, "INSIGHTS_LAKE_CACHE_DIR": str(tmp / "worker-lake")})
+    api = ServiceProcess.api("services.insights.main:app", {
+        **env, "INSIGHTS_LAKE_CACHE_DIR": str(tmp / "api-lake")})
+    with worker, api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+            probes = Probes(http, auth_header(signed["AccessToken"]), args)
+            await probes.run()
+    return probes.summary()
+
+
+class Probes:
+    """Probe page views posted at a steady pace, and a poller of the page breakdown."""
+
+    def __init__(self, http: httpx.AsyncClient, auth: dict[str, str],
+                 args: argparse.Namespace) -> None:
+        self.http, self.auth, self.args = http, auth, args
+        self.headers = {"Content-Type": "application/json", "User-Agent": BROWSER}
+        self.prefix = f"/fresh/{uuid.uuid4().hex[:8]}/"
+        self.accepted: dict[str, float] = {}
+        self.seen: dict[str, float] = {}
+        self.polls: list[float] = []
+        self.sending = True
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self.background()), asyncio.create_task(self.poll())]
+        for i in range(self.args.freshness_probes):
+            path = f"{self.prefix}{i}"
+            answer = await self.http.post("/insights/events", headers=self.headers,
+                                          json={"type": "page", "path": path})
+            answer.raise_for_status()
+            self.accepted[path] = time.monotonic()
+            await asyncio.sleep(self.args.freshness_interval)
+        self.sending = False
+        await asyncio.gather(*tasks)
+
+    async def background(self) -> None:
+        """``--freshness-load`` events/s in batches of 100, so compaction runs have work."""
+        if not self.args.freshness_load:
+            return
+        body, pause = batch_body(BATCH), BATCH / self.args.freshness_load
+        while self.sending:
+            started = time.monotonic()
+            answer = await self.http.post("/insights/events", content=body,
+                                          headers=self.headers)
+            answer.raise_for_status()
+            await asyncio.sleep(max(0.0, pause - (time.monotonic() - started)))
+
+    async def poll(self) -> None:
+        today = datetime.now(UTC).date()
+        window = {"by": "page", "limit": "1000", "from": str(today - timedelta(days=1)),
+                  "to": str(today + timedelta(days=1))}
+        while self.sending or len(self.seen) < len(self.accepted):
+            started = time.monotonic()
+            answer = await self.http.get("/insights/reports/breakdown", params=window,
+                                         headers=self.auth)
+            answer.raise_for_status()
+            now = time.monotonic()
+            self.polls.append(now - started)
+            for item in answer.json()["items"]:
+                path = item["value"] or ""
+                if path in self.accepted and path not in self.seen:
+                    self.seen[path] = now
+            if not self.sending and now - max(self.accepted.values()) > \
+                    self.args.freshness_timeout:
+                return
+            await asyncio.sleep(max(0.0, 0.5 - (now - started)))
+
+    def summary(self) -> str:
+        ages = sorted(self.seen[p] - self.accepted[p] for p in self.seen)
+        missing = len(self.accepted) - len(self.seen)
+        head = (f"freshness: {len(self.accepted)} probes, one every "
+                f"{self.args.freshness_interval:g} s, with {self.args.freshness_load:,.0f} "
+                "background events/s")
+        if not ages:
+            return f"{head}: none became visible"
+        p99 = ages[min(len(ages) - 1, round(0.99 * (len(ages) - 1)))]
+        verdict = "met" if p99 < 60 and not missing else "NOT met"
+        return (f"{head}; 202 -> visible in /reports/breakdown: p50 "
+                f"{statistics.median(ages):.1f} s, p99 {p99:.1f} s, min {ages[0]:.1f} s, max "
+                f"{ages[-1]:.1f} s; {missing} never seen; a report poll p50 "
+                f"{statistics.median(self.polls) * 1000:.0f} ms; target p99 < 60 s: {verdict}")
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp, Emulator(log_path=Path(tmp) / "moto.log") as emu:
-        stack = await start_local_stack(emu, ())
+        stack = await start_local_stack(emu, tuple(u for u in DEMO_USERS if u.admin))
         async with AwsClients(stack.settings) as aws:
             print(f"insights collector: batches of {BATCH} events, {args.seconds:.0f} s per "
                   f"run, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-            print("| clients | events/s | p50 ms | p99 ms | errors | AWS calls/1,000 events "
-                  "| PutObject/1,000 | API CPU ms/1,000 | emulator CPU ms/1,000 | lost |")
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            if args.clients:
+                print("| clients | events/s | p50 ms | p99 ms | errors | AWS calls/1,000 "
+                      "events | PutObject/1,000 | API CPU ms/1,000 | emulator CPU ms/1,000 | "
+                      "lost |")
+                print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             notes = []
             for clients in args.clients:
                 counts = Path(tmp) / f"calls-{clients}.json"
@@ -170,14 +275,25 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"- {note}")
             if args.counter_clients:
                 print(await measure_counter(stack, args.counter_clients, args.seconds))
+            if args.freshness_probes:
+                print(await measure_freshness(stack, aws, args, Path(tmp)))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--clients", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--clients", type=int, nargs="*", default=[16, 32],
+                        help="client counts of the collector runs (none: no collector run)")
     parser.add_argument("--counter-clients", type=int, default=50,
                         help="clients of the counter run (0: no counter run)")
+    parser.add_argument("--freshness-probes", type=int, default=60,
+                        help="page views whose freshness is measured (0: no freshness run)")
+    parser.add_argument("--freshness-interval", type=float, default=1.0,
+                        help="seconds between two probes")
+    parser.add_argument("--freshness-load", type=float, default=1000.0,
+                        help="background events/s posted meanwhile")
+    parser.add_argument("--freshness-timeout", type=float, default=120.0,
+                        help="seconds after the last probe before the unseen ones count missing")
     return parser.parse_args()
 
 

@@ -12,8 +12,14 @@ same options give the same events, byte for byte.
 ``--via raw`` writes the events straight into the lake's raw zone in the contract's
 ``raw/web`` layout (keyed by the hour of the write, as the collector keys what it receives;
 each record's ``received_at`` is its event time plus a moment, as if collected live);
-``--via http`` posts them to the collector in batches of 100 without timestamps (the
-collector bounds clock skew, so history can only be written raw).
+``--via http`` sends them through the collector as browsers would: each visit one request
+(``POST /insights/events``) with its events' timestamps, its visitor's User-Agent, ``DNT: 1``
+for a visitor who asks not to be tracked, and an ``X-Forwarded-For`` address in the visitor's
+country, so the collector's own enrichment (country, agent classes, bot flag, visitor hash)
+yields what ``--via raw`` writes. The collector keeps events at most 7 days old
+(INSIGHTS_MAX_PAST_SECONDS), so the span ends now and lasts 7 days by default (at most 7).
+The forwarded address counts only where the service trusts its sender's X-Forwarded-For
+(locally: uvicorn believes 127.0.0.1; in AWS the load balancer appends the real address).
 """
 
 from __future__ import annotations
@@ -21,17 +27,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import ipaddress
 import math
 import os
 import random
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from services.insights.enrich import Geo, classify_agent
 from services.insights.lake.layout import raw_key
 from shared.progress import progress
 
@@ -48,12 +56,24 @@ COUNTRIES = {
     "SA": 37, "UA": 37, "PE": 34, "MY": 34, "AU": 27, "NL": 18, "CL": 20, "SE": 11,
     "CH": 9, "NZ": 5, "IE": 5,
 }
-AGENTS = [  # (weight, device, browser, os)
-    (30, "desktop", "Chrome", "Windows"), (8, "desktop", "Firefox", "Linux"),
-    (10, "desktop", "Safari", "Mac OS X"), (6, "desktop", "Edge", "Windows"),
-    (26, "mobile", "Chrome Mobile", "Android"), (14, "mobile", "Mobile Safari", "iOS"),
-    (5, "tablet", "Mobile Safari", "iOS"), (1, "other", "Other", "Other"),
+AGENTS = [  # (weight, User-Agent): desktop, mobile, tablet and other browsers
+    (30, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/131.0.0.0 Safari/537.36"),
+    (8, "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+    (10, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
+         "Gecko) Version/18.1 Safari/605.1.15"),
+    (6, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"),
+    (26, "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/131.0.0.0 Mobile Safari/537.36"),
+    (14, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+         "like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"),
+    (5, "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+        "Gecko) Version/18.1 Mobile/15E148 Safari/604.1"),
+    (1, "Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like "
+        "Gecko)"),
 ]
+BOT_AGENT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 REFERRERS = [  # (weight, full URL or None for direct)
     (40, None), (30, "https://www.google.com/"), (6, "https://duckduckgo.com/"),
     (5, "https://www.bing.com/"), (8, "https://news.ycombinator.com/item"),
@@ -61,6 +81,7 @@ REFERRERS = [  # (weight, full URL or None for direct)
 ]
 TRACK_MIX = (("click", 0.6), ("search", 0.3), ("purchase", 0.1))
 WEEKDAY_WEIGHT = (1.0, 1.05, 1.05, 1.0, 0.9, 0.65, 0.6)  # Monday first
+RAW_DAYS, HTTP_DAYS = 60, 7  # --days by default, and at most through the collector
 QUERIES = ("boots", "jacket", "tent", "stove", "lamp", "rope", "map", "socks")
 
 
@@ -78,6 +99,20 @@ class Options:
     site: str = "regatta"
     bot_share: float = 0.02
     dnt_share: float = 0.05
+    # No visit starts later than this (half an hour before it): a span that ends today ends
+    # now, so a collector does not find its events in the future.
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who makes a visit: what a browser sends (the agent, DNT) and where it is."""
+
+    key: str  # the generator's visitor id: the raw records' visitor hash (when tracked)
+    country: str
+    agent: str  # the User-Agent string
+    bot: bool
+    tracked: bool  # False: the browser sends DNT (no visitor hash)
 
 
 def _weighted(rng: random.Random, items: list[Any], weights: list[float]) -> Callable[[], Any]:
@@ -111,6 +146,13 @@ def _iso(at: datetime) -> str:
 
 def clickstream(options: Options) -> Iterator[dict[str, Any]]:
     """``options.events`` enriched events (the raw/web record form), visit by visit."""
+    for _, events in visits(options):
+        yield from events
+
+
+def visits(options: Options) -> Iterator[tuple[Visitor, list[dict[str, Any]]]]:
+    """The visits of ``options.events`` events (the last one cut to the count), each with its
+    visitor and its events as enriched raw/web records (what the collector would write)."""
     rng = random.Random(options.seed)
     start = options.end - timedelta(days=options.days - 1)
     day_list = [start + timedelta(days=n) for n in range(options.days)]
@@ -119,37 +161,46 @@ def clickstream(options: Options) -> Iterator[dict[str, Any]]:
                                          for n, d in enumerate(day_list)])
     pick_hour = _weighted(rng, list(range(24)), [hour_weight(h) for h in range(24)])
     pick_country = _weighted(rng, list(COUNTRIES), [float(v) for v in COUNTRIES.values()])
-    pick_agent = _weighted(rng, AGENTS, [float(a[0]) for a in AGENTS])
+    pick_agent = _weighted(rng, [a for _, a in AGENTS], [float(w) for w, _ in AGENTS])
     pick_referrer = _weighted(rng, REFERRERS, [float(r[0]) for r in REFERRERS])
     pick_track = _weighted(rng, [t for t, _ in TRACK_MIX], [w for _, w in TRACK_MIX])
-    returning: dict[date, list[tuple[str, str, tuple[Any, ...], int]]] = {}
+    latest = options.until - timedelta(minutes=30) if options.until else None
+    cutoff = _iso(options.until) if options.until else None
+    returning: dict[date, list[tuple[str, str, str, int]]] = {}
     made = 0
     while made < options.events:
         day = pick_day()
         at = datetime(day.year, day.month, day.day, pick_hour(), rng.randrange(60),
                       rng.randrange(60), rng.randrange(1000) * 1000, tzinfo=UTC)
+        if latest and at > latest:
+            continue
         bot = rng.random() < options.bot_share
         today = returning.setdefault(day, [])
         if not bot and today and rng.random() < 0.2:
-            visitor, country, agent, age = rng.choice(today)  # a second visit that day
+            key, country, agent, age = rng.choice(today)  # a second visit that day
         else:
-            visitor = f"{rng.getrandbits(128):032x}"
+            key = f"{rng.getrandbits(128):032x}"
             country, agent = pick_country(), pick_agent()
             age = min(80, max(16, round(rng.gauss(35, 10))))
             if not bot:
-                today.append((visitor, country, agent, age))
+                today.append((key, country, agent, age))
         tracked = not bot and rng.random() >= options.dnt_share
-        device, browser, os_name = ("bot", "Googlebot", "Other") if bot else agent[1:]
-        base = {"visitor": visitor if tracked else None, "country": country,
-                "browser": browser, "os": os_name, "device": device, "bot": bot,
-                "site": options.site}
+        visitor = Visitor(key, country, BOT_AGENT if bot else agent, bot, tracked)
+        classes = classify_agent(visitor.agent)
+        base = {"visitor": key if tracked else None, "country": country,
+                "browser": classes.browser, "os": classes.os, "device": classes.device,
+                "bot": classes.bot, "site": options.site}
         referrer = pick_referrer()[1]
+        events = []
         for event in _visit(rng, at, referrer, age, pick_track):
+            if cutoff and event["timestamp"] > cutoff:
+                break  # a visit that would go on past `until` ends there
             event.update(base)
-            yield event
+            events.append(event)
             made += 1
             if made >= options.events:
-                return
+                break
+        yield visitor, events
 
 
 def _visit(rng: random.Random, at: datetime, referrer: str | None, age: int,
@@ -254,60 +305,127 @@ async def write_raw(s3: S3Client, bucket: str, objects: Iterator[tuple[str, byte
 
 def collector_body(events: list[dict[str, Any]]) -> dict[str, Any]:
     """A collector request (``POST /insights/events``) for enriched events: what a page
-    sends (no timestamp: the collector's clock; no enrichment: the collector's)."""
+    sends (its events' own times; no enrichment: the collector's)."""
     return {"events": [{"id": e["id"], "type": e["type"], "name": e["name"], "path": e["path"],
-                        "referrer": e["referrer"], "properties": e["properties"]}
+                        "referrer": e["referrer"], "properties": e["properties"],
+                        "timestamp": e["timestamp"]}
                        for e in events]}
 
 
-async def post_http(url: str, events: Iterator[dict[str, Any]],
-                    on_progress: Callable[[int], None] = lambda _: None) -> dict[str, int]:
+class Addresses:
+    """IPv4 addresses by country (the collector's own database), a stable one per visitor:
+    random addresses are looked up until every country has a few (about 25,000 lookups, half
+    a second), and a visitor gets one of them with its last byte varied, if it stays in the
+    country."""
+
+    def __init__(self, codes: Iterable[str], seed: int, per_country: int = 8) -> None:
+        self._geo = Geo()
+        rng = random.Random(seed)
+        wanted = set(codes)
+        self._pool: dict[str, list[int]] = {code: [] for code in wanted}
+        short = set(wanted)
+        for _ in range(5_000_000):
+            if not short:
+                break
+            value = rng.getrandbits(32)
+            code = self._geo.country(str(ipaddress.IPv4Address(value)))
+            if code in short:
+                self._pool[code].append(value)
+                if len(self._pool[code]) == per_country:
+                    short.discard(code)
+        self.missing = {code for code, found in self._pool.items() if not found}
+
+    def of(self, visitor: Visitor) -> str:
+        """The visitor's address (private space when its country has none: no country)."""
+        rng = random.Random(visitor.key)
+        found = self._pool.get(visitor.country)
+        if not found:
+            return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        base = rng.choice(found)
+        varied = str(ipaddress.IPv4Address((base & ~0xFF) | rng.randrange(1, 255)))
+        return varied if self._geo.country(varied) == visitor.country else \
+            str(ipaddress.IPv4Address(base))
+
+
+def visit_headers(visitor: Visitor, address: str) -> dict[str, str]:
+    """What the visitor's browser sends with its events."""
+    headers = {"User-Agent": visitor.agent, "X-Forwarded-For": address}
+    if not visitor.tracked and not visitor.bot:
+        headers["DNT"] = "1"
+    return headers
+
+
+async def post_http(url: str, options: Options,
+                    on_progress: Callable[[int], None] = lambda _: None,
+                    concurrency: int = 8) -> dict[str, int]:
+    """Every visit as one collector request (``concurrency`` in flight); the answers summed."""
     import httpx
 
-    totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    addresses = Addresses(list(COUNTRIES), options.seed)
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "requests": 0}
+    gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        batch: list[dict[str, Any]] = []
 
-        async def send() -> None:
-            response = await client.post("/insights/events", json=collector_body(batch))
-            response.raise_for_status()
+        async def send(visitor: Visitor, events: list[dict[str, Any]]) -> None:
+            try:
+                response = await client.post("/insights/events", json=collector_body(events),
+                                             headers=visit_headers(visitor,
+                                                                   addresses.of(visitor)))
+                response.raise_for_status()
+            finally:
+                gate.release()
             answer = response.json()
-            totals["accepted"] += answer.get("accepted", 0)
-            totals["duplicates"] += answer.get("duplicates", 0)
-            totals["rejected"] += len(answer.get("rejected", []))
-            on_progress(len(batch))
+            totals["accepted"] += answer["accepted"]
+            totals["duplicates"] += answer["duplicates"]
+            totals["rejected"] += len(answer["rejected"])
+            totals["requests"] += 1
+            on_progress(len(events))
 
-        for event in events:
-            batch.append(event)
-            if len(batch) == 100:
-                await send()
-                batch = []
-        if batch:
-            await send()
+        tasks = []
+        for visitor, events in visits(options):
+            await gate.acquire()
+            tasks.append(asyncio.create_task(send(visitor, events)))
+        await asyncio.gather(*tasks)
     return totals
 
 
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="regatta insights-generate", description=__doc__)
     cli.add_argument("--events", type=int, default=100_000)
-    cli.add_argument("--days", type=int, default=60)
-    cli.add_argument("--end", type=date.fromisoformat,
-                     default=datetime.now(UTC).date() - timedelta(days=1),
-                     help="last day of the span (UTC), default yesterday")
+    cli.add_argument("--days", type=int, default=None,
+                     help=f"days of the span: {RAW_DAYS} by default, at most {HTTP_DAYS} "
+                     "--via http (the collector keeps events at most 7 days old)")
+    cli.add_argument("--end", type=date.fromisoformat, default=None,
+                     help="last day of the span (UTC): yesterday by default; --via http the "
+                     "span ends now")
     cli.add_argument("--seed", type=int, default=1)
     cli.add_argument("--via", choices=("raw", "http"), default="raw")
     cli.add_argument("--url", default=os.environ.get("REGATTA_SERVICE_URL", ""),
                      help="the insights service (--via http)")
     cli.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     args = cli.parse_args(argv)
-    options = Options(events=args.events, days=args.days, end=args.end, seed=args.seed)
+    now = datetime.now(UTC)
+    if args.via == "http":
+        days = HTTP_DAYS if args.days is None else args.days
+        if not 1 <= days <= HTTP_DAYS or args.end is not None:
+            cli.error(f"--via http writes the last {HTTP_DAYS} days at most, up to now (the "
+                      "collector keeps events at most 7 days old): use --days 1 to "
+                      f"{HTTP_DAYS} without --end, or --via raw for history")
+        options = Options(events=args.events, days=days, end=now.date(), seed=args.seed,
+                          until=now)
+    else:
+        days = RAW_DAYS if args.days is None else args.days
+        if days < 1:
+            cli.error("--days must be at least 1")
+        options = Options(events=args.events, days=days, seed=args.seed,
+                          end=args.end or now.date() - timedelta(days=1))
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar, advance = progress(show, args.events, "events")
     with bar:
         if args.via == "http":
             if not args.url:
                 cli.error("--via http needs --url or REGATTA_SERVICE_URL")
-            totals = asyncio.run(post_http(args.url, clickstream(options), advance))
+            totals = asyncio.run(post_http(args.url, options, advance))
         else:
             totals = {"written": asyncio.run(_write_lake(options, advance))}
     sys.stdout.write(orjson.dumps(totals).decode() + "\n")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from devkit.testing import LocalStack
+from services.insights.generate import Options, clickstream, post_http
 from services.insights.store.lake import GroupCommit, RawZone, read_jsonl_gz
 from shared.aws import AwsClients
 from shared.errors import AwsUnavailableError
@@ -183,3 +184,28 @@ async def test_a_failed_write_fails_every_request_of_its_group(
                        window=0.01)
     await asyncio.gather(*(good.write([{"id": str(i), "path": "/gc"}], []) for i in range(5)))
     assert good.objects == 1
+
+
+async def test_the_generator_through_the_collector_writes_what_it_writes_raw(
+    insights_api: str, aws: AwsClients, stack: LocalStack
+) -> None:
+    """`regatta insights-generate --via http`: each visit a request with its visitor's agent,
+    DNT and forwarded address; the collector's enrichment then gives every event the classes,
+    country and bot flag that --via raw writes, and one visitor hash per generated visitor."""
+    now = datetime.now(UTC)
+    options = Options(events=600, days=2, end=now.date(), until=now,
+                      seed=uuid.uuid4().int % 1_000_000)
+    expected = {e["id"]: e for e in clickstream(options)}
+    totals = await post_http(insights_api, options)
+    assert (totals["accepted"], totals["duplicates"], totals["rejected"]) == (600, 0, 0)
+    rows = {r["id"]: r for r in await lake_rows(aws, stack, "web") if r["id"] in expected}
+    assert rows.keys() == expected.keys()
+    same = ("type", "name", "path", "referrer", "referrer_host", "properties", "timestamp",
+            "country", "browser", "os", "device", "bot")
+    for key, row in rows.items():
+        assert {f: row[f] for f in same} == {f: expected[key][f] for f in same}
+        assert (row["visitor"] is None) == (expected[key]["visitor"] is None)
+    hashes = {(expected[k]["visitor"], row["visitor"]) for k, row in rows.items()
+              if row["visitor"]}
+    assert len({mine for mine, _ in hashes}) == len({theirs for _, theirs in hashes}) \
+        == len(hashes) > 10

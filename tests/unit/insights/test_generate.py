@@ -9,13 +9,21 @@ from collections import Counter
 from datetime import UTC, date, datetime
 
 import orjson
+import pytest
 
+from services.insights.enrich import Geo, classify_agent
 from services.insights.generate import (
+    AGENTS,
+    BOT_AGENT,
     COUNTRIES,
+    Addresses,
     Options,
     clickstream,
     collector_body,
+    main,
     raw_objects,
+    visit_headers,
+    visits,
 )
 from services.insights.lake.layout import parse_raw_key
 from services.insights.lake.reference import countries
@@ -95,4 +103,63 @@ def test_raw_objects_are_gzipped_json_lines_under_the_write_hour() -> None:
 
 def test_collector_requests_carry_no_enrichment() -> None:
     body = collector_body(EVENTS[:3])
-    assert set(body["events"][0]) == {"id", "type", "name", "path", "referrer", "properties"}
+    assert set(body["events"][0]) == {"id", "type", "name", "path", "referrer", "properties",
+                                      "timestamp"}
+    assert body["events"][0]["timestamp"] == EVENTS[0]["timestamp"]
+
+
+def test_the_agents_are_browsers_of_every_device_class_and_the_bot_a_bot() -> None:
+    classes = [classify_agent(agent) for _, agent in AGENTS]
+    assert not any(c.bot for c in classes)
+    assert {c.device for c in classes} == {"desktop", "mobile", "tablet", "other"}
+    assert len({(c.browser, c.os) for c in classes}) == len(AGENTS) - 1  # iPhone and iPad share
+    assert classify_agent(BOT_AGENT).bot
+
+
+def test_the_records_hold_what_the_collector_derives_from_the_visitor() -> None:
+    """What --via raw writes is what the collector would derive from --via http's requests:
+    the agent's classes, the bot flag, no visitor hash for DNT or bots."""
+    for visitor, events in visits(Options(events=3000, seed=9)):
+        headers = visit_headers(visitor, "192.0.2.1")
+        agent = classify_agent(headers["User-Agent"])
+        for event in events:
+            assert (event["browser"], event["os"], event["device"], event["bot"]) == (
+                agent.browser, agent.os, agent.device, agent.bot)
+            assert event["country"] == visitor.country
+            assert event["visitor"] == (visitor.key if visitor.tracked else None)
+        assert ("DNT" in headers) == (not visitor.tracked and not visitor.bot)
+    assert [e for _, events in visits(OPTIONS) for e in events] == EVENTS
+
+
+def test_a_span_that_ends_now_has_no_event_after_now() -> None:
+    until = datetime(2026, 12, 7, 9, 15, tzinfo=UTC)
+    events = list(clickstream(Options(events=5000, days=2, end=until.date(), until=until)))
+    assert len(events) == 5000
+    assert max(e["timestamp"] for e in events) <= "2026-12-07T09:15:00.000Z"
+    assert max(e["timestamp"] for e in events) > "2026-12-07T08:00:00.000Z"
+
+
+def test_addresses_are_in_the_visitors_country_and_stable() -> None:
+    addresses = Addresses(list(COUNTRIES), seed=3)
+    assert not addresses.missing
+    geo = Geo()
+    seen = set()
+    for visitor, _ in visits(Options(events=4000, seed=2)):
+        address = addresses.of(visitor)
+        assert geo.country(address) == visitor.country
+        assert addresses.of(visitor) == address
+        seen.add(address)
+    assert len(seen) > 500  # visitors rarely share an address
+
+
+@pytest.mark.parametrize("argv", [["--via", "http", "--days", "8"],
+                                  ["--via", "http", "--end", "2026-12-01"],
+                                  ["--via", "http", "--days", "0"],
+                                  ["--days", "0"]])
+def test_the_command_refuses_a_span_the_collector_would_reject(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--url", "http://127.0.0.1:9"])
+    assert stop.value.code == 2
+    assert "--days" in capsys.readouterr().err
