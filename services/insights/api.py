@@ -165,7 +165,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 @reports_router.get("/reports/overview", summary="Visitors, visits, pageviews, events, "
                     "bounce rate, visit duration", responses=REFUSED)
 async def overview(_: AdminUser, lake: Lake, window: Span, limit: Limit = 100) -> Overview:
-    return await lake.run(lambda: lake.engine.overview(window))
+    return await lake.report(window, lambda: lake.engine.overview(window))
 
 
 @reports_router.get("/reports/timeseries", summary="A metric per hour or day", responses=REFUSED)
@@ -173,14 +173,15 @@ async def timeseries(_: AdminUser, lake: Lake, window: Span, metric: Metric = "v
                      interval: Interval = "day", limit: Limit = 100) -> Timeseries:
     if interval == "hour" and (window.end - window.start).days > 31:
         raise UnprocessableError("hourly series span at most 31 days")
-    items = await lake.run(lambda: lake.engine.timeseries(window, metric, interval))
+    items = await lake.report(window, lambda: lake.engine.timeseries(window, metric, interval))
     return Timeseries(items=items)
 
 
 @reports_router.get("/reports/breakdown", summary="Top values of a dimension", responses=REFUSED)
 async def breakdown(_: AdminUser, lake: Lake, window: Span, by: Dimension = "page",
                     limit: Limit = 100) -> Breakdown:
-    return Breakdown(items=await lake.run(lambda: lake.engine.breakdown(window, by, limit)))
+    items = await lake.report(window, lambda: lake.engine.breakdown(window, by, limit))
+    return Breakdown(items=items)
 
 
 @reports_router.get("/reports/funnel", summary="Visits reaching ordered steps", responses=REFUSED)
@@ -192,13 +193,13 @@ async def funnel(_: AdminUser, lake: Lake, window: Span,
         parsed = parse_steps(steps)
     except ReportError as exc:
         raise UnprocessableError(str(exc)) from None
-    return Funnel(items=await lake.run(lambda: lake.engine.funnel(window, parsed)))
+    return Funnel(items=await lake.report(window, lambda: lake.engine.funnel(window, parsed)))
 
 
 @reports_router.get("/reports/platform", summary="Business events per day and type",
                     responses=REFUSED)
 async def platform(_: AdminUser, lake: Lake, window: Span, limit: Limit = 100) -> Platform:
-    return Platform(items=await lake.run(lambda: lake.engine.platform(window, limit)))
+    return Platform(items=await lake.report(window, lambda: lake.engine.platform(window, limit)))
 
 
 @reports_router.post("/sql", summary="One read-only SELECT over the views events, "

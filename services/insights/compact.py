@@ -35,7 +35,8 @@ async def build_compactor(aws: AwsClients, *, bucket: str, state_table: str) -> 
     state = CompactionState(await aws.client("dynamodb"), state_table,
                             lease_seconds=settings.insights_compaction_lease_seconds)
     return Compactor(await aws.client("s3"), bucket, state,
-                     LakeCache(Path(settings.insights_lake_cache_dir) / "compaction"),
+                     LakeCache(Path(settings.insights_lake_cache_dir) / "compaction",
+                               budget=settings.insights_lake_copy_mb << 20),
                      max_objects=settings.insights_compaction_max_objects,
                      merge_after=settings.insights_compaction_merge_files,
                      memory_mb=settings.insights_duckdb_memory_mb,
@@ -67,6 +68,10 @@ class CompactionRunner:
         except (ClientError, BotoCoreError, OSError, LeaseLostError) as exc:
             log.warning("compaction.failed", error=type(exc).__name__, detail=str(exc)[:300])
             return None
+        finally:
+            # A run fetches the partitions it touches again: between runs the copy fits
+            # its budget, the least recently touched days dropped first.
+            self.compactor.cache.trim()
         self.runs += 1
         return report
 

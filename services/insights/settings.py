@@ -40,6 +40,10 @@ class InsightsSettings(PlatformSettings):
     # Where a process keeps its copy of the curated Parquet objects (immutable, so a copy
     # never goes stale; files the lake no longer lists are dropped at the next sync).
     insights_lake_cache_dir: str = "/tmp/regatta-insights-lake"
+    # A process's copy (the API's, the compaction runner's) holds the days it reads, at most
+    # this many MB between queries or runs: the least recently read days are dropped first
+    # (and fetched again when asked for).
+    insights_lake_copy_mb: int = Field(default=4096, ge=16, le=1_000_000)
     # Reports list the curated zone again when their copy is older than this.
     insights_lake_refresh_seconds: float = Field(default=10.0, ge=0, le=60)
     # DuckDB's memory for one query (spills beyond), and threads per query.

@@ -318,7 +318,7 @@ class ReportEngine:
             if not files:
                 continue
             digest = hashlib.sha1("\n".join(sorted(files)).encode()).hexdigest()[:16]
-            path = self.sessions_root / f"dt={day:%Y-%m-%d}" / f"{digest}.parquet"
+            path = self.sessions_dir(day) / f"{digest}.parquet"
             wanted[day] = path
             if not path.exists():
                 sources += files
@@ -336,6 +336,11 @@ class ReportEngine:
                         os.replace(made[0], path)
                 shutil.rmtree(target, ignore_errors=True)
         return [str(p) for p in wanted.values() if p.exists()]
+
+    def sessions_dir(self, day: date) -> Path:
+        """Where the sessions of ``day`` are kept."""
+        assert self.sessions_root is not None
+        return self.sessions_root / f"dt={day:%Y-%m-%d}"
 
     def prepare(self) -> None:
         """Derive the sessions of every day with events (those up to date are kept)."""

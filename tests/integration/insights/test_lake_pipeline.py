@@ -22,6 +22,7 @@ import pytest_asyncio
 from devkit.testing import LocalStack, ServiceProcess, auth_header, eventually
 from services.insights.compact import CompactionRunner
 from services.insights.generate import raw_objects, write_raw
+from services.insights.lake.cache import list_keys
 from services.insights.lake.compaction import CompactionState
 from services.insights.lake.layout import raw_key
 from services.insights.lake.reference import geo_csv
@@ -306,6 +307,58 @@ async def test_the_entry_points_use_the_topology(stack: LocalStack, tmp_path: Pa
         bucket = stack.resources.bucket("insights-lake")
         assert (await s3.head_object(Bucket=bucket, Key="reference/geo/countries.csv"))
         reader = await build_lake_reader(aws, stack.resources)
-        overview = await reader.run(lambda: reader.engine.overview(
-            parse_window("2026-12-01", "2026-12-06")))
+        window = parse_window("2026-12-01", "2026-12-06")
+        overview = await reader.report(window, lambda: reader.engine.overview(window))
         assert overview.events >= 0
+
+
+async def test_a_copy_with_a_budget_holds_the_days_it_reads(
+    lake: Lake, compacted: dict[str, Any], tmp_path: Path
+) -> None:
+    """The API's copy fetches the days a report reads and, past its budget, drops the least
+    recently read days (their sessions too); its answers equal those of a whole copy."""
+    from services.insights.lake.cache import LakeCache
+    from services.insights.lake.reader import LakeReader
+    from services.insights.settings import InsightsSettings
+
+    s3 = await lake.aws.client("s3")
+    listed = [(k, size) for prefix in ("curated/events/", "curated/platform_events/",
+                                       "curated/bad_rows/")
+              for k, size in await list_keys(s3, lake.bucket, prefix)]
+    by_day: dict[str, int] = {}
+    for key, size in listed:
+        day = key.split("dt=")[1][:10]
+        by_day[day] = by_day.get(day, 0) + size
+    budget = max(by_day.values())  # one day fits, never two
+    settings = InsightsSettings(insights_lake_refresh_seconds=0)
+    whole = LakeReader(s3, lake.bucket, LakeCache(tmp_path / "whole"), settings)
+    small = LakeReader(s3, lake.bucket, LakeCache(tmp_path / "small", budget=budget), settings)
+
+    async def both(first: str, last: str) -> None:
+        window = parse_window(first, last)
+        for reader in (whole, small):
+            answers = [await reader.report(window, lambda r=reader: r.engine.overview(window)),
+                       await reader.report(window, lambda r=reader: r.engine.breakdown(
+                           window, "country", 50))]
+            if reader is whole:
+                expected = answers
+        assert answers == expected and expected[0].pageviews > 0
+
+    def held() -> set[str]:
+        return {f"{d}" for d in small.cache.days_held()}
+
+    await both("2026-12-03", "2026-12-03")
+    assert held() == {"2026-12-03"}
+    assert small.engine.sessions_dir(date(2026, 12, 3)).exists()
+    await both("2026-12-04", "2026-12-04")
+    assert held() == {"2026-12-04"}  # 12-03 left: the two do not fit
+    assert not small.engine.sessions_dir(date(2026, 12, 3)).exists()
+    await both("2026-12-02", "2026-12-06")  # more than the budget: held while it is read
+    assert held() == {"2026-12-02", "2026-12-03", "2026-12-04", "2026-12-05", "2026-12-06"}
+    await both("2026-12-05", "2026-12-05")
+    assert held() == {"2026-12-05"}
+    count = "SELECT count(*), count(DISTINCT id) FROM events"  # every day, trimmed after
+    assert (await small.sql(count)).rows == (await whole.sql(count)).rows
+    assert "2026-12-02" not in held()  # the oldest days left first, until the copy fit
+    assert sum(size for _, size in listed) > budget >= sum(
+        p.stat().st_size for p in (tmp_path / "small" / "curated").rglob("*.parquet"))
