@@ -21,8 +21,10 @@ import asyncio
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import suppress
 from pathlib import Path
@@ -108,13 +110,40 @@ def up() -> None:
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         honcho = [sys.executable, "-m", "honcho", "start", "-f", str(PROCFILE),
                   "-e", str(LOCAL_ENV)]
-        with suppress(KeyboardInterrupt):
-            subprocess.run(honcho, cwd=ROOT, env={**os.environ, **env, "PATH": path},
-                           check=False)
+        supervise(honcho, cwd=ROOT, env={**os.environ, **env, "PATH": path})
     finally:
         emulator.stop()
         lock.close()
         typer.echo("Regatta stopped.")
+
+
+def supervise(command: list[str], *, cwd: Path, env: dict[str, str],
+              grace: float = 15.0) -> int:
+    """Run ``command`` until it exits or this process is told to stop: Ctrl-C, or SIGTERM
+    (``kill``, a process manager). Then the child is asked to stop (SIGTERM: honcho stops
+    every process it runs), given ``grace`` seconds, and killed after; its exit code."""
+    child = subprocess.Popen(command, cwd=cwd, env=env)
+    stopping: list[float] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.append(time.monotonic())
+        with suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            try:
+                return child.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                if stopping and time.monotonic() - stopping[0] > grace:
+                    child.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 async def _provision_local(endpoint: str) -> dict[str, str]:
