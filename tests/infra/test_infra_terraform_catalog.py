@@ -134,7 +134,9 @@ def test_bucket_cors_is_the_models(catalog: dict[str, Any]) -> None:
 
 def test_processes_are_each_api_and_each_worker(catalog: dict[str, Any],
                                                 services: dict[str, dict[str, Any]]) -> None:
-    """An ECS service per API and per worker, and a stop timeout covering the drain."""
+    """An ECS service per API and per worker, a stop timeout covering the drain, and the
+    outbox relay (which the worker's health check names) where the worker writes its
+    service's outbox table."""
     expected = {f"{n}-api": {"service": n, "kind": "api"} for n in services}
     expected |= {f"{n}-worker": {"service": n, "kind": "worker"}
                  for n, s in services.items() if "worker" in s}
@@ -142,6 +144,10 @@ def test_processes_are_each_api_and_each_worker(catalog: dict[str, Any],
     for name, svc in catalog["worker_services"].items():
         worker = svc["worker"]
         assert worker["drain_seconds"] < worker["stop_timeout"] <= 120, name
+        assert worker["relay"] is (f"{name}-outbox" in services[name]["worker"].get(
+            "tables", {})), name
+    relays = {name for name, svc in catalog["worker_services"].items() if svc["worker"]["relay"]}
+    assert "recipes" in relays and "insights" not in relays
 
 
 def process_spec(services: dict[str, dict[str, Any]], process: str) -> dict[str, Any]:

@@ -58,6 +58,15 @@ provider "aws" {
 }
 """
 
+# The task definitions' container_definitions is JSON that stays unknown until apply (the
+# image's repository URL, the Cognito ids and the public origin are created then): the plan
+# shows module.ecs's containers, the value it encodes, through an output of the copy only.
+TEST_OUTPUTS = """
+output "zz_test_ecs_containers" {
+  value = module.ecs.containers
+}
+"""
+
 
 def plugin_dir() -> str:
     for directory in PLUGIN_DIRS:
@@ -98,6 +107,7 @@ def plan(terraform_bin: str, terraform_env: dict[str, str], env_dir: Path,
     logs = tmp_path_factory.mktemp("plan-emulator")
     with Emulator(log_path=logs / "moto.log") as emulator:
         (env_dir / "zz_emulator_override.tf").write_text(EMULATOR_OVERRIDE % {"url": emulator.url})
+        (env_dir / "zz_test_outputs.tf").write_text(TEST_OUTPUTS)
         env = {**terraform_env, "AWS_EC2_METADATA_DISABLED": "true",
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
         result = subprocess.run(
@@ -117,6 +127,14 @@ def planned(plan: dict[str, Any], address: str) -> dict[str, dict[str, Any]]:
             for r in plan["resource_changes"]
             if f'{r["module_address"]}.{r["type"]}.{r["name"]}' == address
             and r["mode"] == "managed"}
+
+
+def containers(plan: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """module.ecs's planned containers by process (what each task definition encodes), the
+    values known before apply; an unknown one (the image, a Cognito id) is left out."""
+    after: dict[str, list[dict[str, Any]]] = plan["output_changes"]["zz_test_ecs_containers"][
+        "after"]
+    return after
 
 
 def test_each_process_gets_its_own_task_role(plan: dict[str, Any],
@@ -277,15 +295,16 @@ def test_worker_containers_check_that_each_consumer_makes_progress(
     """A worker's container health check names every queue and drained DLQ it consumes (the
     files its consumers touch), with the stall time the worker is given; an API's checks
     /healthz as before."""
-    tasks = planned(plan, "module.ecs.aws_ecs_task_definition.process")
+    tasks = containers(plan)
+    assert set(tasks) == set(planned(plan, "module.ecs.aws_ecs_task_definition.process"))
     for name, svc in services.items():
         # The service's container, then the trace collector (var.tracing, on in envs/dev).
-        api, collector = json.loads(tasks[f"{name}-api"]["container_definitions"])
+        api, collector = tasks[f"{name}-api"]
         assert api["healthCheck"]["command"] == ["CMD", "python", "/app/docker/healthcheck.py"]
         assert (collector["name"], collector["essential"]) == ("otel-collector", False)
         if "worker" not in svc:
             continue
-        worker, _ = json.loads(tasks[f"{name}-worker"]["container_definitions"])
+        worker, _ = tasks[f"{name}-worker"]
         consumed = svc["worker"]["queues"] + [dlq_name(q) for q in
                                               svc["worker"].get("dead_letters", [])]
         check = worker["healthCheck"]
@@ -295,10 +314,10 @@ def test_worker_containers_check_that_each_consumer_makes_progress(
                                     *[a for q in consumed for a in ("--queue", q)],
                                     *relay], name
         assert (check["interval"], check["retries"], check["startPeriod"]) == (30, 3, 60)
-        environment = {e["name"]: e["value"] for e in worker["environment"]}
+        environment = {e["name"]: e.get("value") for e in worker["environment"]}
         assert float(environment["WORKER_STALL_SECONDS"]) > float(
             environment["WORKER_WAIT_TIME_SECONDS"]) * 3, name
-    media = json.loads(tasks["media-jobs-worker"]["container_definitions"])[0]
+    media = tasks["media-jobs-worker"][0]
     assert "media-jobs-uploads-dlq" in media["healthCheck"]["command"]
 
 

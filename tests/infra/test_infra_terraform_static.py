@@ -365,23 +365,26 @@ def test_containers_stop_after_the_worker_drain(tf: TerraformTree) -> None:
     catalog = tf.text("modules/catalog/main.tf")
     assert "stop_timeout  = min(try(svc.worker.drain_seconds, 25) + 5, 120)" in catalog
     ecs = tf.text("modules/ecs/main.tf")
-    assert "stopTimeout            = each.value.stop_timeout" in ecs
+    assert "stopTimeout            = s.stop_timeout" in ecs
     assert "WORKER_STOP_TIMEOUT      = tostring(s.svc.worker.drain_seconds)" in ecs
 
 
 def test_worker_containers_check_their_consumers_make_progress(tf: TerraformTree) -> None:
     """A worker container's health check is docker/healthcheck.py --queue for every queue and
     drained DLQ (dlq_name's rule), and the worker is told its stall time, a setting the kit
-    reads (the plan test checks the rendered task definitions where a provider is at hand)."""
+    reads (the plan test checks the planned containers where a provider is at hand); it names
+    the outbox relay where the catalogue says the worker runs one."""
     ecs = tf.text("modules/ecs/main.tf")
     assert 'command = concat(["CMD", "python", "/app/docker/healthcheck.py"], flatten([' in ecs
     assert ("for d in s.svc.worker.dead_letters : endswith(d, \".fifo\") ? "
             "\"${trimsuffix(d, \".fifo\")}-dlq.fifo\" : \"${d}-dlq\"") in ecs
     assert "]) : [\"--queue\", q]" in ecs
-    assert ('contains(keys(try(s.svc.worker.tables, {})), "${s.service}-outbox") ? '
-            '["--relay", "${s.service}-outbox"] : []') in ecs
+    assert 's.svc.worker.relay ? ["--relay", "${s.service}-outbox"] : [])' in ecs
     assert "} if s.kind == \"worker\"" in ecs
-    assert "try(local.worker_container[each.key], {})," in ecs
+    assert "try(local.worker_container[key], {})," in ecs
+    # The task definition encodes the containers the plan test reads (module.ecs.containers).
+    assert "container_definitions = jsonencode(local.containers[each.key])" in ecs
+    assert "value       = local.containers" in tf.text("modules/ecs/outputs.tf")
     assert 'WORKER_STALL_SECONDS = "120"' in ecs
     assert "worker_stall_seconds" in PlatformSettings.model_fields
 
@@ -855,9 +858,9 @@ def test_every_task_sends_its_traces_through_a_collector_to_xray(tf: TerraformTr
     ecs = tf.text("modules/ecs/main.tf")
     assert 'var.tracing ? { OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318" } : {}' in ecs
     assert "otel_exporter_otlp_endpoint" in TelemetrySettings.model_fields
-    assert 'var.tracing ? [local.collector_container[each.key]] : []' in ecs
+    assert 'var.tracing ? [local.collector_container[key]] : []' in ecs
     assert 'dependsOn = [{ containerName = "otel-collector", condition = "START" }]' in ecs
-    assert "try(local.collector_dependency[each.key], {})," in ecs
+    assert "try(local.collector_dependency[key], {})," in ecs
     assert "essential              = false" in ecs
     assert 'endpoint = "127.0.0.1:4318"' in ecs and "exporters  = [\"awsxray\"]" in ecs
     assert expr(tf.module_calls()["ecs"]["tracing"]) == "var.tracing"

@@ -148,6 +148,9 @@ locals {
         # ECS sends SIGKILL stopTimeout seconds after SIGTERM: the drain plus a margin to exit.
         stop_timeout  = min(try(svc.worker.drain_seconds, 25) + 5, 120)
         ephemeral_gib = try(svc.worker.ephemeral_gib, null)
+        # It runs its service's outbox relay when it writes the service's outbox table (what
+        # the relay reads): the container health check then names the relay too.
+        relay = contains(keys(try(svc.worker.tables, {})), "${name}-outbox")
       }
       environment  = try(svc.environment, {})
       platform_env = try(svc.platform_env, {})

@@ -149,9 +149,9 @@ locals {
   }
 
   # A worker's check: each consumer (of a queue, or of a DLQ it drains; dlq_name()'s rule)
-  # and its outbox relay (a worker with its service's outbox table runs one) made progress
-  # within WORKER_STALL_SECONDS (docker/healthcheck.py, shared/health.py). An unhealthy worker
-  # task is replaced.
+  # and its outbox relay (module.catalog's relay: a worker writing its service's outbox table
+  # runs one) made progress within WORKER_STALL_SECONDS (docker/healthcheck.py,
+  # shared/health.py). An unhealthy worker task is replaced.
   worker_container = {
     for key, s in local.spec : key => {
       healthCheck = {
@@ -159,13 +159,49 @@ locals {
           for q in concat(s.svc.worker.queues, [
             for d in s.svc.worker.dead_letters : endswith(d, ".fifo") ? "${trimsuffix(d, ".fifo")}-dlq.fifo" : "${d}-dlq"
           ]) : ["--queue", q]
-        ]), contains(keys(try(s.svc.worker.tables, {})), "${s.service}-outbox") ? ["--relay", "${s.service}-outbox"] : [])
+        ]), s.svc.worker.relay ? ["--relay", "${s.service}-outbox"] : [])
         interval    = 30
         timeout     = 5
         retries     = 3
         startPeriod = 60
       }
     } if s.kind == "worker"
+  }
+
+  # Each task definition's containers: the service's, then the collector (var.tracing). Kept
+  # as a value (the task definition encodes it) so that a plan shows the parts known before
+  # apply (health checks, most of the environment); the encoded string is unknown until the
+  # image's repository and the Cognito ids exist.
+  containers = {
+    for key, s in local.spec : key => concat([merge(
+      {
+        name                   = s.service
+        image                  = "${var.repository_urls[s.service]}:${var.image_tag}"
+        essential              = true
+        command                = s.command
+        user                   = "10001"
+        readonlyRootFilesystem = true
+        stopTimeout            = s.stop_timeout
+        environment            = [for k in sort(keys(local.environment[key])) : { name = k, value = local.environment[key][k] }]
+        secrets                = local.secrets[key]
+        mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+        # An init process reaps ffmpeg's children and forwards SIGTERM to the service.
+        linuxParameters = { initProcessEnabled = true }
+        logConfiguration = {
+          logDriver = "awslogs"
+          options = {
+            awslogs-group         = aws_cloudwatch_log_group.service[s.service].name
+            awslogs-region        = local.region
+            awslogs-stream-prefix = s.kind
+            mode                  = "non-blocking"
+            max-buffer-size       = "4m"
+          }
+        }
+      },
+      try(local.api_container[key], {}),
+      try(local.worker_container[key], {}),
+      try(local.collector_dependency[key], {}),
+    )], var.tracing ? [local.collector_container[key]] : [])
   }
 }
 
@@ -244,35 +280,7 @@ resource "aws_ecs_task_definition" "process" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode(concat([merge(
-    {
-      name                   = each.value.service
-      image                  = "${var.repository_urls[each.value.service]}:${var.image_tag}"
-      essential              = true
-      command                = each.value.command
-      user                   = "10001"
-      readonlyRootFilesystem = true
-      stopTimeout            = each.value.stop_timeout
-      environment            = [for k in sort(keys(local.environment[each.key])) : { name = k, value = local.environment[each.key][k] }]
-      secrets                = local.secrets[each.key]
-      mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
-      # An init process reaps ffmpeg's children and forwards SIGTERM to the service.
-      linuxParameters = { initProcessEnabled = true }
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.service[each.value.service].name
-          awslogs-region        = local.region
-          awslogs-stream-prefix = each.value.kind
-          mode                  = "non-blocking"
-          max-buffer-size       = "4m"
-        }
-      }
-    },
-    try(local.api_container[each.key], {}),
-    try(local.worker_container[each.key], {}),
-    try(local.collector_dependency[each.key], {}),
-  )], var.tracing ? [local.collector_container[each.key]] : []))
+  container_definitions = jsonencode(local.containers[each.key])
 }
 
 resource "aws_ecs_service" "api" {

@@ -32,3 +32,8 @@ output "task_definition_families" {
   description = "Task definition family by process."
   value       = { for k, t in aws_ecs_task_definition.process : k => t.family }
 }
+
+output "containers" {
+  description = "Each task definition's container definitions by process, as a value (the task definition's container_definitions is their JSON): a plan shows the parts known before apply."
+  value       = local.containers
+}
