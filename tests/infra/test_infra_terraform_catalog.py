@@ -151,7 +151,12 @@ def test_processes_are_each_api_and_each_worker(catalog: dict[str, Any],
 
 
 def process_spec(services: dict[str, dict[str, Any]], process: str) -> dict[str, Any]:
-    """services.yaml's api: or worker: section of "<service>-api" / "<service>-worker"."""
+    """services.yaml's api: or worker: section of "<service>-api" / "<service>-worker", or the
+    schedules: entry of a scheduled task "<service>-<task>"."""
+    for name, svc in services.items():
+        for task, spec in svc.get("schedules", {}).items():
+            if process == f"{name}-{task}":
+                return dict(spec)
     service, _, kind = process.rpartition("-")
     return dict(services[service][kind])
 
@@ -160,12 +165,15 @@ CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessage
 
 
 def test_each_process_has_its_own_task_role(catalog: dict[str, Any]) -> None:
-    """One set of task role statements per ECS process, none shared by an API and a worker."""
-    assert set(catalog["task_statements"]) == set(catalog["processes"])
-    assert set(catalog["process_access"]) == set(catalog["processes"])
+    """One set of task role statements per ECS process, none shared by an API and a worker,
+    and one per scheduled task (handed to modules/iam as one more process, kind schedule)."""
+    roles = set(catalog["processes"]) | set(catalog["schedules"])
+    assert not set(catalog["processes"]) & set(catalog["schedules"])
+    assert set(catalog["task_statements"]) == set(catalog["process_access"]) == roles
     for name, p in catalog["process_access"].items():
-        assert (p["service"], p["kind"]) == (catalog["processes"][name]["service"],
-                                             catalog["processes"][name]["kind"])
+        expected = catalog["processes"].get(name) or {
+            "service": catalog["schedules"][name]["service"], "kind": "schedule"}
+        assert (p["service"], p["kind"]) == (expected["service"], expected["kind"]), name
 
 
 def test_task_roles_grant_only_the_services_own_resources(
@@ -176,7 +184,7 @@ def test_task_roles_grant_only_the_services_own_resources(
     services.yaml declares for that process."""
     topology = load_topology()
     for name, statements in catalog["task_statements"].items():
-        service = catalog["processes"][name]["service"]
+        service = catalog["process_access"][name]["service"]
         owned = topology.owned_by(service)
         allowed = {arn("table", t) for t in owned["tables"]}
         allowed |= {f"{a}/index/*" for a in allowed}
@@ -233,15 +241,16 @@ def test_no_api_role_consumes_a_queue(catalog: dict[str, Any]) -> None:
 def test_objects_are_deleted_only_where_a_route_deletes_them(
     catalog: dict[str, Any], root: Path
 ) -> None:
-    """s3:DeleteObject is granted to exactly two roles on one bucket each: the media-jobs API
-    on its output bucket, for the admins' DELETE /media/jobs/{guid}, which deletes a job's
-    renditions, and the insights worker on the lake, whose compaction deletes the curated
-    files a merged file replaced (never a raw object). No worker deletes media, and nothing
-    deletes an upload or the stock archive."""
+    """s3:DeleteObject is granted to exactly three roles on one bucket each: the media-jobs
+    API on its output bucket, for the admins' DELETE /media/jobs/{guid}, which deletes a job's
+    renditions, and the insights worker and scheduled compaction on the lake, whose
+    compaction deletes the curated files a merged file replaced (never a raw object). No
+    worker deletes media, and nothing deletes an upload or the stock archive."""
     deleters = {(name, resource) for name, statements in catalog["task_statements"].items()
                 for resource in granted(statements, "s3:DeleteObject")}
     assert deleters == {("media-jobs-api", f"{arn('s3', 'media-output')}/*"),
-                        ("insights-worker", f"{arn('s3', 'insights-lake')}/*")}
+                        ("insights-worker", f"{arn('s3', 'insights-lake')}/*"),
+                        ("insights-compact", f"{arn('s3', 'insights-lake')}/*")}
     insights = root / "services/insights"
     deleting = {p.relative_to(insights).as_posix() for p in insights.rglob("*.py")
                 if "delete_object" in p.read_text()}
@@ -260,7 +269,7 @@ def test_objects_are_deleted_only_where_a_route_deletes_them(
     # Only the owner's roles touch a bucket at all.
     topology = load_topology()
     for name, statements in catalog["task_statements"].items():
-        service = catalog["processes"][name]["service"]
+        service = catalog["process_access"][name]["service"]
         for statement in statements:
             for resource in statement["resources"]:
                 if resource.startswith("arn:aws:s3:::"):
@@ -372,13 +381,16 @@ def test_a_schedule_runs_its_services_task_definition_with_its_own_command(
 ) -> None:
     """`schedules:` gives one scheduled task per entry, "<service>-<task>", running the
     worker's task definition (the same image) with the declared command at the declared
-    rate; it is no ECS service and has no process role."""
+    rate; it is no ECS service, and modules/iam builds its task role as one more process's
+    (kind schedule)."""
     assert lake_catalog["schedules"][f"{LAKE_SERVICE}-compact"] == {
         "service": LAKE_SERVICE, "task": "compact",
         "command": ["python", "-m", f"services.{LAKE_SERVICE}.compact"],
         "schedule_expression": "rate(5 minutes)", "process": f"{LAKE_SERVICE}-worker"}
     assert f"{LAKE_SERVICE}-compact" not in lake_catalog["processes"]
-    assert f"{LAKE_SERVICE}-compact" not in lake_catalog["task_statements"]
+    access = lake_catalog["process_access"][f"{LAKE_SERVICE}-compact"]
+    assert (access["service"], access["kind"]) == (LAKE_SERVICE, "schedule")
+    assert not access["sends_mail"] and not access["queues"] and not access["publishes"]
 
 
 def test_a_scheduled_task_role_is_exactly_its_declared_access(
@@ -387,7 +399,7 @@ def test_a_scheduled_task_role_is_exactly_its_declared_access(
     """The compaction may read and write its lake's objects and its state table: nothing
     else (no delete, no queue, no topic), and none of it is added to the API's or the
     worker's roles."""
-    statements = {s["sid"]: s for s in lake_catalog["schedule_statements"][
+    statements = {s["sid"]: s for s in lake_catalog["task_statements"][
         f"{LAKE_SERVICE}-compact"]}
     lake = arn("s3", f"{LAKE_SERVICE}-lake")
     assert set(statements) == {"TablesWrite", "BucketsList", "ObjectsRead", "ObjectsWrite"}
@@ -455,6 +467,20 @@ def test_a_schedule_that_overreaches_is_refused(
     assert f"{LAKE_SERVICE}-compact: every must be a rate" in message
 
 
+def test_a_schedule_that_sends_mail_is_refused(
+    terraform_bin: str, terraform_env: dict[str, str], tmp_path: Path
+) -> None:
+    """modules/iam gives SES to a role whose entry sends_mail: a scheduled task may not
+    declare it (its role gets only tables and buckets)."""
+    services_file, topology_file = with_lake_service(tmp_path, schedule={
+        "command": ["python", "-m", "x"], "every": "5 minutes", "sends_mail": True})
+    result = evaluate(terraform_bin, terraform_env, tmp_path / "root", services_file,
+                      topology_file)
+    assert result.returncode != 0
+    assert (f"{LAKE_SERVICE}-compact: a scheduled task consumes, publishes and sends nothing"
+            in " ".join(result.stderr.split()))
+
+
 def test_the_insights_lake_and_compaction_as_declared(catalog: dict[str, Any],
                                                       services: dict[str, dict[str, Any]]
                                                       ) -> None:
@@ -474,7 +500,7 @@ def test_the_insights_lake_and_compaction_as_declared(catalog: dict[str, Any],
     assert schedule["schedule_expression"] == "rate(5 minutes)"
     assert schedule["process"] == "insights-worker"
     assert schedule["command"][:3] == ["python", "-m", "services.insights.compact"]
-    statements = {st["sid"]: st for st in catalog["schedule_statements"]["insights-compact"]}
+    statements = {st["sid"]: st for st in catalog["task_statements"]["insights-compact"]}
     assert set(statements) == {"TablesWrite", "BucketsList", "ObjectsRead", "ObjectsWrite",
                                "ObjectsDelete"}
     assert statements["TablesWrite"]["resources"][0] == arn("table", "insights-state")

@@ -166,7 +166,7 @@ def test_schedules_run_ecs_tasks_with_the_declared_command_and_their_own_role(
     assert expr(target["role_arn"]) == "aws_iam_role.scheduler[each.key].arn"
     text = tf.text("modules/schedules/main.tf")
     for needle in ("TaskDefinition = var.task_definition_families[each.value.process]",
-                   "TaskRoleArn = aws_iam_role.task[each.key].arn",
+                   "TaskRoleArn = var.task_role_arns[each.key]",
                    "Name    = each.value.service", "Command = each.value.command",
                    'AssignPublicIp = "DISABLED"', "Subnets        = var.subnet_ids"):
         assert needle in text, needle
@@ -174,7 +174,7 @@ def test_schedules_run_ecs_tasks_with_the_declared_command_and_their_own_role(
     assert retry["maximum_event_age_in_seconds"] < 300
     calls = tf.module_calls()["schedules"]
     assert expr(calls["schedules"]) == "module.catalog.schedules"
-    assert expr(calls["statements"]) == "module.catalog.schedule_statements"
+    assert expr(calls["task_role_arns"]) == "module.iam.task_role_arns"
     assert expr(calls["security_group_id"]) == "module.security.worker_security_group_id"
     assert expr(calls["subnet_ids"]) == "module.network.app_subnet_ids"
 
@@ -201,21 +201,34 @@ def test_the_scheduler_may_start_that_task_and_pass_only_its_roles(tf: Terraform
     passing = statements["PassTheTaskRoles"]
     assert passing["actions"] == ["iam:PassRole"]
     assert [expr(r) for r in passing["resources"]] == [
-        "aws_iam_role.task[each.key].arn", "var.execution_role_arns[each.value.service]"]
+        "var.task_role_arns[each.key]", "var.execution_role_arns[each.value.service]"]
     assert passing["condition"][0]["values"] == ["ecs-tasks.amazonaws.com"]
     assert statements["TagTheTask"]["condition"][0]["values"] == ["RunTask"]
-    for role in ("task", "scheduler"):
-        assert expr(tf.resource("schedules", "aws_iam_role", role)["for_each"]) \
-            == "var.schedules"
+    assert expr(tf.resource("schedules", "aws_iam_role", "scheduler")["for_each"]) \
+        == "var.schedules"
 
 
-def test_a_scheduled_tasks_role_is_its_declared_access(tf: TerraformTree) -> None:
-    """The task role is built from the catalog's statements for that schedule, plus the key
-    through DynamoDB and S3 (no SNS: it publishes nothing) and X-Ray for the collector."""
-    policy = schedule_policy(tf, "task")
-    assert expr(policy["dynamic"][0]["statement"]["for_each"]) == "var.statements[each.key]"
+def test_a_scheduled_tasks_role_is_built_by_the_iam_module(tf: TerraformTree) -> None:
+    """modules/schedules builds no task role of its own: modules/iam builds the scheduled
+    task's, like a process's, from the catalog's statements for it (module.catalog hands it
+    over as one more process), plus the key through DynamoDB and S3 (no SNS: it publishes
+    nothing) and X-Ray for the collector; the pipeline may not pass it."""
+    roles = [n for p, _, n, _ in tf.blocks("resource", "aws_iam_role")
+             if p.parent.name == "schedules"]
+    assert roles == ["scheduler"]
+    assert "aws_iam_policy_document.task" not in tf.text("modules/schedules/main.tf")
+    calls = tf.module_calls()
+    assert expr(calls["iam"]["processes"]) == "module.catalog.process_access"
+    assert expr(calls["iam"]["task_statements"]) == "module.catalog.task_statements"
+    catalog = tf.text("modules/catalog/main.tf")
+    assert "for key, p in merge(local.access, local.schedule_access) : key => {" in catalog
+    assert "value       = local.all_access" in tf.text("modules/catalog/outputs.tf")
+    policy = next(b for p, _, n, b in tf.blocks("data", "aws_iam_policy_document")
+                  if p.parent.name == "iam" and n == "task")
     key = next(s for s in policy["statement"] if s["sid"] == "PlatformKeyThroughServices")
-    assert "sns" not in str(key["condition"])
+    assert 'each.value.kind == "schedule" ? [] : ["sns"]' in str(key["condition"])
+    assert expr(calls["pipeline"]["pass_role_arns"]).startswith(
+        "concat([for name in keys(module.catalog.processes) : module.iam.task_role_arns[name]]")
 
 
 @pytest.mark.parametrize("name", ["insights"])

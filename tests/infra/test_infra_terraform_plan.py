@@ -139,12 +139,20 @@ def containers(plan: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def test_each_process_gets_its_own_task_role(plan: dict[str, Any],
                                              services: dict[str, Any]) -> None:
-    """One task role (and policy) per API and per worker; one execution role per service."""
+    """One task role (and policy) per API, per worker and per scheduled task, all built by
+    modules/iam (modules/schedules builds only its schedulers' roles); one execution role
+    per service."""
     processes = {f"{n}-api" for n in services} | {
         f"{n}-worker" for n, s in services.items() if "worker" in s}
-    assert set(planned(plan, "module.iam.aws_iam_role.task")) == processes
-    assert set(planned(plan, "module.iam.aws_iam_role_policy.task")) == processes
+    scheduled = {f"{n}-{task}" for n, s in services.items() for task in s.get("schedules", {})}
+    roles = planned(plan, "module.iam.aws_iam_role.task")
+    assert set(roles) == processes | scheduled
+    assert set(planned(plan, "module.iam.aws_iam_role_policy.task")) == processes | scheduled
+    assert {k: r["name"] for k, r in roles.items()} == {
+        k: f"regatta-dev-{k}-task" for k in processes | scheduled}
     assert set(planned(plan, "module.iam.aws_iam_role.execution")) == set(services)
+    assert set(planned(plan, "module.schedules.aws_iam_role.scheduler")) == scheduled
+    assert not planned(plan, "module.schedules.aws_iam_role.task")
 
 
 def test_plan_creates_and_changes_nothing_else(plan: dict[str, Any]) -> None:

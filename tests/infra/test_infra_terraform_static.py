@@ -866,10 +866,9 @@ def test_every_task_sends_its_traces_through_a_collector_to_xray(tf: TerraformTr
     assert expr(tf.module_calls()["ecs"]["tracing"]) == "var.tracing"
     assert expr(tf.module_calls()["iam"]["tracing"]) == "var.tracing"
     xray = [st for where, st in policy_statements(tf) if st.get("sid") == "TracesToXRay"]
-    # The processes' roles (modules/iam) and the scheduled tasks' (modules/schedules).
-    assert len(xray) == 2 and all(st["resources"] == ["*"] for st in xray)
+    # The task roles of modules/iam: the processes' and the scheduled tasks'.
+    assert len(xray) == 1 and all(st["resources"] == ["*"] for st in xray)
     assert {a.split(":")[0] for st in xray for a in st["actions"]} == {"xray"}
-    assert expr(tf.module_calls()["schedules"]["tracing"]) == "var.tracing"
 
 
 def test_outputs_give_the_operator_the_urls_and_ids(tf: TerraformTree) -> None:

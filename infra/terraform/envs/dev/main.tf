@@ -241,18 +241,19 @@ module "schedules" {
   source                   = "../../modules/schedules"
   name                     = local.stack
   schedules                = module.catalog.schedules
-  statements               = module.catalog.schedule_statements
   cluster_arn              = module.ecs.cluster_arn
   task_definition_families = module.ecs.task_definition_families
+  task_role_arns           = module.iam.task_role_arns
   execution_role_arns      = module.iam.execution_role_arns
   subnet_ids               = module.network.app_subnet_ids
   security_group_id        = module.security.worker_security_group_id
   kms_key_arn              = module.encryption.key_arn
-  tracing                  = var.tracing
   on_spot                  = var.workers_on_spot
   enabled                  = var.schedules_enabled
 }
 
+# The pipeline registers the processes' task definitions: it may pass their task roles and the
+# execution roles, not a scheduled task's role (only its scheduler passes that one).
 module "pipeline" {
   source             = "../../modules/pipeline"
   name               = local.stack
@@ -267,7 +268,7 @@ module "pipeline" {
   cluster_name       = module.ecs.cluster_name
   deployments        = { for name, p in module.catalog.processes : name => p.service }
   service_arns       = values(module.ecs.service_arns)
-  pass_role_arns     = concat(values(module.iam.task_role_arns), values(module.iam.execution_role_arns))
+  pass_role_arns     = concat([for name in keys(module.catalog.processes) : module.iam.task_role_arns[name]], values(module.iam.execution_role_arns))
   require_approval   = var.require_approval
   log_retention_days = var.log_retention_days
   force_destroy      = !local.protect

@@ -161,7 +161,8 @@ locals {
   # Tasks a service runs on a timer (services.yaml `schedules:`), not as ECS services: one
   # EventBridge Scheduler schedule each runs the service's own task definition (its worker's,
   # or its API's when it has no worker: the same image) with the declared command, under a
-  # task role of its own built from the schedule's access, like a process's.
+  # task role of its own that modules/iam builds from the schedule's access, as it builds a
+  # process's (process_access below).
   schedules = merge([
     for name, svc in local.catalog.services : {
       for task, spec in try(svc.schedules, {}) : "${name}-${task}" => {
@@ -200,7 +201,8 @@ locals {
     { for name, svc in local.catalog.services : "${name}-api" => { service = name, kind = "api", spec = svc.api } if try(svc.api, null) != null },
     { for name, svc in local.catalog.services : "${name}-worker" => { service = name, kind = "worker", spec = svc.worker } if try(svc.worker, null) != null },
   )
-  # A scheduled task declares its access the same way (tables, buckets; it consumes nothing).
+  # A scheduled task declares its access the same way (tables, buckets; it consumes nothing)
+  # and gets its task role the same way: one more entry, kind "schedule".
   schedule_access = merge([
     for name, svc in local.catalog.services : {
       for task, spec in try(svc.schedules, {}) : "${name}-${task}" => { service = name, kind = "schedule", spec = spec }
@@ -220,7 +222,6 @@ locals {
       sends_mail   = try(p.spec.sends_mail, false)
     }
   }
-  process_access = { for key, p in local.all_access : key => p if p.kind != "schedule" }
 
   # Access levels of infra/services.yaml and the actions each one grants. Nothing else grants.
   table_actions = {
@@ -256,7 +257,7 @@ locals {
     ]), [
     for key, p in local.access : "${key}: an API consumes no queue (a worker does)" if p.kind == "api" && try(p.spec.queues, null) != null
     ], [
-    for key, p in local.schedule_access : "${key}: a scheduled task consumes, publishes and sends nothing (a worker does)" if length(concat(try(p.spec.queues, []), try(p.spec.publishes, []), try(p.spec.sends_to, []))) > 0
+    for key, p in local.schedule_access : "${key}: a scheduled task consumes, publishes and sends nothing (a worker does)" if length(concat(try(p.spec.queues, []), try(p.spec.publishes, []), try(p.spec.sends_to, []))) > 0 || try(p.spec.sends_mail, false)
     ], [
     for key, p in local.schedule_access : "${key}: a scheduled task may not be named like a process" if contains(keys(local.access), key)
     ], [
@@ -265,9 +266,10 @@ locals {
     for name, lake in local.lakes : "${name}: lake bucket ${lake.bucket} is not the service's own bucket" if try(local.buckets[lake.bucket].owner, "") != name
   ])
 
-  # The task role of each process: exactly its tables, buckets, topics and queues. The KMS
-  # and SES statements, whose ARNs are not topology names, are added by the iam module.
-  statements = {
+  # The task role of each process and scheduled task: exactly its tables, buckets, topics and
+  # queues. The KMS, X-Ray and SES statements, whose ARNs are not topology names, are added by
+  # the iam module.
+  task_statements = {
     for key, p in local.all_access : key => concat(
       [
         for level in ["read", "write"] : {
@@ -305,6 +307,4 @@ locals {
       }],
     )
   }
-  task_statements     = { for key, p in local.process_access : key => local.statements[key] }
-  schedule_statements = { for key, s in local.schedules : key => local.statements[key] }
 }

@@ -49,23 +49,18 @@ output "processes" {
 }
 
 output "process_access" {
-  description = "What each process (\"<service>-api\", \"<service>-worker\") may touch: tables, buckets, publishes, sends_to, queues, dead_letters, sends_mail."
-  value       = local.process_access
+  description = "What each task role's code may touch, by process (\"<service>-api\", \"<service>-worker\") and by scheduled task (\"<service>-<task>\", kind schedule): service, kind, tables, buckets, publishes, sends_to, queues, dead_letters, sends_mail."
+  value       = local.all_access
 }
 
 output "task_statements" {
-  description = "Each process's task role statements on topology resources: sid, actions, resources."
+  description = "Each task role's statements on topology resources (processes and scheduled tasks, as process_access): sid, actions, resources."
   value       = local.task_statements
 }
 
 output "schedules" {
   description = "Scheduled tasks by \"<service>-<task>\" (services.yaml schedules:): service, task, command, schedule_expression, the process whose task definition they run."
   value       = local.schedules
-}
-
-output "schedule_statements" {
-  description = "Each scheduled task's own task role statements on topology resources: sid, actions, resources."
-  value       = local.schedule_statements
 }
 
 output "lakes" {

@@ -5,6 +5,9 @@
 #                   through those AWS services only, and SES for a process that sends mail.
 #                   An internet-facing API therefore cannot consume its service's queues, and
 #                   deletes only what its routes delete.
+#                   A scheduled task (services.yaml schedules:, "<service>-<task>", kind
+#                   "schedule") gets one the same way, from its own declaration: modules/schedules
+#                   runs it under this role (EventBridge Scheduler, ECS RunTask).
 #   execution role  one per service: what ECS does to start its tasks: pull its own image,
 #                   write its own log
 #                   group, read its own parameters and secrets (<stack>/<service>/...) when
@@ -49,7 +52,7 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 resource "aws_iam_role" "task" {
   for_each           = var.processes
   name               = "${var.name}-${each.key}-task"
-  description        = "What the ${each.key} process's code may do"
+  description        = each.value.kind == "schedule" ? "What the scheduled ${each.key} task's code may do" : "What the ${each.key} process's code may do"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
@@ -66,7 +69,8 @@ data "aws_iam_policy_document" "task" {
   }
 
   # Tables, buckets and topics are encrypted with the platform key: the process may use the
-  # key through DynamoDB, S3 and SNS, never directly.
+  # key through DynamoDB, S3 and SNS, never directly; a scheduled task, which publishes
+  # nothing (module.catalog refuses it), through DynamoDB and S3 only.
   statement {
     sid       = "PlatformKeyThroughServices"
     actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
@@ -74,7 +78,7 @@ data "aws_iam_policy_document" "task" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = [for svc in ["dynamodb", "s3", "sns"] : "${svc}.${local.region}.amazonaws.com"]
+      values   = [for svc in concat(["dynamodb", "s3"], each.value.kind == "schedule" ? [] : ["sns"]) : "${svc}.${local.region}.amazonaws.com"]
     }
   }
 

@@ -1,5 +1,5 @@
 output "task_role_arns" {
-  description = "Task role ARN by process (\"<service>-api\", \"<service>-worker\")."
+  description = "Task role ARN by process (\"<service>-api\", \"<service>-worker\") and by scheduled task (\"<service>-<task>\")."
   value       = { for k, r in aws_iam_role.task : k => r.arn }
 }
 

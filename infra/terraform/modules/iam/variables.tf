@@ -9,12 +9,12 @@ variable "services" {
 }
 
 variable "processes" {
-  description = "module.catalog.process_access: one task role per process (\"<service>-api\", \"<service>-worker\"), with its sends_mail."
+  description = "module.catalog.process_access: one task role per process (\"<service>-api\", \"<service>-worker\") and per scheduled task (\"<service>-<task>\", kind schedule), with its sends_mail."
   type        = any
 }
 
 variable "task_statements" {
-  description = "module.catalog.task_statements: each process's statements on topology resources."
+  description = "module.catalog.task_statements: each task role's statements on topology resources."
   type        = any
 }
 

@@ -4,12 +4,14 @@
 # the service's own task definition family: its latest revision, the image the pipeline
 # deployed last, the same environment as the service's process. Roles, none shared:
 #
-#   task role       one per scheduled task: exactly the tables and buckets its declaration
-#                   gives it (module.catalog.schedule_statements), the platform key through
-#                   DynamoDB and S3, X-Ray for the task's trace collector
-#   scheduler role  one per scheduled task, assumed by EventBridge Scheduler for this account
-#                   only: RunTask of that one family in this cluster, PassRole of that task
-#                   role and the service's execution role to ECS tasks only, the schedule's key
+#   task role       one per scheduled task, built by module.iam like a process's (the catalog
+#                   hands it the scheduled task as one more process): exactly the tables and
+#                   buckets its declaration gives it, the platform key through DynamoDB and
+#                   S3, X-Ray for the task's trace collector (var.task_role_arns)
+#   scheduler role  one per scheduled task, here, assumed by EventBridge Scheduler for this
+#                   account only: RunTask of that one family in this cluster, PassRole of that
+#                   task role and the service's execution role to ECS tasks only, the
+#                   schedule's key
 #
 # The task runs in the app subnets with the workers' security group (egress only).
 
@@ -27,77 +29,6 @@ locals {
     "arn:${local.partition}:ecs:${local.region}:${local.account}:task-definition/${var.task_definition_families[s.process]}"
   }
   cluster_name = element(split("/", var.cluster_arn), 1)
-}
-
-# --- the task's own role -----------------------------------------------------------------------
-
-data "aws_iam_policy_document" "ecs_tasks_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:ecs:${local.region}:${local.account}:*"]
-    }
-  }
-}
-
-resource "aws_iam_role" "task" {
-  for_each           = var.schedules
-  name               = "${var.name}-${each.key}-task"
-  description        = "What the scheduled ${each.key} task's code may do"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-}
-
-data "aws_iam_policy_document" "task" {
-  for_each = var.schedules
-
-  dynamic "statement" {
-    for_each = var.statements[each.key]
-    content {
-      sid       = statement.value.sid
-      actions   = statement.value.actions
-      resources = statement.value.resources
-    }
-  }
-
-  statement {
-    sid       = "PlatformKeyThroughServices"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = [for svc in ["dynamodb", "s3"] : "${svc}.${local.region}.amazonaws.com"]
-    }
-  }
-
-  # The service's task definition runs an ADOT collector beside it (module.ecs var.tracing).
-  dynamic "statement" {
-    for_each = var.tracing ? ["xray"] : []
-    content {
-      sid = "TracesToXRay"
-      actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-      "xray:GetSamplingTargets"]
-      resources = ["*"]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "task" {
-  for_each = var.schedules
-  name     = "${each.key}-task"
-  role     = aws_iam_role.task[each.key].id
-  policy   = data.aws_iam_policy_document.task[each.key].json
 }
 
 # --- the scheduler's role ----------------------------------------------------------------------
@@ -153,7 +84,7 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     sid       = "PassTheTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.task[each.key].arn, var.execution_role_arns[each.value.service]]
+    resources = [var.task_role_arns[each.key], var.execution_role_arns[each.value.service]]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
@@ -212,7 +143,7 @@ resource "aws_scheduler_schedule" "task" {
         }
       }
       Overrides = {
-        TaskRoleArn = aws_iam_role.task[each.key].arn
+        TaskRoleArn = var.task_role_arns[each.key]
         ContainerOverrides = [{
           # module.ecs names the service's container after the service.
           Name    = each.value.service

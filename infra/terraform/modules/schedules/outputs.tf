@@ -3,11 +3,6 @@ output "schedule_arns" {
   value       = { for k, s in aws_scheduler_schedule.task : k => s.arn }
 }
 
-output "task_role_arns" {
-  description = "Task role ARN by scheduled task."
-  value       = { for k, r in aws_iam_role.task : k => r.arn }
-}
-
 output "scheduler_role_arns" {
   description = "The role EventBridge Scheduler assumes, by scheduled task."
   value       = { for k, r in aws_iam_role.scheduler : k => r.arn }

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Stack name, e.g. regatta-dev: schedules are <name>-<service>-<task>, roles <name>-<service>-<task>-task and -scheduler."
+  description = "Stack name, e.g. regatta-dev: schedules are <name>-<service>-<task>, their roles <name>-<service>-<task>-scheduler."
   type        = string
 }
 
@@ -8,9 +8,9 @@ variable "schedules" {
   type        = any
 }
 
-variable "statements" {
-  description = "module.catalog.schedule_statements: each scheduled task's statements on topology resources."
-  type        = any
+variable "task_role_arns" {
+  description = "Task role ARN by process and scheduled task (module.iam): each schedule runs its task under its own."
+  type        = map(string)
 }
 
 variable "cluster_arn" {
@@ -39,14 +39,8 @@ variable "security_group_id" {
 }
 
 variable "kms_key_arn" {
-  description = "The platform key: the schedules are encrypted with it, the tasks reach tables and buckets through it."
+  description = "The platform key: the schedules are encrypted with it."
   type        = string
-}
-
-variable "tracing" {
-  description = "The task definitions run an ADOT collector (module.ecs var.tracing): the task roles may send traces to X-Ray."
-  type        = bool
-  default     = true
 }
 
 variable "on_spot" {
