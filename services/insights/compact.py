@@ -1,8 +1,9 @@
 """The compaction process: ``python -m services.insights.compact [--once]``.
 
 In AWS an EventBridge Scheduler rule starts it as an ECS task (``--once``: one run, then
-exit). Locally the insights worker runs the same code on a timer: its ``build`` appends
-``await compaction_runner(aws, resources)`` to its runners; the runner calls
+exit). The insights worker runs the same code on a timer (locally and in AWS, unless
+``INSIGHTS_COMPACTION_ON_WORKER`` is false): its ``build`` appends ``await
+compaction_runner(aws, ...)`` to its runners; the runner calls
 `Compactor.run_once` every ``INSIGHTS_COMPACTION_INTERVAL_SECONDS`` until SIGTERM. Several
 runners (an API restart, two workers, a scheduled task) never compact at once: a run first
 takes the lease in ``insights-state``, and one that finds it taken does nothing.

@@ -31,6 +31,10 @@ class InsightsSettings(PlatformSettings):
     # lake (the insights-lake branch's block: compaction, the local lake cache, reports, /sql)
     # Seconds between compaction runs (the worker's timer; EventBridge's schedule in AWS).
     insights_compaction_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # Whether the worker runs the compaction on its timer (what keeps reports within a
+    # minute, locally and in AWS, where the schedule runs it too: the lease lets one run at
+    # a time). False leaves it to the schedule alone (reports then lag by up to its period).
+    insights_compaction_on_worker: bool = True
     # Raw objects one run reads at most (the rest wait for the next run): bounds its memory.
     insights_compaction_max_objects: int = Field(default=20_000, ge=1)
     # A curated partition holding more run files than this is merged into one file.

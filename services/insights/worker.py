@@ -13,13 +13,17 @@ from shared.worker import Runner, consumer, serve
 
 async def build(aws: AwsClients, resources: Resources) -> list[Runner]:
     # Not the API's container (no counter, no salts, no reader): the raw zone it lands
-    # platform events in, and the compaction on its timer (in AWS a scheduled task runs
-    # ``python -m services.insights.compact --once`` as well; the lease lets one run at a time).
+    # platform events in, and the compaction on its timer unless INSIGHTS_COMPACTION_ON_WORKER
+    # is false (in AWS a scheduled task also runs ``python -m services.insights.compact
+    # --once``; the lease lets one run at a time).
+    settings = InsightsSettings.of(aws.settings)
     lake = resources.bucket("insights-lake")
     raw = RawZone(await aws.client("s3"), lake)
-    return [await consumer(aws, resources, PLATFORM_EVENTS, PlatformLander(raw)),
-            await compaction_runner(aws, bucket=lake,
-                                    state_table=resources.table("insights-state"))]
+    runners: list[Runner] = [await consumer(aws, resources, PLATFORM_EVENTS, PlatformLander(raw))]
+    if settings.insights_compaction_on_worker:
+        runners.append(await compaction_runner(aws, bucket=lake,
+                                               state_table=resources.table("insights-state")))
+    return runners
 
 
 if __name__ == "__main__":
