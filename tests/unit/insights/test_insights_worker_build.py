@@ -1,6 +1,6 @@
 """The insights worker's runners: the platform-events consumer always, the compaction timer
-only where INSIGHTS_COMPACTION_ON_WORKER is true (locally; in AWS the schedule compacts and
-the task definition sets it false). No AWS call: the consumer and the compaction runner are
+only where INSIGHTS_COMPACTION_ON_WORKER is true (the default, locally and in AWS; false
+leaves the compaction to the schedule). No AWS call: the consumer and the compaction runner are
 stand-ins, and creating the clients sends nothing."""
 
 from __future__ import annotations
