@@ -129,6 +129,7 @@ class Recorder:
     started: int = 0
     finished: list[tuple[str, float]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # every answer >= 400 of the pass
 
     def attach(self, page: Any) -> None:
         def is_report(request: Any) -> bool:
@@ -147,6 +148,9 @@ class Recorder:
                 self.failed.append(f"{report_name(request.url)}: {request.failure}")
 
         async def on_response(response: Any) -> None:
+            if response.status >= 400:
+                self.refused.append(f"HTTP {response.status} {response.request.method} "
+                                    f"{response.url}")
             if is_report(response.request) and response.status != 200:
                 self.failed.append(f"{report_name(response.url)}: HTTP {response.status} "
                                    f"{(await response.text())[:300]}")
@@ -302,7 +306,9 @@ async def one_pass(browser: Any, base_url: str, meter: CpuMeter, http: httpx.Asy
         recorder.attach(ui.page)
         cdp = await context.new_cdp_session(ui.page)
         await cdp.send("Performance.enable")
-        await ui.sign_in(ADMIN.username, ADMIN.password)
+        # Then the home page, which asks no API (the recipes list would: no recipes API here).
+        await ui.sign_in(ADMIN.username, ADMIN.password, next_route="/")
+        await ui.page.wait_for_function(READY, arg="/")
         bench = Bench(ui, cdp, meter, recorder)
         page = ui.page
         day = datetime.fromisoformat(today).date()
@@ -342,7 +348,9 @@ async def one_pass(browser: Any, base_url: str, meter: CpuMeter, http: httpx.Asy
             lambda: bench.rendered(route(7))))
         await check_overview(ui, http, window(7), "7 days")
         unexpected = [e for e in ui.errors if "/insights/events" not in e.url]
-        assert not unexpected, "console errors: " + "; ".join(e.text for e in unexpected)
+        assert not unexpected, "console errors: " + "; ".join(
+            f"{e.text} ({e.url})" for e in unexpected) + "; answers >= 400: " + "; ".join(
+            recorder.refused)
         return loads
     finally:
         await context.close()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from devkit.catalog import ROOT
 
@@ -94,9 +95,12 @@ class WebPage:
             " return !!main && main.dataset.route === route && main.dataset.ready === 'true' }",
             arg=route)
 
-    async def sign_in(self, username: str, password: str) -> None:
-        """Sign in through the form and wait until the header names the user."""
-        await self.open("/signin")
+    async def sign_in(self, username: str, password: str, next_route: str | None = None
+                      ) -> None:
+        """Sign in through the form and wait until the header names the user; the app then
+        goes to ``next_route`` (by default its recipes list)."""
+        await self.open(f"/signin?next={quote(next_route, safe='')}" if next_route
+                        else "/signin")
         await self.page.get_by_label("User name").fill(username)
         await self.page.get_by_label("Password").fill(password)
         await self.page.get_by_role("button", name="Sign in").click()
