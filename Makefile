@@ -17,7 +17,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights bench-insights-collector nlu-corpus chaos install clean
+.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights bench-insights-collector bench-insights-page nlu-corpus chaos install clean
 
 install: $(STAMP)
 
@@ -111,6 +111,11 @@ bench-insights: $(STAMP)
 # The insights collector alone (make bench-insights runs it with the lake's benchmarks).
 bench-insights-collector: $(STAMP)
 	@$(PY) bench/bench_insights_collector.py $(ARGS)
+
+# The Insights page in headless Chromium (Debian's) over 60 days x 1,000,000 events: cold and
+# warm page loads, each report request, checked against the API; ARGS="--events 200000".
+bench-insights-page: $(STAMP) web
+	@$(PY) bench/bench_insights_page.py $(ARGS)
 
 nlu-corpus: $(STAMP)
 	@$(PY) bench/nlu_corpus.py

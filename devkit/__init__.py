@@ -17,4 +17,5 @@ Modules, each importable on its own:
 - ``access``     every service's access table together (the README's, the hostile suite's)
 - ``testing``    pytest fixtures other test suites reuse
 - ``fuzzing``    schemathesis over a service's OpenAPI
+- ``browser``    the web app in headless Chromium (the browser tests, the page benchmarks)
 """

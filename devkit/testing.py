@@ -169,6 +169,17 @@ class ServiceProcess:
         return cls(args, env, port=port, **kwargs)
 
     @classmethod
+    def gateway(cls, env: dict[str, str], apis: dict[str, ServiceProcess], web_dist: Path,
+                **kwargs: Any) -> ServiceProcess:
+        """The local gateway (``devkit.gateway``) on a free port, forwarding to ``apis`` (by
+        service name, e.g. ``media-jobs``: each one's port as ``MEDIA_JOBS_PORT``) and serving
+        the built web app from ``web_dist``: the one origin a browser uses."""
+        ports = {f"{name.upper().replace('-', '_')}_PORT": str(api.port)
+                 for name, api in apis.items()}
+        return cls.api("devkit.gateway:app",
+                       {**env, **ports, "GATEWAY_WEB_DIST": str(web_dist)}, **kwargs)
+
+    @classmethod
     def worker(cls, module: str, env: dict[str, str], **kwargs: Any) -> ServiceProcess:
         """``python -m <module>``, e.g. ``services.recipes.worker``."""
         return cls([sys.executable, "-m", module], env, **kwargs)

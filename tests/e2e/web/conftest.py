@@ -139,10 +139,7 @@ def web_stack(stack: LocalStack, web_dist: Path,
                                               log_path=logs / "insights.log")
         workers.append(ServiceProcess.worker("services.insights.worker", insights_env,
                                              log_path=logs / "insights-worker.log"))
-    ports = {f"{name.upper().replace('-', '_')}_PORT": str(api.port) for name, api in apis.items()}
-    gateway = ServiceProcess.api("devkit.gateway:app",
-                                 {**env, **ports, "GATEWAY_WEB_DIST": str(web_dist)},
-                                 log_path=logs / "gateway.log")
+    gateway = ServiceProcess.gateway(env, apis, web_dist, log_path=logs / "gateway.log")
     processes = [*apis.values(), *workers, gateway]
 
     def stop() -> None:

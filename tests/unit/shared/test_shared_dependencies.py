@@ -31,7 +31,7 @@ SCANNED = ("shared", "services", "devkit", "bench", "docker", "tests")
 
 # devkit/ serves the local platform (`make run`: the emulator, the gateway, the `regatta`
 # command); these modules of it serve the tests alone.
-DEVKIT_DEV = {"fuzzing", "testing"}
+DEVKIT_DEV = {"browser", "fuzzing", "testing"}
 # Image scripts that run in a local-only target (compose's provisioner), which adds the few
 # devkit modules they import (docker/Dockerfile).
 LOCAL_SCRIPTS = {"docker/provision.py"}
