@@ -244,13 +244,20 @@ def bench_reports(cache: LakeCache, args: argparse.Namespace) -> None:
     engine.prepare()
     print(f"   sessions of the {args.days} days derived once (what the API does after a "
           f"sync brings new files): {time.perf_counter() - started:.2f} s")
-    print(f"   {'report':<32} {'p50 ms':>8} {'p95 ms':>8} {'files':>6} {'MB read':>8}  target")
+    print("   first: the report's first run (no day's rows kept yet); p50/p95: the next runs, "
+          "each after the last day's rows are forgotten, as a compaction run changes the "
+          "current day's files")
+    print(f"   {'report':<32} {'first ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'files':>6} "
+          f"{'MB read':>8}  target")
     worst = 0.0
     for name, (low, high), call in cases:
         window = parse_window(low, high, args.tz)
-        call(window)  # warm: file footers into the OS cache
+        started = time.perf_counter()
+        call(window)
+        first = (time.perf_counter() - started) * 1000
         times = []
         for _ in range(args.repeat):
+            engine.day_rows.forget(end)
             started = time.perf_counter()
             call(window)
             times.append((time.perf_counter() - started) * 1000)
@@ -258,7 +265,7 @@ def bench_reports(cache: LakeCache, args: argparse.Namespace) -> None:
         worst = max(worst, p95)
         stats = engine.last
         verdict = "met" if p95 < REPORT_P95_TARGET_MS else "MISSED"
-        print(f"   {name:<32} {p50:>8.0f} {p95:>8.0f} {stats.files:>6} "
+        print(f"   {name:<32} {first:>8.0f} {p50:>8.0f} {p95:>8.0f} {stats.files:>6} "
               f"{stats.bytes / 1e6:>8.1f}  {verdict}")
     print(f"   worst p95 {worst:.0f} ms (target < {REPORT_P95_TARGET_MS} ms): "
           f"{'met' if worst < REPORT_P95_TARGET_MS else 'MISSED'}; MB read = the Parquet "

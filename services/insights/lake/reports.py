@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -291,6 +291,8 @@ class ReportEngine:
     memory_mb: int = 512
     threads: int = 2
     last: QueryStats = field(default_factory=QueryStats)
+    # Breakdown rows of whole UTC days, by (dimension, day, that day's files): see breakdown.
+    day_rows: DayRows = field(default_factory=lambda: DayRows(50_000))
     _db: duckdb.DuckDBPyConnection | None = None
     _derive: threading.Lock = field(default_factory=threading.Lock)
 
@@ -377,21 +379,69 @@ class ReportEngine:
         return rows
 
     def overview(self, window: Window) -> Overview:
-        rows = self._run("events", window, f"""WITH {_EVENTS}, {_VISITS},
-            e AS (SELECT count(DISTINCT visitor) AS visitors,
-                         count(*) FILTER (WHERE type = 'page') AS pageviews,
-                         count(*) AS events FROM ev),
-            v AS (SELECT count(*) AS visits,
-                         coalesce(avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END), 0) AS b,
-                         coalesce(avg(epoch_ms(ended) - epoch_ms(started)), 0) / 1000.0 AS d
-                  FROM visits)
-            SELECT visitors, visits, pageviews, events, b, d FROM e, v""", sessions=True)
-        if not rows:
-            return Overview(visitors=0, visits=0, pageviews=0, events=0, bounce_rate=0.0,
-                            visit_duration=0.0)
-        v, visits, pv, ev, bounce, duration = rows[0]
-        return Overview(visitors=v, visits=visits, pageviews=pv, events=ev,
-                        bounce_rate=float(bounce), visit_duration=float(duration))
+        """Summed from per-day rows like `breakdown` (a visit lies within its UTC day)."""
+        whole, partial = split_days(window)
+        # visitors, pageviews, events, visits, bounces, milliseconds of visits
+        total = [0, 0, 0, 0, 0, 0]
+        for row in self._whole_days("overview", whole, self._overview_days):
+            total = [t + v for t, v in zip(total, row, strict=True)]
+        for part in partial:
+            rows = self._run("events", part, f"""WITH {_EVENTS}, {_VISITS},
+                e AS (SELECT count(DISTINCT visitor) AS visitors,
+                             count(*) FILTER (WHERE type = 'page') AS pageviews,
+                             count(*) AS events FROM ev),
+                v AS (SELECT count(*) AS visits, count(*) FILTER (WHERE events = 1) AS b,
+                             coalesce(sum(epoch_ms(ended) - epoch_ms(started)), 0) AS d
+                      FROM visits)
+                SELECT visitors, pageviews, events, visits, b, d FROM e, v""", sessions=True)
+            for row in rows or []:
+                total = [t + int(v) for t, v in zip(total, row, strict=True)]
+        visitors, pageviews, events, visits, bounces, duration = total
+        self._stats(window, sessions=True)
+        return Overview(visitors=visitors, visits=visits, pageviews=pageviews, events=events,
+                        bounce_rate=bounces / visits if visits else 0.0,
+                        visit_duration=duration / visits / 1000 if visits else 0.0)
+
+    def _overview_days(self, day_list: list[date]) -> dict[date, list[tuple[Any, ...]]]:
+        found: dict[date, list[int]] = {d: [0, 0, 0, 0, 0, 0] for d in day_list}
+        files = [f for d in day_list for f in self.files_of("events", d, d)]
+        sessions = self._sessions(day_list)
+        with self._cursor() as cursor:
+            for day, *row in cursor.execute("""
+                    SELECT "timestamp"::DATE, count(DISTINCT visitor),
+                           count(*) FILTER (WHERE type = 'page'), count(*)
+                    FROM read_parquet($files) WHERE NOT bot GROUP BY ALL""",
+                                              {"files": files}).fetchall():
+                found[day][0:3] = row
+            if sessions:
+                for day, *row in cursor.execute("""
+                        SELECT started::DATE, count(*), count(*) FILTER (WHERE events = 1),
+                               sum(epoch_ms(ended) - epoch_ms(started))
+                        FROM read_parquet($sessions) WHERE seq = 1 GROUP BY ALL""",
+                                                  {"sessions": sessions}).fetchall():
+                    found[day][3:6] = [int(v) for v in row]
+        return {d: [tuple(v)] for d, v in found.items()}
+
+    def _whole_days(self, kind: str, day_list: list[date],
+                    compute: Any) -> list[tuple[Any, ...]]:
+        """The rows of ``kind`` for whole UTC days: kept ones where the day's files are the
+        same, ``compute(days)`` (a dict of rows per day) for the others."""
+        versions = {d: self._version(d) for d in day_list}
+        missing = [d for d in day_list if versions[d] and (kind, d, versions[d]) not in
+                   self.day_rows]
+        if missing:
+            for day, rows in compute(missing).items():
+                self.day_rows.put((kind, day, versions[day]), rows)
+        return [row for d in day_list if versions[d]
+                for row in self.day_rows.get((kind, d, versions[d])) or []]
+
+    def _stats(self, window: Window, *, sessions: bool = False) -> None:
+        """What the window's report covers (the partitions it touches), for QueryStats."""
+        day_list = window.days()
+        read = list(self.files_of("events", day_list[0], day_list[-1]))
+        if sessions:
+            read += [str(p) for d in day_list for p in self.sessions_dir(d).glob("*.parquet")]
+        self.last = QueryStats(len(read), sum(_size(f) for f in read))
 
     def timeseries(self, window: Window, metric: Metric, interval: Interval) -> list[Bucket]:
         # Buckets as the UTC instants they start at: an hour by the wall clock's minutes
@@ -416,14 +466,47 @@ class ReportEngine:
                 for b in buckets(window, interval)]
 
     def breakdown(self, window: Window, by: Dimension, limit: int) -> list[BreakdownItem]:
-        rows = self._run("events", window, f"""WITH {_EVENTS}
-            SELECT {_DIMENSIONS[by]} AS value, count(DISTINCT visitor) AS visitors,
-                   count(*) FILTER (WHERE type = 'page') AS pageviews, count(*) AS events
-            FROM ev GROUP BY value
-            ORDER BY visitors DESC, pageviews DESC, events DESC, value ASC NULLS LAST
-            LIMIT $limit""", {"limit": limit}) or []
+        """Visitors add up across UTC days (a visitor hash lives one day: its salt is daily),
+        so the window's whole UTC days are answered from rows kept per day and per version of
+        the day's files (the current day's change with each compaction run, the others stay),
+        and only the days not kept yet and the window's partial days are read."""
+        whole, partial = split_days(window)
+        totals: dict[str | None, list[int]] = {}
+
+        def add(rows: Iterable[tuple[Any, ...]]) -> None:
+            for value, *counts in rows:
+                total = totals.setdefault(value, [0, 0, 0])
+                for n, count in enumerate(counts):
+                    total[n] += count
+
+        def compute(day_list: list[date]) -> dict[date, list[tuple[Any, ...]]]:
+            found: dict[date, list[tuple[Any, ...]]] = {d: [] for d in day_list}
+            files = [f for d in day_list for f in self.files_of("events", d, d)]
+            with self._cursor() as cursor:
+                for day, *row in cursor.execute(f"""
+                        SELECT "timestamp"::DATE, {_DIMENSIONS[by]}, count(DISTINCT visitor),
+                               count(*) FILTER (WHERE type = 'page'), count(*)
+                        FROM read_parquet($files) WHERE NOT bot GROUP BY ALL""",
+                                                  {"files": files}).fetchall():
+                    found[day].append(tuple(row))
+            return found
+
+        add(self._whole_days(f"breakdown:{by}", whole, compute))
+        for part in partial:
+            add(self._run("events", part, f"""WITH {_EVENTS}
+                SELECT {_DIMENSIONS[by]} AS value, count(DISTINCT visitor),
+                       count(*) FILTER (WHERE type = 'page'), count(*)
+                FROM ev GROUP BY value""") or [])
+        self._stats(window)
+        ranked = sorted(totals.items(), key=lambda kv: (-kv[1][0], -kv[1][1], -kv[1][2],
+                                                        kv[0] is None, kv[0] or ""))
         return [BreakdownItem(value=v, visitors=a, pageviews=b, events=c)
-                for v, a, b, c in rows]
+                for v, (a, b, c) in ranked[:limit]]
+
+    def _version(self, day: date) -> str:
+        """The version of a day's curated events: its files (immutable, named by run)."""
+        files = sorted(self.files_of("events", day, day))
+        return hashlib.sha1("\n".join(files).encode()).hexdigest()[:16] if files else ""
 
     def funnel(self, window: Window, steps: Sequence[Step]) -> list[FunnelStep]:
         params: dict[str, Any] = {}
@@ -457,6 +540,53 @@ class ReportEngine:
             GROUP BY day, type ORDER BY day, type LIMIT $limit""",
                          {"tz": window.tz, "limit": limit}) or []
         return [PlatformItem(day=d.isoformat(), type=t, count=n) for d, t, n in rows]
+
+
+def split_days(window: Window) -> tuple[list[date], list[Window]]:
+    """The UTC days wholly inside the window, and the window's parts on the other days."""
+    whole: list[date] = []
+    partial: list[Window] = []
+    for day in window.days():
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        end = start + timedelta(days=1)
+        if window.start <= start and end <= window.end:
+            whole.append(day)
+        else:
+            partial.append(Window(max(start, window.start), min(end, window.end), window.tz))
+    return whole, partial
+
+
+class DayRows:
+    """Rows per key, the least recently used dropped beyond ``size`` keys (thread-safe)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._rows: OrderedDict[Any, list[tuple[Any, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._rows
+
+    def get(self, key: Any) -> list[tuple[Any, ...]] | None:
+        with self._lock:
+            rows = self._rows.get(key)
+            if rows is not None:
+                self._rows.move_to_end(key)
+            return rows
+
+    def forget(self, day: date) -> None:
+        """Drop the rows of ``day`` (keys are (kind, day, version))."""
+        with self._lock:
+            for key in [k for k in self._rows if k[1] == day]:
+                del self._rows[key]
+
+    def put(self, key: Any, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            self._rows[key] = rows
+            self._rows.move_to_end(key)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
 
 
 def _day_of(path: str) -> date:
