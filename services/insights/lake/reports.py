@@ -444,24 +444,53 @@ class ReportEngine:
         self.last = QueryStats(len(read), sum(_size(f) for f in read))
 
     def timeseries(self, window: Window, metric: Metric, interval: Interval) -> list[Bucket]:
+        """Like `breakdown`, from rows kept per whole UTC day (for this metric, interval and
+        time zone): a bucket's visitors add up across the UTC days it spans."""
         # Buckets as the UTC instants they start at: an hour by the wall clock's minutes
         # (a zone 5:30 ahead starts its hours at :30 UTC; the hour a DST change repeats is
         # two buckets), a day at its local midnight.
         local = ("epoch_ms({col}) - epoch_ms(timezone($tz, {col})) % 3600000"
                  if interval == "hour" else "date_trunc('day', timezone($tz, {col}))")
         if metric == "visits":
-            sql = f"""WITH {_VISITS}
+            whole_sql = f"""SELECT started::DATE, {local.format(col='started')}, count(*)
+                FROM read_parquet($sessions) WHERE seq = 1 GROUP BY ALL"""
+            part_sql = f"""WITH {_VISITS}
                 SELECT {local.format(col='started')} AS b, count(*) FROM visits GROUP BY b"""
         else:
             value = {"visitors": "count(DISTINCT visitor)", "events": "count(*)",
                      "pageviews": "count(*) FILTER (WHERE type = 'page')"}[metric]
-            sql = f"""WITH {_EVENTS}
+            whole_sql = f"""SELECT "timestamp"::DATE, {local.format(col='"timestamp"')},
+                {value} FROM read_parquet($files) WHERE NOT bot GROUP BY ALL"""
+            part_sql = f"""WITH {_EVENTS}
                 SELECT {local.format(col='ts')} AS b, {value} FROM ev GROUP BY b"""
-        rows = self._run("events", window, sql, {"tz": window.tz},
-                         sessions=metric == "visits") or []
+
+        def compute(day_list: list[date]) -> dict[date, list[tuple[Any, ...]]]:
+            found: dict[date, list[tuple[Any, ...]]] = {d: [] for d in day_list}
+            bound: dict[str, Any] = {"tz": window.tz}
+            if metric == "visits":
+                bound["sessions"] = self._sessions(day_list)
+                if not bound["sessions"]:
+                    return found
+            else:
+                bound["files"] = [f for d in day_list for f in self.files_of("events", d, d)]
+            with self._cursor() as cursor:
+                for day, *row in cursor.execute(whole_sql, bound).fetchall():
+                    found[day].append(tuple(row))
+            return found
+
+        totals: dict[Any, int] = defaultdict(int)
+        whole, partial = split_days(window)
+        for b, n in self._whole_days(f"timeseries:{metric}:{interval}:{window.tz}", whole,
+                                     compute):
+            totals[b] += n
+        for part in partial:
+            for b, n in self._run("events", part, part_sql, {"tz": window.tz},
+                                  sessions=metric == "visits") or []:
+                totals[b] += n
+        self._stats(window, sessions=metric == "visits")
         zone = window.zone
         found = {(datetime.fromtimestamp(b / 1000, UTC) if interval == "hour"
-                  else b.replace(tzinfo=zone).astimezone(UTC)): int(n) for b, n in rows}
+                  else b.replace(tzinfo=zone).astimezone(UTC)): int(n) for b, n in totals.items()}
         return [Bucket(bucket=b.isoformat(), value=found.get(b.astimezone(UTC), 0))
                 for b in buckets(window, interval)]
 
@@ -509,6 +538,8 @@ class ReportEngine:
         return hashlib.sha1("\n".join(files).encode()).hexdigest()[:16] if files else ""
 
     def funnel(self, window: Window, steps: Sequence[Step]) -> list[FunnelStep]:
+        """Visits reaching each step, summed like `breakdown` from rows kept per whole UTC
+        day (a visit lies within its day) for these steps."""
         params: dict[str, Any] = {}
         parts = []
         for n, step in enumerate(steps):
@@ -516,22 +547,48 @@ class ReportEngine:
             match = (f"type = 'page' AND path = $s{n}" if step.kind == "page"
                      else f"type = 'track' AND name = $s{n}")
             if n == 0:
-                parts.append(f"s0 AS (SELECT visitor, visit_no, min(seq) AS at FROM steps "
-                             f"WHERE {match} GROUP BY visitor, visit_no)")
+                parts.append(f"s0 AS (SELECT visitor, visit_no, any_value(dt) AS dt, "
+                             f"min(seq) AS at FROM steps WHERE {match} "
+                             f"GROUP BY visitor, visit_no)")
             else:
                 parts.append(
-                    f"s{n} AS (SELECT q.visitor, q.visit_no, min(q.seq) AS at FROM steps q "
+                    f"s{n} AS (SELECT q.visitor, q.visit_no, any_value(p.dt) AS dt, "
+                    f"min(q.seq) AS at FROM steps q "
                     f"JOIN s{n - 1} p ON p.visitor = q.visitor AND p.visit_no = q.visit_no "
                     f"AND q.seq > p.at WHERE {match} GROUP BY q.visitor, q.visit_no)")
-        counts = ", ".join(f"(SELECT count(*) FROM s{n})" for n in range(len(steps)))
-        rows = self._run("events", window, f"""WITH
-            steps AS MATERIALIZED (SELECT visitor, visit_no, seq, type, name, path
-                      FROM read_parquet($sessions)
-                      WHERE started >= $start AND started < $end),
-            {", ".join(parts)}
-            SELECT {counts}""", params, sessions=True)
-        reached = list(rows[0]) if rows else [0] * len(steps)
-        return _funnel_items(steps, reached)
+        reached = " UNION ALL ".join(f"SELECT dt, {n} AS n FROM s{n}"
+                                     for n in range(len(steps)))
+
+        def sql(where: str) -> str:
+            return f"""WITH
+                steps AS MATERIALIZED (SELECT visitor, visit_no, seq, type, name, path,
+                                              started::DATE AS dt
+                                       FROM read_parquet($sessions) {where}),
+                {", ".join(parts)}
+                SELECT dt, n, count(*) FROM ({reached}) GROUP BY ALL"""
+
+        def compute(day_list: list[date]) -> dict[date, list[tuple[Any, ...]]]:
+            found: dict[date, list[tuple[Any, ...]]] = {d: [] for d in day_list}
+            sessions = self._sessions(day_list)
+            if sessions:
+                with self._cursor() as cursor:
+                    for day, *row in cursor.execute(sql(""), {**params, "sessions": sessions}
+                                                    ).fetchall():
+                        found[day].append(tuple(row))
+            return found
+
+        totals = [0] * len(steps)
+        whole, partial = split_days(window)
+        key = "funnel:" + "\n".join(f"{s.kind}:{s.value}" for s in steps)
+        rows = list(self._whole_days(key, whole, compute))
+        for part in partial:
+            rows += [(n, c) for _, n, c in self._run(
+                "events", part, sql("WHERE started >= $start AND started < $end"), params,
+                sessions=True) or []]
+        for n, count in rows:
+            totals[n] += count
+        self._stats(window, sessions=True)
+        return _funnel_items(steps, totals)
 
     def platform(self, window: Window, limit: int) -> list[PlatformItem]:
         rows = self._run("platform_events", window, """
