@@ -102,6 +102,8 @@ class Options:
     # No visit starts later than this (half an hour before it): a span that ends today ends
     # now, so a collector does not find its events in the future.
     until: datetime | None = None
+    # Put before every path (e.g. "/test-run"), to tell these events from others in a lake.
+    path_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,7 @@ def visits(options: Options) -> Iterator[tuple[Visitor, list[dict[str, Any]]]]:
             if cutoff and event["timestamp"] > cutoff:
                 break  # a visit that would go on past `until` ends there
             event.update(base)
+            event["path"] = options.path_prefix + event["path"]
             events.append(event)
             made += 1
             if made >= options.events:
@@ -313,10 +316,10 @@ def collector_body(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Addresses:
-    """IPv4 addresses by country (the collector's own database), a stable one per visitor:
-    random addresses are looked up until every country has a few (about 25,000 lookups, half
-    a second), and a visitor gets one of them with its last byte varied, if it stays in the
-    country."""
+    """IPv4 addresses by country (the collector's own database), one per visitor: random
+    addresses are looked up until every country has a few (about 25,000 lookups, half a
+    second), and a visitor gets one of their networks' addresses that stays in the country
+    and no other visitor has."""
 
     def __init__(self, codes: Iterable[str], seed: int, per_country: int = 8) -> None:
         self._geo = Geo()
@@ -334,17 +337,35 @@ class Addresses:
                 if len(self._pool[code]) == per_country:
                     short.discard(code)
         self.missing = {code for code, found in self._pool.items() if not found}
+        self._given: dict[str, str] = {}
+        self._taken: set[str] = set()
 
     def of(self, visitor: Visitor) -> str:
-        """The visitor's address (private space when its country has none: no country)."""
+        """The visitor's address: the same on each call, no other visitor's (so two
+        visitors never share a visitor hash), in the visitor's country, or in private space
+        (no country) when none is found."""
+        if visitor.key in self._given:
+            return self._given[visitor.key]
         rng = random.Random(visitor.key)
-        found = self._pool.get(visitor.country)
-        if not found:
-            return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-        base = rng.choice(found)
-        varied = str(ipaddress.IPv4Address((base & ~0xFF) | rng.randrange(1, 255)))
-        return varied if self._geo.country(varied) == visitor.country else \
-            str(ipaddress.IPv4Address(base))
+        found = self._pool.get(visitor.country) or []
+        address = ""
+        for _ in range(64):
+            if found:
+                value = (rng.choice(found) & ~0xFF) | rng.randrange(1, 255)
+                candidate = str(ipaddress.IPv4Address(value))
+                if self._geo.country(candidate) != visitor.country:
+                    continue
+            else:
+                candidate = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            if candidate not in self._taken:
+                address = candidate
+                break
+        if not address:  # the country's few networks are full: any free private address
+            while not address or address in self._taken:
+                address = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        self._taken.add(address)
+        self._given[visitor.key] = address
+        return address
 
 
 def visit_headers(visitor: Visitor, address: str) -> dict[str, str]:

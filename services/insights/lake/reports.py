@@ -291,8 +291,9 @@ class ReportEngine:
     memory_mb: int = 512
     threads: int = 2
     last: QueryStats = field(default_factory=QueryStats)
-    # Breakdown rows of whole UTC days, by (dimension, day, that day's files): see breakdown.
-    day_rows: DayRows = field(default_factory=lambda: DayRows(50_000))
+    # Report rows of whole UTC days by (kind, day, that day's files), at most 500,000 rows
+    # (tens of MB): see breakdown.
+    day_rows: DayRows = field(default_factory=lambda: DayRows(500_000))
     _db: duckdb.DuckDBPyConnection | None = None
     _derive: threading.Lock = field(default_factory=threading.Lock)
 
@@ -425,15 +426,15 @@ class ReportEngine:
     def _whole_days(self, kind: str, day_list: list[date],
                     compute: Any) -> list[tuple[Any, ...]]:
         """The rows of ``kind`` for whole UTC days: kept ones where the day's files are the
-        same, ``compute(days)`` (a dict of rows per day) for the others."""
-        versions = {d: self._version(d) for d in day_list}
-        missing = [d for d in day_list if versions[d] and (kind, d, versions[d]) not in
-                   self.day_rows]
+        same, ``compute(days)`` (a dict of rows per day) for the others, which are kept."""
+        versions = {d: v for d in day_list if (v := self._version(d))}
+        rows = {d: self.day_rows.get((kind, d, v)) for d, v in versions.items()}
+        missing = [d for d, found in rows.items() if found is None]
         if missing:
-            for day, rows in compute(missing).items():
-                self.day_rows.put((kind, day, versions[day]), rows)
-        return [row for d in day_list if versions[d]
-                for row in self.day_rows.get((kind, d, versions[d])) or []]
+            for day, computed in compute(missing).items():
+                rows[day] = computed
+                self.day_rows.put((kind, day, versions[day]), computed)
+        return [row for found in rows.values() for row in found or []]
 
     def _stats(self, window: Window, *, sessions: bool = False) -> None:
         """What the window's report covers (the partitions it touches), for QueryStats."""
@@ -614,10 +615,12 @@ def split_days(window: Window) -> tuple[list[date], list[Window]]:
 
 
 class DayRows:
-    """Rows per key, the least recently used dropped beyond ``size`` keys (thread-safe)."""
+    """Rows per key, the least recently used keys dropped while more than ``size`` rows are
+    kept in all (thread-safe)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.rows = 0
         self._rows: OrderedDict[Any, list[tuple[Any, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -636,14 +639,14 @@ class DayRows:
         """Drop the rows of ``day`` (keys are (kind, day, version))."""
         with self._lock:
             for key in [k for k in self._rows if k[1] == day]:
-                del self._rows[key]
+                self.rows -= len(self._rows.pop(key))
 
     def put(self, key: Any, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
+            self.rows += len(rows) - len(self._rows.pop(key, []))
             self._rows[key] = rows
-            self._rows.move_to_end(key)
-            while len(self._rows) > self.size:
-                self._rows.popitem(last=False)
+            while self.rows > self.size and len(self._rows) > 1:
+                self.rows -= len(self._rows.popitem(last=False)[1])
 
 
 def _day_of(path: str) -> date:

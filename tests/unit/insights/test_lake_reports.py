@@ -11,6 +11,7 @@ import pytest
 
 from services.insights.lake.cache import LakeCache
 from services.insights.lake.reports import (
+    DayRows,
     ReportEngine,
     ReportError,
     breakdown_python,
@@ -262,3 +263,15 @@ def test_a_window_with_events_but_no_visitor_reports_zero_visits(
     steps = parse_steps("/home,/cart")
     assert reports.funnel(window, steps) == funnel_python(curated_form(events), window, steps)
     assert all(b.value == 0 for b in reports.timeseries(window, "visits", "day"))
+
+
+def test_rows_kept_are_bounded_and_a_report_is_whole_without_them(lake: Any) -> None:
+    """With room for almost nothing, the rows just computed still make the answer."""
+    cache, events = lake
+    reports = ReportEngine(lambda table, a, b: cache.paths(table, a, b), memory_mb=256,
+                           threads=1, day_rows=DayRows(10))
+    window = parse_window("2026-12-02", "2026-12-06", "UTC")
+    for _ in range(2):
+        assert reports.breakdown(window, "country", 100) == breakdown_python(
+            events, window, "country", 100)
+        assert reports.day_rows.rows <= 10 or len(reports.day_rows._rows) == 1
