@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import hashlib
 import ipaddress
 import math
 import os
@@ -199,11 +200,19 @@ def visits(options: Options) -> Iterator[tuple[Visitor, list[dict[str, Any]]]]:
                 break  # a visit that would go on past `until` ends there
             event.update(base)
             event["path"] = options.path_prefix + event["path"]
+            if tracked and event["received_at"][:10] != at.date().isoformat():
+                # Arrived the next day: the collector hashes with that day's salt.
+                event["visitor"] = _next_day_hash(key, event["received_at"][:10])
             events.append(event)
             made += 1
             if made >= options.events:
                 break
         yield visitor, events
+
+
+def _next_day_hash(key: str, day: str) -> str:
+    """The visitor hash of a generated visitor on a later day (another salt: another hash)."""
+    return hashlib.blake2b(f"{key}/{day}".encode(), digest_size=16).hexdigest()
 
 
 def _visit(rng: random.Random, at: datetime, referrer: str | None, age: int,

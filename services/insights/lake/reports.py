@@ -229,7 +229,7 @@ _DIMENSIONS: dict[Dimension, str] = {
 
 _EVENTS = """ev AS (
     SELECT type, name, path, referrer_host, visitor, country, continent, browser, os,
-           device, "timestamp" AS ts
+           device, "timestamp" AS ts, received_at
     FROM read_parquet($files)
     WHERE "timestamp" >= $start AND "timestamp" < $end AND NOT bot)"""
 
@@ -398,6 +398,7 @@ class ReportEngine:
             for row in rows or []:
                 total = [t + int(v) for t, v in zip(total, row, strict=True)]
         visitors, pageviews, events, visits, bounces, duration = total
+        visitors -= self._counted_twice(window, whole, partial, "NULL").get(None, 0)
         self._stats(window, sessions=True)
         return Overview(visitors=visitors, visits=visits, pageviews=pageviews, events=events,
                         bounce_rate=bounces / visits if visits else 0.0,
@@ -422,6 +423,42 @@ class ReportEngine:
                                                   {"sessions": sessions}).fetchall():
                     found[day][3:6] = [int(v) for v in row]
         return {d: [tuple(v)] for d, v in found.items()}
+
+    def _counted_twice(self, window: Window, whole: list[date], partial: list[Window],
+                       group: str) -> dict[Any, int]:
+        """How many times too often the per-day sums count visitors, by ``group`` (an
+        expression over the window's events; NULL: one group): a visitor hash is the salt's
+        of the day its events *arrive*, and a late event (its time the day before) lies in
+        another partition, so the same hash can be counted in two UTC days. Such hashes
+        always have an event whose day differs from its arrival's: those are listed per day
+        (kept like the rows), and only when there are any is the window read for them."""
+
+        def compute(day_list: list[date]) -> dict[date, list[tuple[Any, ...]]]:
+            found: dict[date, list[tuple[Any, ...]]] = {d: [] for d in day_list}
+            files = [f for d in day_list for f in self.files_of("events", d, d)]
+            with self._cursor() as cursor:
+                for day, visitor in cursor.execute("""
+                        SELECT DISTINCT "timestamp"::DATE, visitor FROM read_parquet($files)
+                        WHERE NOT bot AND visitor IS NOT NULL
+                          AND received_at::DATE <> "timestamp"::DATE""",
+                                                   {"files": files}).fetchall():
+                    found[day].append((visitor,))
+            return found
+
+        late = {v for (v,) in self._whole_days("late", whole, compute)}
+        for part in partial:
+            late |= {v for (v,) in self._run("events", part, f"""WITH {_EVENTS}
+                SELECT DISTINCT visitor FROM ev WHERE visitor IS NOT NULL
+                  AND received_at::DATE <> ts::DATE""") or []}
+        if not late:
+            return {}
+        rows = self._run("events", window, f"""WITH {_EVENTS}
+            SELECT g, sum(days - 1) FROM (
+                SELECT {group} AS g, visitor, count(DISTINCT ts::DATE) AS days FROM ev
+                WHERE visitor IN (SELECT unnest($late)) GROUP BY ALL)
+            WHERE days > 1 GROUP BY g""", {"late": sorted(late)} | (
+                {"tz": window.tz} if "$tz" in group else {})) or []
+        return {g: int(n) for g, n in rows}
 
     def _whole_days(self, kind: str, day_list: list[date],
                     compute: Any) -> list[tuple[Any, ...]]:
@@ -488,6 +525,10 @@ class ReportEngine:
             for b, n in self._run("events", part, part_sql, {"tz": window.tz},
                                   sessions=metric == "visits") or []:
                 totals[b] += n
+        if metric == "visitors":
+            for b, extra in self._counted_twice(window, whole, partial,
+                                                local.format(col="ts")).items():
+                totals[b] -= extra
         self._stats(window, sessions=metric == "visits")
         zone = window.zone
         found = {(datetime.fromtimestamp(b / 1000, UTC) if interval == "hour"
@@ -527,6 +568,9 @@ class ReportEngine:
                 SELECT {_DIMENSIONS[by]} AS value, count(DISTINCT visitor),
                        count(*) FILTER (WHERE type = 'page'), count(*)
                 FROM ev GROUP BY value""") or [])
+        for value, extra in self._counted_twice(window, whole, partial,
+                                                _DIMENSIONS[by]).items():
+            totals[value][0] -= extra
         self._stats(window)
         ranked = sorted(totals.items(), key=lambda kv: (-kv[1][0], -kv[1][1], -kv[1][2],
                                                         kv[0] is None, kv[0] or ""))
@@ -548,15 +592,16 @@ class ReportEngine:
             match = (f"type = 'page' AND path = $s{n}" if step.kind == "page"
                      else f"type = 'track' AND name = $s{n}")
             if n == 0:
-                parts.append(f"s0 AS (SELECT visitor, visit_no, any_value(dt) AS dt, "
-                             f"min(seq) AS at FROM steps WHERE {match} "
-                             f"GROUP BY visitor, visit_no)")
+                parts.append(f"s0 AS (SELECT visitor, visit_no, dt, min(seq) AS at "
+                             f"FROM steps WHERE {match} GROUP BY visitor, visit_no, dt)")
             else:
                 parts.append(
-                    f"s{n} AS (SELECT q.visitor, q.visit_no, any_value(p.dt) AS dt, "
-                    f"min(q.seq) AS at FROM steps q "
-                    f"JOIN s{n - 1} p ON p.visitor = q.visitor AND p.visit_no = q.visit_no "
-                    f"AND q.seq > p.at WHERE {match} GROUP BY q.visitor, q.visit_no)")
+                    # A visit is (visitor, day, number): a hash can have visits on two
+                    # days (a late event lies in the day before's partition).
+                    f"s{n} AS (SELECT q.visitor, q.visit_no, q.dt, min(q.seq) AS at "
+                    f"FROM steps q JOIN s{n - 1} p ON p.visitor = q.visitor "
+                    f"AND p.visit_no = q.visit_no AND p.dt = q.dt AND q.seq > p.at "
+                    f"WHERE {match} GROUP BY q.visitor, q.visit_no, q.dt)")
         reached = " UNION ALL ".join(f"SELECT dt, {n} AS n FROM s{n}"
                                      for n in range(len(steps)))
 

@@ -29,6 +29,7 @@ from tests.support.insights_lake import GEO, compact, curated_form, sample, writ
 def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[LakeCache, list[dict[str, Any]]]:
     work = tmp_path_factory.mktemp("lake")
     events = sample()
+    events += late_events(events)
     cache = LakeCache(work / "cache")
     raw = work / "raw"
     first, second = events[:2000], events[2000:]
@@ -46,6 +47,21 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[LakeCache, list[dict
     assert compact(cache, "web", "events", 3, [write_raw(raw, "c2", second + again)],
                    work) == 0
     return cache, curated_form(events)
+
+
+def late_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events that arrive just after midnight with a time just before it: their visitor hash
+    is the arrival day's, as on the visitor's other events of that day, but they lie in the
+    day before's partition, so a sum over days counts those visitors twice unless the
+    reports correct it."""
+    arrived = [e for e in events if e["visitor"] and not e["bot"]
+               and e["timestamp"].startswith("2026-12-04")]
+    picked = arrived[::max(1, len(arrived) // 8)][:8]
+    assert len(picked) == 8
+    return [{**e, "id": f"late-{n}", "type": "page", "name": None,
+             "path": "/home" if n % 2 else e["path"],
+             "timestamp": f"2026-12-03T23:59:5{n}.000Z",
+             "received_at": "2026-12-04T00:00:09.000Z"} for n, e in enumerate(picked)]
 
 
 def engine(cache: LakeCache) -> ReportEngine:
