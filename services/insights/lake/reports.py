@@ -406,7 +406,7 @@ class ReportEngine:
 
     def _overview_days(self, day_list: list[date]) -> dict[date, list[tuple[Any, ...]]]:
         found: dict[date, list[int]] = {d: [0, 0, 0, 0, 0, 0] for d in day_list}
-        files = [f for d in day_list for f in self.files_of("events", d, d)]
+        files = self._day_files(day_list)
         sessions = self._sessions(day_list)
         with self._cursor() as cursor:
             for day, *row in cursor.execute("""
@@ -435,36 +435,50 @@ class ReportEngine:
 
         def compute(day_list: list[date]) -> dict[date, list[tuple[Any, ...]]]:
             found: dict[date, list[tuple[Any, ...]]] = {d: [] for d in day_list}
-            files = [f for d in day_list for f in self.files_of("events", d, d)]
             with self._cursor() as cursor:
-                for day, visitor in cursor.execute("""
-                        SELECT DISTINCT "timestamp"::DATE, visitor FROM read_parquet($files)
+                for day, visitor, arrived in cursor.execute("""
+                        SELECT DISTINCT "timestamp"::DATE, visitor, received_at::DATE
+                        FROM read_parquet($files)
                         WHERE NOT bot AND visitor IS NOT NULL
                           AND received_at::DATE <> "timestamp"::DATE""",
-                                                   {"files": files}).fetchall():
-                    found[day].append((visitor,))
+                                                            {"files": self._day_files(day_list)}
+                                                            ).fetchall():
+                    found[day].append((visitor, arrived, day))
             return found
 
-        late = {v for (v,) in self._whole_days("late", whole, compute)}
+        # A late hash's events lie in its late events' days and its arrival day.
+        late: dict[str, set[date]] = {}
+        for visitor, arrived, day in self._whole_days("late", whole, compute):
+            late.setdefault(visitor, set()).update((arrived, day))
         for part in partial:
-            late |= {v for (v,) in self._run("events", part, f"""WITH {_EVENTS}
-                SELECT DISTINCT visitor FROM ev WHERE visitor IS NOT NULL
-                  AND received_at::DATE <> ts::DATE""") or []}
-        if not late:
+            for visitor, arrived, day in self._run("events", part, f"""WITH {_EVENTS}
+                    SELECT DISTINCT visitor, received_at::DATE, ts::DATE FROM ev
+                    WHERE visitor IS NOT NULL AND received_at::DATE <> ts::DATE""") or []:
+                late.setdefault(visitor, set()).update((arrived, day))
+        day_list = sorted({d for days in late.values() for d in days} & set(window.days()))
+        files = self._day_files(day_list)
+        if not files:
             return {}
-        rows = self._run("events", window, f"""WITH {_EVENTS}
-            SELECT g, sum(days - 1) FROM (
-                SELECT {group} AS g, visitor, count(DISTINCT ts::DATE) AS days FROM ev
-                WHERE visitor IN (SELECT unnest($late)) GROUP BY ALL)
-            WHERE days > 1 GROUP BY g""", {"late": sorted(late)} | (
-                {"tz": window.tz} if "$tz" in group else {})) or []
+        with self._cursor() as cursor:
+            rows = cursor.execute(f"""WITH ev AS (
+                    SELECT *, "timestamp" AS ts FROM read_parquet($files)
+                    WHERE "timestamp" >= $start AND "timestamp" < $end AND NOT bot
+                      AND visitor IN (SELECT unnest($late)))
+                SELECT g, sum(days - 1) FROM (
+                    SELECT {group} AS g, visitor, count(DISTINCT ts::DATE) AS days FROM ev
+                    GROUP BY ALL)
+                WHERE days > 1 GROUP BY g""", {
+                "files": files, "late": sorted(late), "start": window.start,
+                "end": window.end} | ({"tz": window.tz} if "$tz" in group else {})).fetchall()
         return {g: int(n) for g, n in rows}
 
     def _whole_days(self, kind: str, day_list: list[date],
                     compute: Any) -> list[tuple[Any, ...]]:
         """The rows of ``kind`` for whole UTC days: kept ones where the day's files are the
         same, ``compute(days)`` (a dict of rows per day) for the others, which are kept."""
-        versions = {d: v for d in day_list if (v := self._version(d))}
+        by_day = self._files_by_day(day_list)
+        versions = {d: hashlib.sha1("\n".join(sorted(files)).encode()).hexdigest()[:16]
+                    for d, files in by_day.items()}
         rows = {d: self.day_rows.get((kind, d, v)) for d, v in versions.items()}
         missing = [d for d, found in rows.items() if found is None]
         if missing:
@@ -510,7 +524,7 @@ class ReportEngine:
                 if not bound["sessions"]:
                     return found
             else:
-                bound["files"] = [f for d in day_list for f in self.files_of("events", d, d)]
+                bound["files"] = self._day_files(day_list)
             with self._cursor() as cursor:
                 for day, *row in cursor.execute(whole_sql, bound).fetchall():
                     found[day].append(tuple(row))
@@ -552,7 +566,7 @@ class ReportEngine:
 
         def compute(day_list: list[date]) -> dict[date, list[tuple[Any, ...]]]:
             found: dict[date, list[tuple[Any, ...]]] = {d: [] for d in day_list}
-            files = [f for d in day_list for f in self.files_of("events", d, d)]
+            files = self._day_files(day_list)
             with self._cursor() as cursor:
                 for day, *row in cursor.execute(f"""
                         SELECT "timestamp"::DATE, {_DIMENSIONS[by]}, count(DISTINCT visitor),
@@ -577,10 +591,18 @@ class ReportEngine:
         return [BreakdownItem(value=v, visitors=a, pageviews=b, events=c)
                 for v, (a, b, c) in ranked[:limit]]
 
-    def _version(self, day: date) -> str:
-        """The version of a day's curated events: its files (immutable, named by run)."""
-        files = sorted(self.files_of("events", day, day))
-        return hashlib.sha1("\n".join(files).encode()).hexdigest()[:16] if files else ""
+    def _files_by_day(self, day_list: list[date]) -> dict[date, list[str]]:
+        """The events' files of ``day_list``, by day (one listing of the copy for them all)."""
+        wanted = set(day_list)
+        found: dict[date, list[str]] = {}
+        if day_list:
+            for path in self.files_of("events", min(day_list), max(day_list)):
+                if (day := _day_of(path)) in wanted:
+                    found.setdefault(day, []).append(path)
+        return found
+
+    def _day_files(self, day_list: list[date]) -> list[str]:
+        return [f for files in self._files_by_day(day_list).values() for f in files]
 
     def funnel(self, window: Window, steps: Sequence[Step]) -> list[FunnelStep]:
         """Visits reaching each step, summed like `breakdown` from rows kept per whole UTC
