@@ -17,7 +17,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights bench-insights-collector bench-insights-page nlu-corpus chaos install clean
+.PHONY: run web test test-fast test-infra tools lint bench-compare bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights bench-insights-collector bench-insights-page nlu-corpus chaos install clean
 
 install: $(STAMP)
 
@@ -87,6 +87,14 @@ lint: $(STAMP)
 	@$(VENV)/bin/hadolint docker/Dockerfile
 
 # Options as for chaos, e.g. make bench-meetings ARGS="--rate-limits on".
+# Two commits' benchmarks alternately, medians side by side (bench/side_by_side.py), e.g.
+# make bench-compare BASE=HEAD~1 BENCH="recipes stock" ROUNDS=3
+BASE ?= HEAD~1
+BENCH ?= recipes meetings stock media
+ROUNDS ?= 3
+bench-compare: $(STAMP)
+	@$(PY) bench/side_by_side.py --base $(BASE) --rounds $(ROUNDS) $(BENCH)
+
 bench-recipes: $(STAMP)
 	@$(PY) bench/bench_recipes.py $(ARGS)
 
