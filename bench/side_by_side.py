@@ -18,6 +18,7 @@ compared this way.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -50,11 +51,13 @@ def _meetings(text: str) -> Figures:
 
 
 def _stock(text: str) -> Figures:
-    ticks = re.search(r"^([\d,]+) ticks", text.strip())
+    ticks = re.search(r"^([\d,]+) ticks, ", text, re.MULTILINE)
     count = float(ticks.group(1).replace(",", "")) if ticks else 0.0
     line = re.search(r"CPU seconds used[^:]*: (.*)", text)
-    for name, seconds in re.findall(r"([\w ()-]+?) ([\d.]+)(?:,|$)", line.group(1) if line else ""):
-        if count and "emulator" not in name and "bench" not in name:
+    # Neither the emulator's nor the bench's own (its name holds a comma): the project's.
+    used = re.sub(r"bench \([^)]*\) [\d.]+,? ?", "", line.group(1)) if line else ""
+    for name, seconds in re.findall(r"\s*([^,]+?) ([\d.]+)(?:,|$)", used):
+        if count and "emulator" not in name:
             yield f"CPU ms per 1,000 ticks, {name.strip()}", float(seconds) / count * 1e6
     latency = re.search(r"latency 202 -> trend state: p50 ([\d,]+) ms", text)
     if latency:
@@ -90,8 +93,11 @@ BENCHES = {
 
 def run(tree: Path, bench: Bench, log: Path) -> dict[str, float]:
     started = time.monotonic()
+    # The tree's own packages first (the virtualenv's editable install points at this one),
+    # for the script and every process it starts.
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run([sys.executable, bench.script, *bench.args], cwd=tree, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     log.write_text(done.stdout)
     figures = dict(bench.figures(done.stdout))
     status = "ok" if done.returncode == 0 and figures else f"FAILED (exit {done.returncode})"
@@ -105,7 +111,15 @@ def main() -> int:
     parser.add_argument("--base", required=True, help="the commit to compare with")
     parser.add_argument("--rounds", type=int, default=3, help="runs per side")
     parser.add_argument("--out", type=Path, default=None, help="folder for the outputs")
+    parser.add_argument("--outputs", type=Path, default=None,
+                        help="read the outputs kept in this folder instead of running")
     args = parser.parse_args()
+    if args.outputs:
+        for name in args.benches:
+            print(f"\n{name}: the outputs in {args.outputs}")
+            report({side: [dict(BENCHES[name].figures(f.read_text())) for f in sorted(
+                args.outputs.glob(f"{name}-{side}-*.txt"))] for side in ("base", "head")})
+        return 0
     out = args.out or Path(tempfile.mkdtemp(prefix="side-by-side-"))
     out.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="side-by-side-base-")) / "tree"
