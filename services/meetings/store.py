@@ -510,6 +510,11 @@ class AdminMailLedger:
     A flusher closes a window before it reads the window's requests (``claim_digest``), and a
     digest decision checks the window is open in the same transaction, so a request is either
     in the digest that is read or moves on to the next window: none is left behind.
+
+    A decision is one call in the steady state: the transaction's own conditions find a
+    decision made already (read only then), the current window is remembered until its end
+    (a window closed early by a flusher fails the transaction, which reads the head again),
+    and so is a window whose cap is used up (``mailed`` only grows while it is open).
     """
 
     def __init__(self, dynamodb: DynamoDBClient, table: str, cap: mail_cap.MailCap, *,
@@ -518,26 +523,28 @@ class AdminMailLedger:
         self.table = table
         self.cap = cap
         self.claim_seconds = claim_seconds
+        self._head: mail_cap.Window | None = None  # the current window, as last read
+        self._full: mail_cap.Window | None = None  # a window found with its cap used up
 
     async def route(self, event_id: str, meeting: Meeting, *, now: datetime) -> tuple[
             mail_cap.Route, str]:
         """Decide (once per event) whether ``meeting``'s request is mailed on its own or
         digested; returns the route and the window's key."""
-        decided = await self._decision(event_id)
-        if decided is not None:
-            return decided
-        current = await self._current()
+        current = self._head
+        if current is None or not current.is_open(now):
+            current = await self._current()
         for _ in range(ROUTE_ATTEMPTS):
             window = self.cap.window_at(now, current)
             if window != current:
                 current = await self._open(window, current)
                 if current != window:
                     continue  # another worker opened a window first: use it
+            self._head = current
             try:
                 return await self._decide(event_id, meeting, window, now=now), window.key
             except _WindowClosedError:
                 now = max(now, window.end)
-                current = await self._current()
+                current = self._head = await self._current()
             except _AlreadyDecidedError:
                 decided = await self._decision(event_id)
                 if decided is not None:
@@ -659,26 +666,28 @@ class AdminMailLedger:
         record: TransactWriteItemTypeDef = {"Put": {
             "TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)",
             "Item": routed}}
-        try:
-            await self.dynamodb.transact_write_items(TransactItems=[
-                {"Update": {"TableName": self.table, "Key": _window_key(window),
-                            "UpdateExpression": "ADD mailed :one",
-                            "ConditionExpression": "attribute_exists(pk) AND "
-                                                   "attribute_not_exists(closed) AND mailed < :cap",
-                            "ExpressionAttributeValues": {":one": {"N": "1"},
-                                                          ":cap": {"N": str(self.cap.cap)}}}},
-                record,
-            ])
-            return mail_cap.Route.MAIL
-        except ClientError as exc:
-            if condition_failed(exc, 1):
-                raise _AlreadyDecidedError from None
-            if not condition_failed(exc, 0):
-                raise
-        # The window refused: closed, or its cap is used up.
-        item = await self._window(window)
-        if item is None or item.get("closed"):
-            raise _WindowClosedError
+        if window != self._full:
+            try:
+                await self.dynamodb.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": self.table, "Key": _window_key(window),
+                                "UpdateExpression": "ADD mailed :one",
+                                "ConditionExpression": "attribute_exists(pk) AND attribute_not_"
+                                                       "exists(closed) AND mailed < :cap",
+                                "ExpressionAttributeValues": {":one": {"N": "1"},
+                                                              ":cap": {"N": str(self.cap.cap)}}}},
+                    record,
+                ])
+                return mail_cap.Route.MAIL
+            except ClientError as exc:
+                if condition_failed(exc, 1):
+                    raise _AlreadyDecidedError from None
+                if not condition_failed(exc, 0):
+                    raise
+            # The window refused: closed, or its cap is used up.
+            item = await self._window(window)
+            if item is None or item.get("closed"):
+                raise _WindowClosedError
+            self._full = window
         routed["route"] = {"S": mail_cap.Route.DIGEST.value}
         held = {**_window_key(window),
                 "sk": {"S": f"request#{mail_cap.stamp(meeting.created_at)}#{event_id}"},
