@@ -120,7 +120,7 @@ class OutboxRelay:
         # Published events whose deletion is under way beside the next turns (their seqs),
         # so a turn's query skips them instead of publishing them again.
         self._retiring: set[str] = set()
-        self._skipped = 0  # retiring messages this turn's queries saw (and skipped)
+        self._full = False  # a query of this turn filled its page: more may wait behind it
         self._retirements: set[asyncio.Task[None]] = set()
         self._renewal: asyncio.Task[None] | None = None
 
@@ -143,12 +143,12 @@ class OutboxRelay:
                     self._alive()  # a standby is healthy: it asked and was told to wait
                     await self._sleep(self.lease_seconds / 3)
                     continue
-                self._skipped = 0
+                self._full = False
                 found = await self.turn()
                 failures = 0
                 self._alive()
-                if not found and self._skipped:
-                    # It saw only events still being deleted: more may be right behind them.
+                if self._full and not found:
+                    # A page of events still being deleted: more may be right behind them.
                     # Once the deletions are done, look again at once rather than idling.
                     await self.retired()
                     continue
@@ -159,7 +159,7 @@ class OutboxRelay:
                             detail=str(exc)[:200], retry_in=round(delay, 2))
                 await self._sleep(delay)
                 continue
-            pause = self.next_pause(found, pause, time.monotonic())
+            pause = self.next_pause(found, pause, time.monotonic(), full=self._full)
             if pause:
                 await self._sleep(pause)
         await self.retired()
@@ -168,15 +168,21 @@ class OutboxRelay:
         log.info("relay.stopped", relay=self.name, published=self.published,
                  **self.lag_summary())
 
-    def next_pause(self, found: int, pause: float, now: float) -> float:
+    def next_pause(self, found: int, pause: float, now: float, *, full: bool = False) -> float:
         """Seconds to wait after a turn that found ``found`` messages (``pause``: the last
-        wait; ``now``: time.monotonic()). Busy: none. Quiet for less than ``busy_seconds``:
-        ``poll_seconds``, since a busy service commits in bursts and slowing down between
-        them would add the idle pace to the next burst's lag. Then 1.5 times longer each
-        empty turn, up to ``idle_poll_seconds``."""
+        wait; ``now``: time.monotonic(); ``full``: a query filled its page). A full page:
+        none, a backlog waits behind it. Messages found, or quiet for less than
+        ``busy_seconds``: ``poll_seconds``, since a busy service commits in bursts and slowing
+        down between them would add the idle pace to the next burst's lag (a turn that
+        emptied the table looks again only then: at once, it would find the events it just
+        published, still being deleted, and nothing behind them). Then 1.5 times longer
+        each empty turn, up to ``idle_poll_seconds``."""
         if found:
             self._last_found = now
+        if full:
             return 0.0
+        if found:
+            return self.poll_seconds
         if now - self._last_found < self.busy_seconds:
             return self.poll_seconds
         return min(self.idle_poll_seconds, max(self.poll_seconds, pause * 1.5))
@@ -215,7 +221,7 @@ class OutboxRelay:
         )
         found = list(map(OutboxMessage.from_item, response["Items"]))
         messages = [m for m in found if m.seq not in retiring][: self.batch]
-        self._skipped += len(found) - len(messages)
+        self._full |= len(found) >= self.batch + len(retiring)
         if messages:
             await self._publish(messages)
         return len(messages)

@@ -46,7 +46,9 @@ def test_the_relay_keeps_its_busy_pace_for_a_while_after_it_last_found_messages(
     relay = OutboxRelay(None, {}, "outbox", poll_seconds=0.1, idle_poll_seconds=0.5,
                         busy_seconds=2.0)
     assert relay.next_pause(0, 0.1, 100.0) == pytest.approx(0.15)  # never busy: slows down
-    assert relay.next_pause(5, 0.15, 100.0) == 0.0
+    assert relay.next_pause(5, 0.15, 100.0, full=True) == 0.0  # a backlog: at once
+    assert relay.next_pause(5, 0.0, 100.0) == 0.1  # the table emptied: the busy pace
+    assert relay.next_pause(0, 0.0, 100.5, full=True) == 0.0
     assert relay.next_pause(0, 0.0, 100.5) == 0.1
     assert relay.next_pause(0, 0.1, 101.9) == 0.1
     pauses, pause = [], 0.1
