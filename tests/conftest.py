@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["devkit.testing"]
+pytest_plugins = ["devkit.testing", "pytester"]
 
 TESTS = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``--dist loadgroup`` the tests of one integration or e2e folder share a worker,
     so each folder's session stack (emulator, services) starts once, not once per worker; a
