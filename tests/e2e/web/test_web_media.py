@@ -4,7 +4,9 @@ local platform (Debian's Chromium: it decodes the H.264 renditions)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -83,4 +85,46 @@ async def test_upload_follow_the_job_and_play_it(ui: WebPage, web_stack: WebStac
     assert media_requests, "the player fetched nothing"
     assert {urlsplit(url).netloc for url in media_requests} == {origin}, media_requests
     await asyncio.sleep(0)
+    ui.assert_console_clean()
+
+
+async def test_leaving_the_page_while_its_polls_are_under_way_logs_no_error(
+        ui: WebPage, clip: Path) -> None:
+    """After an upload the page polls its job and refreshes the list on its own (timers, not
+    a click that could catch a failure); the user leaves while those requests are still out.
+    Leaving aborts them, and none may end as an uncaught error in the console."""
+    page = ui.page
+    await ui.sign_in("alice", ALICE.password)
+    await ui.open("/media")
+    held: list[Any] = []
+    polls = 0
+
+    async def hold(route: Any) -> None:
+        nonlocal polls
+        # The job's first poll answers (the upload handler awaits it); later polls and any
+        # list refresh wait until the page is gone.
+        if "/media/jobs/" in route.request.url:
+            polls += 1
+            if polls == 1:
+                await route.continue_()
+                return
+        held.append(route)
+
+    await page.route("**/media/jobs?*", hold)
+    await page.route("**/media/jobs/*", hold)
+    await page.get_by_label("Video file").set_input_files(clip)
+    await page.get_by_role("button", name="Upload").click()
+    await expect(page.locator("#upload-text")).to_contain_text("uploaded")
+    for _ in range(100):  # the list refresh and the job's second poll (1 s later) both held
+        if len({r.request.url.split("?")[0] for r in held}) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(held) >= 2, polls
+
+    await ui.open("/recipes")
+    await page.unroute_all(behavior="ignoreErrors")
+    for route in held:  # the browser aborted them already: answering is a no-op or fails
+        with contextlib.suppress(Exception):
+            await route.continue_()
+    await asyncio.sleep(0.5)
     ui.assert_console_clean()

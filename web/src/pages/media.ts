@@ -34,12 +34,13 @@ export async function mediaPage({ main, signal }: RouteContext): Promise<() => v
   const uploadBox = h("div", { className: "upload-progress", hidden: true },
     h("label", { for: "upload-progress" }, "Upload"), uploadBar, uploadText);
   const jobBox = h("div", { id: "current-job", "aria-live": "polite" });
+  const watchError = h("p", { className: "error", role: "alert", id: "watch-error" });
   const error = h("p", { className: "error", role: "alert" });
   const form = h("form", { className: "form", id: "upload-form" },
     h("div", { className: "field" }, h("label", { for: "video-file" }, "Video file"),
       h("p", { className: "hint", id: "video-hint" }, "MP4, MOV, MKV, WebM… It is encoded into an HLS/DASH ladder that never upscales."),
       file),
-    submit, uploadBox, error, jobBox);
+    submit, uploadBox, error, jobBox, watchError);
   file.setAttribute("aria-describedby", "video-hint");
   const jobsBody = h("tbody", { id: "job-rows" });
   const jobsStatus = h("p", { className: "status", role: "status" });
@@ -68,16 +69,23 @@ export async function mediaPage({ main, signal }: RouteContext): Promise<() => v
 
   async function watch(guid: string): Promise<void> {
     if (stopped) return;
+    let job: MediaJob;
     try {
-      const job = await get<MediaJob>(`/media/jobs/${guid}`, signal);
-      fill(jobBox, jobProgress(job, "job-progress"),
-        job.status === "complete" ? h("p", {}, h("a", { className: "button", href: `#/media/${guid}`, id: "watch-link" }, "Watch it")) : null);
-      if (!FINISHED.has(job.status)) later(() => void watch(guid), POLL_MS);
-      else void refreshJobs();
+      job = await get<MediaJob>(`/media/jobs/${guid}`, signal);
     } catch (failure) {
-      if (!(failure instanceof ApiError && failure.status === 404)) throw failure;
+      if (signal.aborted) return; // the page was left while the poll was under way
+      // 404: the job is not recorded yet. Anything else may pass (a 503 says so): keep going.
+      if (!(failure instanceof ApiError && failure.status === 404)) {
+        watchError.textContent = `Could not follow the job: ${(failure as Error).message}. Trying again…`;
+      }
       later(() => void watch(guid), POLL_MS);
+      return;
     }
+    watchError.textContent = "";
+    fill(jobBox, jobProgress(job, "job-progress"),
+      job.status === "complete" ? h("p", {}, h("a", { className: "button", href: `#/media/${guid}`, id: "watch-link" }, "Watch it")) : null);
+    if (!FINISHED.has(job.status)) later(() => void watch(guid), POLL_MS);
+    else void refreshJobs();
   }
 
   form.addEventListener("submit", async (event) => {
@@ -115,8 +123,19 @@ export async function mediaPage({ main, signal }: RouteContext): Promise<() => v
     }
   });
 
+  // Runs on its own (a timer, a finished job), never awaited by a caller that could catch:
+  // every failure ends here, and none reaches the console as an unhandled rejection.
   async function refreshJobs(): Promise<void> {
-    const page = await get<Page<MediaJob>>(`/media/jobs${query({ limit: 20 })}`, signal);
+    let page: Page<MediaJob>;
+    try {
+      page = await get<Page<MediaJob>>(`/media/jobs${query({ limit: 20 })}`, signal);
+    } catch (failure) {
+      if (signal.aborted) return; // the page was left while the list was loading
+      jobsStatus.textContent = `Could not load the jobs: ${(failure as Error).message}. Trying again…`;
+      window.clearTimeout(jobsTimer);
+      if (!stopped) jobsTimer = window.setTimeout(() => void refreshJobs(), 3000);
+      return;
+    }
     jobsBody.replaceChildren(...page.items.map((job) => {
       const name = job.source?.key.split("/").pop() ?? job.guid;
       return h("tr", { "data-guid": job.guid },
