@@ -37,13 +37,13 @@ def _no_metrics_at_exit() -> Iterator[None]:
     telemetry.install_metrics(None, "")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _uncached_loggers() -> Iterator[None]:
+def pytest_configure(config: pytest.Config) -> None:
     """Apps built in this process configure logging (``shared.logging.configure_logging``)
     with loggers that cache their configuration on first use. A logger cached under one
     configuration misses capture_logs once the next app has configured logging again, so a
     test's captured logs would depend on which tests ran before it in this process. Here no
-    logger caches."""
+    logger caches: from before collection (test modules importing an app's module configure
+    logging as they are imported), and the configuration in force now is switched too."""
     import structlog
 
     configure = structlog.configure
@@ -52,5 +52,4 @@ def _uncached_loggers() -> Iterator[None]:
         configure(**{**settings, "cache_logger_on_first_use": False})  # type: ignore[arg-type]
 
     structlog.configure = uncached  # type: ignore[assignment]
-    yield
-    structlog.configure = configure
+    configure(cache_logger_on_first_use=False)
