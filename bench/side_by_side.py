@@ -1,7 +1,9 @@
 """Benchmarks of two commits side by side: base and head runs alternate, medians compared.
 
-    make bench-compare BASE=63adf94 BENCH="recipes stock" ROUNDS=3
+    make bench-compare BASE=7540b05 BENCH="recipes stock" ROUNDS=3
     python bench/side_by_side.py --base HEAD~1 --rounds 3 recipes meetings stock media
+
+(7540b05 is the commit before issue 14's refactor: the kit v2 work starts with 3622470.)
 
 The base commit is checked out in a temporary git worktree and each benchmark runs there and
 in this tree in turn (base, head, base, head, ...), so the machine's drift and its neighbours
@@ -39,6 +41,11 @@ def _recipes(text: str) -> Figures:
             r"(\d+) clients: GET by id ([\d.]+)\s+list ([\d.]+)", text):
         yield f"req/s vs floor, GET by id, {clients} clients (higher is better)", float(by_id)
         yield f"req/s vs floor, list, {clients} clients (higher is better)", float(listing)
+    # The API process's own CPU per request, from the table's last-but-one column.
+    for case, clients, cpu in re.findall(
+            r"^\| (GET /recipes/\{id\}|GET /recipes\?limit=20)\s*\|\s*(\d+)\s*\|.*?"
+            r"\|\s*([\d.]+)\s*\|\s*\d+\s*\|$", text, re.MULTILINE):
+        yield f"CPU ms per request, {case}, {clients} clients", float(cpu)
 
 
 def _meetings(text: str) -> Figures:
