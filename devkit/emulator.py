@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -495,6 +496,13 @@ def collect_new_objects_only() -> None:
     gc.callbacks.append(freeze_survivors)
 
 
+def keep_alive_limit(most: int = 4096) -> int:
+    """How many idle connections the emulator keeps open: half the open files this process
+    may have (the rest for connections in use, the threads and moto), at most ``most``."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(10, min(most, soft // 2)) if soft != resource.RLIM_INFINITY else most
+
+
 def serve(host: str, port: int, *, threads: int = 128) -> None:
     """moto's WSGI application on cheroot, until SIGTERM or Ctrl-C.
 
@@ -504,8 +512,12 @@ def serve(host: str, port: int, *, threads: int = 128) -> None:
     serves them from a pool; idle connections wait in a selector, not on a thread. The pool is
     large because an SQS long poll holds its thread for up to 20 s. Idle connections are closed
     after 60 s, later than aiobotocore (12 s) and httpx (5 s) give them up, so a client never
-    reuses a connection the server is closing. (werkzeug kept the spelling of header names
-    with underscores for S3 metadata; behind cheroot ``x-amz-meta-a_b`` reads as ``a-b``.)
+    reuses a connection the server is closing. cheroot keeps only ten idle connections by
+    default and closes the others after their response: with a few processes running, most
+    calls connected again (a recipes API read 10 % of its CPU in connecting while another
+    process held the ten), so the limit is raised to what the file descriptors allow
+    (`keep_alive_limit`). (werkzeug kept the spelling of header names with underscores for
+    S3 metadata; behind cheroot ``x-amz-meta-a_b`` reads as ``a-b``.)
     """
     from cheroot.wsgi import Server
     from moto.server import DomainDispatcherApplication, create_backend_app
@@ -515,6 +527,7 @@ def serve(host: str, port: int, *, threads: int = 128) -> None:
     collect_new_objects_only()
     server = Server((host, port), app, numthreads=threads, max=threads, timeout=60,
                     request_queue_size=256, server_name="regatta-emulator")
+    server.keep_alive_conn_limit = keep_alive_limit()
 
     def leave(*_: object) -> None:
         # A graceful stop waits for every request in flight, an SQS long poll for up to 20 s,

@@ -1,18 +1,22 @@
 """The emulator's changes to moto (devkit/emulator.py), checked over the wire: a cancelled
-transaction puts back exactly the items it named, and concurrent FIFO receivers never hold
-one message group at the same time."""
+transaction puts back exactly the items it named, concurrent FIFO receivers never hold
+one message group at the same time, and idle keep-alive connections stay open."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
 
 from devkit.emulator import EMULATOR_ENV, Emulator
+from devkit.testing import create_table
 from shared.aws import AwsClients
 from shared.settings import PlatformSettings
 
@@ -21,13 +25,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def table(aws: AwsClients) -> str:
-    dynamodb = await aws.client("dynamodb")
-    name = f"emulator-{uuid.uuid4().hex[:8]}"
-    await dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
-    return name
+    return await create_table(aws, f"emulator-{uuid.uuid4().hex[:8]}", "id")
 
 
 async def items(dynamodb: Any, table: str) -> dict[str, dict[str, Any]]:
@@ -176,3 +174,34 @@ async def test_queue_attributes_are_read_one_by_one_and_whole(aws: AwsClients) -
     got = await sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["All"])
     assert got["Attributes"]["ApproximateNumberOfMessages"] == "1"
     assert got["Attributes"]["ContentBasedDeduplication"] == "true"
+
+
+async def test_idle_connections_stay_open_for_their_next_request(emulator: Emulator) -> None:
+    """Forty clients each send a request, all forty wait idle, then each sends another over
+    the same connection: every connection answers both. (cheroot keeps ten idle connections
+    by default and closed the others after their response, so with a few services running
+    most AWS calls connected anew.)"""
+    address = urlsplit(emulator.url)
+
+    async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(f"GET /moto-api/ HTTP/1.1\r\nHost: {address.netloc}\r\n\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
+        await reader.readexactly(int(length.group(1)) if length else 0)
+        return head
+
+    connections = [await asyncio.open_connection(address.hostname, address.port)
+                   for _ in range(40)]
+    try:
+        firsts = await asyncio.gather(*(ask(*c) for c in connections))
+        assert all(head.startswith(b"HTTP/1.1 200") for head in firsts)
+        await asyncio.sleep(0.3)  # all forty idle on the server's side
+        answered = 0
+        for connection in connections:
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                answered += (await ask(*connection)).startswith(b"HTTP/1.1 200")
+        assert answered == len(connections)
+    finally:
+        for _, writer in connections:
+            writer.close()
