@@ -17,7 +17,7 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard w
 TOOLS ?= .venv-tools
 CHECKOV := $(TOOLS)/bin/checkov
 
-.PHONY: run web test test-fast test-infra tools lint bench-compare bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights bench-insights-collector bench-insights-page nlu-corpus chaos install clean
+.PHONY: run web test test-fast test-infra tools lint bench-compare bench-paired bench-recipes bench-meetings bench-stock bench-media bench-tracing bench-insights bench-insights-collector bench-insights-page nlu-corpus chaos install clean
 
 install: $(STAMP)
 
@@ -94,6 +94,11 @@ BENCH ?= recipes meetings stock media
 ROUNDS ?= 3
 bench-compare: $(STAMP)
 	@$(PY) bench/side_by_side.py --base $(BASE) --rounds $(ROUNDS) $(BENCH)
+
+# The recipes API of another commit and of this tree against one emulator, measured in
+# alternating slices (bench/paired_recipes.py): their CPU per request, seconds apart.
+bench-paired: $(STAMP)
+	@$(PY) bench/paired_recipes.py --base $(BASE) $(ARGS)
 
 bench-recipes: $(STAMP)
 	@$(PY) bench/bench_recipes.py $(ARGS)

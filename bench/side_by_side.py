@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,12 +130,8 @@ def main() -> int:
         return 0
     out = args.out or Path(tempfile.mkdtemp(prefix="side-by-side-"))
     out.mkdir(parents=True, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="side-by-side-base-")) / "tree"
-    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.base],
-                   cwd=ROOT, check=True)
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                          capture_output=True, check=True).stdout.strip()
-    try:
+    head = short_name("HEAD")
+    with checkout(args.base) as base:
         for name in args.benches:
             bench = BENCHES[name]
             print(f"\n{name}: {bench.script} {' '.join(bench.args)}, base {args.base} and head "
@@ -144,10 +141,26 @@ def main() -> int:
                 for side, tree in (("base", base), ("head", ROOT)):
                     sides[side].append(run(tree, bench, out / f"{name}-{side}-{n + 1}.txt"))
             report(sides)
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT,
-                       check=False)
     return 0
+
+
+def short_name(revision: str) -> str:
+    """The abbreviated commit name of ``revision`` in this repository."""
+    return subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, text=True,
+                          capture_output=True, check=True).stdout.strip()
+
+
+@contextmanager
+def checkout(commit: str) -> Iterator[Path]:
+    """``commit`` checked out in a temporary git worktree, removed afterwards."""
+    tree = Path(tempfile.mkdtemp(prefix="side-by-side-base-")) / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), commit],
+                   cwd=ROOT, check=True)
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
+                       check=False)
 
 
 def report(sides: dict[str, list[dict[str, float]]]) -> None:

@@ -152,9 +152,10 @@ class ServiceProcess:
     """A service API (uvicorn) or worker running as a child process against a stack."""
 
     def __init__(self, args: list[str], env: dict[str, str], *, port: int | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, cwd: Path = ROOT) -> None:
         self.args = args
         self.env = {**os.environ, **env}
+        self.cwd = cwd  # another checkout's, to run its code (bench/paired_recipes.py)
         self.port = port
         self.url = f"http://127.0.0.1:{port}" if port else ""
         self.log_path = log_path
@@ -186,7 +187,7 @@ class ServiceProcess:
 
     def start(self, timeout: float = 90.0) -> ServiceProcess:
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=output,
+        self.process = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, stdout=output,
                                         stderr=subprocess.STDOUT)
         if self.port:
             try:
@@ -297,6 +298,34 @@ async def read_all(operation: Any, **request: Any) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in response:
             return items
         request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+
+async def create_table(aws: AwsClients, name: str, hash_key: str,
+                       range_key: str | None = None) -> str:
+    """Create the on-demand table ``name`` keyed by the string attributes ``hash_key`` (and
+    ``range_key``), for a test that needs a table of its own beside the topology's."""
+    keys = [(hash_key, "HASH")] + ([(range_key, "RANGE")] if range_key else [])
+    dynamodb = await aws.client("dynamodb")
+    await dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
+        KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys])
+    return name
+
+
+@asynccontextmanager
+async def throwaway_table(aws: AwsClients, prefix: str, hash_key: str,
+                          range_key: str | None = None) -> AsyncIterator[str]:
+    """A table of its own for one test (`create_table`), named ``<prefix>-<random>`` and
+    deleted afterwards::
+
+        async with throwaway_table(aws, "test-ledger", "pk", "sk") as table: ...
+    """
+    name = await create_table(aws, f"{prefix}-{uuid.uuid4().hex[:12]}", hash_key, range_key)
+    try:
+        yield name
+    finally:
+        await (await aws.client("dynamodb")).delete_table(TableName=name)
 
 
 async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.2) -> Any:
