@@ -11,7 +11,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from devkit.testing import LocalStack, ServiceProcess
+from devkit.testing import LocalStack, ServiceProcess, create_table
 from services.insights.lake.reference import write_geo_reference
 from shared.aws import AwsClients
 from tests.support.insights import BROWSER, ORIGIN
@@ -53,13 +53,7 @@ async def lake(stack: LocalStack, aws: AwsClients) -> AsyncIterator[Lake]:
     table = f"{stack.settings.regatta_name_prefix}insights-state-{suffix}"
     s3 = await aws.client("s3")
     await s3.create_bucket(Bucket=bucket)
-    dynamodb = await aws.client("dynamodb")
-    await dynamodb.create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}])
+    await create_table(aws, table, "pk", "sk")
     await write_geo_reference(s3, bucket)
     yield Lake(bucket, table, aws)
 

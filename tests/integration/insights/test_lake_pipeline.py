@@ -19,7 +19,13 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from devkit.testing import LocalStack, ServiceProcess, auth_header, eventually
+from devkit.testing import (
+    LocalStack,
+    ServiceProcess,
+    auth_header,
+    create_table,
+    eventually,
+)
 from services.insights.compact import CompactionRunner
 from services.insights.generate import raw_objects, write_raw
 from services.insights.lake.cache import list_keys
@@ -97,15 +103,10 @@ async def test_redeliveries_after_the_run_are_dropped(lake: Lake, compacted: dic
 
 
 async def test_the_first_run_provisions_the_geo_reference(lake: Lake, tmp_path: Path) -> None:
-    s3, dynamodb = await lake.aws.client("s3"), await lake.aws.client("dynamodb")
+    s3 = await lake.aws.client("s3")
     other = Lake(f"{lake.bucket}-geo", f"{lake.table}-geo", lake.aws)
     await s3.create_bucket(Bucket=other.bucket)
-    await dynamodb.create_table(
-        TableName=other.table, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}])
+    await create_table(lake.aws, other.table, "pk", "sk")
     bucket = other.bucket
     assert await (await other.compactor(tmp_path / "geo")).run_once() is not None
     body = await (await s3.get_object(Bucket=bucket, Key="reference/geo/countries.csv"))[

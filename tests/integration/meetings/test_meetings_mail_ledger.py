@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest_asyncio
 
+from devkit.testing import throwaway_table
 from services.meetings.mail_cap import MailCap, Route, Window, parse_stamp
 from services.meetings.models import Meeting, MeetingStatus
 from services.meetings.store import AdminMailLedger
@@ -38,16 +39,8 @@ def meeting(n: int) -> Meeting:
 
 @pytest_asyncio.fixture
 async def table(aws: AwsClients) -> AsyncIterator[str]:
-    dynamodb = await aws.client("dynamodb")
-    name = f"test-admin-mail-{uuid.uuid4().hex[:8]}"
-    await dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}])
-    yield name
-    await dynamodb.delete_table(TableName=name)
+    async with throwaway_table(aws, "test-admin-mail", "pk", "sk") as name:
+        yield name
 
 
 async def ledger(aws: AwsClients, table: str, cap: int) -> AdminMailLedger:

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from botocore.exceptions import ClientError
 
-from devkit.testing import EventTap, LocalStack
+from devkit.testing import EventTap, LocalStack, throwaway_table
 from shared.aws import AwsClients
 from shared.events import EventPublisher, Notification
 from shared.outbox import EventSource, Outbox
@@ -25,16 +25,8 @@ pytestmark = pytest.mark.integration
 @pytest_asyncio.fixture
 async def outbox_table(aws: AwsClients) -> AsyncIterator[str]:
     """A throwaway table shaped like every ``<service>-outbox``."""
-    dynamodb = await aws.client("dynamodb")
-    name = f"contract-outbox-{uuid.uuid4().hex[:12]}"
-    await dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "shard", "AttributeType": "S"},
-                              {"AttributeName": "seq", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "shard", "KeyType": "HASH"},
-                   {"AttributeName": "seq", "KeyType": "RANGE"}])
-    yield name
-    await dynamodb.delete_table(TableName=name)
+    async with throwaway_table(aws, "contract-outbox", "shard", "seq") as name:
+        yield name
 
 
 async def waiting(dynamodb: Any, table: str) -> int:
