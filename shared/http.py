@@ -38,7 +38,13 @@ from shared.idempotency_keys import RequestKeys
 from shared.logging import configure_logging, get_logger, uses_json
 from shared.ratelimit import RateLimits
 from shared.settings import PlatformSettings
-from shared.telemetry import instrument_app, record_request, served, serving
+from shared.telemetry import (
+    instrument_app,
+    record_request,
+    served,
+    serving,
+    shutdown_telemetry,
+)
 from shared.topology import Resources
 
 log = get_logger("shared.http")
@@ -376,6 +382,9 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
             app.state.container = await spec.container(aws, app.state.resources)
             log.info("service.started", prefix=spec.prefix)
             yield
+        # uvicorn raises SIGTERM again once the app has stopped, so the process dies of it
+        # and no atexit hook runs: the last metrics window and queued spans are written here.
+        shutdown_telemetry()
 
     # Now, not only at startup: uvicorn logs before the lifespan starts (shared.logging).
     configure_logging(settings.log_level, settings.log_format, service=spec.name)

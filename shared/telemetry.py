@@ -145,7 +145,8 @@ def install_metrics(window: MetricsWindow | None, service: str) -> None:
 
 
 def shutdown_telemetry() -> None:
-    """Write the metrics window and the spans still queued (at process exit)."""
+    """Write the metrics window and the spans still queued: at process exit, and when an
+    API's lifespan ends (uvicorn ends its process by the signal it caught, past atexit)."""
     if _metrics is not None:
         _metrics.flush()
     if _provider is not None:

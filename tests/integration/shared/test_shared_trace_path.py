@@ -165,3 +165,24 @@ async def test_regatta_trace_shows_the_path_as_a_tree(
     (worker,) = [i for i, line in enumerate(lines) if "process recipes-search-index" in line]
     assert worker > request and lines[worker].startswith("└─ process recipes-search-index")
     assert "recipes-worker" in lines[worker]
+
+
+async def test_an_api_stopped_by_sigterm_writes_its_last_metrics_and_spans(
+        traced: Traced, tmp_path: Path) -> None:
+    """ECS stops a task with SIGTERM; uvicorn ends the process by that signal once the app
+    has stopped, so no atexit hook runs. The request's count and span, still waiting for
+    their flush (a minute away), are written before the process ends."""
+    env = {**traced.env, "REGATTA_TRACE_DIR": str(tmp_path / "traces"),
+           "METRICS_FLUSH_SECONDS": "60", "OTEL_BSP_SCHEDULE_DELAY": "60000"}
+    with ServiceProcess.api("services.recipes.main:app", env,
+                            log_path=tmp_path / "api.log") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+            response = await http.get("/recipes?limit=1")
+        assert response.status_code == 200, response.text
+        api.stop()  # SIGTERM, as ECS sends it
+        assert api.process is not None and api.process.returncode == -15
+    counted = [line for line in log_lines(tmp_path / "api.log")
+               if "_aws" in line and line.get("Route") == "GET /recipes"]
+    assert [(line["Status"], line["Requests"]) for line in counted] == [("200", 1)]
+    spans = [s.name for s in read_spans(tmp_path / "traces")]
+    assert "GET /recipes" in spans, spans
