@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_recipes import seed  # noqa: E402
-from bench.loadgen import CpuMeter, run_load  # noqa: E402
+from bench.loadgen import CpuMeter, rate_limit_env, run_load  # noqa: E402
 from bench.side_by_side import checkout, short_name  # noqa: E402
 from devkit.cognito import DEMO_USERS, sign_in  # noqa: E402
 from devkit.emulator import Emulator  # noqa: E402
@@ -109,7 +109,7 @@ async def main(base_commit: str, head_commit: str, rounds: int, seconds: float,
             alice = next(u for u in DEMO_USERS if u.username == "alice")
             token = (await sign_in(aws, stack.settings.cognito_client_id, alice.username,
                                    alice.password))["AccessToken"]
-        env = {**stack.env, "LOG_LEVEL": "WARNING", "RATE_LIMITS_ENABLED": "false"}
+        env = {**stack.env, "LOG_LEVEL": "WARNING", **rate_limit_env("off")}
         with ExitStack() as processes:
             servers = {
                 "base": processes.enter_context(ServiceProcess.api(
